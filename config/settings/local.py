@@ -1,0 +1,8 @@
+"""One person on one machine: SQLite (unless DATABASE_URL), filesystem broker, DEBUG on."""
+
+from config import env
+from config.settings.base import *  # noqa: F403 (settings modules extend the base namespace)
+
+DEBUG = env.env_bool("DEBUG", True)
+SECRET_KEY = env.env_str("SECRET_KEY") or "local-development-only-not-secret"
+ALLOWED_HOSTS = env.env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])

@@ -1,0 +1,20 @@
+"""The test suite: the same stack as local, fast hashing, temporary storage per run."""
+
+import tempfile
+from pathlib import Path
+
+from config.settings.base import *  # noqa: F403 (settings modules extend the base namespace)
+from config.settings.base import STORAGES
+
+SECRET_KEY = "test-only-not-secret"  # noqa: S105 (not a real secret)
+DEBUG = False
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
+
+# Argon2 stays first so that tests see the production hasher; its cost is lowered.
+PASSWORD_HASHERS = ["reviews.hashers.FastArgon2PasswordHasher"]
+
+PRIVATE_STORAGE_ROOT = Path(tempfile.mkdtemp(prefix="misyn-test-private-"))
+for _name in ("default", "private"):
+    STORAGES[_name]["OPTIONS"]["location"] = str(PRIVATE_STORAGE_ROOT)
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,0 +1,134 @@
+"""Demo accounts and one partly answered project. Refused under production settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from reviews.enums import AnswerStatus, ExpertiseKind, GeneratorFamily, Modality, Role, SynthesisTask
+from reviews.models import GuidelineItem, Project, User
+from reviews.services.catalogue import catalogue_load
+from reviews.services.projects import answer_save, project_create
+from reviews.validators import validate_evidence_file
+
+DEMO_PASSWORD = "demo-password"  # noqa: S105 (documented demo credential, refused in production)
+DEMO_TITLE = "Synthetic brain MRI slices for tumour-segmentation training (demo)"
+
+ACCOUNTS = [
+    ("researcher", "Dr Rosa Researcher", Role.RESEARCHER, ""),
+    ("reviewer-tech", "Dr Tomas Technical", Role.REVIEWER, ExpertiseKind.TECHNICAL),
+    ("reviewer-clin", "Dr Clara Clinical", Role.REVIEWER, ExpertiseKind.CLINICAL),
+    ("admin", "Ada Admin", Role.ADMIN, ""),
+]
+
+COMPOSITION_CSV = (
+    "attribute,category,training_images,share\n"
+    "sex,F,1210,0.48\nsex,M,1310,0.52\n"
+    "scanner,Siemens Prisma,1402,0.56\nscanner,GE Discovery,1118,0.44\n"
+    "age_band,18-40,640,0.25\nage_band,41-65,1205,0.48\nage_band,66+,675,0.27\n"
+).encode()
+
+ANSWERS: dict[str, tuple[str, str, str]] = {
+    "PF-1": (
+        AnswerStatus.MET,
+        "",
+        "Radiologists at the partner hospital need more **low-grade glioma** examples to train and test a "
+        "segmentation model used for surgical planning; real cases are rare (about 40 a year).",
+    ),
+    "PF-2": (
+        AnswerStatus.PARTLY_MET,
+        "",
+        "Federated access to two more sites was considered and is being negotiated; classic augmentation "
+        "was tried and did not improve Dice on rare tumour shapes. Physics simulation was not considered.",
+    ),
+    "PF-4": (
+        AnswerStatus.MET,
+        "",
+        "Intended: training data for a segmentation model, always mixed with real cases.\n\n"
+        "Prohibited: diagnosis, teaching files presented as real patients, publication as real cases.",
+    ),
+    "DC-1": (
+        AnswerStatus.MET,
+        "",
+        "| Dataset | Licence | Access |\n|---|---|---|\n| BraTS 2021 | CC BY-NC | 2025-03-02 |\n"
+        "| Partner hospital archive | DUA 2024-117 | 2025-04-11 |",
+    ),
+    "DC-5": (AnswerStatus.MET, "", "Composition of the training data is attached as a CSV table."),
+    "DD-1": (AnswerStatus.PARTLY_MET, "", "Model card drafted; checkpoint hashes still to be added."),
+    "EV-8": (
+        AnswerStatus.NOT_APPLICABLE,
+        "No human readers see the synthetic images: they are used only as training data.",
+        "",
+    ),
+}
+
+
+class Command(BaseCommand):
+    help = "Create the demo accounts (password 'demo-password') and a partly answered demo project."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if getattr(settings, "IS_PRODUCTION", False):
+            raise CommandError("Demo data is never created under production settings.")
+        catalogue_load()
+        with transaction.atomic():
+            users = {username: self._account(username, name, role, expertise) for username, name, role, expertise in ACCOUNTS}
+            project = self._project(users["researcher"])
+        self.stdout.write(self.style.SUCCESS(f"Demo ready: accounts {', '.join(users)} (password '{DEMO_PASSWORD}')."))
+        self.stdout.write(f"Demo project #{project.pk}: {project.title}")
+
+    def _account(self, username: str, full_name: str, role: str, expertise: str) -> User:
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "full_name": full_name,
+                "email": f"{username}@demo.invalid",
+                "affiliation": "MISyn Review demo",
+                "role": role,
+                "expertise": expertise,
+                "is_staff": role == Role.ADMIN,
+                "is_superuser": role == Role.ADMIN,
+            },
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        return user
+
+    def _project(self, researcher: User) -> Project:
+        existing = Project.objects.filter(owner=researcher, title=DEMO_TITLE).first()
+        if existing is not None:
+            return existing
+        project = project_create(
+            actor=researcher,
+            data={
+                "title": DEMO_TITLE,
+                "summary": "A latent diffusion model generates axial T2-FLAIR slices with low-grade gliomas, "
+                "conditioned on a tumour mask, to enlarge the training set of a segmentation model.",
+                "synthesis_task": SynthesisTask.AUGMENTATION,
+                "modalities": [Modality.MR],
+                "generator_family": GeneratorFamily.DIFFUSION,
+                "intended_use": "Training data for a tumour-segmentation model used in surgical planning research.",
+                "prohibited_uses": "Diagnosis; teaching or publication as real patient images; re-identification.",
+                "data_sources": "BraTS 2021 (CC BY-NC), partner hospital archive under DUA 2024-117.",
+            },
+        )
+        items = {item.code: item for item in GuidelineItem.objects.filter(version=project.guideline_version)}
+        for code, (status, justification, evidence_text) in ANSWERS.items():
+            files = []
+            if code == "DC-5":
+                upload = SimpleUploadedFile("training-composition.csv", COMPOSITION_CSV, content_type="text/csv")
+                files.append(validate_evidence_file(upload))
+            answer_save(
+                actor=researcher,
+                project=project,
+                item=items[code],
+                status=status,
+                justification=justification,
+                evidence_text=evidence_text,
+                files=files,
+            )
+        return project

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models.functions import Lower
+
+from reviews.enums import ExpertiseKind, Role
+
+
+class User(AbstractUser):
+    """Everyone who signs in. `full_name` is the printed name on signatures."""
+
+    full_name = models.CharField("full name", max_length=200)
+    affiliation = models.CharField(max_length=200, blank=True)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.RESEARCHER)
+    expertise = models.CharField(
+        max_length=20,
+        choices=ExpertiseKind.choices,
+        blank=True,
+        help_text="Reviewers only: approval needs a technical and a non-technical signature.",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(role=Role.REVIEWER) | ~models.Q(expertise=""),
+                name="reviewer_has_expertise",
+                violation_error_message="A reviewer needs an expertise kind.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(role=Role.REVIEWER) | models.Q(expertise=""),
+                name="only_reviewers_have_expertise",
+                violation_error_message="Only reviewers have an expertise kind.",
+            ),
+            models.UniqueConstraint(Lower("email"), condition=~models.Q(email=""), name="unique_user_email",
+                violation_error_message="An account with this email address already exists.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.username
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.username

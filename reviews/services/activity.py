@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+from reviews.enums import Action
+from reviews.models import ActivityEntry, Project
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    return value
+
+
+def field_values(obj: models.Model, fields: list[str]) -> dict[str, Any]:
+    return {name: _jsonable(getattr(obj, name)) for name in fields}
+
+
+def changed_values(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The subset of two value dicts that differs, as (old, new)."""
+    keys = [key for key in new if old.get(key) != new[key]]
+    return {key: old.get(key) for key in keys}, {key: new[key] for key in keys}
+
+
+def activity_record(
+    *,
+    actor: Any,
+    action: Action,
+    obj: models.Model,
+    project: Project | None = None,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+) -> ActivityEntry:
+    """Append one activity row. Call it inside the transaction of the change it records."""
+    actor_user = actor if getattr(actor, "is_authenticated", False) else None
+    return ActivityEntry.objects.create(
+        actor=actor_user,
+        actor_name=(actor_user.display_name if actor_user else "system"),
+        action=action,
+        project=project,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:300],
+        old=old,
+        new=new,
+    )

@@ -1,0 +1,244 @@
+"""Projects, checklist answers, evidence files and submission."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from reviews.enums import JUSTIFICATION_REQUIRED, Action, AnswerStatus, ProjectStatus
+from reviews.models import Answer, EvidenceFile, GuidelineItem, Project, Round, User
+from reviews.selectors import ChecklistRow, guideline_version_current, project_checklist, submission_problems
+from reviews.services.activity import activity_record, changed_values, field_values
+from reviews.validators import ValidatedEvidence
+
+PROJECT_FIELDS = [
+    "title",
+    "summary",
+    "synthesis_task",
+    "modalities",
+    "generator_family",
+    "intended_use",
+    "prohibited_uses",
+    "data_sources",
+]
+_ANSWER_FIELDS = ["status", "justification", "evidence_text"]
+
+
+class ProjectNotEditable(Exception):
+    """The project changed state (submitted, say) since the page was loaded."""
+
+    def __init__(self, project: Project) -> None:
+        super().__init__(
+            f"This project is {project.get_status_display().lower()} and can no longer be changed; "
+            "your text is still in the form below."
+        )
+
+
+class SubmissionIncomplete(Exception):
+    def __init__(self, problems: list[ChecklistRow]) -> None:
+        super().__init__(f"{len(problems)} checklist item(s) are missing or unjustified.")
+        self.problems = problems
+
+
+def _lock_editable(project: Project) -> Project:
+    """Lock the project row for this transaction and check it may still change."""
+    locked = Project.objects.select_for_update().get(pk=project.pk)
+    if not locked.is_editable:
+        raise ProjectNotEditable(locked)
+    return locked
+
+
+@transaction.atomic
+def project_create(*, actor: User, data: dict[str, Any]) -> Project:
+    version = guideline_version_current()
+    if version is None:
+        raise RuntimeError("No published guideline version exists; run `manage.py load_catalogue`.")
+    project = Project.objects.create(owner=actor, guideline_version=version, **{k: data[k] for k in PROJECT_FIELDS})
+    activity_record(
+        actor=actor,
+        action=Action.CREATE,
+        obj=project,
+        project=project,
+        new={**field_values(project, PROJECT_FIELDS), "guideline_version": str(version)},
+    )
+    return project
+
+
+@transaction.atomic
+def project_update(*, actor: User, project: Project, data: dict[str, Any]) -> Project:
+    locked = _lock_editable(project)
+    before = field_values(locked, PROJECT_FIELDS)
+    for name in PROJECT_FIELDS:
+        setattr(locked, name, data[name])
+    locked.save()
+    old, new = changed_values(before, field_values(locked, PROJECT_FIELDS))
+    if new:
+        activity_record(actor=actor, action=Action.CHANGE, obj=locked, project=locked, old=old, new=new)
+    return locked
+
+
+def answer_save(
+    *,
+    actor: User,
+    project: Project,
+    item: GuidelineItem,
+    status: AnswerStatus | str,
+    justification: str,
+    evidence_text: str,
+    files: list[ValidatedEvidence] | None = None,
+) -> Answer:
+    """Save one answer and attach any new evidence files, all or nothing.
+
+    Stored bytes are removed again if the transaction fails, so no file outlives its row.
+    """
+    stored: list[EvidenceFile] = []
+    try:
+        with transaction.atomic():
+            answer = _answer_save(
+                actor=actor,
+                project=project,
+                item=item,
+                status=status,
+                justification=justification,
+                evidence_text=evidence_text,
+            )
+            for evidence in files or []:
+                stored.append(_evidence_add(actor=actor, answer=answer, evidence=evidence))
+            return answer
+    except BaseException:
+        for record in stored:
+            record.file.storage.delete(record.file.name)
+        raise
+
+
+def _answer_save(
+    *, actor: User, project: Project, item: GuidelineItem, status: str, justification: str, evidence_text: str
+) -> Answer:
+    locked = _lock_editable(project)
+    if item.version_id != locked.guideline_version_id:
+        raise ValueError("The item does not belong to this project's guideline version.")
+    justification = justification.strip()
+    if status in JUSTIFICATION_REQUIRED and not justification:
+        raise ValueError("A justification is required for 'not met' and 'not applicable'.")
+    answer, created = Answer.objects.get_or_create(project=locked, item=item)
+    answer.project = locked
+    before = {} if created else field_values(answer, _ANSWER_FIELDS)
+    answer.status, answer.justification, answer.evidence_text = status, justification, evidence_text
+    answer.updated_by = actor
+    answer.save()
+    old, new = changed_values(before, field_values(answer, _ANSWER_FIELDS))
+    if new:
+        action = Action.CREATE if created else Action.CHANGE
+        activity_record(actor=actor, action=action, obj=answer, project=locked, old=old or None, new=new)
+    Project.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
+    return answer
+
+
+def _evidence_add(*, actor: User, answer: Answer, evidence: ValidatedEvidence) -> EvidenceFile:
+    record = EvidenceFile(
+        answer=answer,
+        original_name=evidence.name,
+        content_type=evidence.content_type,
+        size=evidence.size,
+        sha256=evidence.sha256,
+        uploaded_by=actor,
+    )
+    record.file.save(evidence.name, evidence.upload, save=False)
+    record.save()
+    activity_record(
+        actor=actor,
+        action=Action.UPLOAD,
+        obj=record,
+        project=answer.project,
+        new={"item": answer.item.code, "name": record.original_name, "sha256": record.sha256, "size": record.size},
+    )
+    return record
+
+
+@transaction.atomic
+def evidence_delete(*, actor: User, evidence: EvidenceFile) -> None:
+    answer = evidence.answer
+    locked = _lock_editable(answer.project)
+    name, storage = evidence.file.name, evidence.file.storage
+    activity_record(
+        actor=actor,
+        action=Action.DELETE,
+        obj=evidence,
+        project=locked,
+        old={"item": answer.item.code, "name": evidence.original_name, "sha256": evidence.sha256},
+    )
+    evidence.delete()
+    # The bytes go only once the row is gone for good.
+    transaction.on_commit(lambda: storage.delete(name))
+
+
+def _round_snapshot(*, project: Project, number: int, actor: User, at: Any) -> dict[str, Any]:
+    checklist = project_checklist(project=project)
+    version = project.guideline_version
+    return {
+        "format": "misyn-round/1",
+        "round": number,
+        "submitted_at": at.isoformat(),
+        "submitted_by": actor.username,
+        "guideline_version": {"set": version.guideline_set.slug, "number": version.number},
+        "project": {"id": project.pk, "owner": project.owner.username, **field_values(project, PROJECT_FIELDS)},
+        "answers": [
+            {
+                "stage": stage.stage.code,
+                "item": row.item.code,
+                "required": row.item.required,
+                "status": row.status,
+                "justification": row.answer.justification if row.answer else "",
+                "evidence_text": row.answer.evidence_text if row.answer else "",
+                "files": [
+                    {"name": f.original_name, "sha256": f.sha256, "size": f.size, "content_type": f.content_type}
+                    for f in (row.answer.files.all() if row.answer else [])
+                ],
+            }
+            for stage in checklist
+            for row in stage.rows
+        ],
+    }
+
+
+def canonical_json(data: dict[str, Any]) -> str:
+    """One text per value: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@transaction.atomic
+def project_submit(*, actor: User, project: Project) -> Round:
+    """Freeze the next round: an immutable snapshot with the SHA-256 of its canonical JSON."""
+    locked = _lock_editable(project)
+    problems = submission_problems(checklist=project_checklist(project=locked))
+    if problems:
+        raise SubmissionIncomplete(problems)
+    number = (locked.rounds.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    now = timezone.now()
+    text = canonical_json(_round_snapshot(project=locked, number=number, actor=actor, at=now))
+    round_ = Round.objects.create(
+        project=locked,
+        number=number,
+        guideline_version_id=locked.guideline_version_id,
+        canonical_json=text,
+        digest=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        submitted_by=actor,
+        submitted_at=now,
+    )
+    old_status = locked.status
+    locked.status = ProjectStatus.SUBMITTED
+    locked.save(update_fields=["status", "updated_at"])
+    activity_record(
+        actor=actor,
+        action=Action.SUBMIT,
+        obj=round_,
+        project=locked,
+        old={"status": old_status},
+        new={"status": locked.status, "round": number, "digest": round_.digest},
+    )
+    return round_

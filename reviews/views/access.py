@@ -1,0 +1,23 @@
+"""One rule for every object view: 404 for what the user may not see, 403 for what they
+may see but not change. Objects inside a project (answers, files, rounds) are looked up
+within the project that this check returned, so an id smuggled from another project is
+simply not found."""
+
+from __future__ import annotations
+
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
+
+from reviews.models import Project
+
+
+def get_project(request: HttpRequest, pk: int, *, perm: str | None = None) -> Project:
+    queryset = Project.objects.select_related("owner", "guideline_version__guideline_set")
+    project = get_object_or_404(queryset, pk=pk)
+    if not request.user.has_perm("reviews.view_project", project):
+        raise Http404("No such project")
+    if perm is not None and not request.user.has_perm(perm, project):
+        raise PermissionDenied
+    return project

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from reviews.selectors import guideline_version_current, projects_visible_to
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    context = {"version": guideline_version_current()}
+    if request.user.is_authenticated:
+        context["projects"] = list(projects_visible_to(request.user)[:5])
+    return render(request, "home.html", context)

@@ -1,0 +1,85 @@
+"""Shared fixtures.
+
+MISYN_REQUIRE_ALL=1 (set by .ci/run) turns every "service not available" skip into a
+failure, so CI cannot pass while quietly skipping the tests that need PostgreSQL,
+Redis or chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from reviews.models import GuidelineItem
+from reviews.services.catalogue import catalogue_load
+from tests.factories import AdminFactory, ProjectFactory, ResearcherFactory, ReviewerFactory
+
+REQUIRE_ALL = os.environ.get("MISYN_REQUIRE_ALL") == "1"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip on a laptop without the service; fail in CI, where everything must run."""
+    if condition:
+        return
+    if REQUIRE_ALL:
+        pytest.fail(f"MISYN_REQUIRE_ALL=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.fixturenames.append("_needs_chromium")
+        if item.get_closest_marker("postgres"):
+            item.fixturenames.append("_needs_postgres")
+
+
+@pytest.fixture
+def _needs_chromium() -> None:
+    require(CHROMIUM.exists() and shutil.which("chromium") is not None, "Debian's chromium is not installed")
+
+
+@pytest.fixture
+def _needs_postgres() -> None:
+    require(connection.vendor == "postgresql", "DATABASE_URL does not point at PostgreSQL")
+
+
+@pytest.fixture
+def catalogue(db):
+    version, _ = catalogue_load()
+    return version
+
+
+@pytest.fixture
+def researcher(db):
+    return ResearcherFactory(full_name="Rosa Researcher")
+
+
+@pytest.fixture
+def other_researcher(db):
+    return ResearcherFactory(full_name="Otto Other")
+
+
+@pytest.fixture
+def reviewer(db):
+    return ReviewerFactory(full_name="Rita Reviewer")
+
+
+@pytest.fixture
+def admin_user(db):
+    return AdminFactory(full_name="Ada Admin")
+
+
+@pytest.fixture
+def project(catalogue, researcher):
+    return ProjectFactory(owner=researcher, guideline_version=catalogue, title="Secret brain MRI project")
+
+
+@pytest.fixture
+def items(catalogue):
+    return {item.code: item for item in GuidelineItem.objects.filter(version=catalogue)}
