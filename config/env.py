@@ -76,20 +76,21 @@ def database() -> dict[str, Any]:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgres:// URL, got scheme {url.split(':', 1)[0]!r}")
     config = dj_database_url.parse(url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True)
     config["ENGINE"] = "django.db.backends.postgresql"
-    return config
+    return dict(config)
 
 
-def broker() -> tuple[str, dict[str, Any]]:
+def broker(*, folder_name: str = "broker") -> tuple[str, dict[str, Any]]:
     """REDIS_URL or CELERY_BROKER_URL selects Redis; none means kombu's filesystem transport under var/."""
     url = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL")
     if url:
         if not url.startswith(("redis://", "rediss://")):
             raise ImproperlyConfigured(f"Broker URL must be redis:// or rediss://, got scheme {url.split(':', 1)[0]!r}")
         return url, {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)}
-    folder = VAR_DIR / "broker"
-    return "filesystem://", {
+    folder = VAR_DIR / folder_name
+    return "filesystem://localhost//", {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
         "store_processed": False,
     }

@@ -31,10 +31,14 @@ def projects_visible_to(user: Any) -> QuerySet[Project]:
         .annotate(total=Count("pk"))
         .values("total")
     )
-    queryset = Project.objects.select_related("owner", "guideline_version__guideline_set").annotate(
-        answered=Count("answers", filter=~Q(answers__status="")),
-        item_total=Subquery(item_total, output_field=IntegerField()),
-        round_count=Count("rounds", distinct=True),
+    queryset = (
+        Project.objects.select_related("owner", "guideline_version__guideline_set")
+        .annotate(
+            answered=Count("answers", filter=~Q(answers__status="")),
+            item_total=Subquery(item_total, output_field=IntegerField()),
+            round_count=Count("rounds", distinct=True),
+        )
+        .order_by("-updated_at", "-pk")
     )
     if is_admin(user):
         return queryset
@@ -75,7 +79,8 @@ class ChecklistStage:
 
 
 def project_checklist(*, project: Project) -> list[ChecklistStage]:
-    """Stages in order with each item and its answer (and files): four queries, whatever the size."""
+    """Stages in order with each item and its answer (and files): four queries, whatever the size
+    (three when nothing is answered yet, as there are no files to look up)."""
     stages = {stage.pk: ChecklistStage(stage) for stage in Stage.objects.filter(version=project.guideline_version_id)}
     answers = {
         answer.item_id: answer

@@ -87,7 +87,7 @@ def _check_image(upload: UploadedFile, expected_format: str) -> str | None:
                 if image.format != expected_format:
                     return f"is not a {expected_format} image (its content is {image.format or 'unknown'})"
                 if image.width * image.height > _MAX_IMAGE_PIXELS:
-                    return f"is too large an image ({image.width}×{image.height} pixels)"
+                    return f"is too large an image ({image.width}x{image.height} pixels)"
                 image.verify()
             upload.seek(0)
             with Image.open(upload) as image:
@@ -120,8 +120,10 @@ def _check_text(upload: UploadedFile, extension: str) -> str | None:
     if extension == ".json":
         try:
             json.loads(text)
-        except ValueError as exc:
-            return f"is not valid JSON ({exc.msg} at line {exc.lineno})" if hasattr(exc, "msg") else "is not valid JSON"
+        except json.JSONDecodeError as exc:
+            return f"is not valid JSON ({exc.msg} at line {exc.lineno})"
+        except ValueError:
+            return "is not valid JSON"
     if extension == ".csv":
         try:
             rows = list(csv.reader(io.StringIO(text)))
@@ -154,4 +156,6 @@ def validate_evidence_file(upload: UploadedFile) -> ValidatedEvidence:
         problem = _check_text(upload, extension)
     if problem:
         raise ValidationError(f"“{name}” {problem}.")
-    return ValidatedEvidence(upload=upload, name=name, content_type=content_type, size=upload.size, sha256=_sha256(upload))
+    return ValidatedEvidence(
+        upload=upload, name=name, content_type=content_type, size=upload.size, sha256=_sha256(upload)
+    )

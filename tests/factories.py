@@ -26,7 +26,7 @@ class UserFactory(DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def _save(obj, create, extracted, **kwargs):  # noqa: N805 (factory_boy hook signature)
+    def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()
 
@@ -43,6 +43,7 @@ class ReviewerFactory(UserFactory):
 class AdminFactory(UserFactory):
     role = Role.ADMIN
     is_staff = True
+    is_superuser = True
 
 
 def _current_version():

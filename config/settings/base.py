@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from config import env
 
 BASE_DIR = env.BASE_DIR
@@ -109,7 +111,7 @@ STATIC_ROOT = env.env_path("STATIC_ROOT", VAR_DIR / "static")
 # Uploaded evidence and image sets: outside any served folder, reached only through
 # permission-checked views. There is no MEDIA_URL on purpose.
 PRIVATE_STORAGE_ROOT = env.env_path("PRIVATE_STORAGE_ROOT", VAR_DIR / "private")
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(PRIVATE_STORAGE_ROOT), "base_url": None},
@@ -179,7 +181,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},

@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config import env
 from config.settings.base import *  # noqa: F403 (settings modules extend the base namespace)
-from config.settings.base import DATABASES, LOGGING
+from config.settings.base import DATABASES, LOGGING, STORAGES
 
 IS_PRODUCTION = True
 DEBUG = False
@@ -30,6 +30,6 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 
-STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}  # noqa: F405
+STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
 
 LOGGING["root"]["level"] = env.env_str("LOG_LEVEL", "INFO")

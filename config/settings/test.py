@@ -3,6 +3,7 @@
 import tempfile
 from pathlib import Path
 
+from config import env
 from config.settings.base import *  # noqa: F403 (settings modules extend the base namespace)
 from config.settings.base import STORAGES
 
@@ -16,5 +17,9 @@ PASSWORD_HASHERS = ["reviews.hashers.FastArgon2PasswordHasher"]
 PRIVATE_STORAGE_ROOT = Path(tempfile.mkdtemp(prefix="misyn-test-private-"))
 for _name in ("default", "private"):
     STORAGES[_name]["OPTIONS"]["location"] = str(PRIVATE_STORAGE_ROOT)
+
+# The test suite's worker and test processes share a broker of their own, never the one
+# of a dashboard running beside them (a filesystem broker lives under var/).
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = env.broker(folder_name="test-broker")
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

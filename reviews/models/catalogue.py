@@ -62,11 +62,6 @@ class _FrozenWhenPublished(models.Model):
     class Meta:
         abstract = True
 
-    def _refuse_if_published(self) -> None:
-        status = GuidelineVersion.objects.filter(pk=self.version_id).values_list("status", flat=True).first()
-        if status == VersionStatus.PUBLISHED:
-            raise PublishedVersionError("This guideline version is published and can no longer change.")
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         self._refuse_if_published()
         super().save(*args, **kwargs)
@@ -74,6 +69,11 @@ class _FrozenWhenPublished(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         self._refuse_if_published()
         return super().delete(*args, **kwargs)
+
+    def _refuse_if_published(self) -> None:
+        status = GuidelineVersion.objects.filter(pk=self.version_id).values_list("status", flat=True).first()
+        if status == VersionStatus.PUBLISHED:
+            raise PublishedVersionError("This guideline version is published and can no longer change.")
 
 
 class Stage(_FrozenWhenPublished):

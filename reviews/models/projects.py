@@ -130,12 +130,12 @@ class Round(models.Model):
             raise ValueError("A round is immutable once frozen.")
         super().save(*args, **kwargs)
 
+    def get_absolute_url(self) -> str:
+        return reverse("round-detail", kwargs={"pk": self.project_id, "number": self.number})
+
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValueError("A round is immutable once frozen.")
 
     @property
     def snapshot(self) -> dict[str, Any]:
         return dict(json.loads(self.canonical_json))
-
-    def get_absolute_url(self) -> str:
-        return reverse("round-detail", kwargs={"pk": self.project_id, "number": self.number})

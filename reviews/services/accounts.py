@@ -40,6 +40,7 @@ def user_create(
         role=role,
         expertise=expertise if role == Role.REVIEWER else "",
         is_staff=role == Role.ADMIN,
+        is_superuser=role == Role.ADMIN,
     )
     user.set_password(password)
     user.save()
@@ -65,7 +66,8 @@ def user_update(
     user.role = role
     user.expertise = expertise if role == Role.REVIEWER else ""
     user.is_active = is_active
-    user.is_staff = role == Role.ADMIN or user.is_superuser
+    # Admins manage the catalogue in the Django admin; project permissions stay with the rules.
+    user.is_staff = user.is_superuser = role == Role.ADMIN
     user.save()
     old, new = changed_values(before, field_values(user, _USER_FIELDS))
     if new:

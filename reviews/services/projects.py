@@ -6,7 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
@@ -112,7 +111,7 @@ def answer_save(
             return answer
     except BaseException:
         for record in stored:
-            record.file.storage.delete(record.file.name)
+            _delete_stored(record)
         raise
 
 
@@ -134,9 +133,14 @@ def _answer_save(
     old, new = changed_values(before, field_values(answer, _ANSWER_FIELDS))
     if new:
         action = Action.CREATE if created else Action.CHANGE
-        activity_record(actor=actor, action=action, obj=answer, project=locked, old=old or None, new=new)
+        activity_record(actor=actor, action=action, obj=answer, project=locked, old=None if created else old, new=new)
     Project.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
     return answer
+
+
+def _delete_stored(record: EvidenceFile) -> None:
+    if record.file.name:
+        record.file.storage.delete(record.file.name)
 
 
 def _evidence_add(*, actor: User, answer: Answer, evidence: ValidatedEvidence) -> EvidenceFile:
@@ -149,7 +153,11 @@ def _evidence_add(*, actor: User, answer: Answer, evidence: ValidatedEvidence) -
         uploaded_by=actor,
     )
     record.file.save(evidence.name, evidence.upload, save=False)
-    record.save()
+    try:
+        record.save()
+    except BaseException:
+        _delete_stored(record)
+        raise
     activity_record(
         actor=actor,
         action=Action.UPLOAD,
@@ -164,7 +172,7 @@ def _evidence_add(*, actor: User, answer: Answer, evidence: ValidatedEvidence) -
 def evidence_delete(*, actor: User, evidence: EvidenceFile) -> None:
     answer = evidence.answer
     locked = _lock_editable(answer.project)
-    name, storage = evidence.file.name, evidence.file.storage
+    name, storage = evidence.file.name or "", evidence.file.storage
     activity_record(
         actor=actor,
         action=Action.DELETE,
@@ -174,7 +182,8 @@ def evidence_delete(*, actor: User, evidence: EvidenceFile) -> None:
     )
     evidence.delete()
     # The bytes go only once the row is gone for good.
-    transaction.on_commit(lambda: storage.delete(name))
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
 
 
 def _round_snapshot(*, project: Project, number: int, actor: User, at: Any) -> dict[str, Any]:

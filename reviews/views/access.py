@@ -5,12 +5,17 @@ simply not found."""
 
 from __future__ import annotations
 
-
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
-from reviews.models import Project
+from reviews.models import Project, User
+
+
+class AuthedRequest(HttpRequest):
+    """The request of a login_required view: its user is a real account."""
+
+    user: User  # type: ignore[assignment]
 
 
 def get_project(request: HttpRequest, pk: int, *, perm: str | None = None) -> Project:

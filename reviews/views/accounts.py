@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 from reviews.forms import RegistrationForm, UserCreateForm, UserUpdateForm
 from reviews.models import User
 from reviews.services.accounts import user_create, user_password_changed, user_register, user_update
+from reviews.views.access import AuthedRequest
 
 
 @require_http_methods(["GET", "POST"])
@@ -41,18 +42,18 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):  # type: ignore[no-untyped-def]
         response = super().form_valid(form)
-        user_password_changed(user=self.request.user)
+        user_password_changed(user=form.user)
         messages.success(self.request, "Your password was changed.")
         return response
 
 
-def _require_user_admin(request: HttpRequest) -> None:
+def _require_user_admin(request: AuthedRequest) -> None:
     if not request.user.has_perm("reviews.manage_users"):
         raise PermissionDenied
 
 
 @login_required
-def user_list(request: HttpRequest) -> HttpResponse:
+def user_list(request: AuthedRequest) -> HttpResponse:
     _require_user_admin(request)
     page = Paginator(User.objects.order_by("role", "full_name", "username"), 100).get_page(request.GET.get("page"))
     return render(request, "reviews/user_list.html", {"page": page, "users": page.object_list})
@@ -60,7 +61,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def user_new(request: HttpRequest) -> HttpResponse:
+def user_new(request: AuthedRequest) -> HttpResponse:
     _require_user_admin(request)
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -73,7 +74,7 @@ def user_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def user_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     _require_user_admin(request)
     account = get_object_or_404(User, pk=pk)
     form = UserUpdateForm(request.POST or None, instance=account)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -7,7 +9,7 @@ from reviews.selectors import guideline_version_current, projects_visible_to
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    context = {"version": guideline_version_current()}
+    context: dict[str, Any] = {"version": guideline_version_current()}
     if request.user.is_authenticated:
         context["projects"] = list(projects_visible_to(request.user)[:5])
     return render(request, "home.html", context)

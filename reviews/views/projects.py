@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -27,20 +27,20 @@ from reviews.services.projects import (
     project_submit,
     project_update,
 )
-from reviews.views.access import get_project
+from reviews.views.access import AuthedRequest, get_project
 
 MODALITY_LABELS = dict(Modality.choices)
 
 
 @login_required
-def project_list(request: HttpRequest) -> HttpResponse:
+def project_list(request: AuthedRequest) -> HttpResponse:
     page = Paginator(projects_visible_to(request.user), 50).get_page(request.GET.get("page"))
     return render(request, "reviews/project_list.html", {"page": page, "projects": page.object_list})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def project_new(request: HttpRequest) -> HttpResponse:
+def project_new(request: AuthedRequest) -> HttpResponse:
     if not request.user.has_perm("reviews.add_project"):
         raise PermissionDenied
     form = ProjectForm(request.POST or None)
@@ -52,7 +52,7 @@ def project_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def project_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk)
     checklist = project_checklist(project=project)
     rounds = Round.objects.filter(project=project).select_related("submitted_by").order_by("-number")
@@ -69,7 +69,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def project_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk, perm="reviews.change_project")
     form = ProjectForm(request.POST or None, instance=project)
     if request.method == "POST" and form.is_valid():
@@ -84,7 +84,7 @@ def project_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def project_checklist_view(request: HttpRequest, pk: int) -> HttpResponse:
+def project_checklist_view(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk)
     checklist = project_checklist(project=project)
     context = {
@@ -99,7 +99,7 @@ def project_checklist_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def answer_edit(request: HttpRequest, pk: int, code: str) -> HttpResponse:
+def answer_edit(request: AuthedRequest, pk: int, code: str) -> HttpResponse:
     project = get_project(request, pk)
     item = get_object_or_404(
         GuidelineItem.objects.select_related("stage"), version=project.guideline_version_id, code=code
@@ -112,7 +112,11 @@ def answer_edit(request: HttpRequest, pk: int, code: str) -> HttpResponse:
     can_edit = request.user.has_perm("reviews.change_project", project)
     if request.method == "POST" and not can_edit:
         raise PermissionDenied
-    initial = {"status": answer.status, "justification": answer.justification, "evidence_text": answer.evidence_text} if answer else {}
+    initial = (
+        {"status": answer.status, "justification": answer.justification, "evidence_text": answer.evidence_text}
+        if answer
+        else {}
+    )
     form = AnswerForm(
         request.POST or None,
         request.FILES or None,
@@ -172,21 +176,23 @@ def _project_evidence(project, evidence_pk: int) -> EvidenceFile:  # type: ignor
 
 
 @login_required
-def evidence_download(request: HttpRequest, pk: int, evidence_pk: int) -> FileResponse:
+def evidence_download(request: AuthedRequest, pk: int, evidence_pk: int) -> FileResponse:
     project = get_project(request, pk)
     evidence = _project_evidence(project, evidence_pk)
     try:
         handle = evidence.file.open("rb")
     except FileNotFoundError:
         raise Http404("The stored file is missing") from None
-    response = FileResponse(handle, as_attachment=True, filename=evidence.original_name, content_type=evidence.content_type)
+    response = FileResponse(
+        handle, as_attachment=True, filename=evidence.original_name, content_type=evidence.content_type
+    )
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
 
 @login_required
 @require_POST
-def evidence_remove(request: HttpRequest, pk: int, evidence_pk: int) -> HttpResponse:
+def evidence_remove(request: AuthedRequest, pk: int, evidence_pk: int) -> HttpResponse:
     project = get_project(request, pk, perm="reviews.change_project")
     evidence = _project_evidence(project, evidence_pk)
     code = evidence.answer.item.code
@@ -201,7 +207,7 @@ def evidence_remove(request: HttpRequest, pk: int, evidence_pk: int) -> HttpResp
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def project_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
+def project_submit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk, perm="reviews.submit_project")
     problems = submission_problems(checklist=project_checklist(project=project))
     if request.method == "POST":
@@ -221,11 +227,16 @@ def project_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def round_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+def round_detail(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
     project = get_project(request, pk)
-    round_ = get_object_or_404(Round.objects.select_related("submitted_by", "guideline_version"), project=project, number=number)
+    round_ = get_object_or_404(
+        Round.objects.select_related("submitted_by", "guideline_version"), project=project, number=number
+    )
     snapshot = round_.snapshot
-    items = {item.code: item for item in GuidelineItem.objects.filter(version=round_.guideline_version_id).select_related("stage")}
+    items = {
+        item.code: item
+        for item in GuidelineItem.objects.filter(version=round_.guideline_version_id).select_related("stage")
+    }
     stages: dict[str, dict[str, object]] = {}
     for entry in snapshot["answers"]:
         item = items.get(entry["item"])
@@ -236,7 +247,7 @@ def round_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
 
 
 @login_required
-def project_history(request: HttpRequest, pk: int) -> HttpResponse:
+def project_history(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk)
     page = Paginator(project_activity(project=project), 100).get_page(request.GET.get("page"))
     return render(request, "reviews/history.html", {"project": project, "page": page, "entries": page.object_list})

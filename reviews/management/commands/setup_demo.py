@@ -26,11 +26,11 @@ ACCOUNTS = [
 ]
 
 COMPOSITION_CSV = (
-    "attribute,category,training_images,share\n"
-    "sex,F,1210,0.48\nsex,M,1310,0.52\n"
-    "scanner,Siemens Prisma,1402,0.56\nscanner,GE Discovery,1118,0.44\n"
-    "age_band,18-40,640,0.25\nage_band,41-65,1205,0.48\nage_band,66+,675,0.27\n"
-).encode()
+    b"attribute,category,training_images,share\n"
+    b"sex,F,1210,0.48\nsex,M,1310,0.52\n"
+    b"scanner,Siemens Prisma,1402,0.56\nscanner,GE Discovery,1118,0.44\n"
+    b"age_band,18-40,640,0.25\nage_band,41-65,1205,0.48\nage_band,66+,675,0.27\n"
+)
 
 ANSWERS: dict[str, tuple[str, str, str]] = {
     "PF-1": (
@@ -75,7 +75,9 @@ class Command(BaseCommand):
             raise CommandError("Demo data is never created under production settings.")
         catalogue_load()
         with transaction.atomic():
-            users = {username: self._account(username, name, role, expertise) for username, name, role, expertise in ACCOUNTS}
+            users = {
+                username: self._account(username, name, role, expertise) for username, name, role, expertise in ACCOUNTS
+            }
             project = self._project(users["researcher"])
         self.stdout.write(self.style.SUCCESS(f"Demo ready: accounts {', '.join(users)} (password '{DEMO_PASSWORD}')."))
         self.stdout.write(f"Demo project #{project.pk}: {project.title}")

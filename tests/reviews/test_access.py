@@ -1,0 +1,627 @@
+"""Every URL as every role, against a table of expected answers (SECURITY.md, "Access").
+
+The table below is the access contract of the app. A URL added to reviews.urls (or a new
+URL module added to config.urls) without a row here fails `test_every_url_is_in_the_table`.
+
+Each cell is what one role gets for one method: a status code, a redirect to a named page
+(`LOGIN` is the login page with `?next=`), or `V(draft, submitted)` where the answer depends
+on whether the owner's project is still a draft or has been submitted (round 1 frozen).
+POSTs carry valid data, so a refusal is the permission check and not a form error; each
+request runs in a savepoint that is rolled back, so the roles see the same world in turn.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.http import HttpResponseBase
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from reviews.enums import AnswerStatus, ProjectStatus, Role
+from reviews.models import ActivityEntry, Answer, EvidenceFile, GuidelineItem, GuidelineVersion, Project, Round, User
+from reviews.services.projects import answer_save, project_submit
+from reviews.validators import validate_evidence_file
+from tests.factories import PASSWORD, ProjectFactory
+
+ROLES = ("anonymous", "owner", "other", "reviewer", "admin")
+OUTSIDERS = ("anonymous", "other", "reviewer")  # may see nothing of the owner's projects
+VARIANTS = ("draft", "submitted")
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A 302 to a named URL; for the login page the original URL must travel in `next`."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"302->{self.name}"
+
+
+@dataclass(frozen=True)
+class V:
+    """An answer that depends on the variant: the owner's project as a draft, or submitted."""
+
+    draft: Any
+    submitted: Any
+
+
+LOGIN = Redirect("login")
+HOME = Redirect("home")
+
+
+def per_role(anonymous: Any, owner: Any, other: Any, reviewer: Any, admin: Any) -> dict[str, Any]:
+    return {"anonymous": anonymous, "owner": owner, "other": other, "reviewer": reviewer, "admin": admin}
+
+
+# ---------------------------------------------------------------------------------------
+# Test data
+
+
+@dataclass
+class World:
+    catalogue: GuidelineVersion
+    users: dict[str, User | None]
+    projects: dict[str, Project]  # variant -> the owner's project
+    evidence: dict[str, EvidenceFile]  # variant -> the evidence file of that project
+    markers: dict[str, bytes]  # variant -> the evidence file's content
+    item_code: str  # the answered item that carries the evidence
+    foreign_project: Project  # another researcher's project, with its own file
+    foreign_evidence: EvidenceFile
+    secrets: list[str] = field(default_factory=list)  # what no outsider may ever read
+
+    @property
+    def owner(self) -> User:
+        owner = self.users["owner"]
+        assert owner is not None
+        return owner
+
+
+def answer_all_required(project: Project, *, file_name: str, content: bytes, only_first: bool = False) -> EvidenceFile:
+    """Answer every required item 'met' (or only the first); the first one carries an evidence file."""
+    items = list(
+        GuidelineItem.objects.filter(version=project.guideline_version_id, required=True).order_by(
+            "stage__order", "order"
+        )
+    )
+    if only_first:
+        items = items[:1]
+    upload = SimpleUploadedFile(file_name, content, content_type="text/plain")
+    answer_save(
+        actor=project.owner,
+        project=project,
+        item=items[0],
+        status=AnswerStatus.MET,
+        justification="",
+        evidence_text="The attached file is the evidence.",
+        files=[validate_evidence_file(upload)],
+    )
+    for item in items[1:]:
+        answer_save(
+            actor=project.owner, project=project, item=item, status=AnswerStatus.MET, justification="", evidence_text=""
+        )
+    return EvidenceFile.objects.get(answer__project=project)
+
+
+def first_required_code(version: GuidelineVersion) -> str:
+    item = GuidelineItem.objects.filter(version=version, required=True).order_by("stage__order", "order").first()
+    assert item is not None
+    return item.code
+
+
+@pytest.fixture
+def world(catalogue, researcher, other_researcher, reviewer, admin_user, project) -> World:
+    tag = uuid.uuid4().hex
+    submitted = ProjectFactory(owner=researcher, guideline_version=catalogue, title="Secret submitted knee CT project")
+    projects = {"draft": project, "submitted": submitted}
+    markers = {variant: f"EVIDENCE-BYTES-{variant}-{tag}".encode() for variant in VARIANTS}
+    evidence = {
+        variant: answer_all_required(p, file_name=f"{variant}-evidence-{tag}.txt", content=markers[variant])
+        for variant, p in projects.items()
+    }
+    project_submit(actor=researcher, project=submitted)
+    submitted.refresh_from_db()
+    assert submitted.status == ProjectStatus.SUBMITTED and submitted.rounds.filter(number=1).exists()
+
+    foreign = ProjectFactory(owner=other_researcher, guideline_version=catalogue, title="Otto's own project")
+    foreign_evidence = answer_all_required(foreign, file_name="otto.txt", content=b"OTTO-OWN-BYTES", only_first=True)
+
+    secrets = [p.title for p in projects.values()]
+    secrets += [m.decode() for m in markers.values()]
+    secrets += [e.original_name for e in evidence.values()]
+    return World(
+        catalogue=catalogue,
+        users={
+            "anonymous": None,
+            "owner": researcher,
+            "other": other_researcher,
+            "reviewer": reviewer,
+            "admin": admin_user,
+        },
+        projects=projects,
+        evidence=evidence,
+        markers=markers,
+        item_code=first_required_code(catalogue),
+        foreign_project=foreign,
+        foreign_evidence=foreign_evidence,
+        secrets=secrets,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The table
+
+
+def _project_data(**changes: Any) -> dict[str, Any]:
+    data = {
+        "title": "Synthetic chest X-rays, revised",
+        "summary": "A diffusion model generates chest radiographs.",
+        "synthesis_task": "augmentation",
+        "modalities": ["XR"],
+        "generator_family": "diffusion",
+        "intended_use": "Training data for a classifier.",
+        "prohibited_uses": "Diagnosis.",
+        "data_sources": "CheXpert, accessed 2025-01-10.",
+    }
+    return {**data, **changes}
+
+
+def _no_kwargs(w: World, p: Project) -> dict[str, Any]:
+    return {}
+
+
+def _pk(w: World, p: Project) -> dict[str, Any]:
+    return {"pk": p.pk}
+
+
+def _no_data(w: World) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Row:
+    get: dict[str, Any]
+    post: dict[str, Any] | None = None
+    kwargs: Callable[[World, Project], dict[str, Any]] = _no_kwargs
+    data: Callable[[World], dict[str, Any]] = _no_data
+    project_scoped: bool = False  # walk it for both variants of the owner's project
+
+
+def _owner_row(get: dict[str, Any], post: dict[str, Any] | None = None, **kwargs: Any) -> Row:
+    return Row(get=get, post=post, project_scoped=True, **kwargs)
+
+
+TABLE: dict[str, Row] = {
+    "home": Row(get=per_role(200, 200, 200, 200, 200)),
+    "register": Row(
+        get=per_role(200, HOME, HOME, HOME, HOME),
+        post=per_role(Redirect("project-list"), HOME, HOME, HOME, HOME),
+        data=lambda w: {
+            "username": "newcomer",
+            "full_name": "New Comer",
+            "email": "newcomer@example.org",
+            "affiliation": "Somewhere",
+            "password1": "a-fresh-passphrase-91",
+            "password2": "a-fresh-passphrase-91",
+        },
+    ),
+    "login": Row(
+        get=per_role(200, HOME, HOME, HOME, HOME),
+        post=per_role(HOME, HOME, HOME, HOME, HOME),
+        data=lambda w: {"username": w.owner.username, "password": PASSWORD},
+    ),
+    # Django's LogoutView takes POST only; logging out is harmless for anyone.
+    "logout": Row(get=per_role(405, 405, 405, 405, 405), post=per_role(HOME, HOME, HOME, HOME, HOME)),
+    "password-change": Row(
+        get=per_role(LOGIN, 200, 200, 200, 200),
+        post=per_role(LOGIN, HOME, HOME, HOME, HOME),
+        data=lambda w: {
+            "old_password": PASSWORD,
+            "new_password1": "a-new-long-passphrase-42",
+            "new_password2": "a-new-long-passphrase-42",
+        },
+    ),
+    "project-list": Row(get=per_role(LOGIN, 200, 200, 200, 200)),
+    "project-new": Row(
+        get=per_role(LOGIN, 200, 200, 403, 403),
+        post=per_role(LOGIN, 302, 302, 403, 403),
+        data=lambda w: _project_data(),
+    ),
+    "project-detail": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_pk),
+    "project-edit": _owner_row(
+        get=per_role(LOGIN, V(200, 403), 404, 404, 403),
+        post=per_role(LOGIN, V(302, 403), 404, 404, 403),
+        kwargs=_pk,
+        data=lambda w: _project_data(),
+    ),
+    "project-checklist": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_pk),
+    "answer-edit": _owner_row(
+        get=per_role(LOGIN, 200, 404, 404, 200),
+        post=per_role(LOGIN, V(302, 403), 404, 404, 403),
+        kwargs=lambda w, p: {"pk": p.pk, "code": w.item_code},
+        data=lambda w: {"status": "partly_met", "justification": "", "evidence_text": "Changed."},
+    ),
+    "evidence-download": _owner_row(
+        get=per_role(LOGIN, 200, 404, 404, 200),
+        kwargs=lambda w, p: {"pk": p.pk, "evidence_pk": w.evidence[_variant_of(w, p)].pk},
+    ),
+    # require_POST answers a GET with 405 before any lookup, so it reveals nothing.
+    "evidence-delete": _owner_row(
+        get=per_role(LOGIN, 405, 405, 405, 405),
+        post=per_role(LOGIN, V(302, 403), 404, 404, 403),
+        kwargs=lambda w, p: {"pk": p.pk, "evidence_pk": w.evidence[_variant_of(w, p)].pk},
+    ),
+    "project-submit": _owner_row(
+        get=per_role(LOGIN, V(200, 403), 404, 404, 403),
+        post=per_role(LOGIN, V(302, 403), 404, 404, 403),
+        kwargs=_pk,
+    ),
+    # The draft has no round yet: 404 for everyone; round 1 of the submitted project exists.
+    "round-detail": _owner_row(
+        get=per_role(LOGIN, V(404, 200), 404, 404, V(404, 200)),
+        kwargs=lambda w, p: {"pk": p.pk, "number": 1},
+    ),
+    "project-history": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_pk),
+    "catalogue-list": Row(get=per_role(LOGIN, 200, 200, 200, 200)),
+    "catalogue-detail": Row(get=per_role(LOGIN, 200, 200, 200, 200), kwargs=lambda w, p: {"pk": w.catalogue.pk}),
+    "user-list": Row(get=per_role(LOGIN, 403, 403, 403, 200)),
+    "user-new": Row(
+        get=per_role(LOGIN, 403, 403, 403, 200),
+        post=per_role(LOGIN, 403, 403, 403, Redirect("user-list")),
+        data=lambda w: {
+            "username": "newreviewer",
+            "full_name": "New Reviewer",
+            "email": "newreviewer@example.org",
+            "affiliation": "Elsewhere",
+            "role": Role.REVIEWER,
+            "expertise": "clinical",
+            "password": "an-initial-password-77",
+        },
+    ),
+    "user-edit": Row(
+        get=per_role(LOGIN, 403, 403, 403, 200),
+        post=per_role(LOGIN, 403, 403, 403, Redirect("user-list")),
+        kwargs=lambda w, p: {"pk": w.owner.pk},
+        data=lambda w: {
+            "full_name": w.owner.full_name,
+            "email": w.owner.email,
+            "affiliation": "A new affiliation",
+            "role": Role.RESEARCHER,
+            "expertise": "",
+            "is_active": "on",
+        },
+    ),
+    # Django's admin sends non-staff users to its own login page.
+    "admin:index": Row(
+        get=per_role(Redirect("admin:login"), Redirect("admin:login"), Redirect("admin:login"), Redirect("admin:login"), 200)
+    ),
+}
+
+
+def _variant_of(w: World, p: Project) -> str:
+    return next(variant for variant, candidate in w.projects.items() if candidate.pk == p.pk)
+
+
+# ---------------------------------------------------------------------------------------
+# The walk
+
+
+def _client(user: User | None, **defaults: Any) -> Client:
+    client = Client(**defaults)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def _body(response: HttpResponseBase) -> bytes:
+    if getattr(response, "streaming", False):
+        body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+        response.close()
+        return body
+    return bytes(response.content)  # type: ignore[attr-defined]
+
+
+def _state() -> dict[str, Any]:
+    """What a refused request must leave as it was."""
+    return {
+        "projects": list(Project.objects.order_by("pk").values()),
+        "answers": list(Answer.objects.order_by("pk").values("pk", "status", "justification", "evidence_text")),
+        "files": list(EvidenceFile.objects.order_by("pk").values_list("pk", "file", "sha256")),
+        "rounds": Round.objects.count(),
+        "activity": ActivityEntry.objects.count(),
+        "users": list(User.objects.order_by("pk").values(*_USER_COLUMNS)),
+    }
+
+
+_USER_COLUMNS = ("pk", "username", "password", "full_name", "email", "affiliation", "role", "expertise", "is_active")
+
+
+@dataclass
+class Outcome:
+    response: HttpResponseBase
+    body: bytes
+    changed: bool
+
+
+def _request(user: User | None, method: str, url: str, data: dict[str, Any]) -> Outcome:
+    """One request in a savepoint that is rolled back: the next role sees the same world."""
+    client = _client(user)
+    with transaction.atomic():
+        before = _state()
+        response = client.get(url) if method == "GET" else client.post(url, data)
+        body = _body(response)
+        changed = _state() != before
+        transaction.set_rollback(True)
+    return Outcome(response, body, changed)
+
+
+def _refused(expected: Any) -> bool:
+    return expected == LOGIN or expected in (403, 404, 405)
+
+
+def _answer_problems(response: HttpResponseBase, expected: Any, url: str) -> list[str]:
+    if isinstance(expected, Redirect):
+        location = response.get("Location", "")
+        target = urlsplit(location)
+        if response.status_code != 302 or target.path != reverse(expected.name):
+            return [f"expected {expected}, got {response.status_code} {location}"]
+        if expected is LOGIN and f"next={url}" not in location.replace("%2F", "/"):
+            return [f"the login redirect lost the page asked for: {location}"]
+        return []
+    if response.status_code != expected:
+        return [f"expected {expected}, got {response.status_code} {response.get('Location', '')}"]
+    return []
+
+
+def _header_problems(response: HttpResponseBase) -> list[str]:
+    if not response.get("Content-Type", "").startswith("text/html"):
+        return []
+    csp = response.get("Content-Security-Policy", "")
+    problems = []
+    if not csp or "'unsafe-inline'" in csp:
+        problems.append(f"bad Content-Security-Policy: {csp!r}")
+    if response.get("X-Frame-Options") != "DENY":
+        problems.append(f"X-Frame-Options is {response.get('X-Frame-Options')!r}")
+    return problems
+
+
+def _content_problems(w: World, name: str, role: str, method: str, variant: str, status: int, body: bytes) -> list[str]:
+    text = body.decode("utf-8", errors="replace")
+    if role in OUTSIDERS:
+        return [f"leaks {secret!r}" for secret in w.secrets if secret in text]
+    if status != 200 or method != "GET" or not TABLE[name].project_scoped:
+        return []
+    # The owner and an admin do see the project they were let into.
+    if name == "evidence-download":
+        return [] if body == w.markers[variant] else [f"served {body[:80]!r}, not the stored bytes"]
+    return [] if w.projects[variant].title in text else ["the page does not show the project"]
+
+
+def _walk(w: World, name: str) -> list[str]:
+    row = TABLE[name]
+    problems = []
+    for variant in VARIANTS if row.project_scoped else ("draft",):
+        url = reverse(name, kwargs=row.kwargs(w, w.projects[variant]))
+        methods = [("GET", row.get)] + ([("POST", row.post)] if row.post is not None else [])
+        for method, expectations in methods:
+            for role in ROLES:
+                expected = expectations[role]
+                if isinstance(expected, V):
+                    expected = getattr(expected, variant)
+                outcome = _request(w.users[role], method, url, row.data(w) if method == "POST" else {})
+                response = outcome.response
+                found = _answer_problems(response, expected, url)
+                found += _header_problems(response)
+                found += _content_problems(w, name, role, method, variant, response.status_code, outcome.body)
+                if _refused(expected) and outcome.changed:
+                    found.append("a refused request changed the database")
+                problems += [f"{method} {url} as {role} ({variant}): {p}" for p in found]
+    return problems
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_each_role_gets_the_expected_answer(world, name):
+    problems = _walk(world, name)
+    assert not problems, "\n".join(problems)
+
+
+def _named_patterns(patterns: list[Any], namespace: str = "") -> list[str]:
+    names = []
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            names += _named_patterns(entry.url_patterns, inner)
+        elif isinstance(entry, URLPattern):
+            names.append(f"{namespace}{entry.name}" if entry.name else f"<unnamed {entry.pattern}>")
+    return names
+
+
+def test_every_url_is_in_the_table():
+    top = get_resolver().url_patterns
+    app = [e for e in top if isinstance(e, URLResolver) and getattr(e.urlconf_module, "__name__", "") == "reviews.urls"]
+    admin = [e for e in top if isinstance(e, URLResolver) and e.namespace == "admin"]
+    assert len(app) == 1 and len(admin) == 1
+    unknown_modules = [str(e.pattern) for e in top if e not in app + admin]
+    assert unknown_modules == [], "config.urls has URLs the access table does not walk"
+
+    app_names = _named_patterns(app[0].url_patterns)
+    assert len(app_names) == len(set(app_names)), "two URL patterns share a name"
+    assert set(app_names) | {"admin:index"} == set(TABLE), (
+        f"missing from the table: {sorted(set(app_names) - set(TABLE))}; "
+        f"in the table but gone: {sorted(set(TABLE) - set(app_names) - {'admin:index'})}"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Lists
+
+
+def test_each_user_lists_only_the_projects_they_may_see_newest_first(world, catalogue):
+    """The list pages 50 at a time, so its order must be defined: the newest change first."""
+    newest = ProjectFactory(owner=world.owner, guideline_version=catalogue, title="Newest project")
+    expected_owner = [newest.title, world.projects["submitted"].title, world.projects["draft"].title]
+
+    def titles(role: str) -> list[str]:
+        response = _client(world.users[role]).get(reverse("project-list"))
+        return [p.title for p in response.context["projects"]]
+
+    assert titles("owner") == expected_owner
+    assert titles("other") == [world.foreign_project.title]
+    assert titles("reviewer") == []
+    assert titles("admin") == [newest.title, world.foreign_project.title, *expected_owner[1:]]
+
+
+# ---------------------------------------------------------------------------------------
+# Ids smuggled in URLs
+
+
+@pytest.mark.parametrize("name", ["evidence-download", "evidence-delete"])
+def test_evidence_of_another_project_under_the_owners_project_is_not_found(world, name):
+    """The owner's project id with Otto's evidence id: the file is looked up inside the project."""
+    url = reverse(name, kwargs={"pk": world.projects["draft"].pk, "evidence_pk": world.foreign_evidence.pk})
+    client = _client(world.owner)
+    response = client.get(url) if name == "evidence-download" else client.post(url)
+    body = _body(response)
+
+    assert response.status_code == 404
+    assert b"OTTO-OWN-BYTES" not in body and b"otto.txt" not in body
+    assert EvidenceFile.objects.filter(pk=world.foreign_evidence.pk).exists()
+    assert world.foreign_evidence.file.storage.exists(world.foreign_evidence.file.name)
+
+
+def test_evidence_of_the_owners_other_project_is_not_found_under_this_one(world):
+    url = reverse(
+        "evidence-download", kwargs={"pk": world.projects["draft"].pk, "evidence_pk": world.evidence["submitted"].pk}
+    )
+    response = _client(world.owner).get(url)
+    assert response.status_code == 404
+    assert world.markers["submitted"] not in _body(response)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/projects/99999999999999999999999999/",
+        "/projects/99999999999999999999999999/evidence/1/",
+        "/projects/{pk}/evidence/99999999999999999999999999/",
+        "/projects/{pk}/rounds/99999999999999999999999999/",
+        "/projects/{pk}/checklist/NO-SUCH-ITEM/",
+        "/projects/{pk}/checklist/%3Cscript%3Ealert(1)%3C%2Fscript%3E/",
+        "/catalogue/99999999999999999999999999/",
+        "/staff/users/99999999999999999999999999/",
+    ],
+)
+def test_absurd_ids_in_urls_are_not_found(project, admin_user, path):
+    response = _client(admin_user).get(path.format(pk=project.pk))
+    assert response.status_code == 404
+    assert b"<script>alert" not in response.content
+
+
+# ---------------------------------------------------------------------------------------
+# Downloads
+
+
+def test_evidence_download_is_an_attachment_with_the_exact_bytes(world):
+    evidence = world.evidence["draft"]
+    url = reverse("evidence-download", kwargs={"pk": world.projects["draft"].pk, "evidence_pk": evidence.pk})
+    response = _client(world.owner).get(url)
+    body = _body(response)
+
+    assert response.status_code == 200
+    assert body == world.markers["draft"]
+    assert response["Content-Disposition"] == f'attachment; filename="{evidence.original_name}"'
+    assert response["Content-Type"].startswith("text/plain")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    csp = response["Content-Security-Policy"]
+    assert "sandbox" in csp and "default-src 'none'" in csp and "'unsafe-inline'" not in csp
+
+
+def test_a_stored_name_outside_ascii_is_sent_encoded(world):
+    """A file name with accents and a quote still gives one well-formed header."""
+    project = world.projects["draft"]
+    item = GuidelineItem.objects.get(version=project.guideline_version, code=world.item_code)
+    upload = SimpleUploadedFile('Résumé "v2".txt', b"accented", content_type="text/plain")
+    answer_save(
+        actor=world.owner, project=project, item=item, status=AnswerStatus.MET, justification="",
+        evidence_text="", files=[validate_evidence_file(upload)],
+    )  # fmt: skip
+    evidence = EvidenceFile.objects.get(original_name='Résumé "v2".txt')
+
+    response = _client(world.owner).get(
+        reverse("evidence-download", kwargs={"pk": project.pk, "evidence_pk": evidence.pk})
+    )
+
+    assert _body(response) == b"accented"
+    assert response["Content-Disposition"].startswith("attachment; filename*=utf-8''R%C3%A9sum%C3%A9%20%22v2%22.txt")
+
+
+# ---------------------------------------------------------------------------------------
+# Passwords and login lockout
+
+
+def _login(client: Client, username: str, password: str, address: str) -> HttpResponseBase:
+    return client.post(reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def _logged_in_as(client: Client) -> str | None:
+    return client.session.get("_auth_user_id")
+
+
+def test_passwords_are_stored_as_argon2_hashes(world):
+    for role in ("owner", "other", "reviewer", "admin"):
+        user = world.users[role]
+        assert user is not None and user.password.startswith("argon2$")
+        assert PASSWORD not in user.password
+
+
+@pytest.mark.django_db
+def test_login_locks_per_user_and_address_until_the_cool_off_ends(researcher):
+    limit = settings.AXES_FAILURE_LIMIT
+    attacker = Client()
+    for attempt in range(1, limit + 1):
+        response = _login(attacker, researcher.username, f"wrong-guess-{attempt}", "203.0.113.7")
+        assert _logged_in_as(attacker) is None
+    # django-axes 8 answers a lockout with 429 Too Many Requests and our template.
+    assert response.status_code == 429
+
+    locked = _login(attacker, researcher.username, PASSWORD, "203.0.113.7")
+    assert locked.status_code == 429
+    assert b"Too many failed attempts" in locked.content
+    assert _logged_in_as(attacker) is None
+
+    # The same person from another address is not locked out by someone else's guesses.
+    elsewhere = Client()
+    response = _login(elsewhere, researcher.username, PASSWORD, "198.51.100.20")
+    assert response.status_code == 302 and _logged_in_as(elsewhere) == str(researcher.pk)
+    assert _login(Client(), researcher.username, PASSWORD, "203.0.113.7").status_code == 429
+
+    # Move time on past the cool-off: the lock ends by itself.
+    cool_off = timedelta(hours=settings.AXES_COOLOFF_TIME)
+    for attempt in AccessAttempt.objects.filter(username=researcher.username):
+        attempt.attempt_time -= cool_off + timedelta(minutes=1)
+        attempt.save()
+    later = Client()
+    response = _login(later, researcher.username, PASSWORD, "203.0.113.7")
+    assert response.status_code == 302 and _logged_in_as(later) == str(researcher.pk)
+
+
+@pytest.mark.django_db
+def test_failures_below_the_limit_do_not_lock(researcher):
+    client = Client()
+    for attempt in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = _login(client, researcher.username, f"wrong-{attempt}", "203.0.113.8")
+        assert response.status_code == 200
+        assert b"Please enter a correct username and password" in response.content
+    response = _login(client, researcher.username, PASSWORD, "203.0.113.8")
+    assert response.status_code == 302 and _logged_in_as(client) == str(researcher.pk)

@@ -1,0 +1,155 @@
+"""Each page runs a fixed number of queries whatever the amount of data (STYLE.md, Tests).
+
+The numbers are exact on purpose: a page that starts to query per row, or a template that
+adds a lookup, changes them and must explain why here. Every page pays 2 fixed queries for
+the request itself: session and user. Permissions cost none: they are rules, decided in
+Python (User.has_perm never falls through to ModelBackend's permission tables for them).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from reviews.models import Answer, Project
+from reviews.services.projects import answer_save
+from reviews.validators import validate_evidence_file
+from tests.factories import ProjectFactory, ResearcherFactory
+
+# + page count + one page of projects (owner and version joined, progress annotated).
+PROJECT_LIST = 4
+ADMIN_PROJECT_LIST = 4
+# + project, stages, answers, evidence files of those answers, items.
+CHECKLIST = 7
+# + the checklist's queries and the rounds.
+PROJECT_DETAIL = 8
+# + project, item, answer, its evidence files, previous and next item.
+ANSWER_PAGE = 8
+# With no answer at all, Django skips the evidence-file prefetch (there is nothing to
+# attach files to), so a page without answers runs one query less. From one answer to all
+# 45, each with a file, the number stays the same.
+WITHOUT_ANSWERS = -1
+
+
+def answer_everything(project: Project, actor, items) -> None:
+    """Every item of the checklist answered, each with one evidence file."""
+    for code, item in items.items():
+        upload = SimpleUploadedFile(f"{code} evidence.txt", f"Evidence for {code}\n".encode())
+        answer_save(
+            actor=actor, project=project, item=item, status="met", justification="", evidence_text=f"Notes on {code}",
+            files=[validate_evidence_file(upload)],
+        )  # fmt: skip
+
+
+@pytest.fixture(params=["empty", "one answered", "all answered"])
+def filled_project(request, project, researcher, items):
+    """The project with no answers, only EV-5 answered, or all 45 answered; each answer with a file."""
+    if request.param == "one answered":
+        answer_everything(project, researcher, {"EV-5": items["EV-5"]})
+    if request.param == "all answered":
+        answer_everything(project, researcher, items)
+    return project, request.param
+
+
+def expected(count: int, fill: str) -> int:
+    return count + WITHOUT_ANSWERS if fill == "empty" else count
+
+
+ANSWERED = {"empty": 0, "one answered": 1, "all answered": 45}
+
+
+@pytest.mark.parametrize("count", [1, 30])
+def test_project_list(client, django_assert_num_queries, researcher, other_researcher, items, count):
+    projects = [ProjectFactory(owner=researcher, title=f"Retinal fundus synthesis {n:02d}") for n in range(count)]
+    Answer.objects.bulk_create(Answer(project=p, item=items["PF-1"], status="met") for p in projects)
+    ProjectFactory(owner=other_researcher, title="Someone else's secret project")
+    client.force_login(researcher)
+
+    with django_assert_num_queries(PROJECT_LIST):
+        response = client.get("/projects/")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    for project in projects:
+        assert project.title in page
+    assert page.count("1 / 45 answered") == count
+    assert "Someone else" not in page
+
+
+@pytest.mark.parametrize("count", [1, 30])
+def test_admin_project_list_with_many_owners(client, django_assert_num_queries, admin_user, catalogue, count):
+    owners = [ResearcherFactory(full_name=f"Researcher Number {n:02d}") for n in range(count)]
+    projects = [ProjectFactory(owner=owner, title=f"Owned by {owner.full_name}") for owner in owners]
+    client.force_login(admin_user)
+
+    with django_assert_num_queries(ADMIN_PROJECT_LIST):
+        response = client.get("/projects/")
+
+    page = response.content.decode()
+    assert "All projects" in page
+    for project, owner in zip(projects, owners, strict=True):
+        assert f"Owned by {owner.full_name}" in page
+        assert f"<td>{owner.full_name}</td>" in page
+        assert project.get_absolute_url() in page
+
+
+def test_checklist_page(client, django_assert_num_queries, researcher, filled_project):
+    project, fill = filled_project
+    client.force_login(researcher)
+
+    with django_assert_num_queries(expected(CHECKLIST, fill)):
+        response = client.get(f"/projects/{project.pk}/checklist/")
+
+    page = response.content.decode()
+    answered = ANSWERED[fill]
+    assert f'{answered} <span class="text-muted h6">/ 45</span>' in page
+    assert page.count('<span class="badge text-bg-success">Met</span>') == answered
+    assert page.count("bi-paperclip") == answered
+    assert page.count('id="item-') == 45
+
+
+def test_project_detail_page(client, django_assert_num_queries, researcher, filled_project):
+    project, fill = filled_project
+    client.force_login(researcher)
+
+    with django_assert_num_queries(expected(PROJECT_DETAIL, fill)):
+        response = client.get(f"/projects/{project.pk}/")
+
+    page = response.content.decode()
+    answered = ANSWERED[fill]
+    assert f"<strong>{answered}</strong> of 45 items answered" in page
+    assert project.summary in page
+
+
+def test_answer_page(client, django_assert_num_queries, researcher, filled_project):
+    project, fill = filled_project
+    client.force_login(researcher)
+
+    with django_assert_num_queries(expected(ANSWER_PAGE, fill)):
+        response = client.get(f"/projects/{project.pk}/checklist/EV-5/")
+
+    page = response.content.decode()
+    assert "&larr; EV-4" in page
+    assert "EV-6 &rarr;" in page
+    answered = fill != "empty"
+    assert ("EV-5 evidence.txt" in page) == answered
+    assert ("Notes on EV-5" in page) == answered
+    assert ("No files attached." in page) == (not answered)
+
+
+def test_project_list_shows_the_most_recently_updated_first(client, researcher, catalogue):
+    """The list is paginated, so it needs a fixed order, or a project can appear on two pages and
+    another on none."""
+    first, second, third = (ProjectFactory(owner=researcher, title=f"Ordered project {n}") for n in "ABC")
+    now = timezone.now()
+    for project, age in ((first, 0), (second, 2), (third, 1)):
+        Project.objects.filter(pk=project.pk).update(updated_at=now - timedelta(hours=age))
+    client.force_login(researcher)
+
+    page = client.get("/projects/").content.decode()
+
+    shown = sorted((first.title, second.title, third.title), key=page.index)
+    assert shown == ["Ordered project A", "Ordered project C", "Ordered project B"]
