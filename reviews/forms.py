@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm, UsernameField
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
@@ -19,6 +20,12 @@ def _long_text(**kwargs: Any) -> forms.CharField:
     kwargs.setdefault("max_length", LONG_TEXT)
     kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4}))
     return forms.CharField(**kwargs)
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form, with the username's length enforced before anything looks it up."""
+
+    username = UsernameField(max_length=150, widget=forms.TextInput(attrs={"autofocus": True}))
 
 
 class RegistrationForm(UserCreationForm):
@@ -56,6 +63,16 @@ class UserCreateForm(forms.ModelForm):
         if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
             raise ValidationError("An account with this email address already exists.")
         return email
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        candidate = User(
+            username=self.data.get("username", ""),
+            email=self.data.get("email", ""),
+            full_name=self.data.get("full_name", ""),
+        )
+        password_validation.validate_password(password, candidate)
+        return str(password)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -103,7 +120,13 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 
 class MultipleFileField(forms.FileField):
+    """Several files in one input. Empty files pass here so that the content check names them."""
+
     widget = MultipleFileInput
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_empty_file", True)
+        super().__init__(*args, **kwargs)
 
     def clean(self, data: Any, initial: Any = None) -> list[Any]:
         files = data if isinstance(data, (list, tuple)) else ([data] if data else [])

@@ -34,7 +34,7 @@ def projects_visible_to(user: Any) -> QuerySet[Project]:
     queryset = (
         Project.objects.select_related("owner", "guideline_version__guideline_set")
         .annotate(
-            answered=Count("answers", filter=~Q(answers__status="")),
+            answered=Count("answers", filter=~Q(answers__status=""), distinct=True),
             item_total=Subquery(item_total, output_field=IntegerField()),
             round_count=Count("rounds", distinct=True),
         )

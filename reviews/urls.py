@@ -1,12 +1,17 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from reviews.forms import LoginForm
 from reviews.views import accounts, catalogue, home, projects
 
 urlpatterns = [
     path("", home.home, name="home"),
     path("accounts/register/", accounts.register, name="register"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", accounts.PasswordChangeView.as_view(), name="password-change"),
     path("projects/", projects.project_list, name="project-list"),

@@ -124,6 +124,8 @@ def _check_text(upload: UploadedFile, extension: str) -> str | None:
             return f"is not valid JSON ({exc.msg} at line {exc.lineno})"
         except ValueError:
             return "is not valid JSON"
+        except RecursionError:
+            return "is not valid JSON here (it is nested too deeply)"
     if extension == ".csv":
         try:
             rows = list(csv.reader(io.StringIO(text)))

@@ -22,4 +22,8 @@ for _name in ("default", "private"):
 # of a dashboard running beside them (a filesystem broker lives under var/).
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = env.broker(folder_name="test-broker")
 
+STATIC_ROOT = Path(tempfile.mkdtemp(prefix="misyn-test-static-"))
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -123,7 +123,7 @@ class Round(models.Model):
         constraints = [models.UniqueConstraint(fields=["project", "number"], name="unique_round_number")]
 
     def __str__(self) -> str:
-        return f"Round {self.number} of {self.project_id}"
+        return f"Round {self.number}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:

@@ -3,10 +3,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import markdown as markdown_lib
 import nh3
 from django import template
 from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+
+from reviews.enums import AnswerStatus, ExpertiseKind, GeneratorFamily, Modality, ProjectStatus, Role, SynthesisTask
 
 register = template.Library()
 
@@ -16,10 +18,16 @@ _ALLOWED_TAGS = {
 }  # fmt: skip
 
 
+# CommonMark with tables; raw HTML in the text is shown as text, never passed through.
+# markdown-it-py parses in linear time, so no evidence text within the form's limit can
+# stall a page (Python-Markdown is quadratic on unclosed brackets).
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
 @register.filter
 def render_markdown(text: str) -> SafeString:
     """Markdown to HTML, then sanitised: no raw HTML, scripts, styles or event handlers survive."""
-    html = markdown_lib.markdown(text or "", extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+    html = _MARKDOWN.render(text or "")
     clean = nh3.clean(
         html,
         tags=_ALLOWED_TAGS,
@@ -40,6 +48,41 @@ def percent_class(value: Any) -> str:
     return f"w-pct-{5 * round(number / 5)}"
 
 
-@register.filter
-def as_json(value: Any) -> str:
+# Stored values of choice fields, shown by their labels in the history.
+_LABELS: dict[str, dict[str, str]] = {
+    "status": {**dict(AnswerStatus.choices), **dict(ProjectStatus.choices)},
+    "synthesis_task": dict(SynthesisTask.choices),
+    "generator_family": dict(GeneratorFamily.choices),
+    "role": dict(Role.choices),
+    "expertise": dict(ExpertiseKind.choices),
+    "modalities": dict(Modality.choices),
+}
+_FIELD_NAMES = {"sha256": "SHA-256"}
+
+
+def _display(value: Any, field: str = "") -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        return _LABELS.get(field, {}).get(value, value)
+    if isinstance(value, list):
+        labels = _LABELS.get(field, {})
+        return ", ".join(labels.get(str(part), str(part)) for part in value) or "—"
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+@register.filter
+def changes(entry: Any) -> list[tuple[str, str, str]]:
+    """An activity entry's values as (field, before, after) rows for people to read."""
+    old, new = entry.old or {}, entry.new or {}
+    fields = [*new, *(key for key in old if key not in new)]
+    if entry.old is None:  # a creation: only the values that were filled in
+        fields = [field for field in fields if new.get(field) not in (None, "", [])]
+    return [
+        (
+            _FIELD_NAMES.get(field, field.replace("_", " ").capitalize()),
+            _display(old.get(field), field) if field in old else "",
+            _display(new.get(field), field) if field in new else "—",
+        )
+        for field in fields
+    ]

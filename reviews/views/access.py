@@ -24,5 +24,9 @@ def get_project(request: HttpRequest, pk: int, *, perm: str | None = None) -> Pr
     if not request.user.has_perm("reviews.view_project", project):
         raise Http404("No such project")
     if perm is not None and not request.user.has_perm(perm, project):
-        raise PermissionDenied
+        if project.owner_id == request.user.pk and not project.is_editable:
+            raise PermissionDenied(
+                f"this project is {project.get_status_display().lower()} and read-only until reviewers request changes"
+            )
+        raise PermissionDenied("only the project's researcher can change it")
     return project

@@ -1,8 +1,16 @@
 """Browser fixtures: Debian's chromium driven by Playwright's sync API against live_server.
 
-One chromium per session (a launch costs about a second); a fresh context (cookies,
-storage) and page per test. Every test gets a `shot` helper that saves numbered,
-full-page screenshots under test-artifacts/browser/<test name>/ for a human to look at.
+One chromium serves all browser tests of a session (a launch costs about a second); each
+test gets a fresh context (cookies, storage) and page. Every test gets a `shot` helper that
+saves numbered, full-page screenshots under test-artifacts/browser/<test name>/ for a human
+to look at.
+
+Playwright's sync API keeps an asyncio loop marked as running in this thread from its start
+to its stop, and Django then refuses ORM calls ("You cannot call this from an async
+context"). DJANGO_ALLOW_ASYNC_UNSAFE lifts that, but it must not outlive Playwright: other
+tests start subprocesses (`manage.py check --deploy`, workers) that inherit os.environ, and
+Django's deployment check rejects the variable. So chromium is started with the variable set
+and stopped, the variable removed, as soon as the last browser test of a run is over.
 """
 
 from __future__ import annotations
@@ -12,16 +20,13 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import require
 
-# Playwright's sync API runs an asyncio loop in this thread, which makes Django refuse ORM
-# calls from the test body ("You cannot call this from an async context"). The test code
-# is plain synchronous code, so this is safe here.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -38,22 +43,75 @@ DEFAULT_TIMEOUT_MS = 10_000
 _RESOURCE_ERROR = re.compile(r"^Failed to load resource: the server responded with a status of \d+")
 
 
+class _Chromium:
+    """The one Playwright driver and chromium of a session, started on first use."""
+
+    def __init__(self) -> None:
+        self._driver: Any = None
+        self._browser: Any = None
+        self._env_before: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._driver is not None
+
+    def get(self) -> Any:
+        if self._browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self._env_before = os.environ.get(ASYNC_UNSAFE)
+            os.environ[ASYNC_UNSAFE] = "true"
+            try:
+                self._driver = sync_playwright().start()
+                self._browser = self._driver.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                )
+            except BaseException:
+                self.stop()
+                raise
+        return self._browser
+
+    def stop(self) -> None:
+        try:
+            if self._browser is not None:
+                self._browser.close()
+            if self._driver is not None:
+                self._driver.stop()
+        finally:
+            self._browser = self._driver = None
+            if self._env_before is None:
+                os.environ.pop(ASYNC_UNSAFE, None)
+            else:
+                os.environ[ASYNC_UNSAFE] = self._env_before
+
+
+_CHROMIUM = _Chromium()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the function fixtures (context, page, live_server data) are gone: stop chromium
+    when the next test is not a browser test, so the async-unsafe switch ends with it."""
+    try:
+        return (yield)
+    finally:
+        if _CHROMIUM.running and (nextitem is None or nextitem.get_closest_marker("browser") is None):
+            _CHROMIUM.stop()
+
+
 @pytest.fixture(scope="session")
-def playwright_driver() -> Iterator[object]:
+def chromium() -> Iterator[_Chromium]:
     # The same rule as the `browser` marker in tests/conftest.py (skip on a laptop, fail in
-    # CI), applied here because this session fixture is set up before the marker's check.
+    # CI), checked here too because this fixture is set up before the marker's check.
     require(Path(CHROMIUM).exists() and shutil.which("chromium") is not None, "Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        yield driver
+    yield _CHROMIUM
+    _CHROMIUM.stop()
 
 
-@pytest.fixture(scope="session")
-def browser(playwright_driver):
-    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
+@pytest.fixture
+def browser(chromium: _Chromium) -> Any:
+    """The session's chromium: launched by the first browser test, shared by the rest."""
+    return chromium.get()
 
 
 @pytest.fixture

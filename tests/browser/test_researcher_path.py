@@ -308,13 +308,16 @@ def test_researcher_registers_answers_and_submits(page: Page, shot, browser_erro
     page.get_by_role("link", name="History", exact=True).click()
     expect(page).to_have_url(re.compile(rf"/projects/{project.pk}/history/$"))
     rows = page.get_by_role("row")
-    expect(rows.filter(has_text="Created").filter(has_text=project.title)).to_have_count(1)
-    expect(rows.filter(has_text="Uploaded").filter(has_text="dc2-consent-summary.pdf")).to_have_count(1)
-    expect(rows.filter(has_text="Uploaded").filter(has_text="scratch-notes.txt")).to_have_count(1)
-    expect(rows.filter(has_text="Deleted").filter(has_text="scratch-notes.txt")).to_have_count(1)
-    submitted = rows.filter(has_text="Submitted")
-    expect(submitted).to_have_count(1)
-    expect(submitted).to_contain_text(round_.digest)
+
+    def logged(action: str):  # rows whose action badge reads exactly `action`
+        return rows.filter(has=page.get_by_text(action, exact=True))
+
+    expect(logged("Created").filter(has_text=project.title)).to_have_count(1)
+    expect(logged("Uploaded").filter(has_text="dc2-consent-summary.pdf")).to_have_count(1)
+    expect(logged("Uploaded").filter(has_text="scratch-notes.txt")).to_have_count(1)
+    expect(logged("Deleted").filter(has_text="scratch-notes.txt")).to_have_count(1)
+    expect(logged("Submitted")).to_have_count(1)
+    expect(logged("Submitted")).to_contain_text(round_.digest)
     shot("history")
 
     assert browser_errors == []

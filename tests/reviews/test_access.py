@@ -304,7 +304,9 @@ TABLE: dict[str, Row] = {
     ),
     # Django's admin sends non-staff users to its own login page.
     "admin:index": Row(
-        get=per_role(Redirect("admin:login"), Redirect("admin:login"), Redirect("admin:login"), Redirect("admin:login"), 200)
+        get=per_role(
+            Redirect("admin:login"), Redirect("admin:login"), Redirect("admin:login"), Redirect("admin:login"), 200
+        )
     ),
 }
 
@@ -326,9 +328,8 @@ def _client(user: User | None, **defaults: Any) -> Client:
 
 def _body(response: HttpResponseBase) -> bytes:
     if getattr(response, "streaming", False):
-        body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
-        response.close()
-        return body
+        # The test client closes the response once it is read to the end.
+        return b"".join(response.streaming_content)  # type: ignore[attr-defined]
     return bytes(response.content)  # type: ignore[attr-defined]
 
 
@@ -553,9 +554,14 @@ def test_a_stored_name_outside_ascii_is_sent_encoded(world):
     item = GuidelineItem.objects.get(version=project.guideline_version, code=world.item_code)
     upload = SimpleUploadedFile('Résumé "v2".txt', b"accented", content_type="text/plain")
     answer_save(
-        actor=world.owner, project=project, item=item, status=AnswerStatus.MET, justification="",
-        evidence_text="", files=[validate_evidence_file(upload)],
-    )  # fmt: skip
+        actor=world.owner,
+        project=project,
+        item=item,
+        status=AnswerStatus.MET,
+        justification="",
+        evidence_text="",
+        files=[validate_evidence_file(upload)],
+    )
     evidence = EvidenceFile.objects.get(original_name='Résumé "v2".txt')
 
     response = _client(world.owner).get(
