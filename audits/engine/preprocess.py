@@ -1,0 +1,66 @@
+"""Turn decoded pixel arrays into comparable 2-D images (AUDITS.md section 1, notation)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.transform import resize
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    size: int = 64  # images are resized to size x size
+    p_low: float = 0.5  # percentile clipped to 0
+    p_high: float = 99.5  # percentile clipped to 1
+    blank_std: float = 1e-3  # relative spread below which an image counts as blank
+
+    def as_dict(self) -> dict[str, float]:
+        return {"size": self.size, "p_low": self.p_low, "p_high": self.p_high, "blank_std": self.blank_std}
+
+
+def pixel_digest(native: np.ndarray) -> str:
+    """SHA-256 of decoded pixels with dtype and byte order normalised, plus the shape.
+
+    Two files with the same pixels (re-saved, other header, other container) get the same digest.
+    """
+    array = np.ascontiguousarray(native)
+    if array.dtype.kind in "iu":
+        array = array.astype("<i8")
+    else:
+        array = array.astype("<f8")
+    digest = hashlib.sha256(str(array.shape).encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def to_grey(native: np.ndarray) -> np.ndarray:
+    """A 2-D float64 array: colour (H, W, 3|4) is averaged over its channels."""
+    array = np.asarray(native, dtype=np.float64)
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        array = array[..., :3].mean(axis=-1)
+    if array.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {array.shape}")
+    return array
+
+
+def preprocess(native: np.ndarray, params: Preprocessing) -> tuple[np.ndarray, bool]:
+    """(float32 image in [0, 1] of params.size squared, whether it is blank).
+
+    Intensities are clipped to the [p_low, p_high] percentiles of the image and scaled to
+    [0, 1]; a blank (constant) image comes back as zeros with blank=True, because Pearson
+    correlation is undefined on it and L2 would make every blank image a copy of every other.
+    """
+    grey = to_grey(native)
+    finite = grey[np.isfinite(grey)]
+    if finite.size == 0:
+        return np.zeros((params.size, params.size), np.float32), True
+    low, high = np.percentile(finite, [params.p_low, params.p_high])
+    spread = float(np.ptp(finite))
+    scale = max(abs(float(finite.max())), abs(float(finite.min())), 1e-12)
+    if high - low <= 0 or spread / scale < params.blank_std:
+        return np.zeros((params.size, params.size), np.float32), True
+    clipped = (np.clip(np.nan_to_num(grey, nan=low), low, high) - low) / (high - low)
+    resized = resize(clipped, (params.size, params.size), order=1, anti_aliasing=True, preserve_range=True)
+    return resized.astype(np.float32), False
