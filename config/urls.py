@@ -7,4 +7,5 @@ admin.site.site_title = "MISyn Review"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("reviews.urls")),
+    path("", include("audits.urls")),
 ]

@@ -189,3 +189,18 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": env.env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Audit jobs (audits/services/runs.py). Task limits stay below the broker's visibility timeout.
+AUDIT_CHUNK_FILES = env.env_int("AUDIT_CHUNK_FILES", 250, minimum=1)
+AUDIT_LEASE_SECONDS = env.env_int("AUDIT_LEASE_SECONDS", 300, minimum=5)
+AUDIT_MAX_ATTEMPTS = env.env_int("AUDIT_MAX_ATTEMPTS", 3, minimum=1)
+AUDIT_QUEUED_RESEND_SECONDS = env.env_int("AUDIT_QUEUED_RESEND_SECONDS", 300, minimum=5)
+AUDIT_TASK_TIME_LIMIT = env.env_int("AUDIT_TASK_TIME_LIMIT", 1200, minimum=10)
+AUDIT_MEMORY_LIMIT_MB = env.env_int("AUDIT_MEMORY_LIMIT_MB", 6144, minimum=256)
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-audit-runs": {"task": "audits.reconcile_runs", "schedule": env.env_int("AUDIT_RECONCILE_SECONDS", 60)},
+}
+CELERY_WORKER_MAX_TASKS_PER_CHILD = 50
+IMAGE_UPLOAD_MAX_BYTES = env.env_int("IMAGE_UPLOAD_MAX_MB", 2048, minimum=1) * 1024 * 1024
+# Per URL name, a larger per-file cap than evidence files have (reviews.uploads.CappedUploadHandler).
+UPLOAD_LIMITS = {"imageset-upload": IMAGE_UPLOAD_MAX_BYTES}

@@ -1,0 +1,167 @@
+"""Image sets and the audit-run ledger.
+
+The ledger is the database, not the broker: an AuditRun row is created in the same
+transaction as the request that asks for it, its Celery message is sent on commit, a
+worker claims it with a compare-and-set, and the result is written exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import storages
+from django.db import models
+from django.urls import reverse
+
+from audits.enums import RunStatus, SetRole
+
+
+def _private_storage() -> Any:
+    return storages["private"]
+
+
+def image_upload_to(instance: ImageFile, filename: str) -> str:
+    return f"images/{instance.image_set_id}/{uuid.uuid4().hex}"
+
+
+class ImageSet(models.Model):
+    """One uploaded set of images of a project; a new upload of the same role supersedes it."""
+
+    project = models.ForeignKey("reviews.Project", on_delete=models.CASCADE, related_name="image_sets")
+    role = models.CharField(max_length=20, choices=SetRole.choices)
+    is_current = models.BooleanField(default=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    digest = models.CharField(max_length=64, blank=True, help_text="SHA-256 over the accepted files' digests.")
+    n_files = models.PositiveIntegerField(default=0)
+    n_accepted = models.PositiveIntegerField(default=0)
+    n_images = models.PositiveIntegerField(default=0, help_text="2-D images (slices, frames) in accepted files.")
+    metadata_name = models.CharField(max_length=255, blank=True)
+    metadata_csv = models.TextField(blank=True)
+    manifest_name = models.CharField(max_length=255, blank=True)
+    manifest_text = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["project", "role", "-uploaded_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "role"], condition=models.Q(is_current=True), name="one_current_set_per_role"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} ({self.n_accepted} files)"
+
+    @property
+    def n_rejected(self) -> int:
+        return self.n_files - self.n_accepted
+
+
+class ImageFile(models.Model):
+    """One file of a set: its manifest entry (digest, format, dimensions) or why it was rejected."""
+
+    image_set = models.ForeignKey(ImageSet, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=500, help_text="Path inside the uploaded archive or folder.")
+    stored = models.FileField(storage=_private_storage, upload_to=image_upload_to, max_length=200, blank=True)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    format = models.CharField(max_length=10, blank=True)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    slices = models.PositiveIntegerField(default=0)
+    header = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["image_set", "name"]
+        constraints = [models.UniqueConstraint(fields=["image_set", "name"], name="unique_file_name_in_set")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def accepted(self) -> bool:
+        return not self.error
+
+
+class AuditRun(models.Model):
+    """One run of the audit suite over a project's current image sets."""
+
+    project = models.ForeignKey("reviews.Project", on_delete=models.CASCADE, related_name="audit_runs")
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    reason = models.CharField(max_length=200, help_text="What asked for the run: an upload, a submission, a user.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    sets = models.ManyToManyField(ImageSet, related_name="runs", blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    input_digest = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of set digests, params, code.")
+    reused_from = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    chunks_total = models.PositiveIntegerField(default=0)
+    merge_sent = models.BooleanField(default=False)
+    progress = models.PositiveSmallIntegerField(default=0)
+    progress_message = models.CharField(max_length=200, blank=True)
+    results = models.JSONField(null=True, blank=True, help_text="Audit name -> engine AuditResult as a dict.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status=RunStatus.SUCCEEDED) | models.Q(results__isnull=False),
+                name="succeeded_run_has_results",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status=RunStatus.FAILED) | ~models.Q(error=""),
+                name="failed_run_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Audit run #{self.pk} ({self.get_status_display().lower()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("audit-run", kwargs={"pk": self.project_id, "run_pk": self.pk})
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+
+
+class AuditChunk(models.Model):
+    """One slice of a run's files, read and turned into features by one task, merged at the end."""
+
+    run = models.ForeignKey(AuditRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    role = models.CharField(max_length=20, choices=SetRole.choices)
+    file_ids = models.JSONField(help_text="ImageFile ids this chunk reads, in order.")
+    done = models.BooleanField(default=False)
+    artifact = models.CharField(max_length=200, blank=True, help_text="Private-storage name of the chunk's arrays.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="unique_chunk_index")]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.index} of run {self.run_id}"
+
+
+class AuditConfig(models.Model):
+    """A project's own audit thresholds: audit name -> parameter -> value (engine defaults otherwise)."""
+
+    project = models.OneToOneField("reviews.Project", on_delete=models.CASCADE, related_name="audit_config")
+    params = models.JSONField(default=dict, blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Audit thresholds of project {self.project_id}"

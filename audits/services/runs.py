@@ -1,0 +1,387 @@
+"""The audit-run ledger: request, claim, chunks, merge, exactly one result, reconcile.
+
+A run moves queued -> running -> succeeded | failed (| cancelled). Every transition is a
+compare-and-set on the status (and the attempt for writes from a worker), so a message
+delivered twice, a worker killed mid-run or a reconciler racing a slow worker all end
+with one final state and one result. Celery messages are sent only after the commit
+that makes them meaningful, by task name, so this module does not import the tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import socket
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from celery import current_app
+from django.conf import settings
+from django.core.files.storage import storages
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from audits.engine import ENGINE_VERSION
+from audits.engine.preprocess import Preprocessing
+from audits.engine.types import FileRecord, Image, ImageSet as EngineSet
+from audits.enums import FINAL_RUN_STATUSES, RunStatus, SetRole
+from audits.models import AuditChunk, AuditConfig, AuditRun, ImageFile, ImageSet
+from reviews.enums import Action
+from reviews.models import Project, User
+from reviews.services.activity import activity_record
+
+log = logging.getLogger(__name__)
+
+
+def _send(task: str, **kwargs: Any) -> None:
+    transaction.on_commit(lambda: current_app.send_task(task, kwargs=kwargs))
+
+
+def current_sets(project: Project) -> dict[str, ImageSet]:
+    return {s.role: s for s in ImageSet.objects.filter(project=project, is_current=True)}
+
+
+def run_input_digest(sets: dict[str, ImageSet], params: dict[str, Any]) -> str:
+    """Identity of a run's inputs: equal digests give equal results, so results are reused."""
+    data = {
+        "engine": ENGINE_VERSION,
+        "params": params,
+        "sets": {
+            role: {
+                "files": image_set.digest,
+                "metadata": hashlib.sha256(image_set.metadata_csv.encode()).hexdigest(),
+                "manifest": hashlib.sha256(image_set.manifest_text.encode()).hexdigest(),
+            }
+            for role, image_set in sorted(sets.items())
+        },
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@transaction.atomic
+def audit_run_request(*, project: Project, actor: User | None, reason: str) -> AuditRun:
+    """Queue the suite over the project's current sets, or reuse a finished run on the same inputs."""
+    sets = current_sets(project)
+    config = AuditConfig.objects.filter(project=project).first()
+    params = {"audits": config.params} if config else {}
+    digest = run_input_digest(sets, params)
+    pending = AuditRun.objects.filter(
+        project=project, input_digest=digest, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    ).first()
+    if pending is not None:
+        return pending
+    previous = (
+        AuditRun.objects.filter(project=project, input_digest=digest, status=RunStatus.SUCCEEDED)
+        .order_by("-finished_at")
+        .first()
+    )
+    now = timezone.now()
+    run = AuditRun.objects.create(
+        project=project,
+        requested_by=actor,
+        reason=reason[:200],
+        params=params,
+        input_digest=digest,
+        status=RunStatus.SUCCEEDED if previous else RunStatus.QUEUED,
+        results=previous.results if previous else None,
+        reused_from=previous,
+        started_at=now if previous else None,
+        finished_at=now if previous else None,
+        progress=100 if previous else 0,
+        progress_message="Same inputs as an earlier run: its results are reused." if previous else "Waiting for a worker",
+    )
+    run.sets.set(sets.values())
+    activity_record(
+        actor=actor,
+        action=Action.CREATE,
+        obj=run,
+        project=project,
+        new={"reason": run.reason, "input_digest": digest, "reused_from": previous.pk if previous else None},
+    )
+    if previous is None:
+        _send("audits.start_run", run_id=run.pk)
+    return run
+
+
+def _lease() -> Any:
+    return timezone.now() + timedelta(seconds=settings.AUDIT_LEASE_SECONDS)
+
+
+def run_claim(*, run_id: int) -> AuditRun | None:
+    """queued -> running for this worker; None when another delivery or worker has it."""
+    updated = AuditRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        lease_until=_lease(),
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        started_at=timezone.now(),
+        progress_message="Reading images",
+    )
+    return AuditRun.objects.get(pk=run_id) if updated == 1 else None
+
+
+def _running(run_id: int, attempt: int) -> QuerySet[AuditRun]:
+    return AuditRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, attempts=attempt)
+
+
+def run_heartbeat(*, run: AuditRun, progress: int, message: str) -> bool:
+    """Extend the lease and report progress; False when the run is no longer this attempt's."""
+    return (
+        _running(run.pk, run.attempts).update(lease_until=_lease(), progress=progress, progress_message=message[:200])
+        == 1
+    )
+
+
+@transaction.atomic
+def run_plan_chunks(*, run: AuditRun) -> list[int]:
+    """Split the accepted files of every set into chunks; return the indexes still to do."""
+    if not run.chunks.exists():
+        index = 0
+        chunk_size = settings.AUDIT_CHUNK_FILES
+        for image_set in run.sets.order_by("role"):
+            ids = list(image_set.files.filter(error="").order_by("name").values_list("pk", flat=True))
+            for start in range(0, len(ids), chunk_size):
+                AuditChunk.objects.create(run=run, index=index, role=image_set.role, file_ids=ids[start : start + chunk_size])
+                index += 1
+        AuditRun.objects.filter(pk=run.pk).update(chunks_total=index)
+    todo = list(run.chunks.filter(done=False).values_list("index", flat=True))
+    for index in todo:
+        _send("audits.process_chunk", run_id=run.pk, attempt=run.attempts, index=index)
+    if not todo:
+        _send_merge_once(run)
+    return todo
+
+
+def _artifact_name(run_id: int, index: int) -> str:
+    return f"runs/{run_id}/chunk-{index}.npz"
+
+
+def chunk_compute(*, chunk: AuditChunk, params: Preprocessing) -> str:
+    """Read, validate and preprocess a chunk's files, extract features, store the arrays.
+
+    Idempotent: the artifact's name is fixed and written atomically, so a redelivered
+    chunk overwrites its own earlier output with the same content.
+    """
+    from audits.engine import features as feature_set
+    from audits.engine.readers import read_file
+
+    files = {f.pk: f for f in ImageFile.objects.filter(pk__in=chunk.file_ids)}
+    pixels, digests, labels, blanks, errors = [], [], [], [], {}
+    for file_id in chunk.file_ids:
+        image_file = files.get(file_id)
+        if image_file is None:
+            continue
+        record, images = read_file(Path(image_file.stored.path), image_file.name, params)
+        if record.error:
+            errors[file_id] = record.error
+        for image in images:
+            pixels.append(image.pixels)
+            digests.append(image.pixel_sha256)
+            labels.append((image.file, image.index))
+            blanks.append(image.blank)
+    stack = np.stack(pixels) if pixels else np.zeros((0, params.size, params.size), np.float32)
+    usable = [p for p, blank in zip(pixels, blanks, strict=True) if not blank]
+    feats = feature_set.extract_many(usable) if usable else np.zeros((0, len(feature_set.FEATURE_NAMES)))
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        pixels=stack.astype(np.float32),
+        digests=np.array(digests, dtype="U64"),
+        files=np.array([name for name, _ in labels], dtype=object),
+        indexes=np.array([index for _, index in labels], dtype=np.int64),
+        blanks=np.array(blanks, dtype=bool),
+        features=feats,
+        errors=np.array(json.dumps(errors)),
+    )
+    name = _artifact_name(chunk.run_id, chunk.index)
+    path = Path(storages["private"].path(name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_bytes(buffer.getvalue())
+    os.replace(temporary, path)
+    return name
+
+
+@transaction.atomic
+def chunk_complete(*, run: AuditRun, index: int, artifact: str) -> bool:
+    """Mark a chunk done once; when it was the last, send the merge exactly once."""
+    locked = AuditRun.objects.select_for_update().get(pk=run.pk)
+    if locked.status != RunStatus.RUNNING or locked.attempts != run.attempts:
+        return False
+    AuditChunk.objects.filter(run=locked, index=index, done=False).update(
+        done=True, artifact=artifact, finished_at=timezone.now()
+    )
+    done = locked.chunks.filter(done=True).count()
+    total = locked.chunks_total or 1
+    run_heartbeat(run=locked, progress=int(80 * done / total), message=f"Read {done} of {total} chunks")
+    if done == locked.chunks_total:
+        _send_merge_once(locked)
+    return True
+
+
+def _send_merge_once(run: AuditRun) -> None:
+    if AuditRun.objects.filter(pk=run.pk, merge_sent=False).update(merge_sent=True) == 1:
+        _send("audits.merge_run", run_id=run.pk, attempt=run.attempts)
+
+
+def load_engine_sets(run: AuditRun, params: Preprocessing) -> dict[str, EngineSet]:
+    """Rebuild the engine's image sets from the chunk artifacts and the file rows."""
+    from audits.engine.inputs import parse_metadata_csv
+
+    sets: dict[str, EngineSet] = {}
+    artifacts: dict[str, list[dict[str, Any]]] = {}
+    for chunk in run.chunks.order_by("index"):
+        with np.load(storages["private"].path(chunk.artifact), allow_pickle=True) as data:
+            artifacts.setdefault(chunk.role, []).append({key: data[key] for key in data.files})
+    for image_set in run.sets.all():
+        records = [
+            FileRecord(
+                name=f.name,
+                sha256=f.sha256,
+                format=f.format,
+                width=f.width,
+                height=f.height,
+                slices=f.slices,
+                header=f.header,
+                error=f.error,
+            )
+            for f in image_set.files.order_by("name")
+        ]
+        images: list[Image] = []
+        for data in artifacts.get(image_set.role, []):
+            for i in range(len(data["digests"])):
+                images.append(
+                    Image(
+                        file=str(data["files"][i]),
+                        index=int(data["indexes"][i]),
+                        pixels=data["pixels"][i],
+                        pixel_sha256=str(data["digests"][i]),
+                        blank=bool(data["blanks"][i]),
+                    )
+                )
+        metadata: dict[str, dict[str, str]] = {}
+        if image_set.metadata_csv:
+            metadata, _warnings = parse_metadata_csv(image_set.metadata_csv)
+        sets[image_set.role] = EngineSet(role=image_set.role, files=records, images=images, metadata=metadata)
+    return sets
+
+
+def chunk_features(run: AuditRun, role: str) -> np.ndarray:
+    parts = []
+    for chunk in run.chunks.filter(role=role).order_by("index"):
+        with np.load(storages["private"].path(chunk.artifact), allow_pickle=True) as data:
+            parts.append(data["features"])
+    return np.concatenate(parts) if parts else np.zeros((0, 35))
+
+
+def run_merge(*, run: AuditRun) -> dict[str, Any]:
+    """Run the suite over the chunks' arrays and return the results as JSON-safe dicts."""
+    from audits.engine.inputs import metadata_from_headers, parse_manifest
+    from audits.engine.suite import run_suite
+
+    preprocessing = Preprocessing(**run.params.get("preprocess", {}))
+    sets = load_engine_sets(run, preprocessing)
+    for engine_set in sets.values():
+        from_headers = metadata_from_headers(engine_set)
+        for name, values in from_headers.items():
+            engine_set.metadata.setdefault(name, {}).update(
+                {k: v for k, v in values.items() if k not in engine_set.metadata.get(name, {})}
+            )
+    synthetic_row = run.sets.filter(role=SetRole.SYNTHETIC).first()
+    manifest = None
+    if synthetic_row is not None and synthetic_row.manifest_text:
+        manifest = parse_manifest(synthetic_row.manifest_text, synthetic_row.manifest_name)
+    features = None
+    if SetRole.SYNTHETIC in sets and SetRole.REFERENCE in sets:
+        features = (chunk_features(run, SetRole.SYNTHETIC), chunk_features(run, SetRole.REFERENCE))
+
+    def progress(name: str, position: int) -> None:
+        run_heartbeat(run=run, progress=80 + 3 * position, message=f"Computing the {name} audit")
+
+    results = run_suite(
+        synthetic=sets.get(SetRole.SYNTHETIC),
+        reference=sets.get(SetRole.REFERENCE),
+        holdout=sets.get(SetRole.HOLDOUT),
+        manifest=manifest,
+        params=run.params.get("audits", {}),
+        features=features,
+        progress=progress,
+    )
+    return {name: result.as_dict() for name, result in results.items()}
+
+
+@transaction.atomic
+def run_succeed(*, run: AuditRun, results: dict[str, Any]) -> bool:
+    """Write the one result: only the attempt that still holds the run can."""
+    updated = _running(run.pk, run.attempts).update(
+        status=RunStatus.SUCCEEDED,
+        results=results,
+        finished_at=timezone.now(),
+        progress=100,
+        progress_message="Finished",
+        lease_until=None,
+    )
+    if updated == 1:
+        statuses = {name: result["status"] for name, result in results.items()}
+        activity_record(actor=None, action=Action.CHANGE, obj=run, project=run.project, new={"status": "succeeded", **statuses})
+        _delete_artifacts(run)
+    return updated == 1
+
+
+@transaction.atomic
+def run_fail(*, run_id: int, reason: str, attempt: int | None = None) -> bool:
+    """End a run as failed with its reason, unless it already ended."""
+    queryset = AuditRun.objects.filter(pk=run_id).exclude(status__in=FINAL_RUN_STATUSES)
+    if attempt is not None:
+        queryset = queryset.filter(attempts=attempt)
+    updated = queryset.update(
+        status=RunStatus.FAILED, error=reason[:2000] or "failed", finished_at=timezone.now(), lease_until=None
+    )
+    if updated == 1:
+        run = AuditRun.objects.select_related("project").get(pk=run_id)
+        activity_record(actor=None, action=Action.CHANGE, obj=run, project=run.project, new={"status": "failed", "error": reason[:500]})
+        _delete_artifacts(run)
+    return updated == 1
+
+
+def _delete_artifacts(run: AuditRun) -> None:
+    names = [c.artifact for c in run.chunks.exclude(artifact="")]
+    storage = storages["private"]
+
+    def delete() -> None:
+        for name in names:
+            storage.delete(name)
+
+    transaction.on_commit(delete)
+
+
+def reconcile_runs() -> dict[str, int]:
+    """Re-queue runs whose worker vanished (lease expired) and resend lost queued messages.
+
+    A run that has used its attempts fails with the reason. Called by celery beat.
+    """
+    now = timezone.now()
+    counts = {"requeued": 0, "failed": 0, "resent": 0}
+    for run in AuditRun.objects.filter(status=RunStatus.RUNNING, lease_until__lt=now):
+        if run.attempts >= settings.AUDIT_MAX_ATTEMPTS:
+            reason = f"The worker was lost {run.attempts} times (lease expired); giving up."
+            counts["failed"] += run_fail(run_id=run.pk, reason=reason, attempt=run.attempts)
+            continue
+        with transaction.atomic():
+            requeued = _running(run.pk, run.attempts).update(
+                status=RunStatus.QUEUED, merge_sent=False, lease_until=None, progress_message="Re-queued: worker lost"
+            )
+            if requeued:
+                _send("audits.start_run", run_id=run.pk)
+                counts["requeued"] += 1
+    stale = now - timedelta(seconds=settings.AUDIT_QUEUED_RESEND_SECONDS)
+    for run_id in AuditRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=stale).values_list("pk", flat=True):
+        current_app.send_task("audits.start_run", kwargs={"run_id": run_id})
+        counts["resent"] += 1
+    return counts

@@ -1,0 +1,97 @@
+"""Celery tasks: thin adapters that take ids, load rows and call one service each.
+
+Safe to run twice: every service they call is a compare-and-set on the run's status and
+attempt. Transient errors (database or storage unavailable) are retried with capped
+exponential backoff; anything else ends the run as failed with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+from typing import Any
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from audits.engine.preprocess import Preprocessing
+from audits.enums import RunStatus
+from audits.models import AuditChunk, AuditRun
+from audits.services import runs
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+_RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 60, "retry_jitter": True, "max_retries": 5}
+_LIMITS = {"soft_time_limit": settings.AUDIT_TASK_TIME_LIMIT, "time_limit": settings.AUDIT_TASK_TIME_LIMIT + 60}
+
+
+@worker_process_init.connect
+def _limit_memory(**kwargs: Any) -> None:
+    """Cap each pool process's address space: an oversized run raises MemoryError and fails
+    cleanly, and the worker lives on."""
+    limit = settings.AUDIT_MEMORY_LIMIT_MB * 1024 * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or hard > limit:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _fail_for(run_id: int, attempt: int | None, exc: BaseException) -> None:
+    if isinstance(exc, SoftTimeLimitExceeded):
+        reason = f"The run exceeded its time limit of {settings.AUDIT_TASK_TIME_LIMIT} s per step."
+    elif isinstance(exc, MemoryError):
+        reason = f"The run exceeded its memory limit of {settings.AUDIT_MEMORY_LIMIT_MB} MB."
+    else:
+        reason = f"The run failed: {type(exc).__name__}: {exc}"
+    log.exception("audit run %s failed", run_id)
+    runs.run_fail(run_id=run_id, reason=reason, attempt=attempt)
+
+
+@shared_task(name="audits.start_run", **_RETRY)
+def start_run(*, run_id: int) -> None:
+    run = runs.run_claim(run_id=run_id)
+    if run is None:  # delivered twice, already running elsewhere, or finished
+        return
+    runs.run_plan_chunks(run=run)
+
+
+@shared_task(name="audits.process_chunk", **_RETRY, **_LIMITS)
+def process_chunk(*, run_id: int, attempt: int, index: int) -> None:
+    run = AuditRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, attempts=attempt).first()
+    chunk = AuditChunk.objects.filter(run_id=run_id, index=index).first()
+    if run is None or chunk is None:
+        return
+    if chunk.done:
+        runs.chunk_complete(run=run, index=index, artifact=chunk.artifact)
+        return
+    try:
+        artifact = runs.chunk_compute(chunk=chunk, params=Preprocessing(**run.params.get("preprocess", {})))
+    except TRANSIENT:
+        raise
+    except (SoftTimeLimitExceeded, MemoryError, Exception) as exc:  # noqa: BLE001 (recorded on the run)
+        _fail_for(run_id, attempt, exc)
+        return
+    runs.chunk_complete(run=run, index=index, artifact=artifact)
+
+
+@shared_task(name="audits.merge_run", **_RETRY, **_LIMITS)
+def merge_run(*, run_id: int, attempt: int) -> None:
+    run = AuditRun.objects.select_related("project").filter(pk=run_id, status=RunStatus.RUNNING, attempts=attempt).first()
+    if run is None:
+        return
+    try:
+        results = runs.run_merge(run=run)
+    except TRANSIENT:
+        raise
+    except (SoftTimeLimitExceeded, MemoryError, Exception) as exc:  # noqa: BLE001 (recorded on the run)
+        _fail_for(run_id, attempt, exc)
+        return
+    runs.run_succeed(run=run, results=results)
+
+
+@shared_task(name="audits.reconcile_runs", **_RETRY)
+def reconcile_runs() -> dict[str, int]:
+    return runs.reconcile_runs()
