@@ -16,6 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from threadpoolctl import threadpool_limits
 
 from audits.engine.preprocess import Preprocessing
 from audits.enums import RunStatus
@@ -30,9 +31,11 @@ _LIMITS = {"soft_time_limit": settings.AUDIT_TASK_TIME_LIMIT, "time_limit": sett
 
 
 @worker_process_init.connect
-def _limit_memory(**kwargs: Any) -> None:
-    """Cap each pool process's address space: an oversized run raises MemoryError and fails
-    cleanly, and the worker lives on."""
+def _limit_resources(**kwargs: Any) -> None:
+    """One BLAS thread per pool process (several processes share the cores; more threads only
+    oversubscribe them), and a cap on each process's address space: an oversized run raises
+    MemoryError and fails cleanly, and the worker lives on."""
+    threadpool_limits(1)
     limit = settings.AUDIT_MEMORY_LIMIT_MB * 1024 * 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard == resource.RLIM_INFINITY or hard > limit:
@@ -71,7 +74,7 @@ def process_chunk(*, run_id: int, attempt: int, index: int) -> None:
         artifact = runs.chunk_compute(chunk=chunk, params=Preprocessing(**run.params.get("preprocess", {})))
     except TRANSIENT:
         raise
-    except (SoftTimeLimitExceeded, MemoryError, Exception) as exc:  # noqa: BLE001 (recorded on the run)
+    except Exception as exc:  # noqa: BLE001 (any other failure ends the run, with its reason)
         _fail_for(run_id, attempt, exc)
         return
     runs.chunk_complete(run=run, index=index, artifact=artifact)
@@ -86,7 +89,7 @@ def merge_run(*, run_id: int, attempt: int) -> None:
         results = runs.run_merge(run=run)
     except TRANSIENT:
         raise
-    except (SoftTimeLimitExceeded, MemoryError, Exception) as exc:  # noqa: BLE001 (recorded on the run)
+    except Exception as exc:  # noqa: BLE001 (any other failure ends the run, with its reason)
         _fail_for(run_id, attempt, exc)
         return
     runs.run_succeed(run=run, results=results)

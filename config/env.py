@@ -69,7 +69,7 @@ def database() -> dict[str, Any]:
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(VAR_DIR / "misyn.sqlite3"),
+            "NAME": str(env_path("SQLITE_PATH", VAR_DIR / "misyn.sqlite3")),
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
         }
     if not url.startswith(("postgres://", "postgresql://")):

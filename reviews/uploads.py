@@ -6,6 +6,16 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.urls import Resolver404, resolve
+
+
+def _limit_for(request: Any) -> int:
+    """The per-file cap of the view this request goes to (settings.UPLOAD_LIMITS by URL name)."""
+    try:
+        name = resolve(request.path_info).url_name
+    except Resolver404:
+        name = None
+    return int(getattr(settings, "UPLOAD_LIMITS", {}).get(name, settings.EVIDENCE_MAX_BYTES))
 
 
 class CappedUploadHandler(FileUploadHandler):
@@ -18,7 +28,7 @@ class CappedUploadHandler(FileUploadHandler):
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
         self.received = 0
-        self.limit = int(getattr(self.request, "upload_limit", settings.EVIDENCE_MAX_BYTES))
+        self.limit = _limit_for(self.request)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         self.received += len(raw_data)

@@ -39,6 +39,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.fixturenames.append("_needs_postgres")
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove this run's filesystem broker folder (config.settings.test gives each run its own)."""
+    from django.conf import settings
+
+    folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in")
+    if folder and f"test-broker/{settings.TEST_RUN}" in folder:
+        shutil.rmtree(Path(folder).parent, ignore_errors=True)
+
+
 @pytest.fixture
 def _needs_chromium() -> None:
     require(CHROMIUM.exists() and shutil.which("chromium") is not None, "Debian's chromium is not installed")

@@ -29,7 +29,8 @@ Local binary patterns (10): `skimage.feature.local_binary_pattern` with P = 8 ne
 radius R = 1, method "uniform", on the image scaled to 8-bit integers (0..255; comparing
 integers avoids the sign flips float noise causes). Codes 0..8 are the uniform patterns by
 their number of set bits, code 9 collects every non-uniform pattern; the features lbp_0 ..
-lbp_9 are the share of pixels with each code (they sum to 1).
+lbp_9 are the share of pixels with each code (they sum to 1). As in scikit-image, border
+pixels read zeros outside the image.
 
 Gradient (2): mean and standard deviation of the Sobel gradient magnitude
 (`skimage.filters.sobel`, reflecting borders).
@@ -93,7 +94,12 @@ def quantise(x: np.ndarray, levels: int = GLCM_LEVELS) -> np.ndarray:
 def glcm(x: np.ndarray) -> np.ndarray:
     """The 12 GLCM features: distance-major, properties in GLCM_PROPERTIES order, angle-averaged."""
     matrix = graycomatrix(
-        quantise(x), distances=list(GLCM_DISTANCES), angles=list(GLCM_ANGLES), levels=GLCM_LEVELS, symmetric=True, normed=True
+        quantise(x),
+        distances=list(GLCM_DISTANCES),
+        angles=list(GLCM_ANGLES),
+        levels=GLCM_LEVELS,
+        symmetric=True,
+        normed=True,
     )
     # graycoprops returns (distances, angles) per property.
     props = np.stack([graycoprops(matrix, prop).mean(axis=1) for prop in GLCM_PROPERTIES], axis=1)

@@ -54,7 +54,7 @@ def run_suite(
         for name in AUDITS:
             results[name] = _missing(name, "synthetic set", _NEEDS_SYNTHETIC)
         return results
-    step("disclosure", lambda: disclosure.run(synthetic, params.get("disclosure")))
+    step("disclosure", lambda: disclosure.run(synthetic, params.get("disclosure"), reference=reference))
     step("manifest", lambda: manifest_audit.run(synthetic, manifest, params.get("manifest")))
     if reference is None:
         for name in ("privacy", "memorization", "fidelity", "representation"):

@@ -382,6 +382,6 @@ def reconcile_runs() -> dict[str, int]:
                 counts["requeued"] += 1
     stale = now - timedelta(seconds=settings.AUDIT_QUEUED_RESEND_SECONDS)
     for run_id in AuditRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=stale).values_list("pk", flat=True):
-        current_app.send_task("audits.start_run", kwargs={"run_id": run_id})
+        _send("audits.start_run", run_id=run_id)
         counts["resent"] += 1
     return counts

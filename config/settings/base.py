@@ -204,3 +204,10 @@ CELERY_WORKER_MAX_TASKS_PER_CHILD = 50
 IMAGE_UPLOAD_MAX_BYTES = env.env_int("IMAGE_UPLOAD_MAX_MB", 2048, minimum=1) * 1024 * 1024
 # Per URL name, a larger per-file cap than evidence files have (reviews.uploads.CappedUploadHandler).
 UPLOAD_LIMITS = {"imageset-upload": IMAGE_UPLOAD_MAX_BYTES}
+# Archive extraction (audits/archives.py): an archive is refused whole past these limits,
+# checked on its headers first and again on the bytes actually written.
+ARCHIVE_MAX_MEMBERS = env.env_int("ARCHIVE_MAX_MEMBERS", 20000, minimum=1)
+ARCHIVE_MAX_TOTAL_BYTES = env.env_int("ARCHIVE_MAX_TOTAL_MB", 8192, minimum=1) * 1024 * 1024
+ARCHIVE_MAX_RATIO = env.env_int("ARCHIVE_MAX_RATIO", 200, minimum=1)
+# Members below this size are not held to the ratio: a blank slice compresses ~1000:1 and is harmless.
+ARCHIVE_RATIO_FLOOR_BYTES = env.env_int("ARCHIVE_RATIO_FLOOR_KB", 1024, minimum=0) * 1024

@@ -1,11 +1,12 @@
 """The test suite: the same stack as local, fast hashing, temporary storage per run."""
 
+import os
 import tempfile
 from pathlib import Path
 
 from config import env
 from config.settings.base import *  # noqa: F403 (settings modules extend the base namespace)
-from config.settings.base import STORAGES
+from config.settings.base import DATABASES, STORAGES
 
 SECRET_KEY = "test-only-not-secret"  # noqa: S105 (not a real secret)
 DEBUG = False
@@ -14,13 +15,23 @@ ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
 # Argon2 stays first so that tests see the production hasher; its cost is lowered.
 PASSWORD_HASHERS = ["reviews.hashers.FastArgon2PasswordHasher"]
 
-PRIVATE_STORAGE_ROOT = Path(tempfile.mkdtemp(prefix="misyn-test-private-"))
+# Per run, unless given (live tests hand theirs to the worker processes they start).
+PRIVATE_STORAGE_ROOT = env.env_path("PRIVATE_STORAGE_ROOT", Path("/nonexistent"))
+if str(PRIVATE_STORAGE_ROOT) == "/nonexistent":
+    PRIVATE_STORAGE_ROOT = Path(tempfile.mkdtemp(prefix="misyn-test-private-"))
 for _name in ("default", "private"):
     STORAGES[_name]["OPTIONS"]["location"] = str(PRIVATE_STORAGE_ROOT)
 
 # The test suite's worker and test processes share a broker of their own, never the one
 # of a dashboard running beside them (a filesystem broker lives under var/).
-CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = env.broker(folder_name="test-broker")
+# Each test run (and the workers it starts, which inherit MISYN_TEST_RUN) gets its own
+# filesystem broker and SQLite file, so two runs on one checkout never meet.
+TEST_RUN = os.environ.setdefault("MISYN_TEST_RUN", str(os.getpid()))
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = env.broker(folder_name=f"test-broker/{TEST_RUN}")
+
+# A file, not memory, for SQLite's test database: live tests share it with a worker process.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(env.VAR_DIR / f"test-misyn-{TEST_RUN}.sqlite3")}
 
 STATIC_ROOT = Path(tempfile.mkdtemp(prefix="misyn-test-static-"))
 WHITENOISE_USE_FINDERS = True

@@ -12,6 +12,7 @@ from django.utils import timezone
 from reviews.enums import JUSTIFICATION_REQUIRED, Action, AnswerStatus, ProjectStatus
 from reviews.models import Answer, EvidenceFile, GuidelineItem, Project, Round, User
 from reviews.selectors import ChecklistRow, guideline_version_current, project_checklist, submission_problems
+from reviews.signals import round_frozen, round_snapshot_sections
 from reviews.services.activity import activity_record, changed_values, field_values
 from reviews.validators import ValidatedEvidence
 
@@ -189,7 +190,11 @@ def evidence_delete(*, actor: User, evidence: EvidenceFile) -> None:
 def _round_snapshot(*, project: Project, number: int, actor: User, at: Any) -> dict[str, Any]:
     checklist = project_checklist(project=project)
     version = project.guideline_version
+    sections: dict[str, Any] = {}
+    for _receiver, section in round_snapshot_sections.send(sender=Project, project=project):
+        sections.update(section or {})
     return {
+        **sections,
         "format": "misyn-round/1",
         "round": number,
         "submitted_at": at.isoformat(),
@@ -242,6 +247,7 @@ def project_submit(*, actor: User, project: Project) -> Round:
     old_status = locked.status
     locked.status = ProjectStatus.SUBMITTED
     locked.save(update_fields=["status", "updated_at"])
+    round_frozen.send(sender=Project, project=locked, round=round_, actor=actor)
     activity_record(
         actor=actor,
         action=Action.SUBMIT,

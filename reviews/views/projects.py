@@ -9,9 +9,10 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audits.selectors import AuditSummary, latest_results
 from reviews.enums import Modality
 from reviews.forms import AnswerForm, ProjectForm
-from reviews.models import Answer, EvidenceFile, GuidelineItem, Round
+from reviews.models import Answer, EvidenceFile, GuidelineItem, Project, Round
 from reviews.selectors import (
     project_activity,
     project_checklist,
@@ -93,6 +94,8 @@ def project_checklist_view(request: AuthedRequest, pk: int) -> HttpResponse:
         "can_edit": request.user.has_perm("reviews.change_project", project),
         "answered": sum(stage.answered for stage in checklist),
         "total": sum(len(stage.rows) for stage in checklist),
+        # One query for the whole page: the latest finished run's status of every audit.
+        "audit_evidence": latest_results(project=project),
     }
     return render(request, "reviews/checklist.html", context)
 
@@ -151,8 +154,15 @@ def answer_edit(request: AuthedRequest, pk: int, code: str) -> HttpResponse:
         "can_edit": can_edit,
         "previous": _neighbour(project, item, -1),
         "next": _neighbour(project, item, +1),
+        "audit_entry": _audit_entry(project, item),
     }
     return render(request, "reviews/answer_form.html", context, status=400 if form.errors else 200)
+
+
+def _audit_entry(project: Project, item: GuidelineItem) -> AuditSummary | None:
+    """The latest finished run's result for the item's audit; one query on every answer page."""
+    latest = latest_results(project=project)
+    return latest.for_audit(item.audit) if latest is not None and item.audit else None
 
 
 def _neighbour(project, item: GuidelineItem, step: int) -> GuidelineItem | None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """Every URL as every role, against a table of expected answers (SECURITY.md, "Access").
 
-The table below is the access contract of the app. A URL added to reviews.urls (or a new
-URL module added to config.urls) without a row here fails `test_every_url_is_in_the_table`.
+The table below is the access contract of the app. A URL added to reviews.urls or audits.urls
+(or a new URL module added to config.urls) without a row here fails
+`test_every_url_is_in_the_table`.
 
 Each cell is what one role gets for one method: a status code, a redirect to a named page
 (`LOGIN` is the login page with `?next=`), or `V(draft, submitted)` where the answer depends
@@ -12,22 +13,29 @@ request runs in a savepoint that is rolled back, so the roles see the same world
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.http import HttpResponseBase
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+from pydicom.data import get_testdata_file
 
+from audits.enums import RunStatus, SetRole
+from audits.models import AuditConfig, AuditRun, ImageFile, ImageSet
 from reviews.enums import AnswerStatus, ProjectStatus, Role
 from reviews.models import ActivityEntry, Answer, EvidenceFile, GuidelineItem, GuidelineVersion, Project, Round, User
 from reviews.services.projects import answer_save, project_submit
@@ -79,6 +87,9 @@ class World:
     item_code: str  # the answered item that carries the evidence
     foreign_project: Project  # another researcher's project, with its own file
     foreign_evidence: EvidenceFile
+    image_sets: dict[str, ImageSet] = field(default_factory=dict)  # variant -> its synthetic set
+    image_files: dict[str, ImageFile] = field(default_factory=dict)  # variant -> that set's one DICOM
+    runs: dict[str, AuditRun] = field(default_factory=dict)  # variant -> a finished audit run
     secrets: list[str] = field(default_factory=list)  # what no outsider may ever read
 
     @property
@@ -114,6 +125,36 @@ def answer_all_required(project: Project, *, file_name: str, content: bytes, onl
     return EvidenceFile.objects.get(answer__project=project)
 
 
+CT_SMALL = get_testdata_file("CT_small.dcm", download=False)
+
+
+def add_audit_evidence(project: Project, tag: str) -> tuple[ImageSet, ImageFile, AuditRun]:
+    """A synthetic set with one real DICOM in private storage, and a finished run over it."""
+    image_set = ImageSet.objects.create(
+        project=project, role=SetRole.SYNTHETIC, uploaded_by=project.owner, digest="f" * 64, n_files=1, n_accepted=1,
+        n_images=1,
+    )  # fmt: skip
+    content = Path(CT_SMALL).read_bytes()
+    image_file = ImageFile(
+        image_set=image_set, name=f"synthetic/secret-scan-{tag}.dcm", size=len(content), sha256="a" * 64,
+        format="dicom", width=128, height=128, slices=1,
+    )  # fmt: skip
+    image_file.stored.save("scan", ContentFile(content), save=True)
+    summary = f"SECRET-SUMMARY-{tag}: 1 of 1 synthetic images is a probable copy."
+    results = {
+        audit: {"audit": audit, "status": "warn", "summary": summary, "metrics": {}, "thresholds": {}, "flagged": [],
+                "charts": {}, "caveats": [], "inputs": {}, "params": {}, "code_version": "1.0.0", "timings": {}}
+        for audit in ("disclosure", "privacy", "memorization", "fidelity", "representation", "manifest")
+    }  # fmt: skip
+    now = timezone.now()
+    run = AuditRun.objects.create(
+        project=project, status=RunStatus.SUCCEEDED, reason="synthetic set uploaded", input_digest="0" * 64,
+        results=results, started_at=now, finished_at=now, progress=100,
+    )  # fmt: skip
+    run.sets.set([image_set])
+    return image_set, image_file, run
+
+
 def first_required_code(version: GuidelineVersion) -> str:
     item = GuidelineItem.objects.filter(version=version, required=True).order_by("stage__order", "order").first()
     assert item is not None
@@ -137,9 +178,13 @@ def world(catalogue, researcher, other_researcher, reviewer, admin_user, project
     foreign = ProjectFactory(owner=other_researcher, guideline_version=catalogue, title="Otto's own project")
     foreign_evidence = answer_all_required(foreign, file_name="otto.txt", content=b"OTTO-OWN-BYTES", only_first=True)
 
+    audit_evidence = {variant: add_audit_evidence(p, f"{variant}-{tag}") for variant, p in projects.items()}
+
     secrets = [p.title for p in projects.values()]
     secrets += [m.decode() for m in markers.values()]
     secrets += [e.original_name for e in evidence.values()]
+    secrets += [image_file.name for _, image_file, _ in audit_evidence.values()]
+    secrets += [run.results["privacy"]["summary"] for _, _, run in audit_evidence.values()]
     return World(
         catalogue=catalogue,
         users={
@@ -155,6 +200,9 @@ def world(catalogue, researcher, other_researcher, reviewer, admin_user, project
         item_code=first_required_code(catalogue),
         foreign_project=foreign,
         foreign_evidence=foreign_evidence,
+        image_sets={variant: image_set for variant, (image_set, _, _) in audit_evidence.items()},
+        image_files={variant: image_file for variant, (_, image_file, _) in audit_evidence.items()},
+        runs={variant: run for variant, (_, _, run) in audit_evidence.items()},
         secrets=secrets,
     )
 
@@ -187,6 +235,10 @@ def _pk(w: World, p: Project) -> dict[str, Any]:
 
 def _no_data(w: World) -> dict[str, Any]:
     return {}
+
+
+def _run_kwargs(w: World, p: Project) -> dict[str, Any]:
+    return {"pk": p.pk, "run_pk": w.runs[_variant_of(w, p)].pk}
 
 
 @dataclass(frozen=True)
@@ -302,6 +354,42 @@ TABLE: dict[str, Row] = {
             "is_active": "on",
         },
     ),
+    # Audits (audits.urls). Reviewers see nothing until assignments exist, like the project itself.
+    # Running the audits and setting thresholds are for the owner and admins in every project
+    # state; uploading a set changes the project, so it is the owner's, and only while editable.
+    "audits-overview": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_pk),
+    "imageset-upload": _owner_row(
+        get=per_role(LOGIN, V(200, 403), 404, 404, 403),
+        post=per_role(LOGIN, V(302, 403), 404, 404, 403),
+        kwargs=_pk,
+        data=lambda w: {
+            "role": SetRole.HOLDOUT,
+            "files": SimpleUploadedFile("held-out.dcm", Path(CT_SMALL).read_bytes(), content_type="application/dicom"),
+        },
+    ),
+    "imageset-detail": _owner_row(
+        get=per_role(LOGIN, 200, 404, 404, 200),
+        kwargs=lambda w, p: {"pk": p.pk, "set_pk": w.image_sets[_variant_of(w, p)].pk},
+    ),
+    # require_POST answers a GET with 405 before any lookup, so it reveals nothing.
+    "audit-run-start": _owner_row(
+        get=per_role(LOGIN, 405, 405, 405, 405), post=per_role(LOGIN, 302, 404, 404, 302), kwargs=_pk
+    ),
+    "audit-thresholds": _owner_row(
+        get=per_role(LOGIN, 200, 404, 404, 200),
+        post=per_role(LOGIN, 302, 404, 404, 302),
+        kwargs=_pk,
+        data=lambda w: {"disclosure__warn_fraction": "0.9"},
+    ),
+    "audit-run": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_run_kwargs),
+    "audit-run-status": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_run_kwargs),
+    "audit-result": _owner_row(
+        get=per_role(LOGIN, 200, 404, 404, 200), kwargs=lambda w, p: {**_run_kwargs(w, p), "audit": "privacy"}
+    ),
+    "image-thumbnail": _owner_row(
+        get=per_role(LOGIN, 200, 404, 404, 200),
+        kwargs=lambda w, p: {"pk": p.pk, "file_pk": w.image_files[_variant_of(w, p)].pk, "index": 0},
+    ),
     # Django's admin sends non-staff users to its own login page.
     "admin:index": Row(
         get=per_role(
@@ -342,6 +430,10 @@ def _state() -> dict[str, Any]:
         "rounds": Round.objects.count(),
         "activity": ActivityEntry.objects.count(),
         "users": list(User.objects.order_by("pk").values(*_USER_COLUMNS)),
+        "image_sets": list(ImageSet.objects.order_by("pk").values_list("pk", "is_current")),
+        "image_files": ImageFile.objects.count(),
+        "audit_runs": list(AuditRun.objects.order_by("pk").values_list("pk", "status")),
+        "audit_configs": list(AuditConfig.objects.order_by("pk").values_list("pk", "params")),
     }
 
 
@@ -406,6 +498,11 @@ def _content_problems(w: World, name: str, role: str, method: str, variant: str,
     # The owner and an admin do see the project they were let into.
     if name == "evidence-download":
         return [] if body == w.markers[variant] else [f"served {body[:80]!r}, not the stored bytes"]
+    if name == "image-thumbnail":
+        return [] if body.startswith(b"\x89PNG\r\n\x1a\n") else [f"served {body[:16]!r}, not a PNG"]
+    if name == "audit-run-status":
+        state = json.loads(body)
+        return [] if state.get("status") == RunStatus.SUCCEEDED else [f"unexpected status {state!r}"]
     return [] if w.projects[variant].title in text else ["the page does not show the project"]
 
 
@@ -448,15 +545,20 @@ def _named_patterns(patterns: list[Any], namespace: str = "") -> list[str]:
     return names
 
 
+APP_URL_MODULES = ("reviews.urls", "audits.urls")
+
+
 def test_every_url_is_in_the_table():
     top = get_resolver().url_patterns
-    app = [e for e in top if isinstance(e, URLResolver) and getattr(e.urlconf_module, "__name__", "") == "reviews.urls"]
+    app = [
+        e for e in top if isinstance(e, URLResolver) and getattr(e.urlconf_module, "__name__", "") in APP_URL_MODULES
+    ]
     admin = [e for e in top if isinstance(e, URLResolver) and e.namespace == "admin"]
-    assert len(app) == 1 and len(admin) == 1
+    assert len(app) == len(APP_URL_MODULES) and len(admin) == 1
     unknown_modules = [str(e.pattern) for e in top if e not in app + admin]
     assert unknown_modules == [], "config.urls has URLs the access table does not walk"
 
-    app_names = _named_patterns(app[0].url_patterns)
+    app_names = [name for module in app for name in _named_patterns(module.url_patterns)]
     assert len(app_names) == len(set(app_names)), "two URL patterns share a name"
     assert set(app_names) | {"admin:index"} == set(TABLE), (
         f"missing from the table: {sorted(set(app_names) - set(TABLE))}; "
@@ -519,6 +621,12 @@ def test_evidence_of_the_owners_other_project_is_not_found_under_this_one(world)
         "/projects/{pk}/rounds/99999999999999999999999999/",
         "/projects/{pk}/checklist/NO-SUCH-ITEM/",
         "/projects/{pk}/checklist/%3Cscript%3Ealert(1)%3C%2Fscript%3E/",
+        "/projects/{pk}/audits/sets/99999999999999999999999999/",
+        "/projects/{pk}/audits/runs/99999999999999999999999999/",
+        "/projects/{pk}/audits/runs/99999999999999999999999999/status/",
+        "/projects/{pk}/audits/runs/1/%3Cscript%3Ealert(1)%3C%2Fscript%3E/",
+        "/projects/{pk}/audits/images/99999999999999999999999999/0/thumbnail.png",
+        "/projects/{pk}/audits/images/1/99999999999999999999999999/thumbnail.png",
         "/catalogue/99999999999999999999999999/",
         "/staff/users/99999999999999999999999999/",
     ],

@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from audits.demo import attach_demo_sets
 from reviews.enums import AnswerStatus, ExpertiseKind, GeneratorFamily, Modality, Role, SynthesisTask
 from reviews.models import GuidelineItem, Project, User
 from reviews.services.catalogue import catalogue_load
@@ -81,6 +82,11 @@ class Command(BaseCommand):
             project = self._project(users["researcher"])
         self.stdout.write(self.style.SUCCESS(f"Demo ready: accounts {', '.join(users)} (password '{DEMO_PASSWORD}')."))
         self.stdout.write(f"Demo project #{project.pk}: {project.title}")
+        image_sets = attach_demo_sets(project, users["researcher"])
+        if image_sets:
+            self.stdout.write(
+                f"Demo image sets uploaded ({len(image_sets)} sets); the audit suite is queued for the worker."
+            )
 
     def _account(self, username: str, full_name: str, role: str, expertise: str) -> User:
         user, created = User.objects.get_or_create(

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
+
+from audits.enums import SetRole
+from audits.services.uploads import SIDE_FILE_MAX_BYTES
+from reviews.forms import MultipleFileField
+
+ACCEPTED_IMAGES = (
+    "DICOM (uncompressed, RLE, JPEG lossless / JPEG-LS, JPEG 2000), NIfTI (.nii, .nii.gz), PNG, "
+    "or zip / tar archives of them (.zip, .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz)"
+)
+
+
+def _loose_file_limit() -> int:
+    """Files one request may carry (Django refuses more), less the metadata CSV and the manifest."""
+    return max(1, int(settings.DATA_UPLOAD_MAX_NUMBER_FILES or 10) - 2)
+
+
+class ImageSetUploadForm(forms.Form):
+    role = forms.ChoiceField(
+        label="Set",
+        choices=SetRole.choices,
+        initial=SetRole.SYNTHETIC,
+        help_text="A new upload replaces the current set of this kind; the old one stays in the history.",
+    )
+    # The metaclass moves declared fields off the class, so this does not shadow BaseForm.files at runtime.
+    files = MultipleFileField(  # type: ignore[assignment]
+        label="Images",
+        required=True,
+        help_text=(
+            f"{ACCEPTED_IMAGES}. Every file is checked by its content; files that are not valid images are "
+            f"listed with the reason and left out of the audits. Up to {_loose_file_limit()} files per upload: "
+            "put larger sets in an archive."
+        ),
+    )
+    metadata = forms.FileField(
+        label="Metadata CSV",
+        required=False,
+        allow_empty_file=True,
+        help_text=(
+            "Optional. One row per image file: a column “file” with the file's name in the set, and columns "
+            f"such as sex, age, site or scanner. UTF-8, at most {filesizeformat(SIDE_FILE_MAX_BYTES)}."
+        ),
+    )
+    manifest = forms.FileField(
+        label="Generation manifest",
+        required=False,
+        allow_empty_file=True,
+        help_text=(
+            "Synthetic set only, optional. CSV or JSON listing each synthetic file with its generator, version "
+            f"and seed. At most {filesizeformat(SIDE_FILE_MAX_BYTES)}."
+        ),
+    )
+
+    def __init__(self, *args: Any, rejected_uploads: list[tuple[str, str, int]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rejected_uploads = rejected_uploads or []
+
+    def _too_large(self, field: str) -> list[str]:
+        """Files the upload handler skipped while streaming because they passed the per-file cap."""
+        return [
+            f"“{name}” is larger than the limit of {filesizeformat(limit)} per file and was not uploaded."
+            for field_name, name, limit in self.rejected_uploads
+            if field_name == field or (field == "files" and field_name not in self.fields)
+        ]
+
+    def clean_files(self) -> list[UploadedFile]:
+        too_large = self._too_large("files")
+        if too_large:
+            raise ValidationError(too_large)
+        files: list[UploadedFile] = self.cleaned_data.get("files") or []
+        if not files:
+            raise ValidationError("Choose at least one image file or archive.")
+        return files
+
+    def clean_metadata(self) -> UploadedFile | None:
+        too_large = self._too_large("metadata")
+        if too_large:
+            raise ValidationError(too_large)
+        metadata: UploadedFile | None = self.cleaned_data.get("metadata")
+        return metadata
+
+    def clean_manifest(self) -> UploadedFile | None:
+        too_large = self._too_large("manifest")
+        if too_large:
+            raise ValidationError(too_large)
+        manifest: UploadedFile | None = self.cleaned_data.get("manifest")
+        return manifest
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("manifest") and data.get("role") != SetRole.SYNTHETIC:
+            self.add_error(
+                "manifest",
+                "A generation manifest belongs to the synthetic set only: remove it or choose the synthetic set.",
+            )
+        return data

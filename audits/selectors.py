@@ -1,0 +1,209 @@
+"""Reads of the audits app, with the query choices that keep each page's count fixed.
+
+A finished run's results hold every audit's chart arrays (thousands of numbers for a large
+set). Pages that show only statuses and summary sentences read those two keys from the
+JSON in the database (KT) and never load the rest; the page of one audit loads only that
+audit's part of the results.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models.fields.json import KT, KeyTransform
+from django.urls import reverse
+
+from audits.enums import AuditName, RunStatus, SetRole
+from audits.models import AuditRun, ImageFile, ImageSet
+from reviews.models import Project
+
+AUDITS: tuple[str, ...] = tuple(AuditName.values)
+AUDIT_LABELS = dict(AuditName.choices)
+RESULT_STATUSES = ("pass", "warn", "fail", "not_computable")
+ROLE_ORDER = {role: position for position, role in enumerate(SetRole.values)}
+FILES_PER_PAGE = 200
+THUMBNAIL_PX = 256
+
+
+@dataclass
+class AuditSummary:
+    """One audit's status and sentence in one run, and where its page is."""
+
+    audit: str
+    status: str  # one of RESULT_STATUSES, or "" when the run has no result for it
+    summary: str
+    url: str
+
+    @property
+    def label(self) -> str:
+        return AUDIT_LABELS.get(self.audit, self.audit)
+
+
+@dataclass
+class RunSummary:
+    run: AuditRun
+    audits: list[AuditSummary] = field(default_factory=list)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return self.run.finished_at
+
+    def for_audit(self, audit: str) -> AuditSummary | None:
+        return next((entry for entry in self.audits if entry.audit == audit), None)
+
+
+def _status_keys() -> dict[str, Any]:
+    return {f"status_{audit}": KT(f"results__{audit}__status") for audit in AUDITS}
+
+
+def _summary_keys() -> dict[str, Any]:
+    return {f"summary_{audit}": KT(f"results__{audit}__summary") for audit in AUDITS}
+
+
+def _summaries(run: AuditRun, *, with_sentences: bool) -> RunSummary:
+    """The audits of a run annotated by _status_keys (and _summary_keys); none before it succeeded."""
+    if run.status != RunStatus.SUCCEEDED:
+        return RunSummary(run=run)
+    entries = []
+    for audit in AUDITS:
+        status = getattr(run, f"status_{audit}", None) or ""
+        entries.append(
+            AuditSummary(
+                audit=audit,
+                status=status if status in RESULT_STATUSES else "",
+                summary=(getattr(run, f"summary_{audit}", None) or "") if with_sentences else "",
+                url=reverse("audit-result", kwargs={"pk": run.project_id, "run_pk": run.pk, "audit": audit}),
+            )
+        )
+    return RunSummary(run=run, audits=entries)
+
+
+def _runs(project: Project) -> QuerySet[AuditRun]:
+    return AuditRun.objects.filter(project=project).defer("results")
+
+
+def current_image_sets(project: Project) -> list[ImageSet]:
+    """The current set of each role, in role order (synthetic, reference, held-out)."""
+    sets = ImageSet.objects.filter(project=project, is_current=True).select_related("uploaded_by")
+    return sorted(sets, key=lambda s: ROLE_ORDER.get(s.role, len(ROLE_ORDER)))
+
+
+def image_set_files(image_set: ImageSet) -> QuerySet[ImageFile]:
+    """The manifest: rejected files first (they need the researcher's attention), then by name."""
+    return (
+        ImageFile.objects.filter(image_set=image_set)
+        .defer("header")
+        .annotate(rejected_first=Case(When(error="", then=Value(1)), default=Value(0), output_field=IntegerField()))
+        .order_by("rejected_first", "name", "pk")
+    )
+
+
+def run_history(project: Project) -> QuerySet[AuditRun]:
+    """Every run of a project, newest first, with each audit's status read from the JSON."""
+    return _runs(project).select_related("requested_by").annotate(**_status_keys()).order_by("-created_at", "-pk")
+
+
+def run_history_rows(runs: list[AuditRun]) -> list[RunSummary]:
+    return [_summaries(run, with_sentences=False) for run in runs]
+
+
+def latest_run(project: Project) -> AuditRun | None:
+    """The newest run whatever its state: a queued or running one shows its progress."""
+    return _runs(project).order_by("-created_at", "-pk").first()
+
+
+def latest_results(project: Project, *, with_sentences: bool = True) -> RunSummary | None:
+    """Statuses (and sentences) of the latest finished run: the project's current computed evidence.
+
+    Finished means succeeded, the same choice as the round snapshot (audits.receivers): a
+    failed or cancelled run has no results to show.
+    """
+    keys = {**_status_keys(), **(_summary_keys() if with_sentences else {})}
+    run = _runs(project).filter(status=RunStatus.SUCCEEDED).annotate(**keys).order_by("-finished_at", "-pk").first()
+    return _summaries(run, with_sentences=with_sentences) if run is not None else None
+
+
+def project_run(project: Project, run_pk: int) -> AuditRun | None:
+    """One run of the project with its audits' statuses and sentences, without the chart arrays."""
+    return (
+        _runs(project)
+        .select_related("requested_by", "reused_from")
+        .annotate(**_status_keys(), **_summary_keys())
+        .filter(pk=run_pk)
+        .first()
+    )
+
+
+def run_summary(run: AuditRun) -> RunSummary:
+    return _summaries(run, with_sentences=True)
+
+
+def run_audit_result(project: Project, run_pk: int, audit: str) -> tuple[AuditRun, dict[str, Any] | None] | None:
+    """A run of the project and that one audit's result dict (None while the run has none).
+
+    The other audits' statuses come along (for the page's navigation), their results do not.
+    """
+    run = (
+        _runs(project)
+        .select_related("requested_by", "reused_from")
+        .annotate(audit_result=KeyTransform(audit, "results"), **_status_keys())
+        .filter(pk=run_pk)
+        .first()
+    )
+    if run is None:
+        return None
+    result = getattr(run, "audit_result", None)
+    return run, result if isinstance(result, dict) else None
+
+
+def run_files_by_name(run: AuditRun, names: set[str]) -> dict[tuple[str, str], int]:
+    """(role, file name) -> ImageFile id, for the files of the run's own sets."""
+    rows = ImageFile.objects.filter(image_set__runs=run, name__in=names, error="").values_list(
+        "image_set__role", "name", "pk"
+    )
+    return {(role, name): pk for role, name, pk in rows}
+
+
+def project_image_file(project: Project, file_pk: int) -> ImageFile | None:
+    """An accepted file of any of the project's sets (an old run still shows its own images)."""
+    return (
+        ImageFile.objects.filter(pk=file_pk, image_set__project=project, error="")
+        .exclude(stored="")
+        .select_related("image_set")
+        .first()
+    )
+
+
+def image_thumbnail_png(image_file: ImageFile, index: int) -> bytes | None:
+    """Slice `index` of a file as a grey PNG at most THUMBNAIL_PX wide and high, or None.
+
+    The pixels are the engine's own preprocessing (percentile clip, [0, 1]) of that slice, so
+    the picture is what the audits compared; the square the engine resizes to is stretched
+    back to the slice's aspect ratio.
+    """
+    from PIL import Image as PillowImage
+
+    from audits.engine.preprocess import Preprocessing
+    from audits.engine.readers import read_file
+
+    try:
+        path = Path(image_file.stored.path)
+    except (ValueError, NotImplementedError):
+        return None
+    record, images = read_file(path, image_file.name, Preprocessing(size=THUMBNAIL_PX))
+    image = next((candidate for candidate in images if candidate.index == index), None)
+    if record.error or image is None:
+        return None
+    width, height = record.width or THUMBNAIL_PX, record.height or THUMBNAIL_PX
+    scale = THUMBNAIL_PX / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    grey = (image.pixels.clip(0.0, 1.0) * 255.0 + 0.5).astype("uint8")
+    picture = PillowImage.fromarray(grey).resize(size, PillowImage.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()

@@ -1,0 +1,188 @@
+"""The audit path with a real Celery worker: Redis in CI, kombu's filesystem broker otherwise.
+
+Workers are separate processes started here (their own process group, so a test can kill
+them whole), on the same test database and private storage as the test.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.utils import timezone
+
+from audits.enums import RunStatus, SetRole
+from audits.models import AuditRun
+from audits.services.uploads import image_set_upload
+from reviews.models import ActivityEntry
+from tests.audits.images import example4d, to_uint16, write_png
+from tests.factories import ProjectFactory, ResearcherFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+
+def _worker_env(**extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PRIVATE_STORAGE_ROOT": str(settings.PRIVATE_STORAGE_ROOT),
+        "AUDIT_LEASE_SECONDS": "6",
+        "AUDIT_RECONCILE_SECONDS": "2",
+        "AUDIT_QUEUED_RESEND_SECONDS": "5",
+        "CELERY_VISIBILITY_TIMEOUT": "15",
+        **extra,
+    }
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        env["SQLITE_PATH"] = str(name)
+    else:
+        base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+        env["DATABASE_URL"] = f"{base}/{name}"
+    return env
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start(**extra: str) -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"worker-{len(workers)}.log", "wb")  # noqa: SIM115 (closed with the process)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-B", "--schedule", str(tmp_path / f"beat-{len(workers)}"),
+             "-c", "2", "--pool", "prefork", "-n", f"live{len(workers)}@%h", "--loglevel", "INFO"],
+            cwd=ROOT, env=_worker_env(**extra), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+
+
+def _png(array: np.ndarray, name: str, label: bool = True) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    path = Path(settings.PRIVATE_STORAGE_ROOT) / "fixtures" / name
+    write_png(path, to_uint16(array), label="xmp" if label else None)
+    buffer.write(path.read_bytes())
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/png")
+
+
+def _zip(files: list[SimpleUploadedFile], name: str) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for upload in files:
+            archive.writestr(upload.name, upload.read())
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="application/zip")
+
+
+def _project_with_sets(n_reference: int = 10, n_synthetic: int = 5):
+    """Reference: real EPI slices; synthetic: one exact copy of a reference slice and novel slices."""
+    owner = ResearcherFactory()
+    project = ProjectFactory(owner=owner)
+    volume = example4d()[..., 0]
+    reference_slices = list(range(0, 2 * n_reference, 2))
+    reference = [_png(volume[:, :, k], f"real-{k:02d}.png", label=False) for k in reference_slices]
+    novel = [_png(volume[:, :, k], f"synthetic-{k:02d}.png") for k in range(3, 3 + 2 * (n_synthetic - 1), 2)]
+    copy = _png(volume[:, :, reference_slices[3]], "synthetic-copy.png")
+    image_set_upload(actor=owner, project=project, role=SetRole.REFERENCE, files=[_zip(reference, "real.zip")])
+    image_set_upload(actor=owner, project=project, role=SetRole.SYNTHETIC, files=[_zip([*novel, copy], "synthetic.zip")])
+    return project
+
+
+def _wait_final(project, timeout: float = 180) -> AuditRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = AuditRun.objects.filter(project=project).order_by("-pk").first()
+        if run is not None and run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            return run
+        time.sleep(0.5)
+    pytest.fail(f"no final run after {timeout} s: {list(AuditRun.objects.filter(project=project).values())}")
+
+
+def _succeeded_entries(run: AuditRun) -> int:
+    return sum(
+        1
+        for entry in ActivityEntry.objects.filter(object_type="audits.auditrun", object_id=str(run.pk))
+        if (entry.new or {}).get("status") == "succeeded"
+    )
+
+
+def test_upload_run_result_and_chart_page(start_worker, client):
+    start_worker()
+    project = _project_with_sets()
+    run = _wait_final(project)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert set(run.results) == {"disclosure", "privacy", "memorization", "fidelity", "representation", "manifest"}
+    memorization = run.results["memorization"]
+    assert memorization["metrics"]["n_exact_duplicates"] == 1
+    assert any(item["synthetic_file"] == "synthetic-copy.png" for item in memorization["flagged"])
+    assert _succeeded_entries(run) == 1
+
+    client.force_login(project.owner)
+    page = client.get(f"/projects/{project.pk}/audits/runs/{run.pk}/memorization/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "synthetic-copy.png" in body and "plotly" in body
+
+
+def test_a_worker_killed_mid_run_ends_with_exactly_one_result(start_worker):
+    worker = start_worker(AUDIT_CHUNK_FILES="1")
+    project = _project_with_sets(n_reference=12, n_synthetic=8)
+    run = AuditRun.objects.filter(project=project).order_by("-pk").first()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status == RunStatus.RUNNING and run.chunks.filter(done=True).exists():
+            break
+        time.sleep(0.05)
+    assert run.status == RunStatus.RUNNING, f"the run never started: {run.status}"
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    killed_at = timezone.now()
+    start_worker(AUDIT_CHUNK_FILES="1")
+    final = _wait_final(project)
+    assert final.pk == run.pk
+    assert final.status == RunStatus.SUCCEEDED, final.error
+    # Recovered either by redelivery of the killed worker's unacknowledged tasks (Redis) or
+    # by the reconciler re-queueing the run once its lease expired (attempt 2).
+    assert final.finished_at > killed_at
+    assert final.results["memorization"]["metrics"]["n_exact_duplicates"] == 1
+    assert _succeeded_entries(final) == 1
+
+
+def test_messages_delivered_twice_leave_one_result(start_worker):
+    from config.celery import app
+
+    start_worker()
+    project = _project_with_sets(n_reference=6, n_synthetic=3)
+    run = AuditRun.objects.filter(project=project).order_by("-pk").first()
+    for _ in range(3):  # duplicate deliveries of the start message
+        app.send_task("audits.start_run", kwargs={"run_id": run.pk})
+    final = _wait_final(project)
+    assert final.status == RunStatus.SUCCEEDED and final.attempts == 1
+    results = final.results
+    app.send_task("audits.merge_run", kwargs={"run_id": run.pk, "attempt": 1})
+    app.send_task("audits.process_chunk", kwargs={"run_id": run.pk, "attempt": 1, "index": 0})
+    time.sleep(5)
+    final.refresh_from_db()
+    assert final.results == results
+    assert _succeeded_entries(final) == 1
