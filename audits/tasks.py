@@ -26,7 +26,13 @@ from audits.services import runs
 log = logging.getLogger(__name__)
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
-_RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 60, "retry_jitter": True, "max_retries": 5}
+_RETRY = {
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
 _LIMITS = {"soft_time_limit": settings.AUDIT_TASK_TIME_LIMIT, "time_limit": settings.AUDIT_TASK_TIME_LIMIT + 60}
 
 
@@ -37,7 +43,7 @@ def _limit_resources(**kwargs: Any) -> None:
     MemoryError and fails cleanly, and the worker lives on."""
     threadpool_limits(1)
     limit = settings.AUDIT_MEMORY_LIMIT_MB * 1024 * 1024
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard == resource.RLIM_INFINITY or hard > limit:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
@@ -82,7 +88,9 @@ def process_chunk(*, run_id: int, attempt: int, index: int) -> None:
 
 @shared_task(name="audits.merge_run", **_RETRY, **_LIMITS)
 def merge_run(*, run_id: int, attempt: int) -> None:
-    run = AuditRun.objects.select_related("project").filter(pk=run_id, status=RunStatus.RUNNING, attempts=attempt).first()
+    run = (
+        AuditRun.objects.select_related("project").filter(pk=run_id, status=RunStatus.RUNNING, attempts=attempt).first()
+    )
     if run is None:
         return
     try:

@@ -204,6 +204,9 @@ def child_chunk(data: Path, chunk_size: int) -> dict[str, Any]:
 
 
 def _child_main(args: argparse.Namespace) -> None:
+    # threadpool_limits reaches only the BLAS libraries already loaded: numpy's, and scipy's own
+    # OpenBLAS, which the engine would load lazily later, so scipy is imported first.
+    import scipy.linalg  # noqa: F401 (loads scipy's BLAS before the limit)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
@@ -241,6 +244,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(not set)"),
+        "load_average": os.getloadavg(),
     }
 
 
@@ -284,7 +288,7 @@ def chunk_table(n: int, chunks: list[dict[str, Any]]) -> list[str]:
     lines = [
         f"### Chunk tasks (first C real DICOM files of the {n:,}-file set)",
         "",
-        "| chunk size C | seconds | files/s | RSS after imports | peak RSS | peak − imports | per file "
+        "| chunk size C | seconds | files/s | RSS after imports | peak RSS | peak - imports | per file "
         "| tracemalloc peak | artifact |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -293,12 +297,13 @@ def chunk_table(n: int, chunks: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {c['chunk_size']} | {c['seconds']:.2f} | {c['chunk_size'] / c['seconds']:,.0f} "
             f"| {c['rss_after_imports_mib']:.0f} MiB | {c['peak_rss_mib']:.0f} MiB | {grown:.1f} MiB "
-            f"| {1024 * grown / c['chunk_size']:.0f} KiB | {c['traced_peak_mib']:.1f} MiB | {c['artifact_mib']:.1f} MiB |"
+            f"| {1024 * grown / c['chunk_size']:.0f} KiB | {c['traced_peak_mib']:.1f} MiB "
+            f"| {c['artifact_mib']:.1f} MiB |"
         )
     return [*lines, ""]
 
 
-def header(info: dict[str, Any], blas: list[dict[str, Any]], command: str) -> list[str]:
+def header(info: dict[str, Any], blas: list[dict[str, Any]], command: str, start_load: tuple[float, ...]) -> list[str]:
     pools = "; ".join(
         f"{p['internal_api']} {p['version']} ({p['architecture']}, {p['threading_layer']}), "
         f"{p['num_threads']} thread(s) in the benchmark"
@@ -313,6 +318,8 @@ def header(info: dict[str, Any], blas: list[dict[str, Any]], command: str) -> li
         f"{', AVX-512' if info['avx512f'] else ''}, {info['memory_gib']} GiB memory.",
         f"- Python {info['python']}, numpy {info['numpy']}; BLAS (threadpoolctl): {pools}.",
         f"- OPENBLAS_CORETYPE: {info['openblas_coretype']} (left as it was).",
+        f"- Load average at the start: {' '.join(f'{v:.2f}' for v in start_load)}; at the end: "
+        f"{' '.join(f'{v:.2f}' for v in info['load_average'])} (other processes on the machine slow every row alike).",
         "",
     ]
 
@@ -333,6 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     from bench import data as bench_data
 
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    start_load = os.getloadavg()
     sections: list[str] = []
     blas: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="misyn-bench-") as workdir:
@@ -353,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
                 sections += chunk_table(n, chunks)
                 print("\n".join(chunk_table(n, chunks)), flush=True)
             shutil.rmtree(folder)
-    text = "\n".join([*header(machine(), blas, command.strip()), *sections])
+    text = "\n".join([*header(machine(), blas, command.strip(), start_load), *sections])
     args.out.write_text(text)
     print(f"written to {args.out}")
 

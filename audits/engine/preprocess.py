@@ -26,10 +26,7 @@ def pixel_digest(native: np.ndarray) -> str:
     Two files with the same pixels (re-saved, other header, other container) get the same digest.
     """
     array = np.ascontiguousarray(native)
-    if array.dtype.kind in "iu":
-        array = array.astype("<i8")
-    else:
-        array = array.astype("<f8")
+    array = array.astype("<i8") if array.dtype.kind in "iu" else array.astype("<f8")
     digest = hashlib.sha256(str(array.shape).encode())
     digest.update(array.tobytes())
     return digest.hexdigest()

@@ -37,7 +37,8 @@ def run_suite(
     rad-lite feature matrices of the usable synthetic and reference images when chunk
     tasks computed them already.
     """
-    from audits.engine import disclosure, fidelity, manifest as manifest_audit, memorization, privacy, representation
+    from audits.engine import disclosure, fidelity, memorization, privacy, representation
+    from audits.engine import manifest as manifest_audit
 
     params = params or {}
     results: dict[str, AuditResult] = {}

@@ -10,7 +10,7 @@ import numpy as np
 
 
 class Status(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 (an audit status, not a password)
     WARN = "warn"
     FAIL = "fail"
     NOT_COMPUTABLE = "not_computable"
@@ -86,7 +86,8 @@ class AuditResult:
     status: Status
     summary: str  # one sentence a reviewer can read
     metrics: dict[str, Any] = field(default_factory=dict)
-    thresholds: dict[str, Any] = field(default_factory=dict)  # name -> {"warn": x, "fail": y, "direction": "above"|"below"}
+    # name -> {"warn": x, "fail": y, "direction": "above" | "below"}
+    thresholds: dict[str, Any] = field(default_factory=dict)
     flagged: list[dict[str, Any]] = field(default_factory=list)  # at most FLAGGED_LIMIT items
     charts: dict[str, Any] = field(default_factory=dict)  # chart-ready arrays (lists), no figures
     reason: str = ""  # for NOT_COMPUTABLE: why

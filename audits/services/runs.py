@@ -29,7 +29,8 @@ from django.utils import timezone
 
 from audits.engine import ENGINE_VERSION
 from audits.engine.preprocess import Preprocessing
-from audits.engine.types import FileRecord, Image, ImageSet as EngineSet
+from audits.engine.types import FileRecord, Image
+from audits.engine.types import ImageSet as EngineSet
 from audits.enums import FINAL_RUN_STATUSES, RunStatus, SetRole
 from audits.models import AuditChunk, AuditConfig, AuditRun, ImageFile, ImageSet
 from reviews.enums import Action
@@ -94,7 +95,9 @@ def audit_run_request(*, project: Project, actor: User | None, reason: str) -> A
         started_at=now if previous else None,
         finished_at=now if previous else None,
         progress=100 if previous else 0,
-        progress_message="Same inputs as an earlier run: its results are reused." if previous else "Waiting for a worker",
+        progress_message="Same inputs as an earlier run: its results are reused."
+        if previous
+        else "Waiting for a worker",
     )
     run.sets.set(sets.values())
     activity_record(
@@ -147,7 +150,9 @@ def run_plan_chunks(*, run: AuditRun) -> list[int]:
         for image_set in run.sets.order_by("role"):
             ids = list(image_set.files.filter(error="").order_by("name").values_list("pk", flat=True))
             for start in range(0, len(ids), chunk_size):
-                AuditChunk.objects.create(run=run, index=index, role=image_set.role, file_ids=ids[start : start + chunk_size])
+                AuditChunk.objects.create(
+                    run=run, index=index, role=image_set.role, file_ids=ids[start : start + chunk_size]
+                )
                 index += 1
         AuditRun.objects.filter(pk=run.pk).update(chunks_total=index)
     todo = list(run.chunks.filter(done=False).values_list("index", flat=True))
@@ -329,7 +334,9 @@ def run_succeed(*, run: AuditRun, results: dict[str, Any]) -> bool:
     )
     if updated == 1:
         statuses = {name: result["status"] for name, result in results.items()}
-        activity_record(actor=None, action=Action.CHANGE, obj=run, project=run.project, new={"status": "succeeded", **statuses})
+        activity_record(
+            actor=None, action=Action.CHANGE, obj=run, project=run.project, new={"status": "succeeded", **statuses}
+        )
         _delete_artifacts(run)
     return updated == 1
 
@@ -345,7 +352,13 @@ def run_fail(*, run_id: int, reason: str, attempt: int | None = None) -> bool:
     )
     if updated == 1:
         run = AuditRun.objects.select_related("project").get(pk=run_id)
-        activity_record(actor=None, action=Action.CHANGE, obj=run, project=run.project, new={"status": "failed", "error": reason[:500]})
+        activity_record(
+            actor=None,
+            action=Action.CHANGE,
+            obj=run,
+            project=run.project,
+            new={"status": "failed", "error": reason[:500]},
+        )
         _delete_artifacts(run)
     return updated == 1
 

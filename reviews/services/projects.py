@@ -12,8 +12,8 @@ from django.utils import timezone
 from reviews.enums import JUSTIFICATION_REQUIRED, Action, AnswerStatus, ProjectStatus
 from reviews.models import Answer, EvidenceFile, GuidelineItem, Project, Round, User
 from reviews.selectors import ChecklistRow, guideline_version_current, project_checklist, submission_problems
-from reviews.signals import round_frozen, round_snapshot_sections
 from reviews.services.activity import activity_record, changed_values, field_values
+from reviews.signals import round_frozen, round_snapshot_sections
 from reviews.validators import ValidatedEvidence
 
 PROJECT_FIELDS = [
@@ -192,7 +192,8 @@ def _round_snapshot(*, project: Project, number: int, actor: User, at: Any) -> d
     version = project.guideline_version
     sections: dict[str, Any] = {}
     for _receiver, section in round_snapshot_sections.send(sender=Project, project=project):
-        sections.update(section or {})
+        if isinstance(section, dict):
+            sections.update(section)
     return {
         **sections,
         "format": "misyn-round/1",

@@ -104,7 +104,9 @@ def _project_with_sets(n_reference: int = 10, n_synthetic: int = 5):
     novel = [_png(volume[:, :, k], f"synthetic-{k:02d}.png") for k in range(3, 3 + 2 * (n_synthetic - 1), 2)]
     copy = _png(volume[:, :, reference_slices[3]], "synthetic-copy.png")
     image_set_upload(actor=owner, project=project, role=SetRole.REFERENCE, files=[_zip(reference, "real.zip")])
-    image_set_upload(actor=owner, project=project, role=SetRole.SYNTHETIC, files=[_zip([*novel, copy], "synthetic.zip")])
+    image_set_upload(
+        actor=owner, project=project, role=SetRole.SYNTHETIC, files=[_zip([*novel, copy], "synthetic.zip")]
+    )
     return project
 
 

@@ -23,7 +23,9 @@ def _set(project, user, role=SetRole.SYNTHETIC, digest="a" * 64) -> ImageSet:
     return ImageSet.objects.create(project=project, role=role, uploaded_by=user, digest=digest, n_files=3, n_accepted=3)
 
 
-def test_a_request_queues_one_run_and_sends_its_message_only_on_commit(project, researcher, django_capture_on_commit_callbacks):
+def test_a_request_queues_one_run_and_sends_its_message_only_on_commit(
+    project, researcher, django_capture_on_commit_callbacks
+):
     _set(project, researcher)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         run = runs.audit_run_request(project=project, actor=researcher, reason="synthetic set uploaded")
