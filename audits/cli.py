@@ -110,16 +110,24 @@ def _load_set(source: _Source, params: Preprocessing, workdir: Path) -> ImageSet
     return read_set(members, source.role, params)
 
 
-def _attach_metadata(image_set: ImageSet, path: Path | None, option: str, notes: list[str]) -> None:
+def _metadata_csv(path: Path | None, option: str, notes: list[str]) -> dict[str, dict[str, str]] | None:
+    if path is None:
+        return None
+    try:
+        mapping, warnings = parse_metadata_csv(_read_text(path, option))
+    except ValueError as exc:
+        raise AuditInputError(f"{option} {path}: {exc}") from None
+    notes.extend(f"{option} {path.name}, {warning}" for warning in warnings)
+    return mapping
+
+
+def _attach_metadata(
+    image_set: ImageSet, mapping: dict[str, dict[str, str]] | None, what: str, notes: list[str]
+) -> None:
     """CSV values first, then subgroup values from DICOM headers, as the worker merges them."""
-    if path is not None:
-        try:
-            mapping, warnings = parse_metadata_csv(_read_text(path, option))
-        except ValueError as exc:
-            raise AuditInputError(f"{option} {path}: {exc}") from None
-        notes.extend(f"{option} {path.name}, {warning}" for warning in warnings)
+    if mapping is not None:
         image_set.metadata = mapping
-        _compare_names(set(mapping), image_set, f"{option} {path.name}", notes)
+        _compare_names(set(mapping), image_set, what, notes)
     image_set.metadata = metadata_from_headers(image_set)
 
 
@@ -133,6 +141,13 @@ def _compare_names(listed: set[str], image_set: ImageSet, what: str, notes: list
     if missing:
         shown = ", ".join(missing[:NAMES_SHOWN])
         notes.append(f"{what} has no row for {len(missing)} accepted file(s): {shown}")
+
+
+def _manifest(path: Path) -> list[dict[str, Any]]:
+    try:
+        return parse_manifest(_read_text(path, "--manifest"), path.name)
+    except ValueError as exc:
+        raise AuditInputError(f"--manifest {path}: {exc}") from None
 
 
 def _set_summary(image_set: ImageSet, source: Path) -> dict[str, Any]:
@@ -177,16 +192,11 @@ def audit_paths(
     if reference_metadata is not None and reference is None:
         raise AuditInputError("--reference-metadata needs --reference")
     notes: list[str] = []
-    # Side files are checked before the slow part, so a typo fails at once.
-    manifest_entries = None
-    if manifest is not None:
-        try:
-            manifest_entries = parse_manifest(_read_text(Path(manifest), "--manifest"), Path(manifest).name)
-        except ValueError as exc:
-            raise AuditInputError(f"--manifest {manifest}: {exc}") from None
-    for option, side in (("--metadata", metadata), ("--reference-metadata", reference_metadata)):
-        if side is not None and not Path(side).is_file():
-            raise AuditInputError(f"{option} {side}: no such file")
+    # Side files are parsed and paths checked before the slow part, so a typo fails at once.
+    manifest_entries = _manifest(Path(manifest)) if manifest is not None else None
+    metadata_rows = _metadata_csv(Path(metadata) if metadata else None, "--metadata", notes)
+    side = Path(reference_metadata) if reference_metadata else None
+    reference_rows = _metadata_csv(side, "--reference-metadata", notes)
     for source in sources:
         if not source.path.exists():
             raise AuditInputError(f"{source.option} {source.path}: no such folder or archive")
@@ -194,14 +204,10 @@ def audit_paths(
     preprocessing = Preprocessing(size=size)
     with tempfile.TemporaryDirectory(prefix="misyn-audit-") as workdir:
         sets = {source.role: _load_set(source, preprocessing, Path(workdir)) for source in sources}
-    _attach_metadata(sets["synthetic"], Path(metadata) if metadata else None, "--metadata", notes)
-    if "reference" in sets:
-        side = Path(reference_metadata) if reference_metadata else None
-        _attach_metadata(sets["reference"], side, "--reference-metadata", notes)
-    if "holdout" in sets:
-        sets["holdout"].metadata = metadata_from_headers(sets["holdout"])
-    if manifest_entries is not None:
-        _compare_names({entry["file"] for entry in manifest_entries}, sets["synthetic"], "--manifest", notes)
+    _attach_metadata(sets["synthetic"], metadata_rows, f"--metadata {metadata}", notes)
+    for role, rows in (("reference", reference_rows), ("holdout", None)):
+        if role in sets:
+            _attach_metadata(sets[role], rows, f"--reference-metadata {reference_metadata}", notes)
 
     results = run_suite(
         synthetic=sets["synthetic"],

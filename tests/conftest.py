@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from reviews.models import GuidelineItem
@@ -19,6 +24,7 @@ from reviews.services.catalogue import catalogue_load
 from tests.factories import AdminFactory, ProjectFactory, ResearcherFactory, ReviewerFactory
 
 REQUIRE_ALL = os.environ.get("MISYN_REQUIRE_ALL") == "1"
+ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -56,6 +62,53 @@ def _needs_chromium() -> None:
 @pytest.fixture
 def _needs_postgres() -> None:
     require(connection.vendor == "postgresql", "DATABASE_URL does not point at PostgreSQL")
+
+
+# Live workers: separate processes on the test's own database, private storage and broker,
+# in their own process group so that a test can kill one whole. Short leases and a fast
+# reconciler (celery beat inside the worker) let fault tests finish in seconds.
+def _worker_env(**extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PRIVATE_STORAGE_ROOT": str(settings.PRIVATE_STORAGE_ROOT),
+        "AUDIT_LEASE_SECONDS": "6",
+        "AUDIT_RECONCILE_SECONDS": "2",
+        "AUDIT_QUEUED_RESEND_SECONDS": "5",
+        "CELERY_VISIBILITY_TIMEOUT": "15",
+        **extra,
+    }
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        env["SQLITE_PATH"] = str(name)
+    else:
+        base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+        env["DATABASE_URL"] = f"{base}/{name}"
+    return env
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start(**extra: str) -> subprocess.Popen[bytes]:
+        log = open(tmp_path / f"worker-{len(workers)}.log", "wb")  # noqa: SIM115 (closed with the process)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-B", "--schedule", str(tmp_path / f"beat-{len(workers)}"),
+             "-c", "2", "--pool", "prefork", "-n", f"live{len(workers)}@%h", "--loglevel", "INFO"],
+            cwd=ROOT, env=_worker_env(**extra), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
 
 
 @pytest.fixture

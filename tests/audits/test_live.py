@@ -9,18 +9,14 @@ from __future__ import annotations
 import io
 import os
 import signal
-import subprocess
-import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.utils import timezone
 
 from audits.enums import RunStatus, SetRole
@@ -32,50 +28,6 @@ from tests.factories import ProjectFactory, ResearcherFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
-
-
-def _worker_env(**extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "PRIVATE_STORAGE_ROOT": str(settings.PRIVATE_STORAGE_ROOT),
-        "AUDIT_LEASE_SECONDS": "6",
-        "AUDIT_RECONCILE_SECONDS": "2",
-        "AUDIT_QUEUED_RESEND_SECONDS": "5",
-        "CELERY_VISIBILITY_TIMEOUT": "15",
-        **extra,
-    }
-    name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        env["SQLITE_PATH"] = str(name)
-    else:
-        base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
-        env["DATABASE_URL"] = f"{base}/{name}"
-    return env
-
-
-@pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    workers: list[subprocess.Popen[bytes]] = []
-
-    def start(**extra: str) -> subprocess.Popen[bytes]:
-        log = open(tmp_path / f"worker-{len(workers)}.log", "wb")  # noqa: SIM115 (closed with the process)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-B", "--schedule", str(tmp_path / f"beat-{len(workers)}"),
-             "-c", "2", "--pool", "prefork", "-n", f"live{len(workers)}@%h", "--loglevel", "INFO"],
-            cwd=ROOT, env=_worker_env(**extra), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        workers.append(worker)
-        return worker
-
-    yield start
-    for worker in workers:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
 
 
 def _png(array: np.ndarray, name: str, label: bool = True) -> SimpleUploadedFile:

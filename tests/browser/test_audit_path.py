@@ -1,0 +1,80 @@
+"""From upload to the memorization chart, in chromium, with a real worker computing the audits."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from audits.enums import RunStatus
+from audits.models import AuditRun
+from tests.audits.images import example4d, to_uint16, write_png
+from tests.factories import PASSWORD, ProjectFactory, ResearcherFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+
+def _zip_of_slices(folder: Path, name: str, slices: list[int], *, label: bool, copy_of: int | None = None) -> Path:
+    volume = example4d()[..., 0]
+    archive = folder / name
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for k in slices:
+            png = write_png(folder / f"{name}-{k:02d}.png", to_uint16(volume[:, :, k]), label="xmp" if label else None)
+            bundle.write(png, f"slice-{k:02d}.png")
+        if copy_of is not None:
+            png = write_png(folder / f"{name}-copy.png", to_uint16(volume[:, :, copy_of]), label="xmp")
+            bundle.write(png, "synthetic-copy.png")
+    return archive
+
+
+def _upload(page: Page, project_pk: int, role: str, archive: Path) -> None:
+    page.goto(f"/projects/{project_pk}/audits/upload/")
+    page.locator("select[name=role]").select_option(value=role)
+    page.locator("input[type=file][name=files]").set_input_files(str(archive))
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.get_by_text(re.compile(r"files? accepted"))).to_be_visible()
+
+
+def test_researcher_uploads_sets_and_reads_the_memorization_chart(
+    page: Page, shot, browser_errors, start_worker, tmp_path, catalogue
+):
+    start_worker()
+    owner = ResearcherFactory(username="rosa", full_name="Rosa Researcher")
+    project = ProjectFactory(owner=owner, guideline_version=catalogue, title="Synthetic EPI slices")
+    reference = _zip_of_slices(tmp_path, "real.zip", list(range(0, 20, 2)), label=False)
+    synthetic = _zip_of_slices(tmp_path, "synthetic.zip", [3, 7, 11, 15], label=True, copy_of=6)
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(owner.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"/projects/{project.pk}/")
+    page.get_by_role("link", name="Audits", exact=True).click()
+    shot("audits-empty")
+
+    _upload(page, project.pk, "reference", reference)
+    shot("reference-set")
+    _upload(page, project.pk, "synthetic", synthetic)
+    shot("synthetic-set")
+
+    run = AuditRun.objects.filter(project=project).order_by("-pk").first()
+    page.goto(f"/projects/{project.pk}/audits/runs/{run.pk}/")
+    # The page polls the run's status and reloads itself when the worker has finished.
+    expect(page.locator("#run-status-badge")).to_contain_text("Finished", timeout=120_000)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    shot("run-finished")
+
+    card = page.locator(".audit-card", has=page.get_by_role("heading", name="Memorization", exact=True))
+    card.get_by_role("link", name=re.compile("Evidence and charts")).click()
+    expect(page).to_have_url(re.compile(rf"/audits/runs/{run.pk}/memorization/$"))
+    expect(page.locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("synthetic-copy.png").first).to_be_visible()
+    thumbnails = page.locator("img[src*='thumbnail.png']")
+    expect(thumbnails.first).to_be_visible()
+    assert thumbnails.first.evaluate("img => img.naturalWidth") > 0
+    shot("memorization-chart")
+    assert browser_errors == []
