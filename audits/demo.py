@@ -423,9 +423,8 @@ def attach_demo_sets(project: Any, researcher: Any) -> list[Any]:
 
     Idempotent: returns [] when the project already has a current image set (or is no longer
     a draft, when uploads are refused). Each upload
-    queues the suite over the sets current at that moment; the runs queued by the first two
-    uploads (incomplete sets) are cancelled in the same transaction, so the worker computes
-    only the run over all three sets. Returns the new ImageSet rows.
+    queues the suite over the sets current at that moment, and cancels the run the previous
+    upload queued (audits.services.runs), so the worker computes only the run over all three sets. Returns the new ImageSet rows.
     """
     from django.db import transaction
 
@@ -454,29 +453,5 @@ def attach_demo_sets(project: Any, researcher: Any) -> list[Any]:
                 )
                 for role, archive, metadata, manifest in uploads
             ]
-            _cancel_partial_runs(project, researcher)
     log.info("demo image sets attached to project %s", project.pk)
     return sets
-
-
-def _cancel_partial_runs(project: Any, researcher: Any) -> None:
-    """Cancel the queued runs that do not cover every current set (compare-and-set on queued)."""
-    from django.utils import timezone
-
-    from audits.enums import RunStatus
-    from audits.models import AuditRun, ImageSet
-    from reviews.enums import Action
-    from reviews.services.activity import activity_record
-
-    current = set(ImageSet.objects.filter(project=project, is_current=True).values_list("pk", flat=True))
-    for run in AuditRun.objects.filter(project=project, status=RunStatus.QUEUED).prefetch_related("sets"):
-        if {image_set.pk for image_set in run.sets.all()} == current:
-            continue
-        reason = "Superseded while the demo sets were uploaded: a later run covers all three sets."
-        updated = AuditRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-            status=RunStatus.CANCELLED, error=reason, finished_at=timezone.now(), progress_message="Cancelled"
-        )
-        if updated:
-            activity_record(
-                actor=researcher, action=Action.CHANGE, obj=run, project=project, new={"status": "cancelled"}
-            )

@@ -41,6 +41,8 @@ def _limit_resources(**kwargs: Any) -> None:
     """One BLAS thread per pool process (several processes share the cores; more threads only
     oversubscribe them), and a cap on each process's address space: an oversized run raises
     MemoryError and fails cleanly, and the worker lives on."""
+    import scipy.linalg  # noqa: F401 (load scipy's own BLAS first, so that the limit reaches it too)
+
     threadpool_limits(1)
     limit = settings.AUDIT_MEMORY_LIMIT_MB * 1024 * 1024
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)

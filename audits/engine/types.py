@@ -71,10 +71,17 @@ class ImageSet:
         return [image for image in self.images if not image.blank]
 
     def digest(self) -> str:
-        """SHA-256 over the sorted file digests: the identity of the set's content."""
+        """SHA-256 over the sorted file digests (and sidecar digests): the identity of the set's content."""
         import hashlib
 
-        joined = "\n".join(sorted(f"{f.name}:{f.sha256}" for f in self.files if f.accepted))
+        joined = "\n".join(
+            sorted(
+                # A NIfTI's JSON sidecar (its disclosure flag) is part of the file's identity.
+                f"{f.name}:{f.sha256}" + (f":{f.header['sidecar_sha256']}" if f.header.get("sidecar_sha256") else "")
+                for f in self.files
+                if f.accepted
+            )
+        )
         return hashlib.sha256(joined.encode()).hexdigest()
 
 

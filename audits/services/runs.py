@@ -77,6 +77,7 @@ def audit_run_request(*, project: Project, actor: User | None, reason: str) -> A
     ).first()
     if pending is not None:
         return pending
+    _cancel_superseded(project=project, actor=actor)
     previous = (
         AuditRun.objects.filter(project=project, input_digest=digest, status=RunStatus.SUCCEEDED)
         .order_by("-finished_at")
@@ -110,6 +111,23 @@ def audit_run_request(*, project: Project, actor: User | None, reason: str) -> A
     if previous is None:
         _send("audits.start_run", run_id=run.pk)
     return run
+
+
+def _cancel_superseded(*, project: Project, actor: User | None) -> None:
+    """Queued runs over older inputs will never be read: cancel them (compare-and-set on queued).
+
+    Several uploads in a row then compute once, over the last inputs. Running runs finish:
+    their results stay a true record of the inputs they had.
+    """
+    for run in AuditRun.objects.filter(project=project, status=RunStatus.QUEUED):
+        updated = AuditRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.CANCELLED,
+            error="Superseded: the image sets changed before a worker started this run.",
+            finished_at=timezone.now(),
+            progress_message="Cancelled",
+        )
+        if updated:
+            activity_record(actor=actor, action=Action.CHANGE, obj=run, project=project, new={"status": "cancelled"})
 
 
 def _lease() -> Any:

@@ -117,3 +117,14 @@ def test_the_database_refuses_a_finished_run_without_its_result_or_reason(projec
         AuditRun.objects.create(project=project, status=RunStatus.SUCCEEDED, reason="x", input_digest="0" * 64)
     with pytest.raises(IntegrityError), transaction.atomic():
         AuditRun.objects.create(project=project, status=RunStatus.FAILED, reason="x", input_digest="0" * 64)
+
+
+def test_a_newer_request_cancels_queued_runs_over_older_inputs(project, researcher, django_capture_on_commit_callbacks):
+    image_set = _set(project, researcher)
+    first = runs.audit_run_request(project=project, actor=researcher, reason="first upload")
+    ImageSet.objects.filter(pk=image_set.pk).update(digest="c" * 64)
+    second = runs.audit_run_request(project=project, actor=researcher, reason="second upload")
+    first.refresh_from_db()
+    assert first.status == RunStatus.CANCELLED and "Superseded" in first.error
+    assert second.status == RunStatus.QUEUED
+    assert runs.run_claim(run_id=first.pk) is None  # its message, still in the broker, does nothing
