@@ -195,7 +195,7 @@ AUDIT_CHUNK_FILES = env.env_int("AUDIT_CHUNK_FILES", 250, minimum=1)
 AUDIT_LEASE_SECONDS = env.env_int("AUDIT_LEASE_SECONDS", 300, minimum=5)
 AUDIT_MAX_ATTEMPTS = env.env_int("AUDIT_MAX_ATTEMPTS", 3, minimum=1)
 AUDIT_QUEUED_RESEND_SECONDS = env.env_int("AUDIT_QUEUED_RESEND_SECONDS", 300, minimum=5)
-AUDIT_TASK_TIME_LIMIT = env.env_int("AUDIT_TASK_TIME_LIMIT", 1200, minimum=10)
+AUDIT_TASK_TIME_LIMIT = env.env_int("AUDIT_TASK_TIME_LIMIT", 1200, minimum=1)
 AUDIT_MEMORY_LIMIT_MB = env.env_int("AUDIT_MEMORY_LIMIT_MB", 6144, minimum=256)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-audit-runs": {"task": "audits.reconcile_runs", "schedule": env.env_int("AUDIT_RECONCILE_SECONDS", 60)},

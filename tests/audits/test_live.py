@@ -23,7 +23,7 @@ from audits.enums import RunStatus, SetRole
 from audits.models import AuditRun
 from audits.services.uploads import image_set_upload
 from reviews.models import ActivityEntry
-from tests.audits.images import example4d, to_uint16, write_png
+from tests.audits.images import example4d, to_uint16, write_nifti, write_png
 from tests.factories import ProjectFactory, ResearcherFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,3 +140,24 @@ def test_messages_delivered_twice_leave_one_result(start_worker):
     final.refresh_from_db()
     assert final.results == results
     assert _succeeded_entries(final) == 1
+
+
+def test_a_run_over_its_time_limit_fails_with_the_reason_and_the_worker_lives_on(start_worker, tmp_path):
+    from config.celery import app
+
+    worker = start_worker(AUDIT_TASK_TIME_LIMIT="1")
+    owner = ResearcherFactory()
+    project = ProjectFactory(owner=owner)
+    # One real EPI series repeated to 960 slices: reading it takes far longer than 1 s.
+    long_series = np.tile(example4d(), (1, 1, 1, 20))
+    volume = write_nifti(tmp_path / "long-series.nii.gz", data=long_series)
+    upload = SimpleUploadedFile("long-series.nii.gz", volume.read_bytes())
+    image_set_upload(actor=owner, project=project, role=SetRole.SYNTHETIC, files=[upload])
+
+    run = _wait_final(project)
+    assert run.status == RunStatus.FAILED
+    assert run.error == "The run exceeded its time limit of 1 s per step."
+    assert run.results is None
+    assert worker.poll() is None
+    replies = app.control.ping(timeout=5.0)
+    assert any(name.startswith("live0@") for reply in replies for name in reply), replies
