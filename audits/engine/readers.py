@@ -303,6 +303,8 @@ def _read_dicom(path: Path, record: FileRecord, params: Preprocessing) -> list[I
         ds = pydicom.dcmread(path)  # never force=True: a DICOM must really be one
     except InvalidDicomError as exc:
         raise Rejected(f"not a valid DICOM file: {exc}") from exc
+    except MemoryError:
+        raise  # not the file's fault: read_file reports it as such
     except Exception as exc:
         raise Rejected(f"DICOM header does not parse: {exc}") from exc
 
@@ -350,6 +352,8 @@ def _read_dicom(path: Path, record: FileRecord, params: Preprocessing) -> list[I
 
     try:
         array = ds.pixel_array
+    except MemoryError:
+        raise  # not the file's fault: read_file reports it as such
     except Exception as exc:
         raise Rejected(f"DICOM pixel data does not decode: {exc}") from exc
 
@@ -365,6 +369,8 @@ def _read_dicom(path: Path, record: FileRecord, params: Preprocessing) -> list[I
             from pydicom.pixels import apply_color_lut
 
             array = apply_color_lut(array, ds)
+        except MemoryError:
+            raise
         except Exception as exc:
             raise Rejected(f"DICOM palette does not apply: {exc}") from exc
 
@@ -542,6 +548,8 @@ def _read_nifti(path: Path, record: FileRecord, params: Preprocessing) -> list[I
                 record.slices = shape[2] * volumes
     except Rejected:
         raise
+    except MemoryError:
+        raise  # not the file's fault: read_file reports it as such
     except Exception as exc:
         raise Rejected(f"NIfTI data does not decode: {exc}") from exc
     for message in notes.messages:
@@ -621,6 +629,8 @@ def _read_png(path: Path, record: FileRecord, params: Preprocessing) -> list[Ima
                 native = np.array(image)
     except Rejected:
         raise
+    except MemoryError:
+        raise  # not the file's fault: read_file reports it as such
     except Exception as exc:
         raise Rejected(f"PNG does not decode: {exc}") from exc
     if native.ndim == 3 and native.shape[-1] not in (3, 4):

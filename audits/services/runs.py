@@ -259,9 +259,12 @@ def load_engine_sets(run: AuditRun, params: Preprocessing) -> dict[str, EngineSe
 
     sets: dict[str, EngineSet] = {}
     artifacts: dict[str, list[dict[str, Any]]] = {}
+    read_errors: dict[int, str] = {}
     for chunk in run.chunks.order_by("index"):
         with np.load(storages["private"].path(chunk.artifact), allow_pickle=True) as data:
             artifacts.setdefault(chunk.role, []).append({key: data[key] for key in data.files})
+            # A file accepted at upload can still fail in the worker (its memory limit).
+            read_errors.update({int(k): v for k, v in json.loads(str(data["errors"])).items()})
     for image_set in run.sets.all():
         records = [
             FileRecord(
@@ -272,7 +275,7 @@ def load_engine_sets(run: AuditRun, params: Preprocessing) -> dict[str, EngineSe
                 height=f.height,
                 slices=f.slices,
                 header=f.header,
-                error=f.error,
+                error=f.error or read_errors.get(f.pk, ""),
             )
             for f in image_set.files.order_by("name")
         ]
@@ -336,6 +339,18 @@ def run_merge(*, run: AuditRun) -> dict[str, Any]:
         features=features,
         progress=progress,
     )
+    # Files accepted at upload that the worker could not read (its memory limit, say).
+    accepted_at_upload = set(
+        ImageFile.objects.filter(image_set__in=run.sets.all(), error="").values_list("name", flat=True)
+    )
+    unread = [
+        f"{record.name} ({engine_set.role} set) could not be read by the worker: {record.error}"
+        for engine_set in sets.values()
+        for record in engine_set.files
+        if record.error and record.name in accepted_at_upload
+    ]
+    for result in results.values():
+        result.caveats.extend(unread)
     return {name: result.as_dict() for name, result in results.items()}
 
 

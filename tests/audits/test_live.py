@@ -20,7 +20,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from audits.enums import RunStatus, SetRole
-from audits.models import AuditRun
+from audits.models import AuditRun, ImageFile
 from audits.services.uploads import image_set_upload
 from reviews.models import ActivityEntry
 from tests.audits.images import example4d, to_uint16, write_nifti, write_png
@@ -161,3 +161,30 @@ def test_a_run_over_its_time_limit_fails_with_the_reason_and_the_worker_lives_on
     assert worker.poll() is None
     replies = app.control.ping(timeout=5.0)
     assert any(name.startswith("live0@") for reply in replies for name in reply), replies
+
+
+def test_a_file_over_the_memory_limit_is_reported_and_the_worker_lives_on(start_worker, tmp_path):
+    """The worker's pool processes have a capped address space; a file that needs more is
+    rejected with that reason, the rest of the set is audited, and the worker goes on."""
+    worker = start_worker(AUDIT_MEMORY_LIMIT_MB="900")
+    owner = ResearcherFactory()
+    project = ProjectFactory(owner=owner)
+    # A real EPI volume tiled to 1024 x 768 x 240 (360 MB of int16; small once gzipped):
+    # plausible, so the upload (no memory cap) accepts it; the worker cannot hold it.
+    huge = np.tile(example4d()[..., 0], (8, 8, 10))
+    volume = write_nifti(tmp_path / "huge.nii.gz", data=huge)
+    slices = [_png(example4d()[:, :, k, 0], f"synthetic-{k:02d}.png") for k in (3, 5, 7)]
+    upload = SimpleUploadedFile("huge.nii.gz", volume.read_bytes())
+    image_set_upload(actor=owner, project=project, role=SetRole.SYNTHETIC, files=[upload, *slices])
+
+    run = _wait_final(project)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert ImageFile.objects.get(name="huge.nii.gz").error == ""  # accepted at upload
+    inputs = run.results["disclosure"]["inputs"]
+    assert (inputs["n_synthetic_accepted"], inputs["n_synthetic_rejected"]) == (3, 1)  # refused by the worker
+    assert run.results["disclosure"]["metrics"]["n_files"] == 3
+    assert any(
+        "huge.nii.gz (synthetic set) could not be read by the worker: file needs more memory" in caveat
+        for caveat in run.results["disclosure"]["caveats"]
+    ), run.results["disclosure"]["caveats"]
+    assert worker.poll() is None
