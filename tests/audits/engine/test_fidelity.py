@@ -237,7 +237,7 @@ def test_prdc_blocks_give_the_same_answer_as_one_block(monkeypatch: pytest.Monke
     rng = np.random.default_rng(12)
     real, fake = rng.normal(size=(50, 3)), rng.normal(0.3, 1, size=(40, 3))
     whole = fidelity.prdc_scan(real, fake, 3)
-    monkeypatch.setattr(fidelity, "_BLOCK", 7)
+    monkeypatch.setattr(fidelity.neighbours, "_BLOCK", 7)
     blocked = fidelity.prdc_scan(real, fake, 3)
     for name in ("precision", "recall", "density", "coverage"):
         assert blocked[name] == pytest.approx(whole[name])

@@ -1,0 +1,375 @@
+"""The fidelity audit: `run`, and the state of one run that each step (intensity, features) adds to."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from audits.engine import ENGINE_VERSION
+from audits.engine import features as rad
+from audits.engine.fidelity.distances import frechet_distance, kid
+from audits.engine.fidelity.intensity import (
+    bin_centres,
+    histogram_w1,
+    ks_d,
+    per_image_stats,
+    pixel_histograms,
+    sample_pixels,
+)
+from audits.engine.fidelity.neighbours import prdc, prdc_scan
+from audits.engine.fidelity.params import resolve_params
+from audits.engine.fidelity.projection import _PROJECTION_METHOD, _joint_zscore, _projection, _rounded
+from audits.engine.fidelity.sampling import _baseline_split, _cap, _rng
+from audits.engine.fidelity.status import _judge, thresholds_of
+from audits.engine.types import FLAGGED_LIMIT, AuditResult, Image, ImageSet, not_computable
+
+AUDIT = "fidelity"
+CHART_BINS = 64
+
+NEEDED = "at least 2 non-blank synthetic and 4 non-blank reference images (2 per reference half for the baselines)"
+NOT_FID = (
+    "Feature metrics use rad-lite-35 v1, handcrafted radiomics-style statistics, not an Inception (FID) or "
+    "RadImageNet (FRD) embedding; FD and KID values are comparable only between runs with the same feature set."
+)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - started, 4)
+
+
+def run(
+    synthetic: ImageSet,
+    reference: ImageSet,
+    params: dict[str, Any] | None = None,
+    features: tuple[np.ndarray, np.ndarray] | None = None,
+) -> AuditResult:
+    """Audit the distribution shift from `reference` to `synthetic` (package docstring).
+
+    `features`, when given, are the rad-lite feature matrices of `synthetic.usable` and
+    `reference.usable` in that order (computed by chunk tasks); otherwise they are extracted here.
+    """
+    started = time.perf_counter()
+    p = resolve_params(params)
+    syn, ref = synthetic.usable, reference.usable
+    n_blank = (len(synthetic.images) - len(syn), len(reference.images) - len(ref))
+    inputs = {
+        "n_synthetic": len(synthetic.images),
+        "n_reference": len(reference.images),
+        "n_synthetic_usable": len(syn),
+        "n_reference_usable": len(ref),
+        "n_dropped_blank": sum(n_blank),
+        "n_dropped_blank_synthetic": n_blank[0],
+        "n_dropped_blank_reference": n_blank[1],
+        "synthetic_digest": synthetic.digest(),
+        "reference_digest": reference.digest(),
+        "image_shapes": [list(shape) for shape in sorted({image.pixels.shape for image in syn + ref})],
+    }
+    envelope: dict[str, Any] = {
+        "inputs": inputs,
+        "params": p,
+        "thresholds": thresholds_of(p),
+        "code_version": ENGINE_VERSION,
+    }
+    if len(syn) < 2 or len(ref) < 2:
+        reason = (
+            f"{len(syn)} non-blank synthetic and {len(ref)} non-blank reference images "
+            f"({n_blank[0]} and {n_blank[1]} blank ones dropped)"
+        )
+        result = not_computable(AUDIT, reason, NEEDED, **envelope)
+        result.timings = {"total": round(time.perf_counter() - started, 4)}
+        return result
+    feature_matrices = _checked_features(features, len(syn), len(ref))
+    audit = _Audit(syn, ref, p)
+    audit.metrics["n_dropped_blank"] = sum(n_blank)
+    audit.intensity()
+    audit.feature_metrics(feature_matrices)
+    status, summary = _judge(audit.metrics, p, audit.caveats)
+    audit.timings["total"] = round(time.perf_counter() - started, 4)
+    return AuditResult(
+        audit=AUDIT,
+        status=status,
+        summary=summary,
+        metrics=audit.metrics,
+        flagged=audit.flagged,
+        charts=audit.charts,
+        caveats=audit.caveats,
+        timings=audit.timings,
+        **envelope,
+    )
+
+
+def _checked_features(
+    features: tuple[np.ndarray, np.ndarray] | None, n_syn: int, n_ref: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    if features is None:
+        return None
+    syn, ref = (np.asarray(matrix, dtype=np.float64) for matrix in features)
+    for side, matrix, n in (("synthetic", syn, n_syn), ("reference", ref, n_ref)):
+        if matrix.shape != (n, rad.N_FEATURES):
+            raise ValueError(f"{side} features have shape {matrix.shape}, expected {(n, rad.N_FEATURES)}")
+        if not np.isfinite(matrix).all():
+            raise ValueError(f"{side} features contain non-finite values")
+    return syn, ref
+
+
+class _Audit:
+    """The state of one run: inputs, the reference split, and what each step adds."""
+
+    def __init__(self, syn: list[Image], ref: list[Image], params: dict[str, Any]) -> None:
+        self.syn, self.ref, self.p = syn, ref, params
+        self.seed = int(params["seed"])
+        self.metrics: dict[str, Any] = {
+            "n_synthetic_used": len(syn),
+            "n_reference_used": len(ref),
+        }
+        self.caveats: list[str] = []
+        self.charts: dict[str, Any] = {}
+        self.flagged: list[dict[str, Any]] = []
+        self.clock = _Clock()
+        self.timings = self.clock.timings
+        self.table: list[dict[str, Any]] = []
+        self.split = _baseline_split(len(syn), len(ref), self.seed)
+        if self.split is None:
+            self.caveats.append(
+                f"Only {len(ref)} non-blank reference images: the real-versus-real baselines need at least 4 "
+                "(2 per half), so no baseline or ratio was computed and the ratio rules were not applied."
+            )
+        else:
+            size = len(self.split[0])
+            self.metrics["baseline_subset_size"] = size
+            if size < 50:
+                self.caveats.append(
+                    f"The baselines compare two reference subsets of only {size} images each; they are noisy."
+                )
+        shapes = {image.pixels.shape for image in syn} | {image.pixels.shape for image in ref}
+        if len(shapes) > 1:
+            self.caveats.append(f"Images of different sizes {sorted(shapes)}: texture features depend on scale.")
+
+    # ----------------------------------------------------------------------- intensity (A6)
+
+    def intensity(self) -> None:
+        with self.clock.step("intensity"):
+            syn_pixels = [image.pixels for image in self.syn]
+            ref_pixels = [image.pixels for image in self.ref]
+            h_syn, h_ref = pixel_histograms(syn_pixels), pixel_histograms(ref_pixels)
+            m = self.metrics
+            m["units"] = "normalised"
+            m["w1_hist"] = histogram_w1(h_syn.sum(axis=0), h_ref.sum(axis=0))
+            rng = _rng(self.seed, "ks")
+            n_ks = int(self.p["ks_max_pixels"])
+            m["ks_D"] = ks_d(sample_pixels(syn_pixels, n_ks, rng), sample_pixels(ref_pixels, n_ks, rng))
+            stats_syn = per_image_stats(syn_pixels, self.p["foreground_threshold"])
+            stats_ref = per_image_stats(ref_pixels, self.p["foreground_threshold"])
+            names = ("per_image_mean_ks_D", "per_image_std_ks_D", "foreground_frac_ks_D")
+            for column, name in enumerate(names):
+                m[name] = ks_d(stats_syn[:, column], stats_ref[:, column])
+            m["w1_baseline_split"] = m["ks_D_baseline"] = None
+            for name in names:
+                m[f"{name}_baseline"] = None
+            if self.split is not None:
+                a, b = self.split
+                m["w1_baseline_split"] = histogram_w1(h_ref[a].sum(axis=0), h_ref[b].sum(axis=0))
+                half_a, half_b = [ref_pixels[i] for i in a], [ref_pixels[i] for i in b]
+                m["ks_D_baseline"] = ks_d(sample_pixels(half_a, n_ks, rng), sample_pixels(half_b, n_ks, rng))
+                for column, name in enumerate(names):
+                    m[f"{name}_baseline"] = ks_d(stats_ref[a, column], stats_ref[b, column])
+            m["w1_ratio"] = self._ratio("w1_hist", "w1_baseline_split")
+            self.charts["intensity_bins"] = _rounded(bin_centres(CHART_BINS))
+            for side, counts in (("synthetic", h_syn), ("reference", h_ref)):
+                coarse = counts.sum(axis=0).reshape(CHART_BINS, -1).sum(axis=1)
+                self.charts[f"intensity_{side}"] = _rounded(coarse / max(coarse.sum(), 1))
+            self._row("w1_hist", baseline="w1_baseline_split")
+            self._row("ks_D", baseline="ks_D_baseline")
+            for name in names:
+                self._row(name, baseline=f"{name}_baseline")
+
+    def _ratio(self, value_name: str, baseline_name: str) -> float | None:
+        value, baseline = self.metrics.get(value_name), self.metrics.get(baseline_name)
+        if value is None or baseline is None:
+            return None
+        if baseline <= 0:
+            self.caveats.append(
+                f"{baseline_name} is 0 (the reference halves coincide), so {value_name}'s ratio is undefined."
+            )
+            return None
+        return float(value / baseline)
+
+    def _row(self, metric: str, baseline: str | None = None, low: str | None = None, high: str | None = None) -> None:
+        def get(name: str | None) -> float | None:
+            value = self.metrics.get(name) if name else None
+            return None if value is None else round(float(value), 4)
+
+        self.table.append(
+            {"metric": metric, "value": get(metric), "low": get(low), "high": get(high), "baseline": get(baseline)}
+        )
+        self.charts["metrics_table"] = self.table
+
+    # ----------------------------------------------------------------------- features (A7)
+
+    def feature_metrics(self, given: tuple[np.ndarray, np.ndarray] | None) -> None:
+        m = self.metrics
+        m["feature_set"] = rad.FEATURE_SET
+        self.caveats.append(NOT_FID)
+        with self.clock.step("features"):
+            if given is None:
+                f_syn = rad.extract_many([image.pixels for image in self.syn])
+                f_ref = rad.extract_many([image.pixels for image in self.ref])
+            else:
+                f_syn, f_ref = given
+            z_syn, z_ref, kept = _joint_zscore(f_syn, f_ref)
+        m["n_features_used"] = int(kept.sum())
+        m["features_dropped_constant"] = [name for name, keep in zip(rad.FEATURE_NAMES, kept, strict=True) if not keep]
+        for name in _FEATURE_METRICS:
+            m[name] = None
+        if not kept.any():
+            self.caveats.append("Every rad-lite feature is constant over both sets: no feature metric was computed.")
+            self.charts["projection"] = {"synthetic": [], "reference": [], "method": _PROJECTION_METHOD}
+            return
+        self._frechet(z_syn, z_ref)
+        self._kid(z_syn, z_ref)
+        self._prdc(z_syn, z_ref)
+        with self.clock.step("projection"):
+            self.charts["projection"] = _projection(z_syn, z_ref, int(self.p["projection_max_points"]), self.seed)
+
+    def _frechet(self, z_syn: np.ndarray, z_ref: np.ndarray) -> None:
+        m, eps = self.metrics, float(self.p["fd_eps"])
+        with self.clock.step("frechet"):
+            m["fd"] = frechet_distance(z_syn, z_ref, eps)
+            n_boot = int(self.p["n_bootstrap"])
+            if n_boot > 0:
+                rng = _rng(self.seed, "bootstrap")
+                boots = [
+                    frechet_distance(
+                        z_syn[rng.integers(0, len(z_syn), len(z_syn))],
+                        z_ref[rng.integers(0, len(z_ref), len(z_ref))],
+                        eps,
+                    )
+                    for _ in range(n_boot)
+                ]
+                m["fd_ci_low"], m["fd_ci_high"] = (float(v) for v in np.percentile(boots, [2.5, 97.5]))
+                if not m["fd_ci_low"] <= m["fd"] <= m["fd_ci_high"]:
+                    self.caveats.append(
+                        "FD lies outside its bootstrap interval: resampling with replacement repeats images, "
+                        "which adds small-sample bias to FD; read the interval as spread, not as a corrected range."
+                    )
+            if self.split is not None:
+                a, b = self.split
+                m["fd_baseline_split"] = frechet_distance(z_ref[a], z_ref[b], eps)
+            m["fd_ratio"] = self._ratio("fd", "fd_baseline_split")
+        self._row("fd", baseline="fd_baseline_split", low="fd_ci_low", high="fd_ci_high")
+
+    def _kid(self, z_syn: np.ndarray, z_ref: np.ndarray) -> None:
+        m = self.metrics
+        size, count = int(self.p["kid_subset_size"]), int(self.p["kid_n_subsets"])
+        if count < 1:
+            self.caveats.append("kid_n_subsets is 0: KID was not computed.")
+            return
+        with self.clock.step("kid"):
+            m["kid_mean"], m["kid_std"], m["kid_subset_size_used"] = kid(
+                z_syn, z_ref, size, count, _rng(self.seed, "kid")
+            )
+            if m["kid_subset_size_used"] == len(z_syn) == len(z_ref):
+                self.caveats.append(
+                    "KID used both whole sets as its only subset (they are no larger than the subset size), "
+                    "so kid_std is 0 and says nothing about spread."
+                )
+            if self.split is not None:
+                a, b = self.split
+                m["kid_baseline_mean"], m["kid_baseline_std"], _ = kid(
+                    z_ref[a], z_ref[b], size, count, _rng(self.seed, "kid_baseline")
+                )
+        self._row("kid_mean", baseline="kid_baseline_mean")
+
+    def _prdc(self, z_syn: np.ndarray, z_ref: np.ndarray) -> None:
+        m, cap, k = self.metrics, int(self.p["prdc_max_per_side"]), int(self.p["k"])
+        with self.clock.step("prdc"):
+            rng = _rng(self.seed, "prdc")
+            # Equal sizes: recall and coverage depend on the ratio of the two sample sizes.
+            size = min(len(z_syn), len(z_ref), cap)
+            syn_rows, ref_rows = _cap(len(z_syn), size, rng), _cap(len(z_ref), size, rng)
+            m["prdc_n_per_side"] = size
+            if size < max(len(z_syn), len(z_ref)):
+                self.caveats.append(
+                    f"Precision, recall, density and coverage (and the flagged images) use equal-sized seeded "
+                    f"samples of {size} synthetic and {size} reference images (of {len(z_syn)} and {len(z_ref)}; "
+                    f"cap {cap} per side), because recall and coverage depend on the ratio of the set sizes."
+                )
+            k_used = self._k_for(k, len(syn_rows), len(ref_rows), "")
+            scan = prdc_scan(z_ref[ref_rows], z_syn[syn_rows], k_used)
+            m["prdc_k"] = k_used
+            for name in ("precision", "recall", "density", "coverage"):
+                m[name] = scan[name]
+            self.flagged, m["n_synthetic_outside_reference"] = self._outliers(scan, syn_rows, ref_rows, k_used)
+            if self.split is not None:
+                a, b = self.split
+                size = min(len(a), cap)
+                a, b = a[_cap(len(a), size, rng)], b[_cap(len(b), size, rng)]
+                k_base = self._k_for(k, len(b), len(a), " baseline")
+                base = prdc(z_ref[a], z_ref[b], k_base)
+                m["prdc_k_baseline"] = k_base
+                for name, value in base.items():
+                    m[f"{name}_baseline"] = value
+        for name in ("precision", "recall", "density", "coverage"):
+            self._row(name, baseline=f"{name}_baseline")
+
+    def _k_for(self, k: int, n_fake: int, n_real: int, what: str) -> int:
+        k_used = min(k, n_fake - 1, n_real - 1)
+        if k_used < k:
+            self.caveats.append(
+                f"PRDC{what} used k = {k_used} instead of {k}: it needs more than k images per side "
+                f"({n_fake} and {n_real} available)."
+            )
+        return k_used
+
+    def _outliers(
+        self, scan: dict[str, Any], syn_rows: np.ndarray, ref_rows: np.ndarray, k: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Synthetic images outside every reference k-NN ball, least realistic first."""
+        ratio = scan["fake_ratio"]
+        outside = np.flatnonzero(~scan["fake_inside"])
+        order = outside[np.argsort(-ratio[outside], kind="stable")][:FLAGGED_LIMIT]
+        flagged = [
+            {
+                "synthetic_id": self.syn[syn_rows[i]].label,
+                "reference_id": self.ref[ref_rows[scan["fake_nearest_real"][i]]].label,
+                "score": round(float(ratio[i]), 4) if np.isfinite(ratio[i]) else None,
+                "reason": f"outside every reference image's {k}-NN ball in rad-lite feature space "
+                "(distance / ball radius of the closest ball)",
+            }
+            for i in order
+        ]
+        return flagged, len(outside)
+
+
+_FEATURE_METRICS = (
+    "fd",
+    "fd_ci_low",
+    "fd_ci_high",
+    "fd_baseline_split",
+    "fd_ratio",
+    "kid_mean",
+    "kid_std",
+    "kid_baseline_mean",
+    "kid_baseline_std",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "precision_baseline",
+    "recall_baseline",
+    "density_baseline",
+    "coverage_baseline",
+)

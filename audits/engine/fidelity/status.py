@@ -1,0 +1,69 @@
+"""The warn and fail rules: the thresholds as reported, and the verdict they give on the metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audits.engine.types import Status
+
+
+def thresholds_of(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        "w1_ratio": {"warn": params["w1_ratio_warn"], "fail": params["w1_ratio_fail"], "direction": "above"},
+        "fd_ratio": {
+            "warn": params["fd_ratio_warn"],
+            "fail": params["fd_ratio_fail"],
+            "direction": "above",
+            "warn_also_needs": {"fd": params["fd_warn_min"]},
+        },
+        "coverage": {"warn": params["coverage_warn"], "fail": params["coverage_fail"], "direction": "below"},
+        "precision": {"warn": params["precision_warn"], "fail": params["precision_fail"], "direction": "below"},
+    }
+
+
+def _judge(metrics: dict[str, Any], p: dict[str, Any], caveats: list[str]) -> tuple[Status, str]:
+    """Apply the warn and fail rules; a rule whose metric is missing is skipped (and said so)."""
+    fails: list[str] = []
+    warns: list[str] = []
+
+    def check(name: str, direction: str, warn: float | None, fail: float | None, label: str) -> None:
+        value = metrics.get(name)
+        if value is None:
+            return
+
+        def beyond(limit: float | None) -> bool:
+            return limit is not None and (value > limit if direction == "above" else value < limit)
+
+        sign = ">" if direction == "above" else "<"
+        if beyond(fail):
+            fails.append(f"{label} {value:.3g} {sign} {fail:g}")
+        elif beyond(warn) and (name != "fd_ratio" or _above(metrics.get("fd"), p["fd_warn_min"])):
+            extra = f" with FD {metrics['fd']:.3g}" if name == "fd_ratio" else ""
+            warns.append(f"{label} {value:.3g} {sign} {warn:g}{extra}")
+
+    check("w1_ratio", "above", p["w1_ratio_warn"], p["w1_ratio_fail"], "intensity W1 ratio")
+    check("fd_ratio", "above", p["fd_ratio_warn"], p["fd_ratio_fail"], "FD ratio")
+    check("coverage", "below", p["coverage_warn"], p["coverage_fail"], "coverage")
+    check("precision", "below", p["precision_warn"], p["precision_fail"], "precision")
+    missing = [name for name in ("w1_ratio", "fd_ratio", "coverage", "precision") if metrics.get(name) is None]
+    if missing:
+        caveats.append(f"Rules on {', '.join(missing)} were not applied: the metric could not be computed.")
+    key = ", ".join(
+        f"{label} {metrics[name]:.3g}"
+        for name, label in (
+            ("w1_ratio", "W1 ratio"),
+            ("fd_ratio", "FD ratio"),
+            ("coverage", "coverage"),
+            ("precision", "precision"),
+        )
+        if metrics.get(name) is not None
+    )
+    if fails:
+        return Status.FAIL, f"Synthetic images differ from the reference: {'; '.join(fails + warns)}."
+    if warns:
+        return Status.WARN, f"Synthetic images drift from the reference: {'; '.join(warns)}."
+    return Status.PASS, f"Synthetic images are within the thresholds against the reference{f' ({key})' if key else ''}."
+
+
+def _above(value: float | None, limit: float | None) -> bool:
+    return limit is None or (value is not None and value > limit)

@@ -1,0 +1,55 @@
+"""What every reader shares: the limits checked before decoding, the refusal, storable text, frames as Images."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..preprocess import Preprocessing, pixel_digest, preprocess
+from ..types import Image
+
+# Limits checked against header values before decoding (SECURITY.md, "Uploads").
+MAX_FILE_BYTES = 2 * 1024**3
+MAX_SIDE = 8192  # DICOM rows / columns, PNG width / height
+MAX_FRAMES = 2000  # DICOM frames
+MAX_TOTAL_PIXELS = 200_000_000  # DICOM rows * columns * frames
+MAX_PNG_PIXELS = 64 * 1024 * 1024  # PNG width * height (Pillow's own default bomb limit is 89 M)
+MAX_NIFTI_DIM = 4096  # each NIfTI dimension
+MAX_NIFTI_VOXELS = 300_000_000
+MAX_SIDECAR_BYTES = 1024 * 1024
+MAX_TEXT_CHARS = 2000  # header strings and PNG text values are cut to this length
+MAX_WARNINGS = 5
+
+NOT_AN_IMAGE = "not a DICOM, NIfTI or PNG file"
+
+
+class Rejected(Exception):
+    """Raised inside the readers with the reason a file is refused; never escapes `read_file`."""
+
+
+def _clip_text(value: str) -> str:
+    """A header string fit for JSON storage: no NUL characters (PostgreSQL refuses them), bounded length."""
+    value = value.replace("\x00", "")
+    return value if len(value) <= MAX_TEXT_CHARS else value[:MAX_TEXT_CHARS] + "…"
+
+
+def _strict_json(text: str) -> Any:
+    """json.loads that refuses NaN and Infinity (not JSON, and not storable as JSON)."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"{constant} is not valid JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _frame_images(name: str, frames: Iterable[np.ndarray], params: Preprocessing, invert: bool = False) -> list[Image]:
+    images = []
+    for index, native in enumerate(frames):
+        pixels, blank = preprocess(native, params)
+        if invert and not blank:
+            pixels = (1.0 - pixels).astype(np.float32)
+        images.append(Image(file=name, index=index, pixels=pixels, pixel_sha256=pixel_digest(native), blank=blank))
+    return images

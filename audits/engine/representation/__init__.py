@@ -1,0 +1,112 @@
+"""Representation audit: subgroup make-up of the synthetic set against the real one.
+
+Implements A8 (`subgroup.representation`) and A9 (`subgroup.metric_gaps`) of AUDITS.md.
+
+Inputs
+------
+Subgroup metadata comes from `ImageSet.metadata` (file name -> {attribute: value}). The
+attributes compared are the columns present in both sets (matched case-insensitively on the
+stripped name); columns present in only one set are listed in the caveats. Identifier-like
+columns (names with an id, uid, file, path, seed or hash token) and attributes with more than
+`max_categories` categories are not subgroups and are skipped with a caveat. Values are
+compared as stripped strings; an empty value is *missing*: it is counted and reported, never
+treated as a category, and shares are taken over the images with a value.
+
+Counts are per 2-D IMAGE: a file's attributes apply to every image it contributes
+(`ImageSet.images`; when a set has no images, each accepted file counts `max(1, slices)`
+times; when it has no files either, each metadata row counts once).
+
+Categorical attributes (categories c with a count in either set; p_S, p_R the shares)
+------------------------------------------------------------------------------------
+- TVD = 1/2 * sum_c |p_S(c) - p_R(c)|
+- chi-square test of homogeneity on the 2 x C table of counts,
+  `scipy.stats.chi2_contingency(table, correction=False)` (no Yates correction, so that
+  Cramer's V is the textbook value); chi2_valid = (min expected count >= 5).
+- Cramer's V = sqrt(chi2 / (n * (min(2, C) - 1))), n = all counted images of both sets.
+- log-disparity(c) = log(p_S(c) / p_R(c)); None where either share is 0.
+- missing_in_synth: categories with p_R >= missing_share and no synthetic image;
+  absent_in_real: categories seen only in the synthetic set.
+- A single category on both sides gives TVD 0; chi-square and V are then not computed.
+
+Status per categorical attribute (defaults; every threshold is a parameter):
+- fail: TVD > tvd_fail (0.10), or a category with >= missing_share (5 %) of the real images
+  is missing from the synthetic set;
+- warn: tvd_warn (0.05) <= TVD <= tvd_fail, or |log-disparity| > log_disparity_warn (log 2,
+  a 2x over- or under-representation) for some category, or Cramer's V > cramers_v_warn (0.1);
+- pass otherwise.
+Effect sizes drive the status. The chi-square p-value is reported as information only: with
+N in the thousands every small shift is "significant" (AUDITS.md section 0, point 7).
+
+Continuous age
+--------------
+An attribute named like age, age_years, PatientAge (an `age` token in its name, and no
+group/band/bin token) whose values all read as numbers (plain years, or DICOM AS such as
+"045Y", "006M", "010W", "003D") is continuous:
+- W1 = scipy.stats.wasserstein_distance of the per-image ages, in years;
+- KS D = scipy.stats.ks_2samp(real ages, synthetic ages).statistic (p-value as information);
+- status: fail W1 > age_w1_fail (10 y), warn W1 > age_w1_warn (5 y); also fail when an age
+  band (<18, 18-39, 40-59, 60-79, 80+) holding >= missing_share of the real images is missing
+  from the synthetic set. The bands are compared like a categorical attribute (TVD,
+  chi-square, V, log-disparity) for the share table; their TVD does not set the status.
+
+Per-subgroup metric gaps (A9)
+-----------------------------
+`per_image` = {"copy": {synthetic Image.label -> probable copy (bool)},
+"coverage": {attribute -> {category -> coverage}}}, from the memorization and fidelity
+audits. For each attribute, per category (age: per band):
+- copy rate = probable copies / synthetic images with a verdict, for groups with
+  n >= min_group_n (30); smaller groups are listed as "insufficient n";
+- overall copy rate over all synthetic images with a verdict; gap = worst - overall,
+  ratio = worst / overall;
+- warn when the worst group's copy rate > copy_rate_ratio_warn (2) x overall and
+  >= copy_rate_min (1 %), or when the worst coverage is coverage_gap_warn (0.2) or more below
+  the best (coverage is used for groups with >= min_group_n images in both sets).
+
+The overall status is the worst of the attributes' and the gaps' statuses. NOT_COMPUTABLE
+when either set has no metadata, when no attribute is shared, or when no shared attribute has
+values in both sets.
+
+Output
+------
+- metrics: {"attributes": {name: per-attribute metrics above, with "status" and "reasons"},
+  "status_by_attribute", "max_tvd", "max_tvd_attribute", "subgroup_gaps": {name: {...}} or
+  None, "n_attributes", "n_attributes_computed", "n_flagged_total"};
+- flagged: per warned/failed attribute one "attribute" entry (its reasons) and "category"
+  entries ("F: 48 % of real images, 31 % of synthetic", with "(missing from synthetic)",
+  "(only in synthetic)", "(absent from synthetic)" or "(under-represented 2.3x)" when it
+  applies), then "subgroup_metric" entries for A9 warnings; fail before warn, at most
+  FLAGGED_LIMIT (the full count is metrics["n_flagged_total"]);
+- charts: {"attributes": [{"attribute", "kind", "categories", "real_share",
+  "synthetic_share", "gap" (synthetic - real), "real_counts", "synthetic_counts", "status"}],
+  "subgroup_metrics": [{"attribute", "category", "n", "copy_rate", "coverage"}]}.
+"""
+
+from __future__ import annotations
+
+from audits.engine.representation.audit import AUDIT, NEEDED_METADATA, run
+from audits.engine.representation.categorical import compare_categorical
+from audits.engine.representation.common import (
+    DEFAULT_PARAMS,
+    clean_value,
+    is_identifier_attribute,
+    name_tokens,
+    resolve_params,
+)
+from audits.engine.representation.continuous import AGE_BANDS, age_band, compare_continuous, is_age_attribute, parse_age
+
+__all__ = [
+    "AGE_BANDS",
+    "AUDIT",
+    "DEFAULT_PARAMS",
+    "NEEDED_METADATA",
+    "age_band",
+    "clean_value",
+    "compare_categorical",
+    "compare_continuous",
+    "is_age_attribute",
+    "is_identifier_attribute",
+    "name_tokens",
+    "parse_age",
+    "resolve_params",
+    "run",
+]
