@@ -8,8 +8,8 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from audits.enums import RunStatus
-from audits.models import AuditRun, ImageSet
+from audits.models import ImageSet
+from audits.selectors import latest_current_run
 from audits.services.runs import audit_run_request
 from reviews.signals import round_frozen, round_snapshot_sections
 
@@ -29,7 +29,7 @@ def image_sets_and_results(sender: Any, *, project: Any, **kwargs: Any) -> dict[
         }
         for image_set in ImageSet.objects.filter(project=project, is_current=True).order_by("role")
     ]
-    run = AuditRun.objects.filter(project=project, status=RunStatus.SUCCEEDED).order_by("-finished_at", "-pk").first()
+    run = latest_current_run(project)
     results = None
     if run is not None and run.results:
         results = {

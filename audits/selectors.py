@@ -8,7 +8,9 @@ audit's part of the results.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +20,9 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 from django.db.models.fields.json import KT, KeyTransform
 from django.urls import reverse
 
+from audits.engine import ENGINE_VERSION
 from audits.enums import AuditName, RunStatus, SetRole
-from audits.models import AuditRun, ImageFile, ImageSet
+from audits.models import AuditConfig, AuditRun, ImageFile, ImageSet
 from reviews.models import Project
 
 AUDITS: tuple[str, ...] = tuple(AuditName.values)
@@ -93,6 +96,37 @@ def current_image_sets(project: Project) -> list[ImageSet]:
     return sorted(sets, key=lambda s: ROLE_ORDER.get(s.role, len(ROLE_ORDER)))
 
 
+def current_sets(project: Project) -> dict[str, ImageSet]:
+    return {s.role: s for s in ImageSet.objects.filter(project=project, is_current=True)}
+
+
+def run_input_digest(sets: dict[str, ImageSet], params: dict[str, Any]) -> str:
+    """Identity of a run's inputs: equal digests give equal results, so results are reused."""
+    data = {
+        "engine": ENGINE_VERSION,
+        "params": params,
+        "sets": {
+            role: {
+                "files": image_set.digest,
+                "metadata": hashlib.sha256(image_set.metadata_csv.encode()).hexdigest(),
+                "manifest": hashlib.sha256(image_set.manifest_text.encode()).hexdigest(),
+            }
+            for role, image_set in sorted(sets.items())
+        },
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def current_params(project: Project) -> dict[str, Any]:
+    config = AuditConfig.objects.filter(project=project).first()
+    return {"audits": config.params} if config else {}
+
+
+def current_input_digest(project: Project) -> str:
+    """The input digest a run over the project's current sets and thresholds would have."""
+    return run_input_digest(current_sets(project), current_params(project))
+
+
 def image_set_files(image_set: ImageSet) -> QuerySet[ImageFile]:
     """The manifest: rejected files first (they need the researcher's attention), then by name."""
     return (
@@ -117,14 +151,34 @@ def latest_run(project: Project) -> AuditRun | None:
     return _runs(project).order_by("-created_at", "-pk").first()
 
 
-def latest_results(project: Project, *, with_sentences: bool = True) -> RunSummary | None:
-    """Statuses (and sentences) of the latest finished run: the project's current computed evidence.
+def latest_current_run(project: Project) -> AuditRun | None:
+    """The newest succeeded run over the project's current sets and thresholds, or None.
 
-    Finished means succeeded, the same choice as the round snapshot (audits.receivers): a
-    failed or cancelled run has no results to show.
+    Only results computed on the images the project has now count as its evidence: after a
+    new upload, older results are history until the new run finishes.
+    """
+    return (
+        _runs(project)
+        .filter(status=RunStatus.SUCCEEDED, input_digest=current_input_digest(project))
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+
+
+def latest_results(project: Project, *, with_sentences: bool = True) -> RunSummary | None:
+    """Statuses (and sentences) of the latest run over the current inputs: the computed evidence.
+
+    Finished means succeeded on the current inputs, the same choice as the round snapshot
+    (audits.receivers): a failed or cancelled run has no results to show.
     """
     keys = {**_status_keys(), **(_summary_keys() if with_sentences else {})}
-    run = _runs(project).filter(status=RunStatus.SUCCEEDED).annotate(**keys).order_by("-finished_at", "-pk").first()
+    run = (
+        _runs(project)
+        .filter(status=RunStatus.SUCCEEDED, input_digest=current_input_digest(project))
+        .annotate(**keys)
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
     return _summaries(run, with_sentences=with_sentences) if run is not None else None
 
 

@@ -19,11 +19,15 @@ from django.db import InterfaceError, OperationalError
 from threadpoolctl import threadpool_limits
 
 from audits.engine.preprocess import Preprocessing
+from audits.engine.readers import common as reader_common
 from audits.enums import RunStatus
 from audits.models import AuditChunk, AuditRun
 from audits.services import runs
 
 log = logging.getLogger(__name__)
+
+# A step over its soft time limit must end the step, not be reported as a corrupt file.
+reader_common.PASS_THROUGH.append(SoftTimeLimitExceeded)
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 _RETRY = {
@@ -79,7 +83,11 @@ def process_chunk(*, run_id: int, attempt: int, index: int) -> None:
         runs.chunk_complete(run=run, index=index, artifact=chunk.artifact)
         return
     try:
-        artifact = runs.chunk_compute(chunk=chunk, params=Preprocessing(**run.params.get("preprocess", {})))
+        artifact = runs.chunk_compute(
+            chunk=chunk,
+            params=Preprocessing(**run.params.get("preprocess", {})),
+            heartbeat=lambda: runs.run_keep_lease(run=run),
+        )
     except TRANSIENT:
         raise
     except Exception as exc:  # noqa: BLE001 (any other failure ends the run, with its reason)

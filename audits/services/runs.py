@@ -9,12 +9,14 @@ that makes them meaningful, by task name, so this module does not import the tas
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
 import os
 import socket
+import time
+import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,12 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from audits.engine import ENGINE_VERSION
 from audits.engine.preprocess import Preprocessing
 from audits.engine.types import FileRecord, Image
 from audits.engine.types import ImageSet as EngineSet
 from audits.enums import FINAL_RUN_STATUSES, RunStatus, SetRole
-from audits.models import AuditChunk, AuditConfig, AuditRun, ImageFile, ImageSet
+from audits.models import AuditChunk, AuditRun, ImageFile
+from audits.selectors import current_params, current_sets, run_input_digest
 from reviews.enums import Action
 from reviews.models import Project, User
 from reviews.services.activity import activity_record
@@ -44,33 +46,13 @@ def _send(task: str, **kwargs: Any) -> None:
     transaction.on_commit(lambda: current_app.send_task(task, kwargs=kwargs))
 
 
-def current_sets(project: Project) -> dict[str, ImageSet]:
-    return {s.role: s for s in ImageSet.objects.filter(project=project, is_current=True)}
-
-
-def run_input_digest(sets: dict[str, ImageSet], params: dict[str, Any]) -> str:
-    """Identity of a run's inputs: equal digests give equal results, so results are reused."""
-    data = {
-        "engine": ENGINE_VERSION,
-        "params": params,
-        "sets": {
-            role: {
-                "files": image_set.digest,
-                "metadata": hashlib.sha256(image_set.metadata_csv.encode()).hexdigest(),
-                "manifest": hashlib.sha256(image_set.manifest_text.encode()).hexdigest(),
-            }
-            for role, image_set in sorted(sets.items())
-        },
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
 @transaction.atomic
 def audit_run_request(*, project: Project, actor: User | None, reason: str) -> AuditRun:
     """Queue the suite over the project's current sets, or reuse a finished run on the same inputs."""
+    # One request at a time per project: a double click must not queue the same run twice.
+    Project.objects.select_for_update().filter(pk=project.pk).first()
     sets = current_sets(project)
-    config = AuditConfig.objects.filter(project=project).first()
-    params = {"audits": config.params} if config else {}
+    params = current_params(project)
     digest = run_input_digest(sets, params)
     pending = AuditRun.objects.filter(
         project=project, input_digest=digest, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
@@ -99,6 +81,7 @@ def audit_run_request(*, project: Project, actor: User | None, reason: str) -> A
         progress_message="Same inputs as an earlier run: its results are reused."
         if previous
         else "Waiting for a worker",
+        lease_until=None if previous else _resend_at(),
     )
     run.sets.set(sets.values())
     activity_record(
@@ -128,6 +111,12 @@ def _cancel_superseded(*, project: Project, actor: User | None) -> None:
         )
         if updated:
             activity_record(actor=actor, action=Action.CHANGE, obj=run, project=project, new={"status": "cancelled"})
+            _delete_artifacts(run)
+
+
+def _resend_at() -> Any:
+    """For a queued run, `lease_until` is when the reconciler sends its message again."""
+    return timezone.now() + timedelta(seconds=settings.AUDIT_QUEUED_RESEND_SECONDS)
 
 
 def _lease() -> Any:
@@ -149,6 +138,14 @@ def run_claim(*, run_id: int) -> AuditRun | None:
 
 def _running(run_id: int, attempt: int) -> QuerySet[AuditRun]:
     return AuditRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, attempts=attempt)
+
+
+HEARTBEAT_SECONDS = 10
+
+
+def run_keep_lease(*, run: AuditRun) -> bool:
+    """Extend the lease of a run this attempt still holds (no progress change)."""
+    return _running(run.pk, run.attempts).update(lease_until=_lease()) == 1
 
 
 def run_heartbeat(*, run: AuditRun, progress: int, message: str) -> bool:
@@ -185,7 +182,7 @@ def _artifact_name(run_id: int, index: int) -> str:
     return f"runs/{run_id}/chunk-{index}.npz"
 
 
-def chunk_compute(*, chunk: AuditChunk, params: Preprocessing) -> str:
+def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callable[[], object] | None = None) -> str:
     """Read, validate and preprocess a chunk's files, extract features, store the arrays.
 
     Idempotent: the artifact's name is fixed and written atomically, so a redelivered
@@ -196,7 +193,11 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing) -> str:
 
     files = {f.pk: f for f in ImageFile.objects.filter(pk__in=chunk.file_ids)}
     pixels, digests, labels, blanks, errors = [], [], [], [], {}
+    last_beat = time.monotonic()
     for file_id in chunk.file_ids:
+        if heartbeat is not None and time.monotonic() - last_beat > HEARTBEAT_SECONDS:
+            heartbeat()  # a long chunk keeps its run's lease
+            last_beat = time.monotonic()
         image_file = files.get(file_id)
         if image_file is None:
             continue
@@ -225,7 +226,7 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing) -> str:
     name = _artifact_name(chunk.run_id, chunk.index)
     path = Path(storages["private"].path(name))
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
     temporary.write_bytes(buffer.getvalue())
     os.replace(temporary, path)
     return name
@@ -236,6 +237,10 @@ def chunk_complete(*, run: AuditRun, index: int, artifact: str) -> bool:
     """Mark a chunk done once; when it was the last, send the merge exactly once."""
     locked = AuditRun.objects.select_for_update().get(pk=run.pk)
     if locked.status != RunStatus.RUNNING or locked.attempts != run.attempts:
+        # Too late (the run ended or was re-queued): this attempt's output is nobody's.
+        if not AuditChunk.objects.filter(run=locked, index=index, artifact=artifact).exists():
+            storage = storages["private"]
+            transaction.on_commit(lambda: storage.delete(artifact))
         return False
     AuditChunk.objects.filter(run=locked, index=index, done=False).update(
         done=True, artifact=artifact, finished_at=timezone.now()
@@ -378,8 +383,8 @@ def run_succeed(*, run: AuditRun, results: dict[str, Any]) -> bool:
 def run_fail(*, run_id: int, reason: str, attempt: int | None = None) -> bool:
     """End a run as failed with its reason, unless it already ended."""
     queryset = AuditRun.objects.filter(pk=run_id).exclude(status__in=FINAL_RUN_STATUSES)
-    if attempt is not None:
-        queryset = queryset.filter(attempts=attempt)
+    if attempt is not None:  # a worker's failure counts only while its attempt holds the run
+        queryset = queryset.filter(attempts=attempt, status=RunStatus.RUNNING)
     updated = queryset.update(
         status=RunStatus.FAILED, error=reason[:2000] or "failed", finished_at=timezone.now(), lease_until=None
     )
@@ -420,14 +425,26 @@ def reconcile_runs() -> dict[str, int]:
             counts["failed"] += run_fail(run_id=run.pk, reason=reason, attempt=run.attempts)
             continue
         with transaction.atomic():
-            requeued = _running(run.pk, run.attempts).update(
-                status=RunStatus.QUEUED, merge_sent=False, lease_until=None, progress_message="Re-queued: worker lost"
+            # lease_until__lt again: a heartbeat committed since the select keeps the run.
+            requeued = (
+                _running(run.pk, run.attempts)
+                .filter(lease_until__lt=now)
+                .update(
+                    status=RunStatus.QUEUED,
+                    merge_sent=False,
+                    lease_until=_resend_at(),
+                    progress_message="Re-queued: worker lost",
+                )
             )
             if requeued:
                 _send("audits.start_run", run_id=run.pk)
                 counts["requeued"] += 1
-    stale = now - timedelta(seconds=settings.AUDIT_QUEUED_RESEND_SECONDS)
-    for run_id in AuditRun.objects.filter(status=RunStatus.QUEUED, created_at__lt=stale).values_list("pk", flat=True):
-        _send("audits.start_run", run_id=run_id)
-        counts["resent"] += 1
+    # A queued run whose message may have been lost (a broker restarted without persistence):
+    # send it again, at most once per AUDIT_QUEUED_RESEND_SECONDS; the claim makes extra copies harmless.
+    for run_id in AuditRun.objects.filter(status=RunStatus.QUEUED, lease_until__lt=now).values_list("pk", flat=True):
+        if AuditRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, lease_until__lt=now).update(
+            lease_until=_resend_at()
+        ):
+            _send("audits.start_run", run_id=run_id)
+            counts["resent"] += 1
     return counts

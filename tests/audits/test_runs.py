@@ -105,11 +105,34 @@ def test_the_reconciler_gives_up_after_the_last_attempt_with_a_reason(project, r
 def test_the_reconciler_resends_a_queued_run_whose_message_was_lost(project, researcher):
     _set(project, researcher)
     run = runs.audit_run_request(project=project, actor=researcher, reason="upload")
-    assert runs.reconcile_runs()["resent"] == 0
-    AuditRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=1))
+    assert runs.reconcile_runs()["resent"] == 0  # not yet due
+    AuditRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     assert runs.reconcile_runs()["resent"] == 1
+    assert runs.reconcile_runs()["resent"] == 0  # at most once per interval, not on every tick
     run.refresh_from_db()
     assert run.status == RunStatus.QUEUED  # resending changes nothing; the claim decides
+
+
+def test_a_heartbeat_committed_after_the_reconciler_looked_keeps_the_run(project, researcher):
+    _set(project, researcher)
+    run = runs.audit_run_request(project=project, actor=researcher, reason="upload")
+    claimed = runs.run_claim(run_id=run.pk)
+    AuditRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert runs.run_keep_lease(run=claimed) is True  # the worker is alive after all
+    assert runs.reconcile_runs()["requeued"] == 0
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING and run.attempts == 1
+
+
+def test_a_stale_attempt_cannot_fail_a_requeued_run(project, researcher):
+    _set(project, researcher)
+    run = runs.audit_run_request(project=project, actor=researcher, reason="upload")
+    first = runs.run_claim(run_id=run.pk)
+    AuditRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    runs.reconcile_runs()
+    assert runs.run_fail(run_id=run.pk, reason="old worker's error", attempt=first.attempts) is False
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED
 
 
 def test_the_database_refuses_a_finished_run_without_its_result_or_reason(project):
@@ -128,3 +151,19 @@ def test_a_newer_request_cancels_queued_runs_over_older_inputs(project, research
     assert first.status == RunStatus.CANCELLED and "Superseded" in first.error
     assert second.status == RunStatus.QUEUED
     assert runs.run_claim(run_id=first.pk) is None  # its message, still in the broker, does nothing
+
+
+def test_results_of_replaced_images_are_no_longer_the_projects_evidence(project, researcher):
+    from audits.receivers import image_sets_and_results
+    from audits.selectors import latest_current_run, latest_results
+
+    image_set = _set(project, researcher)
+    run = runs.audit_run_request(project=project, actor=researcher, reason="upload")
+    AuditRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED, results=RESULTS, finished_at=timezone.now())
+    assert latest_current_run(project).pk == run.pk
+    assert image_sets_and_results(None, project=project)["audit_results"]["run"] == run.pk
+
+    ImageSet.objects.filter(pk=image_set.pk).update(digest="e" * 64)  # the synthetic set was replaced
+    assert latest_current_run(project) is None
+    assert latest_results(project) is None
+    assert image_sets_and_results(None, project=project)["audit_results"] is None  # a round freezes no stale pass

@@ -25,14 +25,17 @@ ADMIN_PROJECT_LIST = 4
 # + project, stages, answers, evidence files of those answers, items, and the latest finished
 # audit run: +1 for the "computed evidence" badges of the items bound to an audit. That one
 # query reads only each audit's status and summary out of the run's results JSON
-# (audits.selectors.latest_results), whatever the number of items, audits or chart data.
-CHECKLIST = 8
+# (audits.selectors.latest_results), whatever the number of items, audits or chart data;
+# and +2 to know which run is current: the project's current image sets and its thresholds,
+# whose digest the run must match (results of replaced images are history, not evidence).
+CHECKLIST = 10
 # + the checklist's queries and the rounds.
 PROJECT_DETAIL = 8
 # + project, item, answer, its evidence files, previous and next item, and the latest finished
 # audit run (+1, the same query as the checklist's; run on every item, bound to an audit or
-# not, so that the count is the same on every answer page).
-ANSWER_PAGE = 9
+# not, so that the count is the same on every answer page), with the same +2 for the
+# current inputs' digest.
+ANSWER_PAGE = 11
 # With no answer at all, Django skips the evidence-file prefetch (there is nothing to
 # attach files to), so a page without answers runs one query less. From one answer to all
 # 45, each with a file, the number stays the same.

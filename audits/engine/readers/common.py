@@ -53,3 +53,14 @@ def _frame_images(name: str, frames: Iterable[np.ndarray], params: Preprocessing
             pixels = (1.0 - pixels).astype(np.float32)
         images.append(Image(file=name, index=index, pixels=pixels, pixel_sha256=pixel_digest(native), blank=blank))
     return images
+
+
+# Exceptions that are never a file's fault and must pass through the readers' "bad input
+# never raises" handlers untouched: the caller's own interruptions. The Celery tasks add
+# their soft time limit here, so a slow file ends the step instead of being called corrupt.
+PASS_THROUGH: list[type[BaseException]] = []
+
+
+def interruptions(*also: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """The exception types to let through (plus `also`), for an `except` clause."""
+    return (*also, *PASS_THROUGH)

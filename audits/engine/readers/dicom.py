@@ -10,7 +10,7 @@ import numpy as np
 
 from ..preprocess import Preprocessing
 from ..types import FileRecord, Image
-from .common import MAX_FRAMES, MAX_SIDE, MAX_TOTAL_PIXELS, Rejected, _clip_text, _frame_images
+from .common import MAX_FRAMES, MAX_SIDE, MAX_TOTAL_PIXELS, Rejected, _clip_text, _frame_images, interruptions
 
 # Uncompressed transfer syntaxes: the pixel data length must equal what the header implies.
 NATIVE_TRANSFER_SYNTAXES = {
@@ -146,8 +146,8 @@ def _read_dicom(path: Path, record: FileRecord, params: Preprocessing) -> list[I
         ds = pydicom.dcmread(path)  # never force=True: a DICOM must really be one
     except InvalidDicomError as exc:
         raise Rejected(f"not a valid DICOM file: {exc}") from exc
-    except MemoryError:
-        raise  # not the file's fault: read_file reports it as such
+    except interruptions(MemoryError):
+        raise  # not the file's fault: read_file reports memory, the caller its interruptions
     except Exception as exc:
         raise Rejected(f"DICOM header does not parse: {exc}") from exc
 
@@ -195,8 +195,8 @@ def _read_dicom(path: Path, record: FileRecord, params: Preprocessing) -> list[I
 
     try:
         array = ds.pixel_array
-    except MemoryError:
-        raise  # not the file's fault: read_file reports it as such
+    except interruptions(MemoryError):
+        raise  # not the file's fault: read_file reports memory, the caller its interruptions
     except Exception as exc:
         raise Rejected(f"DICOM pixel data does not decode: {exc}") from exc
 
@@ -212,7 +212,7 @@ def _read_dicom(path: Path, record: FileRecord, params: Preprocessing) -> list[I
             from pydicom.pixels import apply_color_lut
 
             array = apply_color_lut(array, ds)
-        except MemoryError:
+        except interruptions(MemoryError):
             raise
         except Exception as exc:
             raise Rejected(f"DICOM palette does not apply: {exc}") from exc

@@ -27,6 +27,7 @@ from .common import (
     _clip_text,
     _frame_images,
     _strict_json,
+    interruptions,
 )
 from .sniff import GZIP_MAGIC, _nifti_version
 
@@ -237,8 +238,8 @@ def _read_nifti(path: Path, record: FileRecord, params: Preprocessing) -> list[I
                 record.slices = shape[2] * volumes
     except Rejected:
         raise
-    except MemoryError:
-        raise  # not the file's fault: read_file reports it as such
+    except interruptions(MemoryError):
+        raise  # not the file's fault: read_file reports memory, the caller its interruptions
     except Exception as exc:
         raise Rejected(f"NIfTI data does not decode: {exc}") from exc
     for message in notes.messages:

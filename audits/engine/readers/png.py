@@ -13,7 +13,7 @@ import numpy as np
 
 from ..preprocess import Preprocessing
 from ..types import FileRecord, Image
-from .common import MAX_PNG_PIXELS, MAX_SIDE, Rejected, _clip_text, _frame_images
+from .common import MAX_PNG_PIXELS, MAX_SIDE, Rejected, _clip_text, _frame_images, interruptions
 
 _DST_ATTRIBUTE = re.compile(r"""\b[\w.-]*:?DigitalSourceType\s*=\s*(["'])(.*?)\1""", re.S)
 _DST_ELEMENT = re.compile(r"<([\w.-]*:?DigitalSourceType)\b([^>]*?)(/>|>(.*?)</\1\s*>)", re.S)
@@ -83,8 +83,8 @@ def _read_png(path: Path, record: FileRecord, params: Preprocessing) -> list[Ima
                 native = np.array(image)
     except Rejected:
         raise
-    except MemoryError:
-        raise  # not the file's fault: read_file reports it as such
+    except interruptions(MemoryError):
+        raise  # not the file's fault: read_file reports memory, the caller its interruptions
     except Exception as exc:
         raise Rejected(f"PNG does not decode: {exc}") from exc
     if native.ndim == 3 and native.shape[-1] not in (3, 4):

@@ -13,7 +13,16 @@ import numpy as np
 
 from ..preprocess import Preprocessing, pixel_digest
 from ..types import FileRecord, Image, ImageSet
-from .common import MAX_FILE_BYTES, MAX_SIDECAR_BYTES, MAX_WARNINGS, NOT_AN_IMAGE, Rejected, _frame_images, _strict_json
+from .common import (
+    MAX_FILE_BYTES,
+    MAX_SIDECAR_BYTES,
+    MAX_WARNINGS,
+    NOT_AN_IMAGE,
+    Rejected,
+    _frame_images,
+    _strict_json,
+    interruptions,
+)
 from .dicom import _read_dicom
 from .nifti import _read_nifti
 from .png import _read_png
@@ -47,6 +56,8 @@ def read_file(path: Path, name: str, params: Preprocessing) -> tuple[FileRecord,
         return _rejected(record, kind, _clean(str(exc), path)), []
     except MemoryError:
         return _rejected(record, kind, "file needs more memory to decode than is available"), []
+    except interruptions():
+        raise
     except Exception as exc:  # noqa: BLE001 - the contract: bad input never raises
         return _rejected(record, kind, _clean(f"file could not be read: {type(exc).__name__}: {exc}", path)), []
     notes = list(dict.fromkeys(_clean(str(w.message), path) for w in caught))[:MAX_WARNINGS]
