@@ -72,7 +72,7 @@ def _worker_env(**extra: str) -> dict[str, str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "PRIVATE_STORAGE_ROOT": str(settings.PRIVATE_STORAGE_ROOT),
-        "AUDIT_LEASE_SECONDS": "6",
+        "AUDIT_LEASE_SECONDS": "30",
         "AUDIT_RECONCILE_SECONDS": "2",
         "AUDIT_QUEUED_RESEND_SECONDS": "5",
         "CELERY_VISIBILITY_TIMEOUT": "15",
