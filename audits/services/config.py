@@ -59,7 +59,7 @@ def parameter_limit(default: int | float) -> float:
 
 
 class UnknownParameter(ValueError):
-    pass
+    """A threshold name that no audit of the engine knows."""
 
 
 def _check(values: dict[str, dict[str, int | float]], known: dict[str, dict[str, int | float]]) -> None:

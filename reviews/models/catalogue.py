@@ -51,7 +51,7 @@ class GuidelineVersion(models.Model):
 
 
 class PublishedVersionError(ValidationError):
-    pass
+    """A change to a stage or item of a published guideline version."""
 
 
 class _FrozenWhenPublished(models.Model):

@@ -30,7 +30,7 @@ _ITEM_FIELDS = [
 
 
 class CatalogueError(Exception):
-    pass
+    """A catalogue change that the versioning rules refuse (publish twice, two drafts)."""
 
 
 def _create_stages_and_items(version: GuidelineVersion, stages: list[dict[str, Any]]) -> None:

@@ -47,7 +47,8 @@ def resolve_params(params: dict[str, Any] | None) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"fidelity parameter {name} must be a non-negative integer, got {value!r}")
         elif value is None and name in THRESHOLD_DEFAULTS:
-            pass
+            resolved[name] = None  # None switches that threshold's rule off
+            continue
         elif isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
             raise ValueError(f"fidelity parameter {name} must be a finite number, got {value!r}")
         resolved[name] = value
