@@ -10,11 +10,27 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from reviews.enums import Action
 from reviews.models import ActivityEntry, GuidelineItem, GuidelineSet, GuidelineVersion, Stage, User
+from reviews.services.activity import activity_record, changed_values, field_values
 from reviews.services.catalogue import CatalogueError, guideline_version_new_draft, guideline_version_publish
+
+# The account fields whose changes the activity log records (never the password hash).
+_LOGGED_USER_FIELDS = [
+    "username",
+    "email",
+    "full_name",
+    "affiliation",
+    "role",
+    "expertise",
+    "is_active",
+    "is_staff",
+    "is_superuser",
+]
 
 
 def _published(obj: Any) -> bool:
@@ -106,6 +122,19 @@ class UserAdmin(BaseUserAdmin):
         *(BaseUserAdmin.fieldsets or ()),
         ("MISyn Review", {"fields": ("full_name", "affiliation", "role", "expertise")}),
     )
+
+    @transaction.atomic
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Account changes made here are logged like those of the in-app Users page."""
+        before = {} if not change else field_values(User.objects.get(pk=obj.pk), _LOGGED_USER_FIELDS)
+        super().save_model(request, obj, form, change)
+        after = field_values(obj, _LOGGED_USER_FIELDS)
+        if "password" in form.changed_data or "password1" in form.changed_data:
+            after["password"] = "changed"  # noqa: S105 (a log marker; the hash is never logged)
+        old, new = changed_values(before, after)
+        if new:
+            action = Action.CHANGE if change else Action.CREATE
+            activity_record(actor=request.user, action=action, obj=obj, old=old or None, new=new)
 
 
 @admin.register(ActivityEntry)

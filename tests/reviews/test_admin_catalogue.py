@@ -102,3 +102,32 @@ def test_researchers_and_reviewers_cannot_reach_the_catalogue_admin(client, rese
         response = client.get(reverse("admin:reviews_guidelineitem_changelist"))
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_account_changes_in_the_django_admin_are_logged(client, admin_user, researcher):
+    client.force_login(admin_user)
+    url = reverse("admin:reviews_user_change", args=[researcher.pk])
+    form = client.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name != "password"}
+    data.update(
+        {
+            "username": researcher.username,
+            "full_name": researcher.full_name,
+            "email": researcher.email,
+            "role": "reviewer",
+            "expertise": "clinical",
+            "is_active": "on",
+            "date_joined_0": researcher.date_joined.strftime("%Y-%m-%d"),
+            "date_joined_1": researcher.date_joined.strftime("%H:%M:%S"),
+        }
+    )
+    data.pop("groups", None)
+    data.pop("user_permissions", None)
+    data.pop("last_login", None)
+    data.pop("date_joined", None)
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    entry = ActivityEntry.objects.filter(object_type="reviews.user", object_id=str(researcher.pk)).latest("pk")
+    assert entry.actor == admin_user and entry.action == "change"
+    assert entry.old == {"role": "researcher", "expertise": ""}
+    assert entry.new == {"role": "reviewer", "expertise": "clinical"}
