@@ -1,5 +1,7 @@
 from django.db import models
 
+from reviews.enums import AuditKind
+
 
 class SetRole(models.TextChoices):
     SYNTHETIC = "synthetic", "Synthetic set"
@@ -18,12 +20,6 @@ class RunStatus(models.TextChoices):
 FINAL_RUN_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
 
 
-class AuditName(models.TextChoices):
-    """The audits of the suite, in the order they are shown. Values match reviews.enums.AuditKind."""
-
-    DISCLOSURE = "disclosure", "Disclosure"
-    PRIVACY = "privacy", "Privacy (PHI)"
-    MEMORIZATION = "memorization", "Memorization"
-    FIDELITY = "fidelity", "Fidelity"
-    REPRESENTATION = "representation", "Representation"
-    MANIFEST = "manifest", "Manifest coverage"
+# The audits of the suite, in the order they are shown: the same choices that catalogue
+# items are bound to, so an item's audit and a run's result share their names.
+AuditName = AuditKind

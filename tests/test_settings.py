@@ -59,3 +59,8 @@ def test_demo_data_is_refused_under_production_settings() -> None:
     result = manage("setup_demo", **GOOD_PRODUCTION)
     assert result.returncode != 0
     assert "never created under production settings" in result.stderr
+
+
+def test_models_and_migrations_agree() -> None:
+    result = manage("makemigrations", "--check", "--dry-run", DJANGO_SETTINGS_MODULE="config.settings.test")
+    assert result.returncode == 0, result.stdout + result.stderr
