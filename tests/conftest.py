@@ -75,7 +75,6 @@ def _worker_env(**extra: str) -> dict[str, str]:
         "AUDIT_LEASE_SECONDS": "30",
         "AUDIT_RECONCILE_SECONDS": "2",
         "AUDIT_QUEUED_RESEND_SECONDS": "5",
-        "CELERY_VISIBILITY_TIMEOUT": "15",
         **extra,
     }
     name = connection.settings_dict["NAME"]

@@ -47,6 +47,7 @@ def test_production_settings_pass_check_deploy_with_nothing_silenced() -> None:
         ({"SECURE_SSL_REDIRECT": "maybe"}, "SECURE_SSL_REDIRECT='maybe' is not a boolean"),
         ({"EVIDENCE_MAX_MB": "lots"}, "EVIDENCE_MAX_MB='lots' is not a whole number"),
         ({"REDIS_URL": "amqp://x"}, "Broker URL must be redis://"),
+        ({"CELERY_VISIBILITY_TIMEOUT": "600"}, "must stay below CELERY_VISIBILITY_TIMEOUT (600 s)"),
     ],
 )
 def test_malformed_configuration_stops_start_up_naming_the_variable(override: dict[str, str], message: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config import env
 
 BASE_DIR = env.BASE_DIR
@@ -211,3 +213,13 @@ ARCHIVE_MAX_TOTAL_BYTES = env.env_int("ARCHIVE_MAX_TOTAL_MB", 8192, minimum=1) *
 ARCHIVE_MAX_RATIO = env.env_int("ARCHIVE_MAX_RATIO", 200, minimum=1)
 # Members below this size are not held to the ratio: a blank slice compresses ~1000:1 and is harmless.
 ARCHIVE_RATIO_FLOOR_BYTES = env.env_int("ARCHIVE_RATIO_FLOOR_KB", 1024, minimum=0) * 1024
+
+# A task that outlives the broker's visibility timeout is delivered again while it still
+# runs (TESTING.md measured it running three times): keep every task limit below it.
+if "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS and (
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= AUDIT_TASK_TIME_LIMIT + 60
+):
+    raise ImproperlyConfigured(
+        f"AUDIT_TASK_TIME_LIMIT ({AUDIT_TASK_TIME_LIMIT} s, plus 60 s of grace) must stay below "
+        f"CELERY_VISIBILITY_TIMEOUT ({CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout']} s)"
+    )
