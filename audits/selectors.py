@@ -242,21 +242,31 @@ def image_thumbnail_png(image_file: ImageFile, index: int) -> bytes | None:
     """
     from PIL import Image as PillowImage
 
-    from audits.engine.preprocess import Preprocessing
+    from audits.engine.preprocess import Preprocessing, preprocess
     from audits.engine.readers import read_file
+    from audits.engine.readers.nifti import read_nifti_slice
 
     try:
         path = Path(image_file.stored.path)
     except (ValueError, NotImplementedError):
         return None
-    record, images = read_file(path, image_file.name, Preprocessing(size=THUMBNAIL_PX))
-    image = next((candidate for candidate in images if candidate.index == index), None)
-    if record.error or image is None:
-        return None
-    width, height = record.width or THUMBNAIL_PX, record.height or THUMBNAIL_PX
+    params = Preprocessing(size=THUMBNAIL_PX)
+    if image_file.format == "nifti":  # read the one slice, not the whole series
+        native = read_nifti_slice(path, index)
+        if native is None:
+            return None
+        pixels, _blank = preprocess(native, params)
+        height, width = native.shape[:2]
+    else:
+        record, images = read_file(path, image_file.name, params)
+        image = next((candidate for candidate in images if candidate.index == index), None)
+        if record.error or image is None:
+            return None
+        pixels = image.pixels
+        width, height = record.width or THUMBNAIL_PX, record.height or THUMBNAIL_PX
     scale = THUMBNAIL_PX / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    grey = (image.pixels.clip(0.0, 1.0) * 255.0 + 0.5).astype("uint8")
+    grey = (pixels.clip(0.0, 1.0) * 255.0 + 0.5).astype("uint8")
     picture = PillowImage.fromarray(grey).resize(size, PillowImage.Resampling.BILINEAR)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)

@@ -826,3 +826,22 @@ def test_the_badges_cost_a_fixed_number_of_queries_however_many_runs_and_items(
         client.get(reverse("project-checklist", kwargs={"pk": world.project.pk}))
     with django_assert_num_queries(ANSWER_PAGE + WITHOUT_ANSWERS):
         client.get(reverse("answer-edit", kwargs={"pk": world.project.pk, "code": "EV-4"}))
+
+
+def test_a_slice_of_a_nifti_series_is_served_as_its_thumbnail(client, world, researcher, tmp_path):
+    from audits.engine.readers.nifti import read_nifti_slice
+    from tests.audits.images import write_nifti
+
+    series = write_nifti(tmp_path / "series.nii.gz", kind="4d", flag=None)
+    image_file = ImageFile(image_set=world.synthetic, name="series.nii.gz", size=series.stat().st_size, sha256="f" * 64)
+    image_file.format, image_file.width, image_file.height, image_file.slices = "nifti", 128, 96, 48
+    image_file.stored.save("series.nii.gz", ContentFile(series.read_bytes()), save=False)
+    image_file.save()
+    client.force_login(researcher)
+    url = reverse("image-thumbnail", kwargs={"pk": world.project.pk, "file_pk": image_file.pk, "index": 30})
+    picture = PillowImage.open(io.BytesIO(client.get(url).content))
+    assert picture.format == "PNG" and picture.size == (256, 192)  # 96 x 128 once oriented, aspect kept
+    assert len(set(picture.tobytes())) > 10
+    assert read_nifti_slice(Path(image_file.stored.path), 48) is None
+    missing = reverse("image-thumbnail", kwargs={"pk": world.project.pk, "file_pk": image_file.pk, "index": 48})
+    assert client.get(missing).status_code == 404

@@ -247,3 +247,39 @@ def _read_nifti(path: Path, record: FileRecord, params: Preprocessing) -> list[I
     # After the y-up orientation a slice is (y, x): height is the second voxel axis.
     record.width, record.height = shape[0], shape[1]
     return images
+
+
+def read_nifti_slice(path: Path, index: int) -> np.ndarray | None:
+    """Slice `index` of an already validated NIfTI file, oriented as `read_file` shows it.
+
+    Indexes count slices volume by volume, as `read_file` numbers its images. Only that
+    slice is read from the file (a thumbnail must not decode a whole series). None when the
+    index is out of range or the file does not read.
+    """
+    import nibabel
+
+    with open(path, "rb") as handle:
+        compressed = handle.read(2) == GZIP_MAGIC
+    opener = gzip.open if compressed else open
+    try:
+        with opener(path, "rb") as stream:
+            found = _nifti_version(stream.read(540))
+            if found is None:
+                return None
+            stream.seek(0)
+            image_class = nibabel.Nifti1Image if found[0] == 1 else nibabel.Nifti2Image
+            image = image_class.from_stream(stream)
+            shape = tuple(int(n) for n in image.header.get_data_shape())
+            if len(shape) == 2:
+                return _oriented(_as_plain(np.asanyarray(image.dataobj).reshape(shape))) if index == 0 else None
+            depth, volumes = shape[2], (shape[3] if len(shape) >= 4 else 1)
+            if not 0 <= index < depth * volumes:
+                return None
+            volume, k = divmod(index, depth)
+            key = (slice(None), slice(None), k) + ((volume,) if len(shape) >= 4 else ())
+            section = np.asanyarray(image.dataobj[key + (0,) * max(len(shape) - len(key), 0)])
+            return _oriented(_as_plain(section.reshape(shape[:2])))
+    except interruptions(MemoryError):
+        raise
+    except Exception:  # noqa: BLE001 (a thumbnail is best effort; the file was validated at upload)
+        return None

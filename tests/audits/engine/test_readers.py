@@ -12,7 +12,7 @@ import pytest
 
 from audits.engine import readers
 from audits.engine.inputs import age_band, dicom_age_years, metadata_from_headers, parse_metadata_csv
-from audits.engine.preprocess import Preprocessing, pixel_digest
+from audits.engine.preprocess import Preprocessing, pixel_digest, preprocess
 from audits.engine.readers import images_from_arrays, read_file, read_folder, read_set
 from tests.audits import images as fx
 
@@ -410,3 +410,21 @@ def test_nifti_trailing_unit_axes_and_rgb(tmp_path: Path) -> None:
     assert images[0].pixels.shape == (32, 32) and not images[0].blank
     native = np.stack([grey[:, :, 0], grey[:, :, 0] // 2, grey[:, :, 0] // 3], axis=-1)
     assert images[0].pixel_sha256 == pixel_digest(np.flipud(np.swapaxes(native, 0, 1)))
+
+
+@pytest.mark.parametrize("name", ["series.nii", "series.nii.gz"])
+def test_one_nifti_slice_reads_as_read_file_shows_it(tmp_path, name):
+    from audits.engine.readers.nifti import read_nifti_slice
+
+    path = fx.write_nifti(tmp_path / name, kind="4d", flag=None)
+    stored = tmp_path / "random-name-without-extension"
+    stored.write_bytes(path.read_bytes())
+    record, images = read_file(stored, name, Preprocessing())
+    assert not record.error and len(images) == 48
+    for index in (0, 13, 24, 47):  # first volume, then the second
+        native = read_nifti_slice(stored, index)
+        pixels, _blank = preprocess(native, Preprocessing())
+        np.testing.assert_array_equal(pixels, images[index].pixels)
+        assert pixel_digest(native) == images[index].pixel_sha256
+    assert read_nifti_slice(stored, 48) is None
+    assert read_nifti_slice(stored, -1) is None
