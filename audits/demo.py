@@ -186,7 +186,8 @@ def _uid(*parts: object) -> str:
     return str(generate_uid(UID_ROOT, entropy_srcs=[f"misyn-demo:{SEED}", *map(str, parts)]))
 
 
-def _synthesizing_equipment() -> Any:
+def synthesizing_equipment(manufacturer: str, model: str = "", version: str = "") -> Any:
+    """A Contributing Equipment Sequence item coded (109100, DCM, "Synthesizing Equipment")."""
     from pydicom.dataset import Dataset
 
     code = Dataset()
@@ -195,9 +196,11 @@ def _synthesizing_equipment() -> Any:
     code.CodeMeaning = "Synthesizing Equipment"
     equipment = Dataset()
     equipment.PurposeOfReferenceCodeSequence = [code]
-    equipment.Manufacturer = "MISyn demo"
-    equipment.ManufacturerModelName = GENERATOR[0]
-    equipment.SoftwareVersions = GENERATOR[1]
+    equipment.Manufacturer = manufacturer
+    if model:
+        equipment.ManufacturerModelName = model
+    if version:
+        equipment.SoftwareVersions = version
     return equipment
 
 
@@ -336,7 +339,7 @@ def _synthetic_attributes(name: str, position: int, labelled: bool, sex: str, le
     }
     if labelled:
         attributes["SyntheticData"] = "YES"
-        attributes["ContributingEquipmentSequence"] = [_synthesizing_equipment()]
+        attributes["ContributingEquipmentSequence"] = [synthesizing_equipment("MISyn demo", *GENERATOR)]
         attributes["ImageType"] = ["DERIVED", "SECONDARY"]
         attributes["ImageComments"] = f"Made by the MISyn Review demo from {SOURCE_NAME} (see audits/demo.py)."
     else:

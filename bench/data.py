@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from audits.demo import synthesizing_equipment
+
 SIZE = 128
 CUTOFF = 0.05  # low-pass: Gaussian spectrum with this standard deviation, in cycles per pixel
 BATCH = 256
@@ -66,19 +68,6 @@ def _uid(*parts: object) -> str:
     return str(generate_uid(UID_ROOT, entropy_srcs=["misyn-bench", *map(str, parts)]))
 
 
-def _synthesizing_equipment() -> Any:
-    from pydicom.dataset import Dataset
-
-    code = Dataset()
-    code.CodeValue = "109100"
-    code.CodingSchemeDesignator = "DCM"
-    code.CodeMeaning = "Synthesizing Equipment"
-    equipment = Dataset()
-    equipment.PurposeOfReferenceCodeSequence = [code]
-    equipment.Manufacturer = "MISyn bench"
-    return equipment
-
-
 def write_dicom(path: Path, pixels: np.ndarray, *, uid: str, synthetic: bool) -> None:
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import UID, ExplicitVRLittleEndian, MRImageStorage
@@ -97,7 +86,7 @@ def write_dicom(path: Path, pixels: np.ndarray, *, uid: str, synthetic: bool) ->
     ds.PatientID = ""
     if synthetic:
         ds.SyntheticData = "YES"
-        ds.ContributingEquipmentSequence = [_synthesizing_equipment()]
+        ds.ContributingEquipmentSequence = [synthesizing_equipment("MISyn bench")]
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
