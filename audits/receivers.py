@@ -9,7 +9,7 @@ from typing import Any
 from django.dispatch import receiver
 
 from audits.models import ImageSet
-from audits.selectors import latest_current_run
+from audits.selectors import current_input_digest, latest_current_run
 from audits.services.runs import audit_run_request
 from reviews.signals import round_frozen, round_snapshot_sections
 
@@ -43,7 +43,8 @@ def image_sets_and_results(sender: Any, *, project: Any, **kwargs: Any) -> dict[
                 for name, result in sorted(run.results.items())
             },
         }
-    return {"image_sets": sets, "audit_results": results}
+    # Results that finish after the round froze are bound to it through this digest.
+    return {"image_sets": sets, "audit_results": results, "audit_input_digest": current_input_digest(project)}
 
 
 @receiver(round_frozen)

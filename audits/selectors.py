@@ -271,3 +271,71 @@ def image_thumbnail_png(image_file: ImageFile, index: int) -> bytes | None:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
+
+
+@dataclass
+class RoundAudits:
+    """The audit results a round is judged on.
+
+    state: "ready" (results of a run over exactly the round's inputs), "pending" (such a run
+    is queued or running), "missing" (no run over the round's inputs succeeded, none is on its
+    way) or "no_images" (the round froze no image set, so no audit can run).
+    """
+
+    state: str
+    run: AuditRun | None = None
+    audits: list[AuditSummary] = field(default_factory=list)
+
+    def status_of(self, audit: str) -> str:
+        entry = next((a for a in self.audits if a.audit == audit), None)
+        if entry is not None and entry.status:
+            return entry.status
+        return "not_computable" if self.state in {"no_images", "missing"} else ""
+
+
+def round_audits(round_: Any) -> RoundAudits:
+    """The run bound to a round: the one frozen in it, else the newest succeeded run over the
+    round's inputs (a run requested at submission finishes after the round froze)."""
+    snapshot = round_.snapshot
+    if not snapshot.get("image_sets"):
+        return RoundAudits(state="no_images")
+    runs = AuditRun.objects.filter(project_id=round_.project_id).defer("results").annotate(**_status_keys(), **_summary_keys())
+    frozen = snapshot.get("audit_results") or {}
+    if frozen.get("run"):
+        run = runs.filter(pk=frozen["run"]).first()
+    else:
+        run = (
+            runs.filter(status=RunStatus.SUCCEEDED, input_digest=snapshot.get("audit_input_digest", ""))
+            .order_by("-finished_at", "-pk")
+            .first()
+        )
+    if run is not None and run.status == RunStatus.SUCCEEDED:
+        return RoundAudits(state="ready", run=run, audits=_summaries(run, with_sentences=True).audits)
+    waiting = (
+        AuditRun.objects.filter(
+            project_id=round_.project_id,
+            input_digest=snapshot.get("audit_input_digest", ""),
+            status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
+        ).exists()
+        if snapshot.get("audit_input_digest")
+        else False
+    )
+    return RoundAudits(state="pending" if waiting else "missing")
+
+
+def run_metrics(run: AuditRun | None) -> dict[str, dict[str, float]]:
+    """Each audit's scalar numeric metrics in a run (for the change between two rounds)."""
+    if run is None:
+        return {}
+    keys = {f"m_{audit}": KeyTransform("metrics", KeyTransform(audit, "results")) for audit in AUDITS}
+    row = AuditRun.objects.filter(pk=run.pk).annotate(**keys).values(*keys).first() or {}
+    metrics: dict[str, dict[str, float]] = {}
+    for audit in AUDITS:
+        values = row.get(f"m_{audit}")
+        if isinstance(values, dict):
+            metrics[audit] = {
+                name: float(value)
+                for name, value in values.items()
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+            }
+    return metrics

@@ -77,10 +77,23 @@ class ProjectStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     WITHDRAWN = "withdrawn", "Withdrawn"
+    AMENDMENT = "amendment", "Amendment in progress"
 
 
 # The researcher may change answers, files and details only in these states.
-EDITABLE_STATUSES = frozenset({ProjectStatus.DRAFT, ProjectStatus.CHANGES_REQUESTED})
+EDITABLE_STATUSES = frozenset({ProjectStatus.DRAFT, ProjectStatus.CHANGES_REQUESTED, ProjectStatus.AMENDMENT})
+# Reviewers review and sign the latest round only while the project waits on them.
+UNDER_REVIEW_STATUSES = frozenset({ProjectStatus.SUBMITTED, ProjectStatus.IN_REVIEW})
+# A researcher may withdraw a project from any of these.
+OPEN_STATUSES = frozenset(
+    {
+        ProjectStatus.DRAFT,
+        ProjectStatus.SUBMITTED,
+        ProjectStatus.IN_REVIEW,
+        ProjectStatus.CHANGES_REQUESTED,
+        ProjectStatus.AMENDMENT,
+    }
+)
 
 
 class AnswerStatus(models.TextChoices):
@@ -101,3 +114,96 @@ class Action(models.TextChoices):
     DELETE = "delete", "Deleted"
     SUBMIT = "submit", "Submitted"
     PUBLISH = "publish", "Published"
+    ASSIGN = "assign", "Assigned"
+    RESPOND = "respond", "Responded"
+    REVIEW = "review", "Reviewed"
+    WAIVE = "waive", "Waived"
+    SIGN = "sign", "Signed"
+    DECIDE = "decide", "Decided"
+    WITHDRAW = "withdraw", "Withdrawn"
+    AMEND = "amend", "Amendment opened"
+
+
+class AssignmentStatus(models.TextChoices):
+    INVITED = "invited", "Invited"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    REMOVED = "removed", "Removed"
+
+
+# An assignment in one of these holds the reviewer's place on the project.
+ACTIVE_ASSIGNMENT_STATUSES = frozenset({AssignmentStatus.INVITED, AssignmentStatus.ACCEPTED})
+
+
+class Verdict(models.TextChoices):
+    ACCEPTABLE = "acceptable", "Acceptable"
+    CONCERN = "concern", "Concern"
+    MUST_CHANGE = "must_change", "Must change"
+
+
+class EvaluationPhase(models.IntegerChoices):
+    """EV-1's phases: the highest one reached limits what a project may claim."""
+
+    ALGORITHMIC = 1, "1 · Algorithmic / model-space metrics"
+    EXPERT = 2, "2 · Expert realism and anatomic correctness"
+    UTILITY = 3, "3 · Utility on real, external downstream data"
+    PROSPECTIVE = 4, "4 · Prospective or clinical-workflow study"
+    MONITORING = 5, "5 · Post-deployment monitoring"
+
+
+class OverclaimFinding(models.TextChoices):
+    WITHIN = "within", "Claims stay within the declared phase and are backed by evidence"
+    OVERCLAIM = "overclaim", "Claims go beyond the declared phase or lack evidence"
+
+
+class Meaning(models.TextChoices):
+    """What a signature means. The first four are reviewers' decisions; the admin's final
+    decision (when the policy reserves it) uses the last two."""
+
+    APPROVE = "approve", "Approve"
+    APPROVE_WITH_CONDITIONS = "approve_with_conditions", "Approve with conditions"
+    REQUEST_CHANGES = "request_changes", "Request changes"
+    REJECT = "reject", "Reject"
+    FINAL_APPROVE = "final_approve", "Final decision: approve"
+    FINAL_REJECT = "final_reject", "Final decision: reject"
+
+
+REVIEWER_MEANINGS = (Meaning.APPROVE, Meaning.APPROVE_WITH_CONDITIONS, Meaning.REQUEST_CHANGES, Meaning.REJECT)
+FINAL_MEANINGS = (Meaning.FINAL_APPROVE, Meaning.FINAL_REJECT)
+APPROVING_MEANINGS = frozenset({Meaning.APPROVE, Meaning.APPROVE_WITH_CONDITIONS})
+# The signer must write what the meaning rests on.
+STATEMENT_REQUIRED = {
+    Meaning.APPROVE_WITH_CONDITIONS: "the conditions",
+    Meaning.REQUEST_CHANGES: "what must change",
+    Meaning.REJECT: "the reasons",
+    Meaning.FINAL_REJECT: "the reasons",
+}
+
+
+class Outcome(models.TextChoices):
+    """How a round ended: one row per round, written by the transition that ends it."""
+
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class FinalDecision(models.TextChoices):
+    POLICY = "policy", "Automatic when the policy is met"
+    ADMIN = "admin", "An administrator records the final decision"
+
+
+class NotificationKind(models.TextChoices):
+    SUBMITTED = "submitted", "New submission"
+    ASSIGNED = "assigned", "Review assignment"
+    RESPONDED = "responded", "Reviewer response"
+    CONFLICT = "conflict", "Conflict of interest declared"
+    SIGNED = "signed", "Decision signed"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    RESUBMITTED = "resubmitted", "Project resubmitted"
+    APPROVED = "approved", "Project approved"
+    REJECTED = "rejected", "Project rejected"
+    READY_FOR_DECISION = "ready_for_decision", "Ready for the final decision"
+    DUE_SOON = "due_soon", "Review due soon"
+    OVERDUE = "overdue", "Review overdue"

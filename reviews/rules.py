@@ -1,8 +1,8 @@
 """Permission predicates (django-rules). Every view asks one of these, never a role inline.
 
 Predicates take (user, object); the object is a Project unless the name says otherwise.
-Reviewers see projects only once assignments exist (issue 4); until then only the
-owner and admins see a project.
+Reviewers see a project's material only once they have accepted its assignment; an invited
+reviewer sees the invitation (title, summary, people) to decide and declare conflicts first.
 """
 
 from __future__ import annotations
@@ -11,27 +11,38 @@ from typing import Any
 
 import rules
 
-from reviews.enums import EDITABLE_STATUSES, Role
+from reviews.enums import (
+    ACTIVE_ASSIGNMENT_STATUSES,
+    EDITABLE_STATUSES,
+    OPEN_STATUSES,
+    AssignmentStatus,
+    ProjectStatus,
+    Role,
+)
+
+
+def _active(user: Any) -> bool:
+    return bool(user.is_authenticated and user.is_active)
 
 
 @rules.predicate
 def is_admin(user: Any) -> bool:
-    return bool(user.is_authenticated and user.is_active and (user.is_superuser or user.role == Role.ADMIN))
+    return bool(_active(user) and (user.is_superuser or user.role == Role.ADMIN))
 
 
 @rules.predicate
 def is_researcher(user: Any) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.role == Role.RESEARCHER)
+    return bool(_active(user) and user.role == Role.RESEARCHER)
 
 
 @rules.predicate
 def is_reviewer(user: Any) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.role == Role.REVIEWER)
+    return bool(_active(user) and user.role == Role.REVIEWER)
 
 
 @rules.predicate
 def is_project_owner(user: Any, project: Any) -> bool:
-    return bool(project is not None and user.is_authenticated and user.is_active and project.owner_id == user.pk)
+    return bool(project is not None and _active(user) and project.owner_id == user.pk)
 
 
 @rules.predicate
@@ -39,10 +50,65 @@ def is_project_editable(user: Any, project: Any) -> bool:
     return project is not None and project.status in EDITABLE_STATUSES
 
 
-can_view_project = is_project_owner | is_admin
+@rules.predicate
+def is_project_open(user: Any, project: Any) -> bool:
+    return project is not None and project.status in OPEN_STATUSES
+
+
+@rules.predicate
+def is_project_approved(user: Any, project: Any) -> bool:
+    return project is not None and project.status == ProjectStatus.APPROVED
+
+
+@rules.predicate
+def is_project_submitted(user: Any, project: Any) -> bool:
+    """Reviewers are assigned once there is a round to review, and until the project ends."""
+    return project is not None and project.status not in {ProjectStatus.DRAFT, ProjectStatus.WITHDRAWN}
+
+
+def _assignment(user: Any, project: Any) -> Any:
+    """The user's active assignment on the project, read once per request and project."""
+    if project is None or not _active(user) or user.role != Role.REVIEWER:
+        return None
+    cache = project.__dict__.setdefault("_assignment_cache", {})
+    if user.pk not in cache:
+        from reviews.models import Assignment
+
+        cache[user.pk] = Assignment.objects.filter(
+            project=project, reviewer=user, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
+        ).first()
+    return cache[user.pk]
+
+
+@rules.predicate
+def is_invited_reviewer(user: Any, project: Any) -> bool:
+    return _assignment(user, project) is not None
+
+
+@rules.predicate
+def is_accepted_reviewer(user: Any, project: Any) -> bool:
+    assignment = _assignment(user, project)
+    return assignment is not None and assignment.status == AssignmentStatus.ACCEPTED
+
+
+@rules.predicate
+def is_conflict_free_reviewer(user: Any, project: Any) -> bool:
+    assignment = _assignment(user, project)
+    return assignment is not None and assignment.can_sign
+
+
+can_view_project = is_project_owner | is_admin | is_accepted_reviewer
 can_edit_project = is_project_owner & is_project_editable
 can_submit_project = is_project_owner & is_project_editable
 can_create_project = is_researcher
+can_withdraw_project = is_project_owner & is_project_open
+can_amend_project = is_project_owner & is_project_approved
+can_respond_assignment = is_invited_reviewer & ~is_project_owner
+can_assign_reviewers = is_admin & is_project_submitted
+# Reviewing, waiving and signing: an assigned reviewer who accepted and declared no conflict,
+# never the project's own researcher. Round and state checks live in the services.
+can_review_project = is_conflict_free_reviewer & ~is_project_owner
+can_decide_project = is_admin & ~is_project_owner
 can_view_catalogue = rules.is_authenticated & rules.is_active
 can_manage_users = is_admin
 
@@ -50,5 +116,11 @@ rules.add_perm("reviews.view_project", can_view_project)
 rules.add_perm("reviews.change_project", can_edit_project)
 rules.add_perm("reviews.submit_project", can_submit_project)
 rules.add_perm("reviews.add_project", can_create_project)
+rules.add_perm("reviews.withdraw_project", can_withdraw_project)
+rules.add_perm("reviews.amend_project", can_amend_project)
+rules.add_perm("reviews.respond_assignment", can_respond_assignment)
+rules.add_perm("reviews.assign_reviewers", can_assign_reviewers)
+rules.add_perm("reviews.review_project", can_review_project)
+rules.add_perm("reviews.decide_project", can_decide_project)
 rules.add_perm("reviews.view_catalogue", can_view_catalogue)
 rules.add_perm("reviews.manage_users", can_manage_users)

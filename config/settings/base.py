@@ -172,6 +172,8 @@ EMAIL_HOST_USER = env.env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env.env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env.env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env.env_str("DEFAULT_FROM_EMAIL", "MISyn Review <noreply@localhost>")
+# Links in emails point here (the address people open the dashboard at).
+SITE_URL = env.env_str("SITE_URL", "http://127.0.0.1:8000")
 
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = env.broker()
 CELERY_TASK_ACKS_LATE = True

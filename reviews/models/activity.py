@@ -1,20 +1,34 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from reviews.enums import Action
+from reviews.models.chain import Chained
 
 
-class ActivityEntry(models.Model):
+class ActivityEntry(Chained):
     """One append-only row per create, change, upload, delete or submit.
 
     Written by reviews.services.activity in the same transaction as the change it
-    records. The application never updates or deletes a row.
+    records. The application never updates or deletes a row, and on PostgreSQL its
+    database role cannot (migration 0003); the hash chain shows any change made around it.
     """
+
+    CHAIN = "activity"
+    HASHED_FIELDS = (
+        "at",
+        "actor_id",
+        "actor_name",
+        "action",
+        "project_id",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "old",
+        "new",
+    )
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -38,11 +52,3 @@ class ActivityEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_repr}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            raise ValueError("Activity entries are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise ValueError("Activity entries are append-only.")

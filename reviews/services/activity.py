@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -8,6 +9,7 @@ from django.db import models
 
 from reviews.enums import Action
 from reviews.models import ActivityEntry, Project
+from reviews.services.chain import chain_append
 
 
 def _jsonable(value: Any) -> Any:
@@ -41,7 +43,7 @@ def activity_record(
 ) -> ActivityEntry:
     """Append one activity row. Call it inside the transaction of the change it records."""
     actor_user = actor if getattr(actor, "is_authenticated", False) else None
-    return ActivityEntry.objects.create(
+    entry = ActivityEntry(
         actor=actor_user,
         actor_name=(actor_user.display_name if actor_user else "system"),
         action=action,
@@ -49,6 +51,12 @@ def activity_record(
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk),
         object_repr=str(obj)[:300],
-        old=old,
-        new=new,
+        old=_jsonable_tree(old),
+        new=_jsonable_tree(new),
     )
+    return chain_append(entry)
+
+
+def _jsonable_tree(value: Any) -> Any:
+    """What the JSON column will give back, so the row hashes the same before and after."""
+    return None if value is None else json.loads(json.dumps(value, default=_jsonable))

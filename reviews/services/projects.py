@@ -7,12 +7,14 @@ import json
 from typing import Any
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from reviews.enums import JUSTIFICATION_REQUIRED, Action, AnswerStatus, ProjectStatus
+from reviews.enums import JUSTIFICATION_REQUIRED, Action, AnswerStatus, AssignmentStatus, NotificationKind, ProjectStatus
 from reviews.models import Answer, EvidenceFile, GuidelineItem, Project, Round, User
 from reviews.selectors import ChecklistRow, guideline_version_current, project_checklist, submission_problems
 from reviews.services.activity import activity_record, changed_values, field_values
+from reviews.services.notifications import admins, notify
 from reviews.signals import round_frozen, round_snapshot_sections
 from reviews.validators import ValidatedEvidence
 
@@ -246,7 +248,8 @@ def project_submit(*, actor: User, project: Project) -> Round:
         submitted_at=now,
     )
     old_status = locked.status
-    locked.status = ProjectStatus.SUBMITTED
+    reviewing = locked.assignments.filter(status=AssignmentStatus.ACCEPTED).exists()
+    locked.status = ProjectStatus.IN_REVIEW if reviewing else ProjectStatus.SUBMITTED
     locked.save(update_fields=["status", "updated_at"])
     round_frozen.send(sender=Project, project=locked, round=round_, actor=actor)
     activity_record(
@@ -257,4 +260,18 @@ def project_submit(*, actor: User, project: Project) -> Round:
         old={"status": old_status},
         new={"status": locked.status, "round": number, "digest": round_.digest},
     )
+    if number > 1:
+        from reviews.services.decisions import notify_resubmission
+
+        notify_resubmission(project=locked, round_=round_)
+    else:
+        notify(
+            key=f"submitted:{round_.pk}",
+            recipients=admins(),
+            kind=NotificationKind.SUBMITTED,
+            project=locked,
+            subject=f"New submission: {locked.title}",
+            body=f"{actor.display_name} submitted “{locked.title}” for review. Assign reviewers.",
+            url=reverse("assignment-list", kwargs={"pk": locked.pk}),
+        )
     return round_

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 
-from reviews.enums import JUSTIFICATION_REQUIRED, VersionStatus
-from reviews.models import ActivityEntry, Answer, EvidenceFile, GuidelineItem, GuidelineVersion, Project, Stage
-from reviews.rules import is_admin
+from reviews.enums import ACTIVE_ASSIGNMENT_STATUSES, JUSTIFICATION_REQUIRED, VersionStatus
+from reviews.models import ActivityEntry, Answer, Assignment, EvidenceFile, GuidelineItem, GuidelineVersion, Project, Stage
+from reviews.rules import is_admin, is_reviewer
 
 DEFAULT_SET = "misyn"
 
@@ -42,6 +42,10 @@ def projects_visible_to(user: Any) -> QuerySet[Project]:
     )
     if is_admin(user):
         return queryset
+    if is_reviewer(user):
+        # Invited reviewers list the project too: its row leads to the invitation.
+        assigned = Assignment.objects.filter(reviewer=user, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES))
+        return queryset.filter(pk__in=assigned.values("project"))
     return queryset.filter(owner=user)
 
 

@@ -1,0 +1,240 @@
+"""Reads of the review workflow: policies, the sign-off status of a round, reviewer
+suggestions, what each person may read of other reviews, and the change between rounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from audits.selectors import RoundAudits, round_audits
+from reviews.enums import (
+    ACTIVE_ASSIGNMENT_STATUSES,
+    APPROVING_MEANINGS,
+    AssignmentStatus,
+    ExpertiseKind,
+    Meaning,
+    Role,
+    UNDER_REVIEW_STATUSES,
+)
+from reviews.models import (
+    Assignment,
+    AuditWaiver,
+    GuidelineItem,
+    GuidelineVersion,
+    ItemReview,
+    Project,
+    ReviewPolicy,
+    Round,
+    RoundReview,
+    Signature,
+    User,
+)
+
+WAIVABLE = frozenset({"fail", "not_computable"})
+
+
+def policy_for(version: GuidelineVersion | int) -> ReviewPolicy:
+    """The version's policy, or an unsaved one with the defaults when none was set."""
+    version_id = version.pk if isinstance(version, GuidelineVersion) else version
+    return ReviewPolicy.objects.filter(version_id=version_id).first() or ReviewPolicy(version_id=version_id)
+
+
+@dataclass
+class PolicyCheck:
+    label: str
+    met: bool
+    detail: str = ""
+
+
+@dataclass
+class PolicyStatus:
+    policy: ReviewPolicy
+    checks: list[PolicyCheck]
+    signatures: list[Signature]
+    counted: list[Signature]
+    audits: RoundAudits
+    waivers: dict[str, AuditWaiver]
+    needs_waiver: list[str]  # audits failed or uncomputable in the round, waived or not
+
+    @property
+    def met(self) -> bool:
+        return all(check.met for check in self.checks)
+
+    @property
+    def unwaived(self) -> list[str]:
+        return [audit for audit in self.needs_waiver if audit not in self.waivers]
+
+
+def _bound_audits(version_id: int) -> list[str]:
+    codes = GuidelineItem.objects.filter(version=version_id).exclude(audit="").values_list("audit", flat=True)
+    return sorted(set(codes))
+
+
+def policy_status(round_: Round) -> PolicyStatus:
+    """Every condition of the round's sign-off policy, met or not, with what is missing."""
+    policy = policy_for(round_.guideline_version_id)
+    signatures = list(Signature.objects.filter(round=round_).select_related("signer").order_by("signed_at", "pk"))
+    eligible = {
+        a.reviewer_id
+        for a in Assignment.objects.filter(
+            project_id=round_.project_id, status=AssignmentStatus.ACCEPTED, has_conflict=False
+        )
+    }
+    counted = [s for s in signatures if s.meaning in APPROVING_MEANINGS and s.signer_id in eligible]
+    checks = [
+        PolicyCheck(
+            f"{policy.approvals_required} approving signature(s) from assigned, conflict-free reviewers",
+            len(counted) >= policy.approvals_required,
+            f"{len(counted)} of {policy.approvals_required}",
+        )
+    ]
+    if policy.require_technical_and_non_technical:
+        technical = [s for s in counted if s.signer_expertise == ExpertiseKind.TECHNICAL]
+        other = [s for s in counted if s.signer_expertise and s.signer_expertise != ExpertiseKind.TECHNICAL]
+        checks.append(PolicyCheck("A technical reviewer approves", bool(technical), _names(technical)))
+        checks.append(
+            PolicyCheck("A non-technical reviewer (clinical, ethics, patient/public) approves", bool(other), _names(other))
+        )
+    blocking = [s for s in signatures if s.meaning in {Meaning.REQUEST_CHANGES, Meaning.REJECT}]
+    checks.append(
+        PolicyCheck(
+            "No change request or rejection in this round",
+            not blocking,
+            "; ".join(f"{s.printed_name}: {s.get_meaning_display().lower()}" for s in blocking),
+        )
+    )
+    audits = round_audits(round_)
+    waivers = {w.audit: w for w in AuditWaiver.objects.filter(round=round_).select_related("waived_by")}
+    bound = _bound_audits(round_.guideline_version_id)
+    needs_waiver = [a for a in bound if audits.status_of(a) in WAIVABLE]
+    if audits.state == "pending":
+        checks.append(PolicyCheck("Audit results of this round are in", False, "the audit run is still going"))
+    unwaived = [a for a in needs_waiver if a not in waivers]
+    checks.append(
+        PolicyCheck(
+            "Every failed or uncomputable audit passed or waived with a reason",
+            audits.state != "pending" and not unwaived,
+            ("not waived: " + ", ".join(unwaived)) if unwaived else f"{len(needs_waiver)} waived",
+        )
+    )
+    return PolicyStatus(policy, checks, signatures, counted, audits, waivers, needs_waiver)
+
+
+def _names(signatures: list[Signature]) -> str:
+    return ", ".join(s.printed_name for s in signatures)
+
+
+@dataclass
+class Suggestion:
+    reviewer: User
+    open_load: int
+    matches: list[str] = field(default_factory=list)
+    assigned: bool = False
+
+    @property
+    def score(self) -> int:
+        return len(self.matches)
+
+
+def reviewer_suggestions(project: Project) -> list[Suggestion]:
+    """Active reviewers, best match first: expertise the project still lacks, then modality and
+    task seen in their past reviews, then the lightest open load. Two queries."""
+    open_load = Count(
+        "assignments",
+        filter=Q(assignments__status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES))
+        & Q(assignments__project__status__in=sorted(UNDER_REVIEW_STATUSES)),
+        distinct=True,
+    )
+    reviewers = list(
+        User.objects.filter(role=Role.REVIEWER, is_active=True).exclude(pk=project.owner_id).annotate(open_load=open_load)
+    )
+    history = Assignment.objects.filter(
+        reviewer__in=reviewers, status__in=[AssignmentStatus.ACCEPTED, AssignmentStatus.INVITED]
+    ).values_list("reviewer_id", "project_id", "project__synthesis_task", "project__modalities")
+    tasks: dict[int, set[str]] = {}
+    modalities: dict[int, set[str]] = {}
+    on_project: set[int] = set()
+    for reviewer_id, project_id, task, codes in history:
+        if project_id == project.pk:
+            on_project.add(reviewer_id)
+            continue
+        tasks.setdefault(reviewer_id, set()).add(task)
+        modalities.setdefault(reviewer_id, set()).update(codes or [])
+    kinds_present = {r.expertise for r in reviewers if r.pk in on_project}
+    wanted = {ExpertiseKind.TECHNICAL} if ExpertiseKind.TECHNICAL not in kinds_present else set()
+    if not kinds_present - {ExpertiseKind.TECHNICAL}:
+        wanted |= {ExpertiseKind.CLINICAL, ExpertiseKind.ETHICS, ExpertiseKind.PATIENT_PUBLIC}
+    suggestions = []
+    for reviewer in reviewers:
+        matches = []
+        if reviewer.expertise in wanted:
+            matches.append(f"{reviewer.get_expertise_display().lower()} expertise still needed")
+        shared = sorted(set(project.modalities) & modalities.get(reviewer.pk, set()))
+        if shared:
+            matches.append("has reviewed " + ", ".join(shared))
+        if project.synthesis_task in tasks.get(reviewer.pk, set()):
+            matches.append(f"has reviewed {project.get_synthesis_task_display().lower()}")
+        suggestions.append(
+            Suggestion(reviewer, reviewer.open_load, matches, assigned=reviewer.pk in on_project)  # type: ignore[attr-defined]
+        )
+    suggestions.sort(key=lambda s: (s.assigned, -s.score, s.open_load, s.reviewer.display_name.lower()))
+    return suggestions
+
+
+def project_assignments(project: Project) -> QuerySet[Assignment]:
+    return Assignment.objects.filter(project=project).select_related("reviewer", "assigned_by").order_by(
+        "assigned_at", "pk"
+    )
+
+
+def visible_reviews(round_: Round, user: Any) -> list[RoundReview]:
+    """The submitted reviews of a round that `user` may read, with their verdicts.
+
+    A reviewer reads the others' only after submitting their own; the researcher only once
+    the round has ended; admins always. A review that is not submitted shows to nobody else.
+    """
+    reviews = list(
+        RoundReview.objects.filter(round=round_, submitted_at__isnull=False)
+        .select_related("reviewer")
+        .prefetch_related("items__item__stage")
+        .order_by("submitted_at", "pk")
+    )
+    if user.is_authenticated and (user.is_superuser or user.role == Role.ADMIN):
+        return reviews
+    if round_.project.owner_id == user.pk:
+        return reviews if hasattr(round_, "outcome") else []  # a missing outcome raises AttributeError
+    if any(review.reviewer_id == user.pk for review in reviews):
+        return reviews
+    return []
+
+
+@dataclass
+class ItemFeedback:
+    item: GuidelineItem
+    entries: list[ItemReview]
+
+    @property
+    def worst(self) -> str:
+        verdicts = {entry.verdict for entry in self.entries}
+        for verdict in ("must_change", "concern", "acceptable"):
+            if verdict in verdicts:
+                return verdict
+        return ""
+
+
+def consolidated_feedback(reviews: list[RoundReview]) -> list[ItemFeedback]:
+    """Per item, every reviewer's concern or required change (acceptable items with a comment
+    too), in catalogue order: what the researcher works through when changes are requested."""
+    by_item: dict[int, ItemFeedback] = {}
+    for review in reviews:
+        for entry in review.items.all():
+            if entry.verdict == "acceptable" and not entry.comment:
+                continue
+            by_item.setdefault(entry.item_id, ItemFeedback(entry.item, [])).entries.append(entry)
+    return sorted(by_item.values(), key=lambda f: (f.item.stage.order, f.item.order))
+
+
+def last_round(project: Project) -> Round | None:
+    return Round.objects.filter(project=project).select_related("guideline_version").order_by("-number").first()

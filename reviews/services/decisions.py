@@ -1,0 +1,316 @@
+"""Signed decisions and the transitions they cause; withdrawal and amendments.
+
+A signature needs the password again (checked by the form, so failures count toward the
+lockout); here it is written under the project's row lock after checking the round is
+still the one under review, the digest the signer saw is the round's, and the signer has
+not signed it yet. The round's outcome row is unique, so a round ends exactly once.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from reviews.enums import (
+    ACTIVE_ASSIGNMENT_STATUSES,
+    APPROVING_MEANINGS,
+    FINAL_MEANINGS,
+    OPEN_STATUSES,
+    REVIEWER_MEANINGS,
+    STATEMENT_REQUIRED,
+    UNDER_REVIEW_STATUSES,
+    Action,
+    FinalDecision,
+    Meaning,
+    NotificationKind,
+    Outcome,
+    ProjectStatus,
+    Role,
+    Verdict,
+)
+from reviews.models import Assignment, Project, Round, RoundOutcome, RoundReview, Signature, User
+from reviews.selectors.review import policy_for, policy_status
+from reviews.services.activity import activity_record
+from reviews.services.chain import chain_append
+from reviews.services.notifications import admins, notify
+from reviews.services.review import (
+    ReviewIncomplete,
+    TransitionConflict,
+    _signing_assignment,
+    lock_project,
+    lock_round_under_review,
+)
+
+_PROJECT_STATUS = {
+    Outcome.APPROVED: ProjectStatus.APPROVED,
+    Outcome.REJECTED: ProjectStatus.REJECTED,
+    Outcome.CHANGES_REQUESTED: ProjectStatus.CHANGES_REQUESTED,
+    Outcome.WITHDRAWN: ProjectStatus.WITHDRAWN,
+}
+
+
+def _check_statement(meaning: str, statement: str) -> str:
+    statement = statement.strip()
+    if meaning in STATEMENT_REQUIRED and not statement:
+        raise ValueError(f"“{Meaning(meaning).label}” needs {STATEMENT_REQUIRED[Meaning(meaning)]} in writing.")
+    return statement
+
+
+def _check_digest(round_: Round, digest: str) -> None:
+    if digest != round_.digest:
+        raise TransitionConflict(
+            f"The page you signed from showed a different digest than round {round_.number} has "
+            f"({round_.digest[:12]}…). Nothing was signed; reload the round and check what you sign."
+        )
+
+
+def _previous_signature(round_: Round, signer: User) -> None:
+    previous = Signature.objects.filter(round=round_, signer=signer).first()
+    if previous is not None:
+        raise TransitionConflict(
+            f"You already signed round {round_.number}: “{previous.get_meaning_display()}” at "
+            f"{previous.signed_at:%Y-%m-%d %H:%M:%S} UTC. A signature is final; nothing was changed."
+        )
+
+
+def _write_signature(*, actor: User, project: Project, round_: Round, meaning: str, statement: str) -> Signature:
+    try:
+        with transaction.atomic():
+            signature = chain_append(
+                Signature(
+                    round=round_,
+                    signer=actor,
+                    printed_name=actor.display_name,
+                    signer_role=Role.ADMIN if actor.is_superuser else actor.role,
+                    signer_expertise=actor.expertise,
+                    meaning=meaning,
+                    statement=statement,
+                    signed_at=timezone.now(),
+                    round_digest=round_.digest,
+                )
+            )
+    except IntegrityError:
+        raise TransitionConflict(f"You already signed round {round_.number}; nothing was changed.") from None
+    activity_record(
+        actor=actor,
+        action=Action.SIGN,
+        obj=signature,
+        project=project,
+        new={
+            "round": round_.number,
+            "meaning": meaning,
+            "printed_name": signature.printed_name,
+            "signed_at": signature.signed_at.isoformat(),
+            "round_digest": round_.digest,
+            "statement": statement,
+            "hash": signature.hash,
+        },
+    )
+    return signature
+
+
+@transaction.atomic
+def round_sign(*, actor: User, round_: Round, meaning: str, statement: str, digest: str) -> Signature:
+    """A reviewer's signed decision on the round under review, and what it sets off."""
+    if meaning not in REVIEWER_MEANINGS:
+        raise ValueError("Choose approve, approve with conditions, request changes or reject.")
+    statement = _check_statement(meaning, statement)
+    project = lock_round_under_review(round_)
+    _check_digest(round_, digest)
+    _signing_assignment(project=project, reviewer=actor)
+    _previous_signature(round_, actor)
+    review = RoundReview.objects.filter(round=round_, reviewer=actor, submitted_at__isnull=False).first()
+    if review is None:
+        raise ReviewIncomplete(["submit your review of the items before you sign a decision"])
+    if meaning in APPROVING_MEANINGS:
+        if review.items.filter(verdict=Verdict.MUST_CHANGE).exists():
+            raise ValueError("You marked items “must change”: request changes, or sign a decision that matches.")
+        if policy_status(round_).audits.state == "pending":
+            raise ValueError(f"The audit results of round {round_.number} are still being computed; approve once they are in.")
+    signature = _write_signature(actor=actor, project=project, round_=round_, meaning=meaning, statement=statement)
+    notify(
+        key=f"signed:{signature.pk}",
+        recipients=admins(),
+        kind=NotificationKind.SIGNED,
+        project=project,
+        subject=f"{signature.printed_name} signed “{signature.get_meaning_display()}” on {project.title}",
+        body=f"Round {round_.number}, {signature.signed_at:%Y-%m-%d %H:%M:%S} UTC." + (f"\n\n{statement}" if statement else ""),
+        url=round_.get_absolute_url(),
+    )
+    if meaning == Meaning.REQUEST_CHANGES:
+        _end_round(actor=actor, project=project, round_=round_, outcome=Outcome.CHANGES_REQUESTED, reasons=statement)
+    elif meaning == Meaning.REJECT:
+        if policy_for(project.guideline_version_id).final_decision == FinalDecision.POLICY:
+            _end_round(actor=actor, project=project, round_=round_, outcome=Outcome.REJECTED, reasons=statement)
+        else:
+            _ready_for_decision(project, round_, f"{signature.printed_name} recommends rejection.")
+    else:
+        approve_if_policy_met(project=project, round_=round_, actor=actor)
+    return signature
+
+
+def approve_if_policy_met(*, project: Project, round_: Round, actor: User) -> RoundOutcome | None:
+    """Approve the round when its policy is met (or tell the admins, when they decide)."""
+    status = policy_status(round_)
+    if not status.met:
+        return None
+    if status.policy.final_decision == FinalDecision.ADMIN:
+        _ready_for_decision(project, round_, "The sign-off policy is met.")
+        return None
+    conditions = "\n".join(
+        f"{s.printed_name}: {s.statement}" for s in status.counted if s.meaning == Meaning.APPROVE_WITH_CONDITIONS
+    )
+    return _end_round(actor=None, project=project, round_=round_, outcome=Outcome.APPROVED, reasons=conditions)
+
+
+def _ready_for_decision(project: Project, round_: Round, why: str) -> None:
+    notify(
+        key=f"ready:{round_.pk}:{why[:40]}",
+        recipients=admins(),
+        kind=NotificationKind.READY_FOR_DECISION,
+        project=project,
+        subject=f"Final decision needed: {project.title}, round {round_.number}",
+        body=f"{why} The policy reserves the final decision to an administrator.",
+        url=round_.get_absolute_url(),
+    )
+
+
+@transaction.atomic
+def round_decide(*, actor: User, round_: Round, meaning: str, statement: str, digest: str) -> Signature:
+    """An administrator's signed final decision, where the policy reserves it to them."""
+    if meaning not in FINAL_MEANINGS:
+        raise ValueError("Choose the final approval or the final rejection.")
+    statement = _check_statement(meaning, statement)
+    project = lock_round_under_review(round_)
+    _check_digest(round_, digest)
+    if project.owner_id == actor.pk:
+        raise PermissionError("A researcher never decides on their own project.")
+    if policy_for(project.guideline_version_id).final_decision != FinalDecision.ADMIN:
+        raise ValueError("This guideline version's policy approves automatically; there is no final decision to sign.")
+    _previous_signature(round_, actor)
+    if meaning == Meaning.FINAL_APPROVE:
+        status = policy_status(round_)
+        unmet = [check.label for check in status.checks if not check.met]
+        if unmet:
+            raise ValueError("The sign-off policy is not met yet: " + "; ".join(unmet) + ".")
+    signature = _write_signature(actor=actor, project=project, round_=round_, meaning=meaning, statement=statement)
+    outcome = Outcome.APPROVED if meaning == Meaning.FINAL_APPROVE else Outcome.REJECTED
+    _end_round(actor=actor, project=project, round_=round_, outcome=outcome, reasons=statement)
+    return signature
+
+
+def _end_round(*, actor: User | None, project: Project, round_: Round, outcome: str, reasons: str) -> RoundOutcome:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            ended = RoundOutcome.objects.create(
+                round=round_, outcome=outcome, decided_at=now, decided_by=actor, reasons=reasons
+            )
+    except IntegrityError:
+        raise TransitionConflict(f"Round {round_.number} has already ended; nothing was changed.") from None
+    old_status = project.status
+    project.status = _PROJECT_STATUS[Outcome(outcome)]
+    Project.objects.filter(pk=project.pk).update(status=project.status, updated_at=now)
+    activity_record(
+        actor=actor,
+        action=Action.DECIDE,
+        obj=ended,
+        project=project,
+        old={"status": old_status},
+        new={"status": project.status, "round": round_.number, "outcome": outcome, "reasons": reasons},
+    )
+    _notify_outcome(project, round_, ended)
+    return ended
+
+
+_OUTCOME_NOTICE = {
+    Outcome.APPROVED: (NotificationKind.APPROVED, "approved"),
+    Outcome.REJECTED: (NotificationKind.REJECTED, "rejected"),
+    Outcome.CHANGES_REQUESTED: (NotificationKind.CHANGES_REQUESTED, "returned with requested changes"),
+    Outcome.WITHDRAWN: (NotificationKind.SIGNED, "withdrawn"),
+}
+
+
+def _notify_outcome(project: Project, round_: Round, ended: RoundOutcome) -> None:
+    kind, verb = _OUTCOME_NOTICE[Outcome(ended.outcome)]
+    reviewers = [
+        a.reviewer
+        for a in Assignment.objects.filter(project=project, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)).select_related(
+            "reviewer"
+        )
+    ]
+    people = [project.owner, *reviewers, *admins()]
+    if ended.outcome == Outcome.WITHDRAWN:
+        people = [*reviewers, *admins()]
+    notify(
+        key=f"outcome:{round_.pk}",
+        recipients=people,
+        kind=kind,
+        project=project,
+        subject=f"{project.title}: round {round_.number} {verb}",
+        body=(f"Round {round_.number} was {verb} at {ended.decided_at:%Y-%m-%d %H:%M:%S} UTC.")
+        + (f"\n\n{ended.reasons}" if ended.reasons else ""),
+        url=round_.get_absolute_url(),
+    )
+
+
+@transaction.atomic
+def project_withdraw(*, actor: User, project: Project, reason: str) -> Project:
+    locked = lock_project(project)
+    if locked.status not in OPEN_STATUSES:
+        raise TransitionConflict(f"This project is {locked.get_status_display().lower()} and cannot be withdrawn.")
+    latest = locked.rounds.order_by("-number").first()
+    if latest is not None and locked.status in UNDER_REVIEW_STATUSES:
+        _end_round(actor=actor, project=locked, round_=latest, outcome=Outcome.WITHDRAWN, reasons=reason.strip())
+    else:
+        old_status = locked.status
+        locked.status = ProjectStatus.WITHDRAWN
+        locked.save(update_fields=["status", "updated_at"])
+        activity_record(
+            actor=actor,
+            action=Action.WITHDRAW,
+            obj=locked,
+            project=locked,
+            old={"status": old_status},
+            new={"status": locked.status, "reason": reason.strip()},
+        )
+    return locked
+
+
+@transaction.atomic
+def project_amend(*, actor: User, project: Project) -> Project:
+    """Reopen an approved project for an amendment; its next submission is reviewed again."""
+    locked = lock_project(project)
+    if locked.status != ProjectStatus.APPROVED:
+        raise TransitionConflict(f"Only an approved project can be amended; this one is {locked.get_status_display().lower()}.")
+    locked.status = ProjectStatus.AMENDMENT
+    locked.save(update_fields=["status", "updated_at"])
+    activity_record(
+        actor=actor,
+        action=Action.AMEND,
+        obj=locked,
+        project=locked,
+        old={"status": ProjectStatus.APPROVED},
+        new={"status": locked.status},
+    )
+    return locked
+
+
+def notify_resubmission(*, project: Project, round_: Round) -> None:
+    """Called by project_submit for rounds after the first: the reviewers review again."""
+    reviewers = [
+        a.reviewer
+        for a in Assignment.objects.filter(project=project, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)).select_related(
+            "reviewer"
+        )
+    ]
+    notify(
+        key=f"resubmitted:{round_.pk}",
+        recipients=[*reviewers, *admins()],
+        kind=NotificationKind.RESUBMITTED,
+        project=project,
+        subject=f"{project.title}: round {round_.number} submitted",
+        body=f"{project.owner.display_name} submitted round {round_.number}. See what changed since round {round_.number - 1}.",
+        url=reverse("round-diff", kwargs={"pk": project.pk, "number": round_.number}),
+    )

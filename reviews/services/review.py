@@ -1,0 +1,371 @@
+"""Assignments, item reviews and audit waivers: the reviewer's work before a decision.
+
+Every function here locks the project row and re-checks, under that lock, what the page
+was loaded with (the round, the assignment's state), so two requests at once give one
+effect and a TransitionConflict naming what happened instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from reviews.enums import (
+    ACTIVE_ASSIGNMENT_STATUSES,
+    UNDER_REVIEW_STATUSES,
+    Action,
+    AssignmentStatus,
+    NotificationKind,
+    ProjectStatus,
+    Role,
+    Verdict,
+)
+from reviews.models import (
+    Assignment,
+    AuditWaiver,
+    GuidelineItem,
+    ItemReview,
+    Project,
+    Round,
+    RoundReview,
+    User,
+)
+from reviews.selectors.review import policy_for
+from reviews.services.activity import activity_record
+from reviews.services.notifications import admins, notify
+
+
+class TransitionConflict(Exception):
+    """The project, round or assignment moved on since the page was loaded; nothing was changed."""
+
+
+class ReviewIncomplete(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def lock_project(project: Project | int) -> Project:
+    pk = project.pk if isinstance(project, Project) else project
+    return Project.objects.select_for_update().select_related("owner", "guideline_version").get(pk=pk)
+
+
+def lock_round_under_review(round_: Round) -> Project:
+    """Lock the round's project and check the round is the one reviewers act on now."""
+    project = lock_project(round_.project_id)
+    latest = project.rounds.order_by("-number").values_list("number", flat=True).first()
+    if latest != round_.number:
+        raise TransitionConflict(
+            f"Round {round_.number} is no longer under review: the researcher has since submitted round {latest}. "
+            "Nothing was saved; open the new round."
+        )
+    if project.status not in UNDER_REVIEW_STATUSES:
+        outcome = getattr(Round.objects.filter(pk=round_.pk).select_related("outcome").first(), "outcome", None)
+        detail = (
+            f"{outcome.get_outcome_display().lower()} at {outcome.decided_at:%Y-%m-%d %H:%M:%S} UTC"
+            if outcome is not None
+            else project.get_status_display().lower()
+        )
+        raise TransitionConflict(f"Round {round_.number} is closed ({detail}). Nothing was saved.")
+    return project
+
+
+def active_assignment(*, project: Project, reviewer: User, lock: bool = False) -> Assignment | None:
+    rows = Assignment.objects.filter(
+        project=project, reviewer=reviewer, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
+    )
+    return (rows.select_for_update() if lock else rows).first()
+
+
+def _signing_assignment(*, project: Project, reviewer: User) -> Assignment:
+    """The reviewer's accepted, conflict-free assignment, or the reason they may not act."""
+    if project.owner_id == reviewer.pk:
+        raise PermissionError("A researcher never reviews or signs their own project.")
+    assignment = active_assignment(project=project, reviewer=reviewer, lock=True)
+    if assignment is None:
+        raise TransitionConflict("You are no longer assigned to this project. Nothing was saved.")
+    if assignment.status != AssignmentStatus.ACCEPTED:
+        raise TransitionConflict("Accept the assignment before reviewing. Nothing was saved.")
+    if assignment.has_conflict:
+        raise TransitionConflict(
+            "You declared a conflict of interest on this project, so you cannot review or sign it. "
+            "An administrator can reassign the review."
+        )
+    return assignment
+
+
+# ---- assignments -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def assignment_create(*, actor: User, project: Project, reviewer: User, due_date: date | None = None) -> Assignment:
+    locked = lock_project(project)
+    if locked.status in {ProjectStatus.DRAFT, ProjectStatus.WITHDRAWN}:
+        raise TransitionConflict(f"This project is {locked.get_status_display().lower()}: nobody can be assigned.")
+    if reviewer.role != Role.REVIEWER or not reviewer.is_active:
+        raise ValueError(f"{reviewer.display_name} is not an active reviewer.")
+    if reviewer.pk == locked.owner_id:
+        raise ValueError("A researcher is never assigned to their own project.")
+    if active_assignment(project=locked, reviewer=reviewer) is not None:
+        raise TransitionConflict(f"{reviewer.display_name} is already assigned to this project.")
+    policy = policy_for(locked.guideline_version)
+    due = due_date or timezone.localdate() + timedelta(days=policy.review_days)
+    if due < timezone.localdate():
+        raise ValueError("The due date is in the past.")
+    try:
+        with transaction.atomic():
+            assignment = Assignment.objects.create(project=locked, reviewer=reviewer, assigned_by=actor, due_date=due)
+    except IntegrityError:
+        raise TransitionConflict(f"{reviewer.display_name} is already assigned to this project.") from None
+    activity_record(
+        actor=actor,
+        action=Action.ASSIGN,
+        obj=assignment,
+        project=locked,
+        new={"reviewer": reviewer.display_name, "expertise": reviewer.expertise, "due_date": due.isoformat()},
+    )
+    notify(
+        key=f"assigned:{assignment.pk}",
+        recipients=[reviewer],
+        kind=NotificationKind.ASSIGNED,
+        project=locked,
+        subject=f"Review invitation: {locked.title}",
+        body=(
+            f"{actor.display_name} asks you to review “{locked.title}” by {locked.owner.display_name}, "
+            f"due {due:%d %B %Y}. Accept or decline, and declare any conflict of interest, before you see "
+            "the material."
+        ),
+        url=reverse("assignment-respond", kwargs={"pk": locked.pk}),
+    )
+    return assignment
+
+
+@transaction.atomic
+def assignment_respond(
+    *, actor: User, project: Project, accept: bool, conflict_statement: str = "", decline_reason: str = ""
+) -> Assignment:
+    """Accept (declaring a conflict or none) or decline an invitation."""
+    locked = lock_project(project)
+    assignment = active_assignment(project=locked, reviewer=actor, lock=True)
+    if assignment is None:
+        raise TransitionConflict("This invitation was withdrawn by an administrator.")
+    if assignment.status != AssignmentStatus.INVITED:
+        raise TransitionConflict(f"You already {assignment.get_status_display().lower()} this invitation.")
+    now = timezone.now()
+    conflict = conflict_statement.strip()
+    assignment.responded_at = now
+    if accept:
+        assignment.status = AssignmentStatus.ACCEPTED
+        assignment.has_conflict = bool(conflict)
+        assignment.conflict_statement = conflict
+        assignment.conflict_declared_at = now if conflict else None
+    else:
+        assignment.status = AssignmentStatus.DECLINED
+        assignment.decline_reason = decline_reason.strip()
+    assignment.save()
+    if accept and locked.status == ProjectStatus.SUBMITTED:
+        Project.objects.filter(pk=locked.pk).update(status=ProjectStatus.IN_REVIEW, updated_at=now)
+    activity_record(
+        actor=actor,
+        action=Action.RESPOND,
+        obj=assignment,
+        project=locked,
+        old={"status": AssignmentStatus.INVITED},
+        new={"status": assignment.status, "conflict": conflict, "decline_reason": assignment.decline_reason},
+    )
+    verb = "accepted" if accept else "declined"
+    notify(
+        key=f"responded:{assignment.pk}",
+        recipients=admins(),
+        kind=NotificationKind.CONFLICT if conflict else NotificationKind.RESPONDED,
+        project=locked,
+        subject=f"{actor.display_name} {verb} the review of {locked.title}"
+        + (" and declared a conflict" if conflict else ""),
+        body=(f"Conflict of interest: {conflict}\nThey cannot sign; consider reassigning." if conflict else "")
+        or (f"Reason: {assignment.decline_reason}" if assignment.decline_reason else f"They {verb}."),
+        url=reverse("assignment-list", kwargs={"pk": locked.pk}),
+    )
+    return assignment
+
+
+@transaction.atomic
+def assignment_declare_conflict(*, actor: User, project: Project, statement: str) -> Assignment:
+    """A conflict found after accepting: from now on the reviewer cannot sign."""
+    statement = statement.strip()
+    if not statement:
+        raise ValueError("Describe the conflict of interest.")
+    locked = lock_project(project)
+    assignment = active_assignment(project=locked, reviewer=actor, lock=True)
+    if assignment is None or assignment.status != AssignmentStatus.ACCEPTED:
+        raise TransitionConflict("You have no accepted assignment on this project.")
+    if assignment.has_conflict:
+        raise TransitionConflict("You have already declared a conflict on this project.")
+    assignment.has_conflict, assignment.conflict_statement = True, statement
+    assignment.conflict_declared_at = timezone.now()
+    assignment.save(update_fields=["has_conflict", "conflict_statement", "conflict_declared_at"])
+    activity_record(
+        actor=actor, action=Action.CHANGE, obj=assignment, project=locked, old={"conflict": ""}, new={"conflict": statement}
+    )
+    notify(
+        key=f"conflict:{assignment.pk}",
+        recipients=admins(),
+        kind=NotificationKind.CONFLICT,
+        project=locked,
+        subject=f"{actor.display_name} declared a conflict on {locked.title}",
+        body=f"Conflict of interest: {statement}\nThey cannot sign; consider reassigning.",
+        url=reverse("assignment-list", kwargs={"pk": locked.pk}),
+    )
+    return assignment
+
+
+@transaction.atomic
+def assignment_remove(*, actor: User, assignment: Assignment, reason: str) -> Assignment:
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("Say why the reviewer is removed.")
+    locked = lock_project(assignment.project_id)
+    current = Assignment.objects.select_for_update().select_related("reviewer").get(pk=assignment.pk)
+    if current.status not in ACTIVE_ASSIGNMENT_STATUSES:
+        raise TransitionConflict(
+            f"{current.reviewer.display_name}'s assignment is already {current.get_status_display().lower()}."
+        )
+    old_status = current.status
+    current.status, current.removed_reason = AssignmentStatus.REMOVED, reason
+    current.save(update_fields=["status", "removed_reason"])
+    activity_record(
+        actor=actor,
+        action=Action.CHANGE,
+        obj=current,
+        project=locked,
+        old={"status": old_status},
+        new={"status": current.status, "reason": reason},
+    )
+    return current
+
+
+# ---- the review of a round -----------------------------------------------------------------
+
+
+@dataclass
+class VerdictInput:
+    item: GuidelineItem
+    verdict: str  # a Verdict value, or "" for not yet decided
+    comment: str
+
+
+@transaction.atomic
+def round_review_save(
+    *,
+    actor: User,
+    round_: Round,
+    verdicts: list[VerdictInput],
+    declared_phase: int | None,
+    overclaim: str,
+    overclaim_note: str,
+    submit: bool,
+) -> RoundReview:
+    """Save a reviewer's verdicts and overclaim check; with submit, freeze them.
+
+    Once submitted, the review shows to the other reviewers and cannot change in this round.
+    """
+    project = lock_round_under_review(round_)
+    _signing_assignment(project=project, reviewer=actor)
+    review, _created = RoundReview.objects.select_for_update().get_or_create(round=round_, reviewer=actor)
+    if review.is_submitted:
+        raise TransitionConflict(
+            f"You submitted your review of round {round_.number} at {review.submitted_at:%Y-%m-%d %H:%M:%S} UTC; "
+            "it can no longer change."
+        )
+    items = {item.pk for item in GuidelineItem.objects.filter(version=round_.guideline_version_id)}
+    existing = {row.item_id: row for row in review.items.all()}
+    for entry in verdicts:
+        if entry.item.pk not in items:
+            raise ValueError(f"{entry.item.code} is not an item of this round's guideline version.")
+        comment = entry.comment.strip()
+        row = existing.get(entry.item.pk)
+        if not entry.verdict:
+            if row is not None:
+                row.delete()
+            continue
+        if entry.verdict != Verdict.ACCEPTABLE and not comment:
+            raise ValueError(f"{entry.item.code}: say what the concern is or what must change.")
+        if row is None:
+            ItemReview.objects.create(review=review, item=entry.item, verdict=entry.verdict, comment=comment)
+        elif (row.verdict, row.comment) != (entry.verdict, comment):
+            row.verdict, row.comment = entry.verdict, comment
+            row.save(update_fields=["verdict", "comment"])
+    review.declared_phase = declared_phase
+    review.overclaim, review.overclaim_note = overclaim, overclaim_note.strip()
+    if submit:
+        problems = _review_problems(review, total=len(items))
+        if problems:
+            raise ReviewIncomplete(problems)
+        review.submitted_at = timezone.now()
+    review.save()
+    if submit:
+        counts = {
+            verdict: review.items.filter(verdict=verdict).count() for verdict in Verdict.values
+        }
+        activity_record(
+            actor=actor,
+            action=Action.REVIEW,
+            obj=review,
+            project=project,
+            new={"round": round_.number, **counts, "overclaim": review.overclaim, "declared_phase": declared_phase},
+        )
+    return review
+
+
+def _review_problems(review: RoundReview, *, total: int) -> list[str]:
+    problems = []
+    given = review.items.count()
+    if given < total:
+        problems.append(f"{total - given} item(s) have no verdict yet")
+    if review.declared_phase is None:
+        problems.append("the overclaim check needs the evaluation phase the project declares (EV-1)")
+    if not review.overclaim:
+        problems.append("the overclaim check needs your finding on the claims (EV-10, OV-2)")
+    elif review.overclaim == "overclaim" and not review.overclaim_note:
+        problems.append("say which claims go beyond the evidence")
+    return problems
+
+
+@transaction.atomic
+def audit_waive(*, actor: User, round_: Round, audit: str, reason: str, status: str) -> AuditWaiver:
+    """Accept a failed or uncomputable audit for this round, with a written reason.
+
+    `status` is the audit's status the reviewer saw; the caller reads it from the round's
+    bound results (audits.selectors.round_audits), which the policy check reads as well.
+    """
+    from reviews.services.decisions import approve_if_policy_met
+
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("A waiver needs a written reason.")
+    if status not in {"fail", "not_computable"}:
+        raise ValueError("Only a failed or uncomputable audit can be waived.")
+    project = lock_round_under_review(round_)
+    _signing_assignment(project=project, reviewer=actor)
+    existing = AuditWaiver.objects.filter(round=round_, audit=audit).select_related("waived_by").first()
+    if existing is not None:
+        raise TransitionConflict(
+            f"{existing.get_audit_display()} was already waived in round {round_.number} by "
+            f"{existing.waived_by.display_name} at {existing.waived_at:%Y-%m-%d %H:%M:%S} UTC."
+        )
+    waiver = AuditWaiver.objects.create(round=round_, audit=audit, audit_status=status, reason=reason, waived_by=actor)
+    activity_record(
+        actor=actor,
+        action=Action.WAIVE,
+        obj=waiver,
+        project=project,
+        new={"round": round_.number, "audit": audit, "status": status, "reason": reason},
+    )
+    approve_if_policy_met(project=project, round_=round_, actor=actor)
+    return waiver
+
+
