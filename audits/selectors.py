@@ -299,7 +299,11 @@ def round_audits(round_: Any) -> RoundAudits:
     snapshot = round_.snapshot
     if not snapshot.get("image_sets"):
         return RoundAudits(state="no_images")
-    runs = AuditRun.objects.filter(project_id=round_.project_id).defer("results").annotate(**_status_keys(), **_summary_keys())
+    runs = (
+        AuditRun.objects.filter(project_id=round_.project_id)
+        .defer("results")
+        .annotate(**_status_keys(), **_summary_keys())
+    )
     frozen = snapshot.get("audit_results") or {}
     if frozen.get("run"):
         run = runs.filter(pk=frozen["run"]).first()

@@ -204,6 +204,7 @@ class NotificationKind(models.TextChoices):
     RESUBMITTED = "resubmitted", "Project resubmitted"
     APPROVED = "approved", "Project approved"
     REJECTED = "rejected", "Project rejected"
+    WITHDRAWN = "withdrawn", "Project withdrawn"
     READY_FOR_DECISION = "ready_for_decision", "Ready for the final decision"
     DUE_SOON = "due_soon", "Review due soon"
     OVERDUE = "overdue", "Review overdue"

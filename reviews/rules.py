@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import rules
+from django.db.models.signals import post_delete, post_save
 
 from reviews.enums import (
     ACTIVE_ASSIGNMENT_STATUSES,
@@ -66,18 +67,40 @@ def is_project_submitted(user: Any, project: Any) -> bool:
     return project is not None and project.status not in {ProjectStatus.DRAFT, ProjectStatus.WITHDRAWN}
 
 
+# Bumped whenever an Assignment row is saved or deleted in this process. The per-instance
+# cache below is keyed by it, so a permission asked after a service changed an assignment
+# (say, in the same request or test) reads the row again instead of a stale answer.
+_assignment_generation = [0]
+
+
+def _assignment_changed(**kwargs: Any) -> None:
+    _assignment_generation[0] += 1
+
+
+post_save.connect(_assignment_changed, sender="reviews.Assignment", weak=False, dispatch_uid="rules_assignment_saved")
+post_delete.connect(
+    _assignment_changed, sender="reviews.Assignment", weak=False, dispatch_uid="rules_assignment_deleted"
+)
+
+
 def _assignment(user: Any, project: Any) -> Any:
-    """The user's active assignment on the project, read once per request and project."""
+    """The user's active assignment on the project, read once per project instance until an
+    assignment changes."""
     if project is None or not _active(user) or user.role != Role.REVIEWER:
         return None
     cache = project.__dict__.setdefault("_assignment_cache", {})
-    if user.pk not in cache:
+    generation = _assignment_generation[0]
+    cached = cache.get(user.pk)
+    if cached is None or cached[0] != generation:
         from reviews.models import Assignment
 
-        cache[user.pk] = Assignment.objects.filter(
-            project=project, reviewer=user, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
-        ).first()
-    return cache[user.pk]
+        cached = cache[user.pk] = (
+            generation,
+            Assignment.objects.filter(
+                project=project, reviewer=user, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
+            ).first(),
+        )
+    return cached[1]
 
 
 @rules.predicate

@@ -9,7 +9,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from reviews.services import notifications
+from reviews.services import notifications, reminders
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
@@ -23,3 +23,15 @@ TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 )
 def send_notification_email(*, notification_id: int) -> bool:
     return notifications.notification_email_send(notification_id=notification_id)
+
+
+@shared_task(
+    name="reviews.send_review_reminders",
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=3,
+)
+def send_review_reminders() -> dict[str, int]:
+    """Hourly (celery beat): due-soon and overdue reminders, once each; lost emails settled."""
+    return reminders.reminders_run()

@@ -65,7 +65,7 @@ def waive_all(round_: Round, reviewer: User) -> None:
             round_=round_,
             audit=audit,
             reason="No images were part of this round; judged on the written evidence.",
-            status=status.audits.status_of(audit),
+            status=status.status_of(audit),
         )
 
 

@@ -97,7 +97,7 @@ def audit_config_update(*, project: Project, actor: User, values: dict[str, dict
         for audit, params in values.items()
     }
     chosen = {audit: params for audit, params in sorted(chosen.items()) if params}
-    Project.objects.select_for_update().filter(pk=project.pk).first()  # serialises saves, even the first
+    Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()  # serialises saves, even the first
     config = AuditConfig.objects.filter(project=project).first()
     before = _flat(config.params if config else {})
     after = _flat(chosen)

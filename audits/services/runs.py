@@ -50,7 +50,7 @@ def _send(task: str, **kwargs: Any) -> None:
 def audit_run_request(*, project: Project, actor: User | None, reason: str) -> AuditRun:
     """Queue the suite over the project's current sets, or reuse a finished run on the same inputs."""
     # One request at a time per project: a double click must not queue the same run twice.
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
     sets = current_sets(project)
     params = current_params(project)
     digest = run_input_digest(sets, params)
@@ -235,7 +235,7 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
 @transaction.atomic
 def chunk_complete(*, run: AuditRun, index: int, artifact: str) -> bool:
     """Mark a chunk done once; when it was the last, send the merge exactly once."""
-    locked = AuditRun.objects.select_for_update().get(pk=run.pk)
+    locked = AuditRun.objects.select_for_update(no_key=True).get(pk=run.pk)
     if locked.status != RunStatus.RUNNING or locked.attempts != run.attempts:
         # Too late (the run ended or was re-queued): this attempt's output is nobody's.
         if not AuditChunk.objects.filter(run=locked, index=index, artifact=artifact).exists():

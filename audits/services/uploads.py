@@ -377,7 +377,7 @@ def _record_locked(
     renamed: list[str],
     stored: list[str],
 ) -> ImageSet:
-    locked = Project.objects.select_for_update().get(pk=project.pk)
+    locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     if not locked.is_editable:
         raise ProjectNotEditable(locked)
     records = [record for _candidate, record in rows]

@@ -65,6 +65,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                "reviews.context_processors.navigation",
             ],
         },
     },
@@ -203,6 +204,11 @@ AUDIT_TASK_TIME_LIMIT = env.env_int("AUDIT_TASK_TIME_LIMIT", 1200, minimum=1)
 AUDIT_MEMORY_LIMIT_MB = env.env_int("AUDIT_MEMORY_LIMIT_MB", 6144, minimum=256)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-audit-runs": {"task": "audits.reconcile_runs", "schedule": env.env_int("AUDIT_RECONCILE_SECONDS", 60)},
+    # Review reminders (due soon, overdue) and the notification-email reconciler.
+    "send-review-reminders": {
+        "task": "reviews.send_review_reminders",
+        "schedule": env.env_int("REVIEW_REMINDER_SECONDS", 3600, minimum=1),
+    },
 }
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 50
 IMAGE_UPLOAD_MAX_BYTES = env.env_int("IMAGE_UPLOAD_MAX_MB", 2048, minimum=1) * 1024 * 1024

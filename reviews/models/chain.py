@@ -62,19 +62,19 @@ class Chained(models.Model):
     class Meta:
         abstract = True
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError(f"{str(self._meta.verbose_name_plural).capitalize()} are append-only.")
+        if not self.hash:
+            raise ValueError("Append through reviews.services.chain.chain_append.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError(f"{str(self._meta.verbose_name_plural).capitalize()} are append-only.")
+
     def chain_payload(self) -> dict[str, Any]:
         payload = {name: getattr(self, name) for name in self.HASHED_FIELDS}
         return {**payload, "seq": self.seq, "prev_hash": self.prev_hash}
 
     def compute_hash(self) -> str:
         return chain_hash(self.chain_payload())
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise ValueError(f"{self._meta.verbose_name_plural.capitalize()} are append-only.")
-        if not self.hash:
-            raise ValueError("Append through reviews.services.chain.chain_append.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        raise ValueError(f"{self._meta.verbose_name_plural.capitalize()} are append-only.")

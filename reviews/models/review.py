@@ -22,8 +22,8 @@ from reviews.enums import (
     ExpertiseKind,
     FinalDecision,
     Meaning,
-    OverclaimFinding,
     Outcome,
+    OverclaimFinding,
     Verdict,
 )
 from reviews.models.catalogue import GuidelineItem, GuidelineVersion

@@ -8,7 +8,16 @@ from typing import Any
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from reviews.enums import ACTIVE_ASSIGNMENT_STATUSES, JUSTIFICATION_REQUIRED, VersionStatus
-from reviews.models import ActivityEntry, Answer, Assignment, EvidenceFile, GuidelineItem, GuidelineVersion, Project, Stage
+from reviews.models import (
+    ActivityEntry,
+    Answer,
+    Assignment,
+    EvidenceFile,
+    GuidelineItem,
+    GuidelineVersion,
+    Project,
+    Stage,
+)
 from reviews.rules import is_admin, is_reviewer
 
 DEFAULT_SET = "misyn"

@@ -12,11 +12,11 @@ from audits.selectors import RoundAudits, round_audits
 from reviews.enums import (
     ACTIVE_ASSIGNMENT_STATUSES,
     APPROVING_MEANINGS,
+    UNDER_REVIEW_STATUSES,
     AssignmentStatus,
     ExpertiseKind,
     Meaning,
     Role,
-    UNDER_REVIEW_STATUSES,
 )
 from reviews.models import (
     Assignment,
@@ -66,23 +66,57 @@ class PolicyStatus:
     def unwaived(self) -> list[str]:
         return [audit for audit in self.needs_waiver if audit not in self.waivers]
 
+    def status_of(self, audit: str) -> str:
+        """The status the policy judges `audit` by (see audit_status)."""
+        return audit_status(self.audits, audit)
 
-def _bound_audits(version_id: int) -> list[str]:
+
+def bound_audits(version: GuidelineVersion | int) -> list[str]:
+    """The audits bound to at least one item of the guideline version: the ones a round answers for."""
+    version_id = version.pk if isinstance(version, GuidelineVersion) else version
     codes = GuidelineItem.objects.filter(version=version_id).exclude(audit="").values_list("audit", flat=True)
     return sorted(set(codes))
+
+
+def audit_status(audits: RoundAudits, audit: str) -> str:
+    """A bound audit's status in a round, as the policy reads it.
+
+    A finished run without a result for the audit could not compute it: that needs a waiver
+    like any uncomputable audit, rather than passing unseen.
+    """
+    status = audits.status_of(audit)
+    if not status and audits.state == "ready":
+        return "not_computable"
+    return status
+
+
+def _eligible_signers(round_: Round) -> dict[int, Any]:
+    """Reviewer id -> when they accepted, for the assigned, accepted, conflict-free reviewers.
+
+    A signature counts only when given under the reviewer's current assignment: removing a
+    reviewer (or their declaring a conflict) and assigning them again does not revive it.
+    """
+    return {
+        reviewer_id: responded_at
+        for reviewer_id, responded_at in Assignment.objects.filter(
+            project_id=round_.project_id, status=AssignmentStatus.ACCEPTED, has_conflict=False
+        ).values_list("reviewer_id", "responded_at")
+    }
+
+
+def _counts(signature: Signature, eligible: dict[int, Any]) -> bool:
+    if signature.meaning not in APPROVING_MEANINGS or signature.signer_id not in eligible:
+        return False
+    accepted_at = eligible[signature.signer_id]
+    return accepted_at is None or signature.signed_at >= accepted_at
 
 
 def policy_status(round_: Round) -> PolicyStatus:
     """Every condition of the round's sign-off policy, met or not, with what is missing."""
     policy = policy_for(round_.guideline_version_id)
     signatures = list(Signature.objects.filter(round=round_).select_related("signer").order_by("signed_at", "pk"))
-    eligible = {
-        a.reviewer_id
-        for a in Assignment.objects.filter(
-            project_id=round_.project_id, status=AssignmentStatus.ACCEPTED, has_conflict=False
-        )
-    }
-    counted = [s for s in signatures if s.meaning in APPROVING_MEANINGS and s.signer_id in eligible]
+    eligible = _eligible_signers(round_)
+    counted = [s for s in signatures if _counts(s, eligible)]
     checks = [
         PolicyCheck(
             f"{policy.approvals_required} approving signature(s) from assigned, conflict-free reviewers",
@@ -95,7 +129,9 @@ def policy_status(round_: Round) -> PolicyStatus:
         other = [s for s in counted if s.signer_expertise and s.signer_expertise != ExpertiseKind.TECHNICAL]
         checks.append(PolicyCheck("A technical reviewer approves", bool(technical), _names(technical)))
         checks.append(
-            PolicyCheck("A non-technical reviewer (clinical, ethics, patient/public) approves", bool(other), _names(other))
+            PolicyCheck(
+                "A non-technical reviewer (clinical, ethics, patient/public) approves", bool(other), _names(other)
+            )
         )
     blocking = [s for s in signatures if s.meaning in {Meaning.REQUEST_CHANGES, Meaning.REJECT}]
     checks.append(
@@ -107,8 +143,7 @@ def policy_status(round_: Round) -> PolicyStatus:
     )
     audits = round_audits(round_)
     waivers = {w.audit: w for w in AuditWaiver.objects.filter(round=round_).select_related("waived_by")}
-    bound = _bound_audits(round_.guideline_version_id)
-    needs_waiver = [a for a in bound if audits.status_of(a) in WAIVABLE]
+    needs_waiver = [a for a in bound_audits(round_.guideline_version_id) if audit_status(audits, a) in WAIVABLE]
     if audits.state == "pending":
         checks.append(PolicyCheck("Audit results of this round are in", False, "the audit run is still going"))
     unwaived = [a for a in needs_waiver if a not in waivers]
@@ -148,7 +183,9 @@ def reviewer_suggestions(project: Project) -> list[Suggestion]:
         distinct=True,
     )
     reviewers = list(
-        User.objects.filter(role=Role.REVIEWER, is_active=True).exclude(pk=project.owner_id).annotate(open_load=open_load)
+        User.objects.filter(role=Role.REVIEWER, is_active=True)
+        .exclude(pk=project.owner_id)
+        .annotate(open_load=open_load)
     )
     history = Assignment.objects.filter(
         reviewer__in=reviewers, status__in=[AssignmentStatus.ACCEPTED, AssignmentStatus.INVITED]
@@ -184,8 +221,10 @@ def reviewer_suggestions(project: Project) -> list[Suggestion]:
 
 
 def project_assignments(project: Project) -> QuerySet[Assignment]:
-    return Assignment.objects.filter(project=project).select_related("reviewer", "assigned_by").order_by(
-        "assigned_at", "pk"
+    return (
+        Assignment.objects.filter(project=project)
+        .select_related("reviewer", "assigned_by")
+        .order_by("assigned_at", "pk")
     )
 
 

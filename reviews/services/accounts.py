@@ -60,7 +60,7 @@ def user_update(
     expertise: ExpertiseKind | str,
     is_active: bool,
 ) -> User:
-    user = User.objects.select_for_update().get(pk=user.pk)
+    user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     before = field_values(user, _USER_FIELDS)
     user.full_name, user.email, user.affiliation = full_name, email, affiliation
     user.role = role

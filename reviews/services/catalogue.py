@@ -96,7 +96,7 @@ def guideline_version_publish(*, version: GuidelineVersion, actor: User) -> Guid
 @transaction.atomic
 def guideline_version_new_draft(*, source: GuidelineVersion, actor: User) -> GuidelineVersion:
     """Start the next version of a set as an editable copy of `source`."""
-    guideline_set = GuidelineSet.objects.select_for_update().get(pk=source.guideline_set_id)
+    guideline_set = GuidelineSet.objects.select_for_update(no_key=True).get(pk=source.guideline_set_id)
     if guideline_set.versions.filter(status=VersionStatus.DRAFT).exists():
         raise CatalogueError("This guideline set already has a draft version; edit or publish that one first.")
     last = guideline_set.versions.order_by("-number").values_list("number", flat=True).first() or 0

@@ -48,7 +48,7 @@ class ChainBreak:
 def chain_verify(model: type[Chained], *, batch: int = 2000) -> Iterator[ChainBreak]:
     """Walk the chain in order and yield every place where it does not hold together."""
     name, expected_prev, expected_seq = model.CHAIN, GENESIS, 1
-    for row in model.objects.order_by("seq").iterator(chunk_size=batch):
+    for row in model._default_manager.order_by("seq").iterator(chunk_size=batch):
         if row.seq != expected_seq:
             yield ChainBreak(name, expected_seq, None, f"missing; the next row present is at position {row.seq}")
         if row.prev_hash != expected_prev:

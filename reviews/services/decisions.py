@@ -127,7 +127,9 @@ def round_sign(*, actor: User, round_: Round, meaning: str, statement: str, dige
         if review.items.filter(verdict=Verdict.MUST_CHANGE).exists():
             raise ValueError("You marked items “must change”: request changes, or sign a decision that matches.")
         if policy_status(round_).audits.state == "pending":
-            raise ValueError(f"The audit results of round {round_.number} are still being computed; approve once they are in.")
+            raise ValueError(
+                f"The audit results of round {round_.number} are still being computed; approve once they are in."
+            )
     signature = _write_signature(actor=actor, project=project, round_=round_, meaning=meaning, statement=statement)
     notify(
         key=f"signed:{signature.pk}",
@@ -135,7 +137,8 @@ def round_sign(*, actor: User, round_: Round, meaning: str, statement: str, dige
         kind=NotificationKind.SIGNED,
         project=project,
         subject=f"{signature.printed_name} signed “{signature.get_meaning_display()}” on {project.title}",
-        body=f"Round {round_.number}, {signature.signed_at:%Y-%m-%d %H:%M:%S} UTC." + (f"\n\n{statement}" if statement else ""),
+        body=f"Round {round_.number}, {signature.signed_at:%Y-%m-%d %H:%M:%S} UTC."
+        + (f"\n\n{statement}" if statement else ""),
         url=round_.get_absolute_url(),
     )
     if meaning == Meaning.REQUEST_CHANGES:
@@ -144,7 +147,9 @@ def round_sign(*, actor: User, round_: Round, meaning: str, statement: str, dige
         if policy_for(project.guideline_version_id).final_decision == FinalDecision.POLICY:
             _end_round(actor=actor, project=project, round_=round_, outcome=Outcome.REJECTED, reasons=statement)
         else:
-            _ready_for_decision(project, round_, f"{signature.printed_name} recommends rejection.")
+            _ready_for_decision(
+                project, round_, f"{signature.printed_name} recommends rejection.", event=f"reject:{signature.pk}"
+            )
     else:
         approve_if_policy_met(project=project, round_=round_, actor=actor)
     return signature
@@ -156,17 +161,23 @@ def approve_if_policy_met(*, project: Project, round_: Round, actor: User) -> Ro
     if not status.met:
         return None
     if status.policy.final_decision == FinalDecision.ADMIN:
-        _ready_for_decision(project, round_, "The sign-off policy is met.")
+        _ready_for_decision(project, round_, "The sign-off policy is met.", event="policy_met")
         return None
-    conditions = "\n".join(
-        f"{s.printed_name}: {s.statement}" for s in status.counted if s.meaning == Meaning.APPROVE_WITH_CONDITIONS
+    return _end_round(
+        actor=None, project=project, round_=round_, outcome=Outcome.APPROVED, reasons=_conditions(status.counted)
     )
-    return _end_round(actor=None, project=project, round_=round_, outcome=Outcome.APPROVED, reasons=conditions)
 
 
-def _ready_for_decision(project: Project, round_: Round, why: str) -> None:
+def _conditions(counted: list[Signature]) -> str:
+    """The conditions of the counted approvals: they travel with the approval to the researcher."""
+    return "\n".join(
+        f"{s.printed_name}: {s.statement}" for s in counted if s.meaning == Meaning.APPROVE_WITH_CONDITIONS
+    )
+
+
+def _ready_for_decision(project: Project, round_: Round, why: str, *, event: str) -> None:
     notify(
-        key=f"ready:{round_.pk}:{why[:40]}",
+        key=f"ready:{round_.pk}:{event}",
         recipients=admins(),
         kind=NotificationKind.READY_FOR_DECISION,
         project=project,
@@ -186,21 +197,27 @@ def round_decide(*, actor: User, round_: Round, meaning: str, statement: str, di
     _check_digest(round_, digest)
     if project.owner_id == actor.pk:
         raise PermissionError("A researcher never decides on their own project.")
+    if not (actor.is_active and (actor.is_superuser or actor.role == Role.ADMIN)):
+        raise PermissionError("Only an administrator records the final decision.")
     if policy_for(project.guideline_version_id).final_decision != FinalDecision.ADMIN:
         raise ValueError("This guideline version's policy approves automatically; there is no final decision to sign.")
     _previous_signature(round_, actor)
+    reasons = statement
     if meaning == Meaning.FINAL_APPROVE:
         status = policy_status(round_)
         unmet = [check.label for check in status.checks if not check.met]
         if unmet:
             raise ValueError("The sign-off policy is not met yet: " + "; ".join(unmet) + ".")
+        reasons = "\n\n".join(part for part in (statement, _conditions(status.counted)) if part)
     signature = _write_signature(actor=actor, project=project, round_=round_, meaning=meaning, statement=statement)
     outcome = Outcome.APPROVED if meaning == Meaning.FINAL_APPROVE else Outcome.REJECTED
-    _end_round(actor=actor, project=project, round_=round_, outcome=outcome, reasons=statement)
+    _end_round(actor=actor, project=project, round_=round_, outcome=outcome, reasons=reasons)
     return signature
 
 
-def _end_round(*, actor: User | None, project: Project, round_: Round, outcome: str, reasons: str) -> RoundOutcome:
+def _end_round(
+    *, actor: User | None, project: Project, round_: Round, outcome: str, reasons: str, action: Action = Action.DECIDE
+) -> RoundOutcome:
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -214,7 +231,7 @@ def _end_round(*, actor: User | None, project: Project, round_: Round, outcome: 
     Project.objects.filter(pk=project.pk).update(status=project.status, updated_at=now)
     activity_record(
         actor=actor,
-        action=Action.DECIDE,
+        action=action,
         obj=ended,
         project=project,
         old={"status": old_status},
@@ -228,7 +245,7 @@ _OUTCOME_NOTICE = {
     Outcome.APPROVED: (NotificationKind.APPROVED, "approved"),
     Outcome.REJECTED: (NotificationKind.REJECTED, "rejected"),
     Outcome.CHANGES_REQUESTED: (NotificationKind.CHANGES_REQUESTED, "returned with requested changes"),
-    Outcome.WITHDRAWN: (NotificationKind.SIGNED, "withdrawn"),
+    Outcome.WITHDRAWN: (NotificationKind.WITHDRAWN, "withdrawn"),
 }
 
 
@@ -236,9 +253,9 @@ def _notify_outcome(project: Project, round_: Round, ended: RoundOutcome) -> Non
     kind, verb = _OUTCOME_NOTICE[Outcome(ended.outcome)]
     reviewers = [
         a.reviewer
-        for a in Assignment.objects.filter(project=project, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)).select_related(
-            "reviewer"
-        )
+        for a in Assignment.objects.filter(
+            project=project, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
+        ).select_related("reviewer")
     ]
     people = [project.owner, *reviewers, *admins()]
     if ended.outcome == Outcome.WITHDRAWN:
@@ -262,7 +279,14 @@ def project_withdraw(*, actor: User, project: Project, reason: str) -> Project:
         raise TransitionConflict(f"This project is {locked.get_status_display().lower()} and cannot be withdrawn.")
     latest = locked.rounds.order_by("-number").first()
     if latest is not None and locked.status in UNDER_REVIEW_STATUSES:
-        _end_round(actor=actor, project=locked, round_=latest, outcome=Outcome.WITHDRAWN, reasons=reason.strip())
+        _end_round(
+            actor=actor,
+            project=locked,
+            round_=latest,
+            outcome=Outcome.WITHDRAWN,
+            reasons=reason.strip(),
+            action=Action.WITHDRAW,
+        )
     else:
         old_status = locked.status
         locked.status = ProjectStatus.WITHDRAWN
@@ -283,7 +307,9 @@ def project_amend(*, actor: User, project: Project) -> Project:
     """Reopen an approved project for an amendment; its next submission is reviewed again."""
     locked = lock_project(project)
     if locked.status != ProjectStatus.APPROVED:
-        raise TransitionConflict(f"Only an approved project can be amended; this one is {locked.get_status_display().lower()}.")
+        raise TransitionConflict(
+            f"Only an approved project can be amended; this one is {locked.get_status_display().lower()}."
+        )
     locked.status = ProjectStatus.AMENDMENT
     locked.save(update_fields=["status", "updated_at"])
     activity_record(
@@ -301,9 +327,9 @@ def notify_resubmission(*, project: Project, round_: Round) -> None:
     """Called by project_submit for rounds after the first: the reviewers review again."""
     reviewers = [
         a.reviewer
-        for a in Assignment.objects.filter(project=project, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)).select_related(
-            "reviewer"
-        )
+        for a in Assignment.objects.filter(
+            project=project, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
+        ).select_related("reviewer")
     ]
     notify(
         key=f"resubmitted:{round_.pk}",

@@ -41,9 +41,7 @@ def notify(
                 "subject": subject[:250],
                 "body": body,
                 "url": url,
-                "email_state": Notification.EmailState.PENDING
-                if user.email
-                else Notification.EmailState.SKIPPED,
+                "email_state": Notification.EmailState.PENDING if user.email else Notification.EmailState.SKIPPED,
             },
         )
         if is_new:

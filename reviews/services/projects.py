@@ -10,7 +10,14 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from reviews.enums import JUSTIFICATION_REQUIRED, Action, AnswerStatus, AssignmentStatus, NotificationKind, ProjectStatus
+from reviews.enums import (
+    JUSTIFICATION_REQUIRED,
+    Action,
+    AnswerStatus,
+    AssignmentStatus,
+    NotificationKind,
+    ProjectStatus,
+)
 from reviews.models import Answer, EvidenceFile, GuidelineItem, Project, Round, User
 from reviews.selectors import ChecklistRow, guideline_version_current, project_checklist, submission_problems
 from reviews.services.activity import activity_record, changed_values, field_values
@@ -49,7 +56,7 @@ class SubmissionIncomplete(Exception):
 
 def _lock_editable(project: Project) -> Project:
     """Lock the project row for this transaction and check it may still change."""
-    locked = Project.objects.select_for_update().get(pk=project.pk)
+    locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     if not locked.is_editable:
         raise ProjectNotEditable(locked)
     return locked

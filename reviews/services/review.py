@@ -10,17 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from audits.selectors import round_audits
 from reviews.enums import (
     ACTIVE_ASSIGNMENT_STATUSES,
     UNDER_REVIEW_STATUSES,
     Action,
     AssignmentStatus,
+    AuditKind,
+    EvaluationPhase,
     NotificationKind,
+    OverclaimFinding,
     ProjectStatus,
     Role,
     Verdict,
@@ -35,7 +38,7 @@ from reviews.models import (
     RoundReview,
     User,
 )
-from reviews.selectors.review import policy_for
+from reviews.selectors.review import WAIVABLE, audit_status, bound_audits, policy_for
 from reviews.services.activity import activity_record
 from reviews.services.notifications import admins, notify
 
@@ -52,7 +55,11 @@ class ReviewIncomplete(Exception):
 
 def lock_project(project: Project | int) -> Project:
     pk = project.pk if isinstance(project, Project) else project
-    return Project.objects.select_for_update().select_related("owner", "guideline_version").get(pk=pk)
+    return (
+        Project.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("owner", "guideline_version")
+        .get(pk=pk)
+    )
 
 
 def lock_round_under_review(round_: Round) -> Project:
@@ -76,10 +83,8 @@ def lock_round_under_review(round_: Round) -> Project:
 
 
 def active_assignment(*, project: Project, reviewer: User, lock: bool = False) -> Assignment | None:
-    rows = Assignment.objects.filter(
-        project=project, reviewer=reviewer, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
-    )
-    return (rows.select_for_update() if lock else rows).first()
+    rows = Assignment.objects.filter(project=project, reviewer=reviewer, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES))
+    return (rows.select_for_update(no_key=True) if lock else rows).first()
 
 
 def _signing_assignment(*, project: Project, reviewer: User) -> Assignment:
@@ -100,6 +105,14 @@ def _signing_assignment(*, project: Project, reviewer: User) -> Assignment:
 
 
 # ---- assignments -------------------------------------------------------------------------
+
+
+def _no_invitation(*, project: Project, reviewer: User) -> str:
+    """Why a reviewer without an active assignment cannot respond: they declined, or were removed."""
+    last = Assignment.objects.filter(project=project, reviewer=reviewer).order_by("-assigned_at", "-pk").first()
+    if last is not None and last.status == AssignmentStatus.DECLINED:
+        return "You already declined this invitation."
+    return "This invitation was withdrawn by an administrator."
 
 
 @transaction.atomic
@@ -151,32 +164,44 @@ def assignment_respond(
 ) -> Assignment:
     """Accept (declaring a conflict or none) or decline an invitation."""
     locked = lock_project(project)
+    if locked.status in {ProjectStatus.WITHDRAWN, ProjectStatus.REJECTED}:
+        raise TransitionConflict(
+            f"This project is {locked.get_status_display().lower()}; the invitation no longer stands. Nothing was saved."
+        )
     assignment = active_assignment(project=locked, reviewer=actor, lock=True)
     if assignment is None:
-        raise TransitionConflict("This invitation was withdrawn by an administrator.")
+        raise TransitionConflict(_no_invitation(project=locked, reviewer=actor))
     if assignment.status != AssignmentStatus.INVITED:
         raise TransitionConflict(f"You already {assignment.get_status_display().lower()} this invitation.")
     now = timezone.now()
     conflict = conflict_statement.strip()
     assignment.responded_at = now
+    # A conflict is recorded whichever the answer: declining because of one is still a declaration.
+    assignment.has_conflict = bool(conflict)
+    assignment.conflict_statement = conflict
+    assignment.conflict_declared_at = now if conflict else None
     if accept:
         assignment.status = AssignmentStatus.ACCEPTED
-        assignment.has_conflict = bool(conflict)
-        assignment.conflict_statement = conflict
-        assignment.conflict_declared_at = now if conflict else None
     else:
         assignment.status = AssignmentStatus.DECLINED
         assignment.decline_reason = decline_reason.strip()
     assignment.save()
+    old_status = locked.status
     if accept and locked.status == ProjectStatus.SUBMITTED:
-        Project.objects.filter(pk=locked.pk).update(status=ProjectStatus.IN_REVIEW, updated_at=now)
+        locked.status = ProjectStatus.IN_REVIEW
+        Project.objects.filter(pk=locked.pk).update(status=locked.status, updated_at=now)
     activity_record(
         actor=actor,
         action=Action.RESPOND,
         obj=assignment,
         project=locked,
-        old={"status": AssignmentStatus.INVITED},
-        new={"status": assignment.status, "conflict": conflict, "decline_reason": assignment.decline_reason},
+        old={"status": AssignmentStatus.INVITED, "project_status": old_status},
+        new={
+            "status": assignment.status,
+            "conflict": conflict,
+            "decline_reason": assignment.decline_reason,
+            "project_status": locked.status,
+        },
     )
     verb = "accepted" if accept else "declined"
     notify(
@@ -209,7 +234,12 @@ def assignment_declare_conflict(*, actor: User, project: Project, statement: str
     assignment.conflict_declared_at = timezone.now()
     assignment.save(update_fields=["has_conflict", "conflict_statement", "conflict_declared_at"])
     activity_record(
-        actor=actor, action=Action.CHANGE, obj=assignment, project=locked, old={"conflict": ""}, new={"conflict": statement}
+        actor=actor,
+        action=Action.CHANGE,
+        obj=assignment,
+        project=locked,
+        old={"conflict": ""},
+        new={"conflict": statement},
     )
     notify(
         key=f"conflict:{assignment.pk}",
@@ -229,7 +259,9 @@ def assignment_remove(*, actor: User, assignment: Assignment, reason: str) -> As
     if not reason:
         raise ValueError("Say why the reviewer is removed.")
     locked = lock_project(assignment.project_id)
-    current = Assignment.objects.select_for_update().select_related("reviewer").get(pk=assignment.pk)
+    current = (
+        Assignment.objects.select_for_update(of=("self",), no_key=True).select_related("reviewer").get(pk=assignment.pk)
+    )
     if current.status not in ACTIVE_ASSIGNMENT_STATUSES:
         raise TransitionConflict(
             f"{current.reviewer.display_name}'s assignment is already {current.get_status_display().lower()}."
@@ -273,9 +305,11 @@ def round_review_save(
 
     Once submitted, the review shows to the other reviewers and cannot change in this round.
     """
+    overclaim_note = overclaim_note.strip()
+    _check_overclaim(declared_phase=declared_phase, overclaim=overclaim, overclaim_note=overclaim_note)
     project = lock_round_under_review(round_)
     _signing_assignment(project=project, reviewer=actor)
-    review, _created = RoundReview.objects.select_for_update().get_or_create(round=round_, reviewer=actor)
+    review, _created = RoundReview.objects.select_for_update(no_key=True).get_or_create(round=round_, reviewer=actor)
     if review.is_submitted:
         raise TransitionConflict(
             f"You submitted your review of round {round_.number} at {review.submitted_at:%Y-%m-%d %H:%M:%S} UTC; "
@@ -283,9 +317,15 @@ def round_review_save(
         )
     items = {item.pk for item in GuidelineItem.objects.filter(version=round_.guideline_version_id)}
     existing = {row.item_id: row for row in review.items.all()}
+    seen: set[int] = set()
     for entry in verdicts:
         if entry.item.pk not in items:
             raise ValueError(f"{entry.item.code} is not an item of this round's guideline version.")
+        if entry.item.pk in seen:
+            raise ValueError(f"{entry.item.code} has two verdicts; give one.")
+        seen.add(entry.item.pk)
+        if entry.verdict and entry.verdict not in Verdict.values:
+            raise ValueError(f"{entry.item.code}: choose acceptable, concern or must change.")
         comment = entry.comment.strip()
         row = existing.get(entry.item.pk)
         if not entry.verdict:
@@ -300,7 +340,7 @@ def round_review_save(
             row.verdict, row.comment = entry.verdict, comment
             row.save(update_fields=["verdict", "comment"])
     review.declared_phase = declared_phase
-    review.overclaim, review.overclaim_note = overclaim, overclaim_note.strip()
+    review.overclaim, review.overclaim_note = overclaim, overclaim_note
     if submit:
         problems = _review_problems(review, total=len(items))
         if problems:
@@ -308,9 +348,7 @@ def round_review_save(
         review.submitted_at = timezone.now()
     review.save()
     if submit:
-        counts = {
-            verdict: review.items.filter(verdict=verdict).count() for verdict in Verdict.values
-        }
+        counts = {verdict: review.items.filter(verdict=verdict).count() for verdict in Verdict.values}
         activity_record(
             actor=actor,
             action=Action.REVIEW,
@@ -319,6 +357,16 @@ def round_review_save(
             new={"round": round_.number, **counts, "overclaim": review.overclaim, "declared_phase": declared_phase},
         )
     return review
+
+
+def _check_overclaim(*, declared_phase: int | None, overclaim: str, overclaim_note: str) -> None:
+    """What the database would refuse (or store as nonsense), refused with a sentence instead."""
+    if declared_phase is not None and declared_phase not in EvaluationPhase.values:
+        raise ValueError("Choose the evaluation phase the project declares (EV-1), from 1 to 5.")
+    if overclaim and overclaim not in OverclaimFinding.values:
+        raise ValueError("Choose whether the claims stay within the declared phase.")
+    if overclaim == OverclaimFinding.OVERCLAIM and not overclaim_note:
+        raise ValueError("Say which claims go beyond the evidence (EV-10, OV-2).")
 
 
 def _review_problems(review: RoundReview, *, total: int) -> list[str]:
@@ -330,8 +378,6 @@ def _review_problems(review: RoundReview, *, total: int) -> list[str]:
         problems.append("the overclaim check needs the evaluation phase the project declares (EV-1)")
     if not review.overclaim:
         problems.append("the overclaim check needs your finding on the claims (EV-10, OV-2)")
-    elif review.overclaim == "overclaim" and not review.overclaim_note:
-        problems.append("say which claims go beyond the evidence")
     return problems
 
 
@@ -339,24 +385,38 @@ def _review_problems(review: RoundReview, *, total: int) -> list[str]:
 def audit_waive(*, actor: User, round_: Round, audit: str, reason: str, status: str) -> AuditWaiver:
     """Accept a failed or uncomputable audit for this round, with a written reason.
 
-    `status` is the audit's status the reviewer saw; the caller reads it from the round's
-    bound results (audits.selectors.round_audits), which the policy check reads as well.
+    `status` is the audit's status the reviewer saw (PolicyStatus.status_of); it is checked
+    against the round's bound results here, under the lock, and the waiver records the
+    status read here, so a passing audit cannot be waived by claiming it failed.
     """
     from reviews.services.decisions import approve_if_policy_met
 
     reason = reason.strip()
     if not reason:
         raise ValueError("A waiver needs a written reason.")
-    if status not in {"fail", "not_computable"}:
-        raise ValueError("Only a failed or uncomputable audit can be waived.")
     project = lock_round_under_review(round_)
     _signing_assignment(project=project, reviewer=actor)
+    label = dict(AuditKind.choices).get(audit, audit)
+    audits = round_audits(round_)
+    actual = audit_status(audits, audit) if audit in bound_audits(round_.guideline_version_id) else ""
+    if actual not in WAIVABLE:
+        if audits.state == "pending":
+            why = "the round's audit results are still being computed"
+        else:
+            why = f"its result is “{actual}”" if actual else "it has no result to waive in this round"
+        raise ValueError(f"Only a failed or uncomputable audit can be waived; {label} is not one ({why}).")
+    if status not in {actual, audits.status_of(audit)}:
+        raise TransitionConflict(
+            f"{label}'s result in round {round_.number} is now “{actual}”, not “{status or 'none'}” as on your page. "
+            "Nothing was saved; reload the round."
+        )
     existing = AuditWaiver.objects.filter(round=round_, audit=audit).select_related("waived_by").first()
     if existing is not None:
         raise TransitionConflict(
             f"{existing.get_audit_display()} was already waived in round {round_.number} by "
             f"{existing.waived_by.display_name} at {existing.waived_at:%Y-%m-%d %H:%M:%S} UTC."
         )
+    status = actual
     waiver = AuditWaiver.objects.create(round=round_, audit=audit, audit_status=status, reason=reason, waived_by=actor)
     activity_record(
         actor=actor,
@@ -367,5 +427,3 @@ def audit_waive(*, actor: User, round_: Round, audit: str, reason: str, status: 
     )
     approve_if_policy_met(project=project, round_=round_, actor=actor)
     return waiver
-
-

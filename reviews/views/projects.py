@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -9,16 +12,19 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from audits.selectors import AuditSummary, latest_results
-from reviews.enums import Modality
+from audits.selectors import AUDIT_LABELS, AuditSummary, latest_results
+from reviews.enums import AssignmentStatus, FinalDecision, Meaning, Modality, Outcome, ProjectStatus, Verdict
 from reviews.forms import AnswerForm, ProjectForm
-from reviews.models import Answer, EvidenceFile, GuidelineItem, Project, Round
+from reviews.forms.review import WithdrawForm
+from reviews.models import Answer, Assignment, EvidenceFile, GuidelineItem, Project, Round, RoundReview, Signature, User
+from reviews.rules import is_admin
 from reviews.selectors import (
     project_activity,
     project_checklist,
     projects_visible_to,
     submission_problems,
 )
+from reviews.selectors.review import consolidated_feedback, policy_for, policy_status, visible_reviews
 from reviews.services.projects import (
     ProjectNotEditable,
     SubmissionIncomplete,
@@ -29,6 +35,7 @@ from reviews.services.projects import (
     project_update,
 )
 from reviews.views.access import AuthedRequest, get_project
+from reviews.views.reviewing import frozen_checklist, latest_round_number, project_round, round_state
 
 MODALITY_LABELS = dict(Modality.choices)
 
@@ -52,20 +59,89 @@ def project_new(request: AuthedRequest) -> HttpResponse:
     return render(request, "reviews/project_form.html", {"form": form, "project": None})
 
 
-@login_required
-def project_detail(request: AuthedRequest, pk: int) -> HttpResponse:
-    project = get_project(request, pk)
+@dataclass
+class RoundCard:
+    """A round on the project's overview: its outcome, and its signatures when the viewer may see them."""
+
+    round: Round
+    signatures: list[Signature]
+    decisions_visible: bool
+
+
+def _submitted_round_ids(user: User, project: Project) -> set[int]:
+    """The rounds of the project in which `user` submitted a review (none for owner and admins,
+    who never review; no query for them)."""
+    if project.owner_id == user.pk or is_admin(user):
+        return set()
+    return set(
+        RoundReview.objects.filter(round__project=project, reviewer=user, submitted_at__isnull=False).values_list(
+            "round_id", flat=True
+        )
+    )
+
+
+def decisions_visible(user: User, round_: Round, submitted_round_ids: set[int]) -> bool:
+    """Signatures and the sign-off status of a round show to admins, to everyone once the round
+    has ended, and to a reviewer once they submitted their own review of it: reviewers decide
+    independently, and the researcher hears the decision when the round ends."""
+    return bool(is_admin(user) or hasattr(round_, "outcome") or round_.pk in submitted_round_ids)
+
+
+def _feedback(request: AuthedRequest, project: Project, round_: Round | None) -> dict[str, Any] | None:
+    """How the latest round ended, for the overview: the signed decision and, when changes
+    were requested or the project rejected, the reviewers' comments per item."""
+    ended = {ProjectStatus.CHANGES_REQUESTED, ProjectStatus.REJECTED, ProjectStatus.APPROVED}
+    if round_ is None or project.status not in ended:
+        return None
+    outcome = getattr(round_, "outcome", None)
+    if outcome is None:
+        return None
+    round_.project = project
+    if outcome.outcome == Outcome.APPROVED:
+        return {"round": round_, "outcome": outcome, "signatures": list(round_.signatures.all()), "items": []}
+    signatures = [
+        s
+        for s in round_.signatures.all()
+        if s.meaning in {Meaning.REQUEST_CHANGES, Meaning.REJECT, Meaning.FINAL_REJECT}
+    ]
+    return {
+        "round": round_,
+        "outcome": outcome,
+        "signatures": signatures,
+        "items": consolidated_feedback(visible_reviews(round_, request.user)),
+    }
+
+
+def project_detail_page(
+    request: AuthedRequest, project: Project, *, withdraw_form: WithdrawForm | None = None, http_status: int = 200
+) -> HttpResponse:
     checklist = project_checklist(project=project)
-    rounds = Round.objects.filter(project=project).select_related("submitted_by").order_by("-number")
+    rounds = list(
+        Round.objects.filter(project=project)
+        .select_related("submitted_by", "outcome")
+        .prefetch_related(Prefetch("signatures", queryset=Signature.objects.order_by("signed_at", "pk")))
+        .order_by("-number")
+    )
+    submitted = _submitted_round_ids(request.user, project) if rounds else set()
+    cards = [RoundCard(r, list(r.signatures.all()), decisions_visible(request.user, r, submitted)) for r in rounds]
     context = {
         "project": project,
         "checklist": checklist,
         "answered": sum(stage.answered for stage in checklist),
         "total": sum(len(stage.rows) for stage in checklist),
-        "rounds": rounds,
+        "rounds": cards,
         "modalities": [MODALITY_LABELS.get(code, code) for code in project.modalities],
+        "feedback": _feedback(request, project, rounds[0] if rounds else None),
+        "can_withdraw": request.user.has_perm("reviews.withdraw_project", project),
+        "can_amend": request.user.has_perm("reviews.amend_project", project),
+        "withdraw_form": withdraw_form or WithdrawForm(),
     }
-    return render(request, "reviews/project_detail.html", context)
+    return render(request, "reviews/project_detail.html", context, status=http_status)
+
+
+@login_required
+def project_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    return project_detail_page(request, get_project(request, pk))
 
 
 @login_required
@@ -155,8 +231,29 @@ def answer_edit(request: AuthedRequest, pk: int, code: str) -> HttpResponse:
         "previous": _neighbour(project, item, -1),
         "next": _neighbour(project, item, +1),
         "audit_entry": _audit_entry(project, item),
+        "item_feedback": _item_feedback(request, project, item),
     }
     return render(request, "reviews/answer_form.html", context, status=400 if form.errors else 200)
+
+
+def _item_feedback(request: AuthedRequest, project: Project, item: GuidelineItem) -> dict[str, Any] | None:
+    """The reviewers' comments on this item from the round that ended with changes requested.
+
+    Read only while the project is returned for changes, so other answer pages cost nothing.
+    """
+    if project.status != ProjectStatus.CHANGES_REQUESTED:
+        return None
+    round_ = Round.objects.filter(project=project).select_related("outcome").order_by("-number").first()
+    if round_ is None or getattr(round_, "outcome", None) is None:
+        return None
+    round_.project = project
+    entries = [
+        entry
+        for review in visible_reviews(round_, request.user)
+        for entry in review.items.all()
+        if entry.item_id == item.pk and (entry.verdict != Verdict.ACCEPTABLE or entry.comment)
+    ]
+    return {"round": round_, "entries": entries}
 
 
 def _audit_entry(project: Project, item: GuidelineItem) -> AuditSummary | None:
@@ -236,23 +333,62 @@ def project_submit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return render(request, "reviews/submit.html", {"project": project, "problems": problems}, status=status)
 
 
+def _can_open_review(request: AuthedRequest, project: Project) -> bool:
+    """The review page shows to reviewers who may review, conflicted reviewers and admins (read-only)."""
+    user = request.user
+    if user.has_perm("reviews.review_project", project) or is_admin(user):
+        return True
+    return Assignment.objects.filter(
+        project=project, reviewer=user, status=AssignmentStatus.ACCEPTED, has_conflict=True
+    ).exists()
+
+
+def _can_sign(request: AuthedRequest, project: Project, round_: Round, signatures: list[Signature]) -> bool:
+    user = request.user
+    if any(s.signer_id == user.pk for s in signatures):
+        return False
+    if user.has_perm("reviews.review_project", project):
+        return True
+    return bool(
+        user.has_perm("reviews.decide_project", project)
+        and policy_for(round_.guideline_version_id).final_decision == FinalDecision.ADMIN
+    )
+
+
 @login_required
 def round_detail(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
     project = get_project(request, pk)
-    round_ = get_object_or_404(
-        Round.objects.select_related("submitted_by", "guideline_version"), project=project, number=number
-    )
-    snapshot = round_.snapshot
-    items = {
-        item.code: item
-        for item in GuidelineItem.objects.filter(version=round_.guideline_version_id).select_related("stage")
+    round_ = project_round(project, number)
+    status = policy_status(round_)
+    stages, _items = frozen_checklist(project, round_, status=status)
+    visible = visible_reviews(round_, request.user)
+    own = next((review for review in visible if review.reviewer_id == request.user.pk), None)
+    shown = decisions_visible(request.user, round_, {round_.pk} if own is not None else set())
+    state = round_state(project, round_, latest_round_number(project))
+    context = {
+        "project": project,
+        "round": round_,
+        "snapshot": round_.snapshot,
+        "stages": stages,
+        "status": status,
+        "state": state,
+        "decisions_visible": shown,
+        "reviews": visible,
+        "feedback": consolidated_feedback(visible),
+        "waiver_rows": [
+            {
+                "audit": audit,
+                "label": AUDIT_LABELS.get(audit, audit),
+                "status": status.status_of(audit),
+                "waiver": status.waivers.get(audit),
+            }
+            for audit in status.needs_waiver
+        ],
+        "can_review": _can_open_review(request, project),
+        "can_sign": state == "open" and _can_sign(request, project, round_, status.signatures),
+        "is_owner": project.owner_id == request.user.pk,
+        "tab": "round",
     }
-    stages: dict[str, dict[str, object]] = {}
-    for entry in snapshot["answers"]:
-        item = items.get(entry["item"])
-        stage = stages.setdefault(entry["stage"], {"stage": item.stage if item else None, "entries": []})
-        stage["entries"].append({**entry, "catalogue_item": item})  # type: ignore[attr-defined]
-    context = {"project": project, "round": round_, "snapshot": snapshot, "stages": list(stages.values())}
     return render(request, "reviews/round_detail.html", context)
 
 

@@ -1,15 +1,438 @@
-"""Views (being written)."""
-from django.http import Http404
+"""A reviewer's work on one round: the frozen checklist with verdicts, the overclaim check,
+audit waivers; and, for everyone who sees the project, what changed since the round before.
 
-def round_review(request, **kwargs):
-    raise Http404
+Views read through selectors and write through reviews.services.review; a refused
+transition is a message (409 for a conflict, 400 for a form error), never a server error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audits.selectors import AUDIT_LABELS, AUDITS, AuditSummary, round_audits, run_metrics
+from reviews.enums import UNDER_REVIEW_STATUSES, AssignmentStatus, Verdict
+from reviews.forms.review import ItemFields, ReviewForm, WaiverForm
+from reviews.models import (
+    Assignment,
+    EvidenceFile,
+    GuidelineItem,
+    ItemReview,
+    Project,
+    Round,
+    RoundReview,
+    User,
+)
+from reviews.rules import is_admin
+from reviews.selectors.diff import diff_audits, diff_snapshots
+from reviews.selectors.review import WAIVABLE, PolicyStatus, policy_status, visible_reviews
+from reviews.services.review import ReviewIncomplete, TransitionConflict, audit_waive, round_review_save
+from reviews.views.access import AuthedRequest, get_project
+
+# The catalogue items of the overclaim check: the declared phase, the claims matrix, the check itself.
+OVERCLAIM_ITEMS = ("EV-1", "EV-10", "OV-2")
 
 
-def audit_waive_view(request, **kwargs):
-    raise Http404
+def project_round(project: Project, number: int) -> Round:
+    """A round of the project (404 for any other), with what its pages show beside it."""
+    round_ = get_object_or_404(
+        Round.objects.select_related(
+            "submitted_by", "guideline_version__guideline_set", "outcome", "outcome__decided_by"
+        ),
+        project=project,
+        number=number,
+    )
+    round_.project = project  # the selectors read the owner from it: no second query
+    return round_
 
 
-def round_diff(request, **kwargs):
-    raise Http404
+def latest_round_number(project: Project) -> int | None:
+    return Round.objects.filter(project=project).order_by("-number").values_list("number", flat=True).first()
 
 
+def round_state(project: Project, round_: Round, latest: int | None) -> str:
+    """Why a round can (not) be acted on: "open", "superseded" or "closed"."""
+    if latest is not None and latest != round_.number:
+        return "superseded"
+    return "open" if project.status in UNDER_REVIEW_STATUSES else "closed"
+
+
+# ---- the frozen checklist of a round, as reviewers read it -----------------------------------
+
+
+@dataclass
+class FileLink:
+    name: str
+    sha256: str
+    size: int
+    evidence_pk: int | None  # the stored file with these bytes, when it still exists
+
+
+# Bootstrap colour of each verdict, wherever a verdict shows.
+VERDICT_COLOUR = {Verdict.ACCEPTABLE: "success", Verdict.CONCERN: "warning", Verdict.MUST_CHANGE: "danger"}
+
+
+@dataclass
+class OtherVerdict:
+    reviewer: User
+    entry: ItemReview
+
+    @property
+    def colour(self) -> str:
+        return VERDICT_COLOUR.get(Verdict(self.entry.verdict), "secondary")
+
+
+@dataclass
+class ReviewRow:
+    entry: dict[str, Any]
+    item: GuidelineItem | None
+    files: list[FileLink]
+    audit: AuditSummary | None = None
+    audit_status: str = ""
+    fields: ItemFields | None = None
+    own: ItemReview | None = None
+    others: list[OtherVerdict] = field(default_factory=list)
+
+    @property
+    def code(self) -> str:
+        return str(self.entry["item"])
+
+    @property
+    def own_colour(self) -> str:
+        return VERDICT_COLOUR.get(Verdict(self.own.verdict), "secondary") if self.own is not None else "secondary"
+
+
+@dataclass
+class ReviewStage:
+    code: str
+    name: str
+    rows: list[ReviewRow]
+
+
+def _file_links(project: Project, answers: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """(item code, sha256) -> EvidenceFile pk, and ("", sha256) for the same bytes on any item."""
+    digests = {f["sha256"] for entry in answers for f in entry.get("files") or []}
+    if not digests:
+        return {}
+    links: dict[tuple[str, str], int] = {}
+    rows = EvidenceFile.objects.filter(answer__project=project, sha256__in=digests).values_list(
+        "pk", "sha256", "answer__item__code"
+    )
+    for pk, sha256, code in rows.order_by("pk"):
+        links.setdefault((code, sha256), pk)
+        links.setdefault(("", sha256), pk)
+    return links
+
+
+def frozen_checklist(
+    project: Project,
+    round_: Round,
+    *,
+    status: PolicyStatus | None = None,
+    form: ReviewForm | None = None,
+    own: RoundReview | None = None,
+    others: list[RoundReview] | None = None,
+    items: list[GuidelineItem] | None = None,
+) -> tuple[list[ReviewStage], dict[str, GuidelineItem]]:
+    """The round's answers by stage, as frozen, each with its item, files, bound audit result
+    and the verdicts the viewer may see. A fixed number of queries whatever the size."""
+    snapshot = round_.snapshot
+    answers = list(snapshot.get("answers") or [])
+    by_code = {item.code: item for item in (items if items is not None else _version_items(round_))}
+    links = _file_links(project, answers)
+    fields = form.rows() if form is not None else {}
+    mine = {entry.item_id: entry for entry in own.items.all()} if own is not None else {}
+    theirs: dict[int, list[OtherVerdict]] = {}
+    for review in others or []:
+        for entry in review.items.all():
+            theirs.setdefault(entry.item_id, []).append(OtherVerdict(review.reviewer, entry))
+    audits = {entry.audit: entry for entry in status.audits.audits} if status is not None else {}
+    stages: dict[str, ReviewStage] = {}
+    for entry in answers:
+        item = by_code.get(entry["item"])
+        stage = stages.get(entry["stage"])
+        if stage is None:
+            name = item.stage.name if item is not None else entry["stage"]
+            stage = stages[entry["stage"]] = ReviewStage(entry["stage"], name, [])
+        files = [
+            FileLink(
+                f.get("name", ""),
+                f.get("sha256", ""),
+                int(f.get("size") or 0),
+                links.get((entry["item"], f.get("sha256", "")), links.get(("", f.get("sha256", "")))),
+            )
+            for f in entry.get("files") or []
+        ]
+        row = ReviewRow(entry=entry, item=item, files=files, fields=fields.get(entry["item"]))
+        if item is not None:
+            row.own = mine.get(item.pk)
+            row.others = theirs.get(item.pk, [])
+            if item.audit and status is not None:
+                row.audit = audits.get(item.audit)
+                row.audit_status = status.status_of(item.audit)
+        stage.rows.append(row)
+    return list(stages.values()), by_code
+
+
+# ---- the review page ---------------------------------------------------------------------
+
+
+@dataclass
+class ReviewAccess:
+    may_post: bool  # a conflict-free, accepted reviewer (perm reviews.review_project)
+    reason: str = ""  # why the page is read-only for this viewer, if it is
+
+
+def _review_access(request: AuthedRequest, project: Project) -> ReviewAccess:
+    user = request.user
+    if user.has_perm("reviews.review_project", project):
+        return ReviewAccess(may_post=True)
+    if is_admin(user):
+        return ReviewAccess(False, "Administrators read the reviews; only the assigned reviewers write them.")
+    assignment = Assignment.objects.filter(project=project, reviewer=user, status=AssignmentStatus.ACCEPTED).first()
+    if assignment is not None and assignment.has_conflict:
+        return ReviewAccess(
+            False,
+            f"You declared a conflict of interest on this project: “{assignment.conflict_statement}”. "
+            "You can read the round but not review or sign it; an administrator can reassign the review.",
+        )
+    raise PermissionDenied("only the reviewers assigned to this project review its rounds")
+
+
+def _own_review(round_: Round, user: User) -> RoundReview | None:
+    return RoundReview.objects.filter(round=round_, reviewer=user).prefetch_related("items").first()
+
+
+def _initial(review: RoundReview | None, items: list[GuidelineItem]) -> dict[str, Any]:
+    if review is None:
+        return {}
+    by_item = {entry.item_id: entry for entry in review.items.all()}
+    initial: dict[str, Any] = {
+        "declared_phase": review.declared_phase,
+        "overclaim": review.overclaim,
+        "overclaim_note": review.overclaim_note,
+    }
+    for item in items:
+        entry = by_item.get(item.pk)
+        if entry is not None:
+            initial[ReviewForm.verdict_name(item)] = entry.verdict
+            initial[ReviewForm.comment_name(item)] = entry.comment
+    return initial
+
+
+def _version_items(round_: Round) -> list[GuidelineItem]:
+    return list(
+        GuidelineItem.objects.filter(version=round_.guideline_version_id)
+        .select_related("stage")
+        .order_by("stage__order", "order")
+    )
+
+
+def _review_page(
+    request: AuthedRequest,
+    project: Project,
+    round_: Round,
+    *,
+    access: ReviewAccess,
+    form: ReviewForm | None = None,
+    waiver_forms: dict[str, WaiverForm] | None = None,
+    conflict: str = "",
+    http_status: int = 200,
+) -> HttpResponse:
+    user = request.user
+    latest = latest_round_number(project)
+    state = round_state(project, round_, latest)
+    own = _own_review(round_, user) if access.may_post else None
+    can_save = access.may_post and state == "open" and not (own is not None and own.is_submitted)
+    # A refused post (a conflict: the round closed, the review was submitted elsewhere) still
+    # shows the form with what was typed, so nothing is lost; only the buttons go.
+    editable = can_save or (access.may_post and form is not None and form.is_bound)
+    items = _version_items(round_)
+    if editable and form is None:
+        form = ReviewForm(initial=_initial(own, items), items=items)
+    visible = visible_reviews(round_, user)
+    others = [review for review in visible if review.reviewer_id != user.pk]
+    status = policy_status(round_)
+    stages, _ = frozen_checklist(
+        project, round_, status=status, form=form if editable else None, own=own, others=others, items=items
+    )
+    answers = {entry["item"]: entry for entry in round_.snapshot.get("answers") or []}
+    forms_by_audit = waiver_forms or {}
+    waivable = [
+        {
+            "audit": audit,
+            "label": AUDIT_LABELS.get(audit, audit),
+            "status": status.status_of(audit),
+            "entry": next((a for a in status.audits.audits if a.audit == audit), None),
+            "waiver": status.waivers.get(audit),
+            "form": forms_by_audit.get(audit) or WaiverForm(prefix=f"waive-{audit}"),
+        }
+        for audit in status.needs_waiver
+    ]
+    context = {
+        "project": project,
+        "round": round_,
+        "latest_number": latest,
+        "state": state,
+        "access": access,
+        "editable": editable,
+        "can_save": can_save,
+        "form": form if editable else None,
+        "own": own,
+        "others": others,
+        "stages": stages,
+        "status": status,
+        "waivable": waivable,
+        "can_waive": access.may_post and state == "open",
+        "overclaim_answers": [(code, answers.get(code)) for code in OVERCLAIM_ITEMS],
+        "conflict": conflict,
+        "tab": "round",
+    }
+    return render(request, "reviews/round_review.html", context, status=http_status)
+
+
+def _accept_rest(data: QueryDict, items: list[GuidelineItem]) -> QueryDict:
+    """The posted form with every undecided item marked acceptable (the reviewer's shortcut)."""
+    data = data.copy()
+    for item in items:
+        name = ReviewForm.verdict_name(item)
+        if not data.get(name):
+            data[name] = Verdict.ACCEPTABLE
+    return data
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def round_review(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
+    project = get_project(request, pk)
+    round_ = project_round(project, number)
+    access = _review_access(request, project)
+    if request.method != "POST":
+        return _review_page(request, project, round_, access=access)
+    if not access.may_post:
+        raise PermissionDenied(access.reason or "only the reviewers assigned to this project review its rounds")
+    action = request.POST.get("action", "save")
+    items = _version_items(round_)
+    data = _accept_rest(request.POST, items) if action == "accept_rest" else request.POST
+    form = ReviewForm(data, items=items, submitting=action == "submit")
+    if not form.is_valid():
+        messages.error(request, "Not saved: see the marked fields.")
+        return _review_page(request, project, round_, access=access, form=form, http_status=400)
+    try:
+        round_review_save(
+            actor=request.user,
+            round_=round_,
+            verdicts=form.verdicts(),
+            declared_phase=form.cleaned_data["declared_phase"],
+            overclaim=form.cleaned_data["overclaim"] or "",
+            overclaim_note=form.cleaned_data["overclaim_note"] or "",
+            submit=action == "submit",
+        )
+    except TransitionConflict as exc:
+        return _review_page(request, project, round_, access=access, form=form, conflict=str(exc), http_status=409)
+    except ReviewIncomplete as exc:
+        form.add_error(None, "Not submitted: " + "; ".join(exc.problems) + ".")
+        return _review_page(request, project, round_, access=access, form=form, http_status=400)
+    except ValueError as exc:
+        form.add_error(None, str(exc))
+        return _review_page(request, project, round_, access=access, form=form, http_status=400)
+    if action == "submit":
+        messages.success(
+            request,
+            f"Review of round {round_.number} submitted; it can no longer change. "
+            "You now see the other reviewers' submitted verdicts. Sign your decision when you are ready.",
+        )
+    elif action == "accept_rest":
+        messages.success(
+            request, "Undecided items marked acceptable; draft saved. Submit the review when it is complete."
+        )
+    else:
+        messages.success(request, "Draft saved. Only you can see it until you submit the review.")
+    return redirect("round-review", pk=project.pk, number=round_.number)
+
+
+@login_required
+@require_POST
+def audit_waive_view(request: AuthedRequest, pk: int, number: int, audit: str) -> HttpResponse:
+    project = get_project(request, pk, perm="reviews.review_project")
+    round_ = project_round(project, number)
+    if audit not in AUDITS:
+        raise Http404("No such audit")
+    status = policy_status(round_)
+    access = ReviewAccess(may_post=True)
+    form = WaiverForm(request.POST, prefix=f"waive-{audit}")
+    if audit not in status.needs_waiver or status.status_of(audit) not in WAIVABLE:
+        messages.error(
+            request,
+            f"{AUDIT_LABELS.get(audit, audit)} did not fail and was computed in round {round_.number}: "
+            "there is nothing to waive.",
+        )
+        return _review_page(request, project, round_, access=access, http_status=400)
+    if not form.is_valid():
+        return _review_page(request, project, round_, access=access, waiver_forms={audit: form}, http_status=400)
+    try:
+        audit_waive(
+            actor=request.user,
+            round_=round_,
+            audit=audit,
+            reason=form.cleaned_data["reason"],
+            status=status.status_of(audit),
+        )
+    except TransitionConflict as exc:
+        return _review_page(
+            request, project, round_, access=access, waiver_forms={audit: form}, conflict=str(exc), http_status=409
+        )
+    except ValueError as exc:
+        form.add_error("reason", str(exc))
+        return _review_page(request, project, round_, access=access, waiver_forms={audit: form}, http_status=400)
+    messages.success(request, f"{AUDIT_LABELS.get(audit, audit)} waived for round {round_.number}, with your reason.")
+    return redirect(reverse("round-review", kwargs={"pk": project.pk, "number": round_.number}) + "#audits")
+
+
+# ---- what changed between two rounds -------------------------------------------------------
+
+
+def _audit_side(round_: Round) -> tuple[dict[str, str], dict[str, dict[str, float]], str]:
+    audits = round_audits(round_)
+    return {audit: audits.status_of(audit) for audit in AUDITS}, run_metrics(audits.run), audits.state
+
+
+@login_required
+def round_diff(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
+    """The change from round N-1 to round N. Round 1 has nothing before it, and says so."""
+    project = get_project(request, pk)
+    round_ = project_round(project, number)
+    context: dict[str, Any] = {"project": project, "round": round_, "previous": None, "tab": "round"}
+    if number > 1:
+        previous = get_object_or_404(Round.objects.select_related("submitted_by"), project=project, number=number - 1)
+        status_before, metrics_before, state_before = _audit_side(previous)
+        status_after, metrics_after, state_after = _audit_side(round_)
+        items = {
+            item.code: item
+            for item in GuidelineItem.objects.filter(version=round_.guideline_version_id).select_related("stage")
+        }
+        diff = diff_snapshots(previous.snapshot, round_.snapshot)
+        context.update(
+            previous=previous,
+            diff=diff,
+            items=items,
+            audit_changes=diff_audits(
+                audits=AUDIT_LABELS,
+                status_before=status_before,
+                status_after=status_after,
+                metrics_before=metrics_before,
+                metrics_after=metrics_after,
+            ),
+            audit_states=(state_before, state_after),
+            changed=[(change, items.get(change.code)) for change in diff.changed_answers],
+            unchanged=[(change, items.get(change.code)) for change in diff.unchanged_answers],
+        )
+    return render(request, "reviews/round_diff.html", context)

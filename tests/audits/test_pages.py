@@ -354,7 +354,7 @@ def test_overview_query_count_does_not_grow_with_runs(client, django_assert_num_
     for _ in range(count - 1):
         add_run(world.project)
     client.force_login(researcher)
-    with django_assert_num_queries(10):  # +2: current sets and thresholds give the current digest
+    with django_assert_num_queries(11):  # +2: current sets and thresholds give the current digest; +1 the bell
         response = client.get(reverse("audits-overview", kwargs={"pk": world.project.pk}))
     assert response.content.decode().count('href="/projects/') > count
 
@@ -382,7 +382,7 @@ def test_image_set_pages_200_files_at_a_time(client, django_assert_num_queries, 
     )
     client.force_login(researcher)
     url = reverse("imageset-detail", kwargs={"pk": world.project.pk, "set_pk": world.synthetic.pk})
-    with django_assert_num_queries(6):  # session, user, project, set, file count, one page of files
+    with django_assert_num_queries(7):  # session, user, bell, project, set, file count, one page of files
         first = client.get(url).content.decode()
     second = client.get(url + "?page=2").content.decode()
     assert first.count("synthetic/extra-") == 198 and REJECTED_NAME in first

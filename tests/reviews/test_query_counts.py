@@ -1,8 +1,8 @@
 """Each page runs a fixed number of queries whatever the amount of data (STYLE.md, Tests).
 
 The numbers are exact on purpose: a page that starts to query per row, or a template that
-adds a lookup, changes them and must explain why here. Every page pays 2 fixed queries for
-the request itself: session and user. Permissions cost none: they are rules, decided in
+adds a lookup, changes them and must explain why here. Every page pays 3 fixed queries for
+the request itself: session, user and the unread-notification count of the nav's bell. Permissions cost none: they are rules, decided in
 Python (User.has_perm never falls through to ModelBackend's permission tables for them).
 """
 
@@ -20,22 +20,22 @@ from reviews.validators import validate_evidence_file
 from tests.factories import ProjectFactory, ResearcherFactory
 
 # + page count + one page of projects (owner and version joined, progress annotated).
-PROJECT_LIST = 4
-ADMIN_PROJECT_LIST = 4
+PROJECT_LIST = 5
+ADMIN_PROJECT_LIST = 5
 # + project, stages, answers, evidence files of those answers, items, and the latest finished
 # audit run: +1 for the "computed evidence" badges of the items bound to an audit. That one
 # query reads only each audit's status and summary out of the run's results JSON
 # (audits.selectors.latest_results), whatever the number of items, audits or chart data;
 # and +2 to know which run is current: the project's current image sets and its thresholds,
 # whose digest the run must match (results of replaced images are history, not evidence).
-CHECKLIST = 10
+CHECKLIST = 11
 # + the checklist's queries and the rounds.
-PROJECT_DETAIL = 8
+PROJECT_DETAIL = 9
 # + project, item, answer, its evidence files, previous and next item, and the latest finished
 # audit run (+1, the same query as the checklist's; run on every item, bound to an audit or
 # not, so that the count is the same on every answer page), with the same +2 for the
 # current inputs' digest.
-ANSWER_PAGE = 11
+ANSWER_PAGE = 12
 # With no answer at all, Django skips the evidence-file prefetch (there is nothing to
 # attach files to), so a page without answers runs one query less. From one answer to all
 # 45, each with a file, the number stays the same.

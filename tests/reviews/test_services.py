@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from reviews.enums import Action, AnswerStatus, ExpertiseKind, ProjectStatus, Role, VersionStatus
+from reviews.enums import EDITABLE_STATUSES, Action, AnswerStatus, ExpertiseKind, ProjectStatus, Role, VersionStatus
 from reviews.models import (
     ActivityEntry,
     Answer,
@@ -49,7 +49,7 @@ from reviews.validators import ValidatedEvidence, validate_evidence_file
 
 OPTIONAL = {"EV-5", "EV-8", "DS-4", "DS-7", "DS-9", "DM-4", "OV-5"}
 STAGE_CODES = ["PF", "DC", "DD", "EV", "DS", "DM", "OV"]
-NOT_EDITABLE = [status for status in ProjectStatus if status not in {"draft", "changes_requested"}]
+NOT_EDITABLE = [status for status in ProjectStatus if status not in EDITABLE_STATUSES]
 
 PROJECT_DATA = {
     "title": "Synthetic knee MRI for meniscus tear detection",

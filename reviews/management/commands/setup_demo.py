@@ -13,16 +13,18 @@ from audits.demo import attach_demo_sets
 from reviews.enums import AnswerStatus, ExpertiseKind, GeneratorFamily, Modality, Role, SynthesisTask
 from reviews.models import GuidelineItem, Project, User
 from reviews.services.catalogue import catalogue_load
-from reviews.services.projects import answer_save, project_create
+from reviews.services.projects import answer_save, project_create, project_submit
 from reviews.validators import validate_evidence_file
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 (documented demo credential, refused in production)
 DEMO_TITLE = "Synthetic brain MRI slices for tumour-segmentation training (demo)"
+SUBMITTED_TITLE = "Synthetic EPI slices shared in place of patient scans (demo, submitted)"
 
 ACCOUNTS = [
     ("researcher", "Dr Rosa Researcher", Role.RESEARCHER, ""),
     ("reviewer-tech", "Dr Tomas Technical", Role.REVIEWER, ExpertiseKind.TECHNICAL),
     ("reviewer-clin", "Dr Clara Clinical", Role.REVIEWER, ExpertiseKind.CLINICAL),
+    ("reviewer-ethics", "Prof Elena Ethics", Role.REVIEWER, ExpertiseKind.ETHICS),
     ("admin", "Ada Admin", Role.ADMIN, ""),
 ]
 
@@ -69,7 +71,10 @@ ANSWERS: dict[str, tuple[str, str, str]] = {
 
 
 class Command(BaseCommand):
-    help = "Create the demo accounts (password 'demo-password') and a partly answered demo project."
+    help = (
+        "Create the demo accounts (password 'demo-password'), a partly answered demo project and a "
+        "submitted one waiting for reviewers."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if getattr(settings, "IS_PRODUCTION", False):
@@ -86,6 +91,11 @@ class Command(BaseCommand):
         if image_sets:
             self.stdout.write(
                 f"Demo image sets uploaded ({len(image_sets)} sets); the audit suite is queued for the worker."
+            )
+        submitted = self._submitted_project(users["researcher"])
+        if submitted is not None:
+            self.stdout.write(
+                f"Demo project #{submitted.pk} is submitted (round 1) and waits for an admin to assign reviewers."
             )
 
     def _account(self, username: str, full_name: str, role: str, expertise: str) -> User:
@@ -105,6 +115,45 @@ class Command(BaseCommand):
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
         return user
+
+    def _submitted_project(self, researcher: User) -> Project | None:
+        """Every item answered, the demo image sets uploaded, then submitted: round 1 binds the
+        audit run the uploads queued, so reviewers see its results once the worker is done."""
+        if Project.objects.filter(owner=researcher, title=SUBMITTED_TITLE).exists():
+            return None
+        project = project_create(
+            actor=researcher,
+            data={
+                "title": SUBMITTED_TITLE,
+                "summary": "A diffusion model trained on echo-planar brain slices generates synthetic slices that "
+                "the lab shares with a partner instead of the patients' scans.",
+                "synthesis_task": SynthesisTask.PRIVACY_SHARING,
+                "modalities": [Modality.MR],
+                "generator_family": GeneratorFamily.DIFFUSION,
+                "intended_use": "Method development at a partner lab that may not receive patient data.",
+                "prohibited_uses": "Diagnosis; training clinical models without real validation data; "
+                "presenting the slices as real patients.",
+                "data_sources": "Functional MRI research archive (consented, IRB 2023-044).",
+            },
+        )
+        attach_demo_sets(project, researcher)
+        for item in GuidelineItem.objects.filter(version=project.guideline_version).order_by("stage__order", "order"):
+            answer = ANSWERS.get(item.code)
+            status, justification, text = answer or (
+                AnswerStatus.MET,
+                "",
+                f"{item.evidence or 'Evidence'}: described in the project protocol, section {item.stage.order}.",
+            )
+            answer_save(
+                actor=researcher,
+                project=project,
+                item=item,
+                status=status,
+                justification=justification,
+                evidence_text=text,
+            )
+        project_submit(actor=researcher, project=project)
+        return project
 
     def _project(self, researcher: User) -> Project:
         existing = Project.objects.filter(owner=researcher, title=DEMO_TITLE).first()

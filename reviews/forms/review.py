@@ -1,0 +1,203 @@
+"""Forms of the review workflow: a reviewer's verdicts, audit waivers, signatures, withdrawal.
+
+The signature form checks the password with django.contrib.auth.authenticate, so a wrong
+password is a failed login for django-axes and counts toward the lockout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from django import forms
+from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from reviews.enums import STATEMENT_REQUIRED, EvaluationPhase, Meaning, OverclaimFinding, Verdict
+from reviews.forms import LONG_TEXT
+from reviews.models import GuidelineItem, User
+from reviews.services.review import VerdictInput
+
+UNDECIDED = ""
+
+
+def _text(**kwargs: Any) -> forms.CharField:
+    kwargs.setdefault("max_length", LONG_TEXT)
+    kwargs.setdefault("required", False)
+    kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3}))
+    return forms.CharField(**kwargs)
+
+
+@dataclass
+class ItemFields:
+    """One catalogue item's verdict and comment fields, for the template to lay out."""
+
+    item: GuidelineItem
+    verdict: forms.BoundField
+    comment: forms.BoundField
+
+
+class ReviewForm(forms.Form):
+    """A verdict and a comment per item, and the overclaim check (EV-1, EV-10, OV-2).
+
+    Fields are named by item code (`verdict_EV-1`, `comment_EV-1`). A draft may leave items
+    undecided; submitting needs every verdict and the whole overclaim check.
+    """
+
+    declared_phase = forms.TypedChoiceField(
+        label="Evaluation phase the project has reached (EV-1)",
+        choices=[("", "Not decided yet"), *EvaluationPhase.choices],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    overclaim = forms.ChoiceField(
+        label="Do the claims stay within that phase?",
+        choices=[("", "Not decided yet"), *OverclaimFinding.choices],
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    overclaim_note = _text(
+        label="Note on the claims",
+        help_text="Required for an overclaim: which claims go beyond the declared phase or the evidence (EV-10).",
+    )
+
+    def __init__(self, *args: Any, items: list[GuidelineItem], submitting: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.items = items
+        self.submitting = submitting
+        for item in items:
+            self.fields[self.verdict_name(item)] = forms.ChoiceField(
+                label=f"Verdict on {item.code}",
+                choices=[(UNDECIDED, "Undecided"), *Verdict.choices],
+                required=False,
+                widget=forms.RadioSelect(attrs={"class": "btn-check"}),
+            )
+            self.fields[self.comment_name(item)] = _text(
+                label=f"Comment on {item.code}",
+                help_text="Required for a concern or a change: say what and why.",
+                widget=forms.Textarea(attrs={"rows": 2, "class": "form-control form-control-sm"}),
+            )
+
+    @staticmethod
+    def verdict_name(item: GuidelineItem) -> str:
+        return f"verdict_{item.code}"
+
+    @staticmethod
+    def comment_name(item: GuidelineItem) -> str:
+        return f"comment_{item.code}"
+
+    def rows(self) -> dict[str, ItemFields]:
+        return {
+            item.code: ItemFields(item, self[self.verdict_name(item)], self[self.comment_name(item)])
+            for item in self.items
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for item in self.items:
+            verdict = data.get(self.verdict_name(item)) or UNDECIDED
+            comment = (data.get(self.comment_name(item)) or "").strip()
+            if verdict not in (UNDECIDED, Verdict.ACCEPTABLE) and not comment:
+                self.add_error(
+                    self.comment_name(item),
+                    f"{item.code}: “{Verdict(verdict).label}” needs a comment saying what the concern is or what must change.",
+                )
+            if self.submitting and verdict == UNDECIDED:
+                self.add_error(self.verdict_name(item), f"{item.code}: choose a verdict before submitting the review.")
+        if data.get("overclaim") == OverclaimFinding.OVERCLAIM and not (data.get("overclaim_note") or "").strip():
+            self.add_error("overclaim_note", "Say which claims go beyond the declared phase or the evidence.")
+        if self.submitting:
+            if data.get("declared_phase") is None:
+                self.add_error("declared_phase", "Choose the evaluation phase the project declares (EV-1).")
+            if not data.get("overclaim"):
+                self.add_error("overclaim", "Give your finding on the claims (EV-10, OV-2).")
+        return data
+
+    def verdicts(self) -> list[VerdictInput]:
+        return [
+            VerdictInput(
+                item=item,
+                verdict=self.cleaned_data.get(self.verdict_name(item)) or UNDECIDED,
+                comment=self.cleaned_data.get(self.comment_name(item)) or "",
+            )
+            for item in self.items
+        ]
+
+
+class WaiverForm(forms.Form):
+    reason = _text(
+        label="Reason for accepting this result",
+        required=True,
+        error_messages={"required": "A waiver needs a written reason."},
+        help_text="Why the project may be approved although this audit failed or could not be computed.",
+    )
+
+    def clean_reason(self) -> str:
+        reason = str(self.cleaned_data["reason"]).strip()
+        if not reason:
+            raise ValidationError("A waiver needs a written reason.")
+        return reason
+
+
+class SignatureForm(forms.Form):
+    """The meaning, its statement, the digest the page showed, and the password again."""
+
+    meaning = forms.ChoiceField(label="Your decision", widget=forms.RadioSelect)
+    statement = _text(
+        label="Statement",
+        help_text="The conditions (approve with conditions), what must change (request changes) or the reasons (reject).",
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    digest = forms.CharField(widget=forms.HiddenInput, max_length=200)
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="Signing needs your password again. Wrong passwords count toward the account lockout.",
+    )
+
+    def __init__(
+        self, *args: Any, request: HttpRequest, signer: User, meanings: tuple[str, ...], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.signer = signer
+        cast(forms.ChoiceField, self.fields["meaning"]).choices = [(m, Meaning(m).label) for m in meanings]
+
+    def clean_password(self) -> str:
+        password = str(self.cleaned_data["password"])
+        user = authenticate(request=self.request, username=self.signer.get_username(), password=password)
+        if getattr(self.request, "axes_locked_out", False):  # django-axes' middleware shows its lockout page
+            raise ValidationError(
+                "Too many wrong passwords: signing (and logging in) from your address is locked for a while. "
+                "Nothing was signed."
+            )
+        if user is None or user.pk != self.signer.pk:
+            raise ValidationError("The password is not correct. Nothing was signed.")
+        return password
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        meaning = data.get("meaning")
+        if meaning in STATEMENT_REQUIRED and not (data.get("statement") or "").strip():
+            label = Meaning(meaning).label
+            self.add_error("statement", f"“{label}” needs {STATEMENT_REQUIRED[Meaning(meaning)]} in writing.")
+        return data
+
+
+class WithdrawForm(forms.Form):
+    reason = _text(
+        label="Why withdraw the project?",
+        required=True,
+        error_messages={"required": "Say why the project is withdrawn."},
+        help_text="Shown to the reviewers and recorded in the history.",
+    )
+
+    def clean_reason(self) -> str:
+        reason = str(self.cleaned_data["reason"]).strip()
+        if not reason:
+            raise ValidationError("Say why the project is withdrawn.")
+        return reason
