@@ -198,6 +198,7 @@ class NotificationKind(models.TextChoices):
     SUBMITTED = "submitted", "New submission"
     ASSIGNED = "assigned", "Review assignment"
     RESPONDED = "responded", "Reviewer response"
+    REMOVED = "removed", "Removed from a review"
     CONFLICT = "conflict", "Conflict of interest declared"
     SIGNED = "signed", "Decision signed"
     CHANGES_REQUESTED = "changes_requested", "Changes requested"

@@ -189,17 +189,20 @@ def reviewer_suggestions(project: Project) -> list[Suggestion]:
     )
     history = Assignment.objects.filter(
         reviewer__in=reviewers, status__in=[AssignmentStatus.ACCEPTED, AssignmentStatus.INVITED]
-    ).values_list("reviewer_id", "project_id", "project__synthesis_task", "project__modalities")
+    ).values_list("reviewer_id", "project_id", "project__synthesis_task", "project__modalities", "has_conflict")
     tasks: dict[int, set[str]] = {}
     modalities: dict[int, set[str]] = {}
     on_project: set[int] = set()
-    for reviewer_id, project_id, task, codes in history:
+    conflicted: set[int] = set()  # on the project but unable to sign: their expertise is still needed
+    for reviewer_id, project_id, task, codes, has_conflict in history:
         if project_id == project.pk:
             on_project.add(reviewer_id)
+            if has_conflict:
+                conflicted.add(reviewer_id)
             continue
         tasks.setdefault(reviewer_id, set()).add(task)
         modalities.setdefault(reviewer_id, set()).update(codes or [])
-    kinds_present = {r.expertise for r in reviewers if r.pk in on_project}
+    kinds_present = {r.expertise for r in reviewers if r.pk in on_project - conflicted}
     wanted = {ExpertiseKind.TECHNICAL} if ExpertiseKind.TECHNICAL not in kinds_present else set()
     if not kinds_present - {ExpertiseKind.TECHNICAL}:
         wanted |= {ExpertiseKind.CLINICAL, ExpertiseKind.ETHICS, ExpertiseKind.PATIENT_PUBLIC}

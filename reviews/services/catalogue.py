@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviews.enums import Action, VersionStatus
-from reviews.models import GuidelineItem, GuidelineSet, GuidelineVersion, Stage, User
+from reviews.models import GuidelineItem, GuidelineSet, GuidelineVersion, ReviewPolicy, Stage, User
 from reviews.services.activity import activity_record
 
 CATALOGUE_DIR = Path(__file__).resolve().parent.parent / "catalogue"
@@ -114,5 +114,9 @@ def guideline_version_new_draft(*, source: GuidelineVersion, actor: User) -> Gui
         for stage in source.stages.order_by("order")
     ]
     _create_stages_and_items(draft, stages)
+    policy = ReviewPolicy.objects.filter(version=source).first()
+    if policy is not None:  # the sign-off policy carries over; admins change it on the new version
+        policy.pk, policy.version = None, draft
+        policy.save(force_insert=True)
     activity_record(actor=actor, action=Action.CREATE, obj=draft, new={"copied_from": str(source)})
     return draft

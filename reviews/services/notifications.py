@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from reviews.enums import NotificationKind, Role
@@ -70,7 +71,9 @@ def notification_email_send(*, notification_id: int) -> bool:
     resend those (a duplicate email is worse than a late note in the app), it marks them failed.
     """
     claimed = Notification.objects.filter(pk=notification_id, email_state=Notification.EmailState.PENDING).update(
-        email_state=Notification.EmailState.SENDING, email_attempts=1
+        email_state=Notification.EmailState.SENDING,
+        email_attempts=F("email_attempts") + 1,
+        email_claimed_at=timezone.now(),
     )
     if not claimed:
         return False

@@ -19,7 +19,7 @@ from reviews.enums import ACTIVE_ASSIGNMENT_STATUSES, UNDER_REVIEW_STATUSES, Ass
 from reviews.models import Assignment, Notification, ReviewPolicy, Round, Signature, User
 from reviews.services.notifications import admins, notify
 
-# An email "sending" this long after its notification was made has lost its worker.
+# An email "sending" this long after a worker claimed it has lost its worker.
 EMAIL_STUCK_AFTER = timedelta(minutes=15)
 # A "pending" email this old should have been sent; its message may have been lost.
 EMAIL_RESEND_AFTER = timedelta(minutes=5)
@@ -139,7 +139,7 @@ def notification_emails_reconcile(*, now: datetime | None = None) -> dict[str, i
     """
     now = now or timezone.now()
     stuck = Notification.objects.filter(
-        email_state=Notification.EmailState.SENDING, created_at__lt=now - EMAIL_STUCK_AFTER
+        email_state=Notification.EmailState.SENDING, email_claimed_at__lt=now - EMAIL_STUCK_AFTER
     ).update(
         email_state=Notification.EmailState.FAILED,
         email_error="The worker sending this email was lost; it is not sent again, so that it is never sent twice.",

@@ -277,6 +277,15 @@ def assignment_remove(*, actor: User, assignment: Assignment, reason: str) -> As
         old={"status": old_status},
         new={"status": current.status, "reason": reason},
     )
+    notify(
+        key=f"removed:{current.pk}",
+        recipients=[current.reviewer],
+        kind=NotificationKind.REMOVED,
+        project=locked,
+        subject=f"You were removed from the review of {locked.title}",
+        body=f"{actor.display_name} removed you from this review. Reason: {reason}",
+        url=reverse("my-reviews"),
+    )
     return current
 
 

@@ -141,6 +141,14 @@ def project_detail_page(
 
 @login_required
 def project_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    invited = Project.objects.filter(pk=pk).first()
+    if (
+        invited is not None
+        and not request.user.has_perm("reviews.view_project", invited)
+        and request.user.has_perm("reviews.respond_assignment", invited)
+    ):
+        # An invited reviewer answers the invitation (and declares conflicts) before any material.
+        return redirect("assignment-respond", pk=pk)
     return project_detail_page(request, get_project(request, pk))
 
 

@@ -229,8 +229,10 @@ def test_a_user_without_an_email_address_gets_the_note_in_the_app_only(db):
 def test_the_reconciler_fails_stuck_emails_and_requeues_lost_ones_each_sent_once(researcher):
     now = timezone.now()
     stuck, sending_now, lost, fresh = (note(researcher, name) for name in ("Stuck", "Sending", "Lost", "Fresh"))
-    Notification.objects.filter(pk=stuck.pk).update(email_state="sending", created_at=now - timedelta(minutes=20))
-    Notification.objects.filter(pk=sending_now.pk).update(email_state="sending", created_at=now - timedelta(minutes=2))
+    Notification.objects.filter(pk=stuck.pk).update(email_state="sending", email_claimed_at=now - timedelta(minutes=20))
+    Notification.objects.filter(pk=sending_now.pk).update(
+        email_state="sending", email_claimed_at=now - timedelta(minutes=2)
+    )
     Notification.objects.filter(pk=lost.pk).update(created_at=now - timedelta(minutes=10))
 
     counts = notification_emails_reconcile(now=now)

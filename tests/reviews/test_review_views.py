@@ -101,8 +101,14 @@ def review_form(round_: Round, *, verdict: str = Verdict.ACCEPTABLE, **per_item:
     return data
 
 
+INVITATION = "redirect to the invitation"
+
+
 def assert_status(response, expected: int | str, url: str) -> None:
-    if expected == LOGIN:
+    if expected == INVITATION:
+        assert response.status_code == 302 and response["Location"].endswith("/invitation/"), url
+        assert b"Secret" not in response.content, url
+    elif expected == LOGIN:
         assert response.status_code == 302, url
         assert response["Location"].startswith(reverse("login")) and "next=" in response["Location"], url
     else:
@@ -116,7 +122,8 @@ GET_MATRIX: dict[str, dict[str, int | str]] = {
     "round-sign": dict(technical=200, conflicted=403, invited=404, unassigned=404, owner=403, other=404, admin=403, anonymous=LOGIN),
     "round-diff": dict(technical=200, conflicted=200, invited=404, unassigned=404, owner=200, other=404, admin=200, anonymous=LOGIN),
     "round-detail": dict(technical=200, conflicted=200, invited=404, unassigned=404, owner=200, other=404, admin=200, anonymous=LOGIN),
-    "project-detail": dict(technical=200, conflicted=200, invited=404, unassigned=404, owner=200, other=404, admin=200, anonymous=LOGIN),
+    # An invited reviewer is sent to the invitation: accept or decline before any material.
+    "project-detail": dict(technical=200, conflicted=200, invited=INVITATION, unassigned=404, owner=200, other=404, admin=200, anonymous=LOGIN),
 }  # fmt: skip
 
 
