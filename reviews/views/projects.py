@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AuditSummary, latest_results
-from reviews.enums import AssignmentStatus, FinalDecision, Meaning, Modality, Outcome, ProjectStatus, Verdict
+from reviews.enums import Action, AssignmentStatus, FinalDecision, Meaning, Modality, Outcome, ProjectStatus, Verdict
 from reviews.forms import AnswerForm, ProjectForm
 from reviews.forms.review import WithdrawForm
 from reviews.models import Answer, Assignment, EvidenceFile, GuidelineItem, Project, Round, RoundReview, Signature, User
@@ -141,15 +141,15 @@ def project_detail_page(
 
 @login_required
 def project_detail(request: AuthedRequest, pk: int) -> HttpResponse:
-    invited = Project.objects.filter(pk=pk).first()
-    if (
-        invited is not None
-        and not request.user.has_perm("reviews.view_project", invited)
-        and request.user.has_perm("reviews.respond_assignment", invited)
-    ):
+    try:
+        project = get_project(request, pk)
+    except Http404:
         # An invited reviewer answers the invitation (and declares conflicts) before any material.
-        return redirect("assignment-respond", pk=pk)
-    return project_detail_page(request, get_project(request, pk))
+        invited = Project.objects.filter(pk=pk).first()
+        if invited is not None and request.user.has_perm("reviews.respond_assignment", invited):
+            return redirect("assignment-respond", pk=pk)
+        raise
+    return project_detail_page(request, project)
 
 
 @login_required
@@ -403,5 +403,19 @@ def round_detail(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
 @login_required
 def project_history(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk)
-    page = Paginator(project_activity(project=project), 100).get_page(request.GET.get("page"))
-    return render(request, "reviews/history.html", {"project": project, "page": page, "entries": page.object_list})
+    entries = project_activity(project=project)
+    hidden = _undisclosed_round(request.user, project)
+    if hidden is not None:
+        # The same rule as the round page: reviews and signatures of the round under review
+        # stay out of sight until it ends (or, for a reviewer, until they submitted theirs).
+        entries = entries.exclude(action__in=[Action.REVIEW, Action.SIGN], new__round=hidden.number)
+    page = Paginator(entries, 100).get_page(request.GET.get("page"))
+    context = {"project": project, "page": page, "entries": page.object_list, "hidden_round": hidden}
+    return render(request, "reviews/history.html", context)
+
+
+def _undisclosed_round(user: User, project: Project) -> Round | None:
+    latest = Round.objects.filter(project=project).select_related("outcome").order_by("-number").first()
+    if latest is None or decisions_visible(user, latest, _submitted_round_ids(user, project)):
+        return None
+    return latest

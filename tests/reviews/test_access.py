@@ -36,14 +36,34 @@ from pydicom.data import get_testdata_file
 
 from audits.enums import RunStatus, SetRole
 from audits.models import AuditConfig, AuditRun, ImageFile, ImageSet
-from reviews.enums import AnswerStatus, ProjectStatus, Role
-from reviews.models import ActivityEntry, Answer, EvidenceFile, GuidelineItem, GuidelineVersion, Project, Round, User
+from reviews.enums import AnswerStatus, ExpertiseKind, OverclaimFinding, ProjectStatus, Role, Verdict
+from reviews.models import (
+    ActivityEntry,
+    Answer,
+    Assignment,
+    AuditWaiver,
+    EvidenceFile,
+    GuidelineItem,
+    GuidelineVersion,
+    ItemReview,
+    Notification,
+    Project,
+    Round,
+    RoundOutcome,
+    RoundReview,
+    Signature,
+    User,
+)
 from reviews.services.projects import answer_save, project_submit
+from reviews.services.review import VerdictInput, assignment_create, assignment_respond, round_review_save
 from reviews.validators import validate_evidence_file
-from tests.factories import PASSWORD, ProjectFactory
+from tests.factories import PASSWORD, ProjectFactory, ReviewerFactory
 
-ROLES = ("anonymous", "owner", "other", "reviewer", "admin")
+ROLES = ("anonymous", "owner", "other", "reviewer", "invited", "assigned", "admin")
 OUTSIDERS = ("anonymous", "other", "reviewer")  # may see nothing of the owner's projects
+# On the submitted project: "invited" has an invitation it has not answered (it may read the
+# title and summary, to decide and declare conflicts, and nothing else); "assigned" accepted
+# with no conflict and reviews it. The draft has no reviewers: both are outsiders there.
 VARIANTS = ("draft", "submitted")
 
 
@@ -67,10 +87,25 @@ class V:
 
 LOGIN = Redirect("login")
 HOME = Redirect("home")
+INVITATION = Redirect("assignment-respond")  # the invitation of the project asked for
 
 
-def per_role(anonymous: Any, owner: Any, other: Any, reviewer: Any, admin: Any) -> dict[str, Any]:
-    return {"anonymous": anonymous, "owner": owner, "other": other, "reviewer": reviewer, "admin": admin}
+_SAME = object()
+
+
+def per_role(
+    anonymous: Any, owner: Any, other: Any, reviewer: Any, admin: Any, *, invited: Any = _SAME, assigned: Any = _SAME
+) -> dict[str, Any]:
+    """Invited and assigned reviewers answer like the unassigned one unless a cell says otherwise."""
+    return {
+        "anonymous": anonymous,
+        "owner": owner,
+        "other": other,
+        "reviewer": reviewer,
+        "invited": reviewer if invited is _SAME else invited,
+        "assigned": reviewer if assigned is _SAME else assigned,
+        "admin": admin,
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -91,6 +126,8 @@ class World:
     image_files: dict[str, ImageFile] = field(default_factory=dict)  # variant -> that set's one DICOM
     runs: dict[str, AuditRun] = field(default_factory=dict)  # variant -> a finished audit run
     secrets: list[str] = field(default_factory=list)  # what no outsider may ever read
+    secrets_by_variant: dict[str, list[str]] = field(default_factory=dict)
+    assignments: dict[str, Assignment] = field(default_factory=dict)  # role -> its assignment on "submitted"
 
     @property
     def owner(self) -> User:
@@ -163,6 +200,8 @@ def first_required_code(version: GuidelineVersion) -> str:
 
 @pytest.fixture
 def world(catalogue, researcher, other_researcher, reviewer, admin_user, project) -> World:
+    invited = ReviewerFactory(full_name="Ivy Invited", expertise=ExpertiseKind.CLINICAL)
+    assigned = ReviewerFactory(full_name="Axel Assigned", expertise=ExpertiseKind.TECHNICAL)
     tag = uuid.uuid4().hex
     submitted = ProjectFactory(owner=researcher, guideline_version=catalogue, title="Secret submitted knee CT project")
     projects = {"draft": project, "submitted": submitted}
@@ -180,11 +219,36 @@ def world(catalogue, researcher, other_researcher, reviewer, admin_user, project
 
     audit_evidence = {variant: add_audit_evidence(p, f"{variant}-{tag}") for variant, p in projects.items()}
 
-    secrets = [p.title for p in projects.values()]
-    secrets += [m.decode() for m in markers.values()]
-    secrets += [e.original_name for e in evidence.values()]
-    secrets += [image_file.name for _, image_file, _ in audit_evidence.values()]
-    secrets += [run.results["privacy"]["summary"] for _, _, run in audit_evidence.values()]
+    # Round 1 of the submitted project: an unanswered invitation, and an accepted reviewer
+    # who has submitted their review (so that signing is the next step).
+    assignments = {
+        role: assignment_create(actor=admin_user, project=submitted, reviewer=user)
+        for role, user in (("invited", invited), ("assigned", assigned))
+    }
+    assignment_respond(actor=assigned, project=submitted, accept=True)
+    round_one = submitted.rounds.get(number=1)
+    items = GuidelineItem.objects.filter(version=catalogue)
+    round_review_save(
+        actor=assigned,
+        round_=round_one,
+        verdicts=[VerdictInput(item=item, verdict=Verdict.ACCEPTABLE, comment="") for item in items],
+        declared_phase=1,
+        overclaim=OverclaimFinding.WITHIN,
+        overclaim_note="",
+        submit=True,
+    )
+
+    secrets_by_variant = {
+        variant: [
+            projects[variant].title,
+            markers[variant].decode(),
+            evidence[variant].original_name,
+            audit_evidence[variant][1].name,
+            audit_evidence[variant][2].results["privacy"]["summary"],
+        ]
+        for variant in VARIANTS
+    }
+    secrets = [secret for variant in VARIANTS for secret in secrets_by_variant[variant]]
     return World(
         catalogue=catalogue,
         users={
@@ -192,6 +256,8 @@ def world(catalogue, researcher, other_researcher, reviewer, admin_user, project
             "owner": researcher,
             "other": other_researcher,
             "reviewer": reviewer,
+            "invited": invited,
+            "assigned": assigned,
             "admin": admin_user,
         },
         projects=projects,
@@ -204,6 +270,8 @@ def world(catalogue, researcher, other_researcher, reviewer, admin_user, project
         image_files={variant: image_file for variant, (_, image_file, _) in audit_evidence.items()},
         runs={variant: run for variant, (_, _, run) in audit_evidence.items()},
         secrets=secrets,
+        secrets_by_variant=secrets_by_variant,
+        assignments=assignments,
     )
 
 
@@ -235,6 +303,14 @@ def _pk(w: World, p: Project) -> dict[str, Any]:
 
 def _no_data(w: World) -> dict[str, Any]:
     return {}
+
+
+def _round_one(w: World, p: Project) -> dict[str, Any]:
+    return {"pk": p.pk, "number": 1}
+
+
+def _in_days(days: int) -> str:
+    return (timezone.localdate() + timedelta(days=days)).isoformat()
 
 
 def _run_kwargs(w: World, p: Project) -> dict[str, Any]:
@@ -290,41 +366,44 @@ TABLE: dict[str, Row] = {
         post=per_role(LOGIN, 302, 302, 403, 403),
         data=lambda w: _project_data(),
     ),
-    "project-detail": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_pk),
+    # An invited reviewer is sent to the invitation, to answer it before seeing any material.
+    "project-detail": _owner_row(
+        get=per_role(LOGIN, 200, 404, 404, 200, invited=V(404, INVITATION), assigned=V(404, 200)), kwargs=_pk
+    ),
     "project-edit": _owner_row(
-        get=per_role(LOGIN, V(200, 403), 404, 404, 403),
-        post=per_role(LOGIN, V(302, 403), 404, 404, 403),
+        get=per_role(LOGIN, V(200, 403), 404, 404, 403, assigned=V(404, 403)),
+        post=per_role(LOGIN, V(302, 403), 404, 404, 403, assigned=V(404, 403)),
         kwargs=_pk,
         data=lambda w: _project_data(),
     ),
-    "project-checklist": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_pk),
+    "project-checklist": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)), kwargs=_pk),
     "answer-edit": _owner_row(
-        get=per_role(LOGIN, 200, 404, 404, 200),
-        post=per_role(LOGIN, V(302, 403), 404, 404, 403),
+        get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)),
+        post=per_role(LOGIN, V(302, 403), 404, 404, 403, assigned=V(404, 403)),
         kwargs=lambda w, p: {"pk": p.pk, "code": w.item_code},
         data=lambda w: {"status": "partly_met", "justification": "", "evidence_text": "Changed."},
     ),
     "evidence-download": _owner_row(
-        get=per_role(LOGIN, 200, 404, 404, 200),
+        get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)),
         kwargs=lambda w, p: {"pk": p.pk, "evidence_pk": w.evidence[_variant_of(w, p)].pk},
     ),
     # require_POST answers a GET with 405 before any lookup, so it reveals nothing.
     "evidence-delete": _owner_row(
         get=per_role(LOGIN, 405, 405, 405, 405),
-        post=per_role(LOGIN, V(302, 403), 404, 404, 403),
+        post=per_role(LOGIN, V(302, 403), 404, 404, 403, assigned=V(404, 403)),
         kwargs=lambda w, p: {"pk": p.pk, "evidence_pk": w.evidence[_variant_of(w, p)].pk},
     ),
     "project-submit": _owner_row(
-        get=per_role(LOGIN, V(200, 403), 404, 404, 403),
-        post=per_role(LOGIN, V(302, 403), 404, 404, 403),
+        get=per_role(LOGIN, V(200, 403), 404, 404, 403, assigned=V(404, 403)),
+        post=per_role(LOGIN, V(302, 403), 404, 404, 403, assigned=V(404, 403)),
         kwargs=_pk,
     ),
     # The draft has no round yet: 404 for everyone; round 1 of the submitted project exists.
     "round-detail": _owner_row(
-        get=per_role(LOGIN, V(404, 200), 404, 404, V(404, 200)),
-        kwargs=lambda w, p: {"pk": p.pk, "number": 1},
+        get=per_role(LOGIN, V(404, 200), 404, 404, V(404, 200), assigned=V(404, 200)),
+        kwargs=_round_one,
     ),
-    "project-history": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_pk),
+    "project-history": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)), kwargs=_pk),
     "catalogue-list": Row(get=per_role(LOGIN, 200, 200, 200, 200)),
     "catalogue-detail": Row(get=per_role(LOGIN, 200, 200, 200, 200), kwargs=lambda w, p: {"pk": w.catalogue.pk}),
     "user-list": Row(get=per_role(LOGIN, 403, 403, 403, 200)),
@@ -357,10 +436,10 @@ TABLE: dict[str, Row] = {
     # Audits (audits.urls). Reviewers see nothing until assignments exist, like the project itself.
     # Running the audits and setting thresholds are for the owner and admins in every project
     # state; uploading a set changes the project, so it is the owner's, and only while editable.
-    "audits-overview": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_pk),
+    "audits-overview": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)), kwargs=_pk),
     "imageset-upload": _owner_row(
-        get=per_role(LOGIN, V(200, 403), 404, 404, 403),
-        post=per_role(LOGIN, V(302, 403), 404, 404, 403),
+        get=per_role(LOGIN, V(200, 403), 404, 404, 403, assigned=V(404, 403)),
+        post=per_role(LOGIN, V(302, 403), 404, 404, 403, assigned=V(404, 403)),
         kwargs=_pk,
         data=lambda w: {
             "role": SetRole.HOLDOUT,
@@ -368,27 +447,109 @@ TABLE: dict[str, Row] = {
         },
     ),
     "imageset-detail": _owner_row(
-        get=per_role(LOGIN, 200, 404, 404, 200),
+        get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)),
         kwargs=lambda w, p: {"pk": p.pk, "set_pk": w.image_sets[_variant_of(w, p)].pk},
     ),
     # require_POST answers a GET with 405 before any lookup, so it reveals nothing.
     "audit-run-start": _owner_row(
-        get=per_role(LOGIN, 405, 405, 405, 405), post=per_role(LOGIN, 302, 404, 404, 302), kwargs=_pk
+        get=per_role(LOGIN, 405, 405, 405, 405),
+        post=per_role(LOGIN, 302, 404, 404, 302, assigned=V(404, 403)),
+        kwargs=_pk,
     ),
     "audit-thresholds": _owner_row(
-        get=per_role(LOGIN, 200, 404, 404, 200),
-        post=per_role(LOGIN, 302, 404, 404, 302),
+        get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)),  # reviewers read the thresholds
+        post=per_role(LOGIN, 302, 404, 404, 302, assigned=V(404, 403)),
         kwargs=_pk,
         data=lambda w: {"disclosure__warn_fraction": "0.9"},
     ),
-    "audit-run": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_run_kwargs),
-    "audit-run-status": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200), kwargs=_run_kwargs),
+    "audit-run": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)), kwargs=_run_kwargs),
+    "audit-run-status": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)), kwargs=_run_kwargs),
     "audit-result": _owner_row(
-        get=per_role(LOGIN, 200, 404, 404, 200), kwargs=lambda w, p: {**_run_kwargs(w, p), "audit": "privacy"}
+        get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)),
+        kwargs=lambda w, p: {**_run_kwargs(w, p), "audit": "privacy"},
     ),
     "image-thumbnail": _owner_row(
-        get=per_role(LOGIN, 200, 404, 404, 200),
+        get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)),
         kwargs=lambda w, p: {"pk": p.pk, "file_pk": w.image_files[_variant_of(w, p)].pk, "index": 0},
+    ),
+    # The review workflow (issue 4). Draft projects have no round and no reviewers.
+    "project-withdraw": _owner_row(
+        get=per_role(LOGIN, 405, 405, 405, 405, invited=405, assigned=405),
+        post=per_role(LOGIN, 302, 404, 404, 403, assigned=V(404, 403)),
+        kwargs=_pk,
+        data=lambda w: {"reason": "The study was stopped."},
+    ),
+    # Only an approved project opens an amendment; neither of these is approved.
+    "project-amend": _owner_row(
+        get=per_role(LOGIN, 405, 405, 405, 405, invited=405, assigned=405),
+        post=per_role(LOGIN, 403, 404, 404, 403, assigned=V(404, 403)),
+        kwargs=_pk,
+    ),
+    "assignment-list": _owner_row(
+        get=per_role(LOGIN, 403, 404, 404, V(403, 200), assigned=V(404, 403)),
+        post=per_role(LOGIN, 403, 404, 404, V(403, 302), assigned=V(404, 403)),
+        kwargs=_pk,
+        data=lambda w: {"reviewer": w.users["reviewer"].pk, "due_date": _in_days(14)},  # type: ignore[union-attr]
+    ),
+    "assignment-remove": _owner_row(
+        get=per_role(LOGIN, 405, 405, 405, 405, invited=405, assigned=405),
+        post=per_role(LOGIN, 403, 404, 404, V(403, 302), assigned=V(404, 403)),
+        kwargs=lambda w, p: {"pk": p.pk, "assignment_pk": w.assignments["invited"].pk},
+        data=lambda w: {"reason": "No answer after two weeks."},
+    ),
+    # The invitation: the invited reviewer answers it; the accepted one sees their answer.
+    "assignment-respond": _owner_row(
+        get=per_role(LOGIN, 404, 404, 404, 404, invited=V(404, 200), assigned=V(404, 200)),
+        post=per_role(LOGIN, 404, 404, 404, 404, invited=V(404, 302), assigned=V(404, 302)),
+        kwargs=_pk,
+        data=lambda w: {"decision": "accept", "conflict": "none", "conflict_statement": ""},
+    ),
+    "conflict-declare": _owner_row(
+        get=per_role(LOGIN, 405, 405, 405, 405, invited=405, assigned=405),
+        post=per_role(LOGIN, 403, 404, 404, 403, assigned=V(404, 302)),
+        kwargs=_pk,
+        data=lambda w: {"statement": "I co-authored a paper with the researcher last year."},
+    ),
+    # The assigned reviewer already submitted their review of round 1: it cannot change (409).
+    "round-review": _owner_row(
+        get=per_role(LOGIN, V(404, 403), 404, 404, V(404, 200), assigned=V(404, 200)),
+        post=per_role(LOGIN, V(404, 403), 404, 404, V(404, 403), assigned=V(404, 409)),
+        kwargs=_round_one,
+        data=lambda w: {"action": "save", "declared_phase": "1", "overclaim": "within"},
+    ),
+    # Round 1 froze no image set, so every audit is uncomputable and may be waived.
+    "audit-waive": _owner_row(
+        get=per_role(LOGIN, 405, 405, 405, 405, invited=405, assigned=405),
+        post=per_role(LOGIN, 403, 404, 404, 403, assigned=V(404, 302)),
+        kwargs=lambda w, p: {**_round_one(w, p), "audit": "privacy"},
+        data=lambda w: {"waive-privacy-reason": "No images in this round; judged on the written evidence."},
+    ),
+    "round-diff": _owner_row(
+        get=per_role(LOGIN, V(404, 200), 404, 404, V(404, 200), assigned=V(404, 200)),
+        kwargs=_round_one,
+    ),
+    "round-sign": _owner_row(
+        get=per_role(LOGIN, V(404, 403), 404, 404, V(404, 403), assigned=V(404, 200)),
+        post=per_role(LOGIN, V(404, 403), 404, 404, V(404, 403), assigned=V(404, 302)),
+        kwargs=_round_one,
+        data=lambda w: {
+            "meaning": "request_changes",
+            "statement": "Show the memorization audit on the real training set.",
+            "digest": w.projects["submitted"].rounds.get(number=1).digest,
+            "password": PASSWORD,
+        },
+    ),
+    "my-reviews": Row(get=per_role(LOGIN, 200, 200, 200, 200)),
+    "notification-list": Row(get=per_role(LOGIN, 200, 200, 200, 200)),
+    "notification-read": Row(
+        get=per_role(LOGIN, 405, 405, 405, 405, invited=405, assigned=405),
+        post=per_role(
+            LOGIN,
+            Redirect("notification-list"),
+            Redirect("notification-list"),
+            Redirect("notification-list"),
+            Redirect("notification-list"),
+        ),
     ),
     # Django's admin sends non-staff users to its own login page.
     "admin:index": Row(
@@ -434,6 +595,13 @@ def _state() -> dict[str, Any]:
         "image_files": ImageFile.objects.count(),
         "audit_runs": list(AuditRun.objects.order_by("pk").values_list("pk", "status")),
         "audit_configs": list(AuditConfig.objects.order_by("pk").values_list("pk", "params")),
+        "assignments": list(Assignment.objects.order_by("pk").values_list("pk", "status", "has_conflict")),
+        "reviews": list(RoundReview.objects.order_by("pk").values_list("pk", "submitted_at", "overclaim")),
+        "verdicts": list(ItemReview.objects.order_by("pk").values_list("pk", "verdict", "comment")),
+        "waivers": AuditWaiver.objects.count(),
+        "signatures": Signature.objects.count(),
+        "outcomes": RoundOutcome.objects.count(),
+        "notifications": list(Notification.objects.order_by("pk").values_list("pk", "read_at")),
     }
 
 
@@ -463,11 +631,12 @@ def _refused(expected: Any) -> bool:
     return expected == LOGIN or expected in (403, 404, 405)
 
 
-def _answer_problems(response: HttpResponseBase, expected: Any, url: str) -> list[str]:
+def _answer_problems(response: HttpResponseBase, expected: Any, url: str, project_pk: int | None) -> list[str]:
     if isinstance(expected, Redirect):
         location = response.get("Location", "")
         target = urlsplit(location)
-        if response.status_code != 302 or target.path != reverse(expected.name):
+        kwargs = {"pk": project_pk} if expected is INVITATION else {}
+        if response.status_code != 302 or target.path != reverse(expected.name, kwargs=kwargs):
             return [f"expected {expected}, got {response.status_code} {location}"]
         if expected is LOGIN and f"next={url}" not in location.replace("%2F", "/"):
             return [f"the login redirect lost the page asked for: {location}"]
@@ -493,6 +662,13 @@ def _content_problems(w: World, name: str, role: str, method: str, variant: str,
     text = body.decode("utf-8", errors="replace")
     if role in OUTSIDERS:
         return [f"leaks {secret!r}" for secret in w.secrets if secret in text]
+    if role in ("invited", "assigned"):
+        hidden = list(w.secrets_by_variant["draft"])
+        if role == "invited":  # the invitation shows the title, and nothing else of the project
+            hidden += w.secrets_by_variant["submitted"][1:]
+        leaks = [f"leaks {secret!r}" for secret in hidden if secret in text]
+        if leaks or not (role == "assigned" and variant == "submitted"):
+            return leaks
     if status != 200 or method != "GET" or not TABLE[name].project_scoped:
         return []
     # The owner and an admin do see the project they were let into.
@@ -519,7 +695,7 @@ def _walk(w: World, name: str) -> list[str]:
                     expected = getattr(expected, variant)
                 outcome = _request(w.users[role], method, url, row.data(w) if method == "POST" else {})
                 response = outcome.response
-                found = _answer_problems(response, expected, url)
+                found = _answer_problems(response, expected, url, row.kwargs(w, w.projects[variant]).get("pk"))
                 found += _header_problems(response)
                 found += _content_problems(w, name, role, method, variant, response.status_code, outcome.body)
                 if _refused(expected) and outcome.changed:
@@ -582,7 +758,11 @@ def test_each_user_lists_only_the_projects_they_may_see_newest_first(world, cata
     assert titles("owner") == expected_owner
     assert titles("other") == [world.foreign_project.title]
     assert titles("reviewer") == []
-    assert titles("admin") == [newest.title, world.foreign_project.title, *expected_owner[1:]]
+    # Reviewers list the projects they are invited to or review, and nothing else.
+    assert titles("invited") == titles("assigned") == [world.projects["submitted"].title]
+    # The submitted project changed last (a reviewer accepted, and it went in review).
+    assert titles("admin") == [newest.title, world.projects["submitted"].title, world.foreign_project.title,
+                               world.projects["draft"].title]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------

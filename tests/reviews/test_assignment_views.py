@@ -408,10 +408,7 @@ def test_declining_closes_the_invitation_and_the_project_stays_hidden(under_revi
     html = page(client.get(invitation_url(under_review)))
     assert "You declined this invitation on" in html and "Too busy." in html
     assert SUMMARY not in html  # the brief is no longer theirs to read
-    # The project's own page sends them back to the invitation, with no byte of the project.
-    response = client.get(under_review.get_absolute_url())
-    assert response.status_code == 302 and response["Location"] == reverse("assignment-respond", args=[under_review.pk])
-    assert response.content == b""
+    assert client.get(under_review.get_absolute_url()).status_code == 404
     again = client.post(invitation_url(under_review), {"decision": "accept", "conflict": "none"}, follow=True)
     assert "You already declined this invitation." in page(again)
     assert Assignment.objects.get(reviewer=invited).status == AssignmentStatus.DECLINED

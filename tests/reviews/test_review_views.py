@@ -788,3 +788,27 @@ def test_each_page_runs_the_same_queries_for_a_small_and_a_large_round(researche
         assert response.status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1], f"{name}: {counts[0]} queries with 1 file, {counts[1]} with 45"
+    assert counts[0] == QUERIES[name], f"{name}: {counts[0]} queries, not {QUERIES[name]}: explain the change here"
+
+
+# As the technical reviewer, on a round with no image set (so no audit run to read). Every
+# page pays session, user, the bell's unread count, the project and the reviewer's
+# assignment (the permission check), and the round.
+QUERIES = {
+    # + the latest round's number (is it under review?), the reviewer's own review and its
+    # verdicts with their items, the others' submitted reviews with verdicts and items, the
+    # stages, the policy status (policy, signatures, eligible assignments, waivers, bound
+    # audits) and the evidence files still downloadable (matched by digest).
+    "round-review": 20,
+    # + the policy status (5), the catalogue items and evidence files, the visible reviews
+    # with verdicts, items and stages, and the latest round's number.
+    "round-detail": 18,
+    # + the latest round's number, the reviewer's signature, review and its verdicts, and the
+    # policy status (5).
+    "round-sign": 15,
+    # + nothing to compare in round 1.
+    "round-diff": 6,
+    # + the checklist (stages, answers, files, items), the rounds with their signatures, the
+    # rounds this reviewer has reviewed, and the latest round for the header.
+    "project-detail": 13,
+}
