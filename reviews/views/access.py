@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
+from reviews.enums import ProjectStatus
 from reviews.models import Project, User
 
 
@@ -18,6 +19,14 @@ class AuthedRequest(HttpRequest):
     user: User  # type: ignore[assignment]
 
 
+def _why_read_only(project: Project) -> str:
+    if project.status == ProjectStatus.APPROVED:
+        return "open an amendment to change it"
+    if project.status in {ProjectStatus.REJECTED, ProjectStatus.WITHDRAWN}:
+        return "it can no longer change"
+    return "it is read-only until reviewers request changes"
+
+
 def get_project(request: HttpRequest, pk: int, *, perm: str | None = None) -> Project:
     queryset = Project.objects.select_related("owner", "guideline_version__guideline_set")
     project = get_object_or_404(queryset, pk=pk)
@@ -25,8 +34,6 @@ def get_project(request: HttpRequest, pk: int, *, perm: str | None = None) -> Pr
         raise Http404("No such project")
     if perm is not None and not request.user.has_perm(perm, project):
         if project.owner_id == request.user.pk and not project.is_editable:
-            raise PermissionDenied(
-                f"this project is {project.get_status_display().lower()} and read-only until reviewers request changes"
-            )
+            raise PermissionDenied(f"this project is {project.get_status_display().lower()}: {_why_read_only(project)}")
         raise PermissionDenied("only the project's researcher can change it")
     return project
