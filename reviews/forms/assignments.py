@@ -31,11 +31,21 @@ def _statement(label: str, *, required: bool, help_text: str = "", rows: int = 3
     )
 
 
+class _ReviewerField(forms.ModelChoiceField):
+    """Any posted value that is not an assignable reviewer's id gets the one message naming the
+    field (Django's own "Null characters are not allowed." names nothing)."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
 class AssignForm(forms.Form):
     """One suggested reviewer and a due date. The reviewer is a hidden field, so it is checked
     against the people who may be assigned to this project: never its own researcher."""
 
-    reviewer = forms.ModelChoiceField(
+    reviewer = _ReviewerField(
         queryset=User.objects.none(),
         widget=forms.HiddenInput,
         error_messages={

@@ -12,6 +12,7 @@ from typing import Any, cast
 from django import forms
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.http import HttpRequest
 
 from reviews.enums import STATEMENT_REQUIRED, EvaluationPhase, Meaning, OverclaimFinding, Verdict
@@ -150,7 +151,14 @@ class SignatureForm(forms.Form):
         help_text="The conditions (approve with conditions), what must change (request changes) or the reasons (reject).",
         widget=forms.Textarea(attrs={"rows": 4}),
     )
-    digest = forms.CharField(widget=forms.HiddenInput, max_length=200)
+    digest = forms.CharField(
+        label="Digest of the round",
+        widget=forms.HiddenInput,
+        max_length=64,
+        # A SHA-256 in lowercase hex, as the page shows it; anything else is not a digest the page
+        # showed, refused here rather than compared with the round's (a conflict).
+        validators=[RegexValidator(r"\A[0-9a-f]{64}\Z", "Digest of the round: not a SHA-256 digest.")],
+    )
     password = forms.CharField(
         label="Your password",
         strip=False,

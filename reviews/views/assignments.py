@@ -75,23 +75,28 @@ def _render_assignments(
     policy = policy_for(project.guideline_version_id)
     default_due = timezone.localdate() + timedelta(days=policy.review_days)
     posted_reviewer = assign_form.data.get("reviewer") if assign_form is not None else None
+    candidates = reviewer_suggestions(project)
+    # Errors of a reviewer without an Assign form of their own (a smuggled id, or one assigned
+    # or deactivated meanwhile) show above the list, and a valid due date typed for them goes
+    # into every row, so that it is not lost.
+    orphan_errors = bool(
+        assign_form is not None
+        and assign_form.errors
+        and not any(str(s.reviewer.pk) == str(posted_reviewer) and not s.assigned for s in candidates)
+    )
+    row_due = default_due
+    if orphan_errors and assign_form is not None and "due_date" in assign_form.cleaned_data:
+        row_due = assign_form.cleaned_data["due_date"]
     suggestions = []
-    for suggestion in reviewer_suggestions(project):
+    for suggestion in candidates:
         pk = suggestion.reviewer.pk
         form = (
             assign_form
             if assign_form is not None and str(posted_reviewer) == str(pk)
-            else AssignForm(project=project, initial={"reviewer": pk, "due_date": default_due})
+            else AssignForm(project=project, initial={"reviewer": pk, "due_date": row_due})
         )
         form.auto_id = f"id_assign_{pk}_%s"
         suggestions.append(SuggestionRow(suggestion, form))
-    # Errors of a reviewer without an Assign form of their own (a smuggled id, or one assigned
-    # meanwhile) show above the list.
-    orphan_errors = (
-        assign_form is not None
-        and assign_form.errors
-        and not any(row.form is assign_form and not row.suggestion.assigned for row in suggestions)
-    )
     rows = []
     for assignment in project_assignments(project):
         removal: RemoveForm | None = None
@@ -231,7 +236,17 @@ def assignment_respond_view(request: AuthedRequest, pk: int) -> HttpResponse:
     if decision == "decline":
         return _decline(request, project, assignment)
     messages.error(request, "Choose “Accept” or “Decline”.")
-    return _render_invitation(request, project, assignment, can_respond, status=400)
+    # Nothing typed is lost: both forms show again what was posted, unvalidated.
+    typed = {name: request.POST.get(name, "") for name in ("conflict", "conflict_statement", "decline_reason")}
+    return _render_invitation(
+        request,
+        project,
+        assignment,
+        can_respond,
+        accept_form=AcceptForm(initial=typed),
+        decline_form=DeclineForm(initial=typed),
+        status=400,
+    )
 
 
 def _accept(request: AuthedRequest, project: Project, assignment: Assignment) -> HttpResponse:
@@ -276,6 +291,16 @@ def conflict_declare_view(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk)
     if not request.user.has_perm("reviews.respond_assignment", project):
         raise PermissionDenied("only a reviewer assigned to this project declares a conflict of interest on it")
+    _project, assignment, can_respond = _own_assignment(request, pk)
+    if assignment.status != AssignmentStatus.ACCEPTED or assignment.has_conflict:
+        # The page shows no declaration form then, so a form error would show nowhere: say why.
+        messages.error(
+            request,
+            "You have already declared a conflict on this project."
+            if assignment.has_conflict
+            else "You have no accepted assignment on this project.",
+        )
+        return redirect("assignment-respond", pk=project.pk)
     form = ConflictForm(request.POST)
     if form.is_valid():
         try:
@@ -291,7 +316,6 @@ def conflict_declare_view(request: AuthedRequest, pk: int) -> HttpResponse:
                 "the administrators were told.",
             )
     if form.errors:
-        _project, assignment, can_respond = _own_assignment(request, pk)
         return _render_invitation(request, project, assignment, can_respond, conflict_form=form, status=400)
     return redirect("assignment-respond", pk=project.pk)
 

@@ -37,6 +37,8 @@ from reviews.selectors.review import WAIVABLE, PolicyStatus, policy_status, visi
 from reviews.services.review import ReviewIncomplete, TransitionConflict, audit_waive, round_review_save
 from reviews.views.access import AuthedRequest, get_project
 
+# The buttons of the review form (the `action` posted).
+REVIEW_ACTIONS = frozenset({"save", "accept_rest", "submit"})
 # The catalogue items of the overclaim check: the declared phase, the claims matrix, the check itself.
 OVERCLAIM_ITEMS = ("EV-1", "EV-10", "OV-2")
 
@@ -319,10 +321,16 @@ def round_review(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
         return _review_page(request, project, round_, access=access)
     if not access.may_post:
         raise PermissionDenied(access.reason or "only the reviewers assigned to this project review its rounds")
-    action = request.POST.get("action", "save")
+    action = request.POST.get("action", "save")  # no button (Enter in a field): save
     items = _version_items(round_)
     data = _accept_rest(request.POST, items) if action == "accept_rest" else request.POST
     form = ReviewForm(data, items=items, submitting=action == "submit")
+    if action not in REVIEW_ACTIONS:
+        form.is_valid()  # the other errors show too
+        form.add_error(
+            None, "Unknown action: choose “Save draft”, “Mark all undecided items acceptable” or “Submit review”."
+        )
+        return _review_page(request, project, round_, access=access, form=form, http_status=400)
     if not form.is_valid():
         messages.error(request, "Not saved: see the marked fields.")
         return _review_page(request, project, round_, access=access, form=form, http_status=400)
