@@ -8,9 +8,10 @@ from __future__ import annotations
 from reviews.enums import AnswerStatus, ExpertiseKind, Meaning, Verdict
 from reviews.models import GuidelineItem, Project, Round, RoundReview, User
 from reviews.selectors.review import policy_status
+from reviews.services.assignments import assignment_create, assignment_respond
 from reviews.services.decisions import round_sign
 from reviews.services.projects import answer_save, project_submit
-from reviews.services.review import VerdictInput, assignment_create, assignment_respond, audit_waive, round_review_save
+from reviews.services.review import VerdictInput, audit_waive, round_review_save
 from tests.factories import AdminFactory, ReviewerFactory
 
 

@@ -23,13 +23,13 @@ from reviews.enums import UNDER_REVIEW_STATUSES, AssignmentStatus, Meaning, Moda
 from reviews.forms.assignments import CONFLICT_DECLARE, AcceptForm, AssignForm, ConflictForm, DeclineForm, RemoveForm
 from reviews.models import Assignment, Project, Round, RoundReview, Signature, User
 from reviews.selectors.review import policy_for, project_assignments, reviewer_suggestions
-from reviews.services.review import (
-    TransitionConflict,
+from reviews.services.assignments import (
     assignment_create,
     assignment_declare_conflict,
     assignment_remove,
     assignment_respond,
 )
+from reviews.services.review import TransitionConflict
 from reviews.views.access import AuthedRequest, get_project
 
 MODALITY_LABELS = dict(Modality.choices)

@@ -54,8 +54,9 @@ from reviews.models import (
     Signature,
     User,
 )
+from reviews.services.assignments import assignment_create, assignment_respond
 from reviews.services.projects import answer_save, project_submit
-from reviews.services.review import VerdictInput, assignment_create, assignment_respond, round_review_save
+from reviews.services.review import VerdictInput, round_review_save
 from reviews.validators import validate_evidence_file
 from tests.factories import PASSWORD, ProjectFactory, ReviewerFactory
 

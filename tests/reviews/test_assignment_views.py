@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from reviews.enums import AssignmentStatus, ExpertiseKind, Modality, NotificationKind, ProjectStatus, SynthesisTask
 from reviews.models import Assignment, Notification, Project, User
+from reviews.services.assignments import assignment_create, assignment_respond
 from reviews.services.decisions import project_withdraw
-from reviews.services.review import assignment_create, assignment_respond
 from tests.factories import AdminFactory, ProjectFactory, ResearcherFactory, ReviewerFactory
 from tests.workflow import review, submitted
 
@@ -415,7 +415,7 @@ def test_declining_closes_the_invitation_and_the_project_stays_hidden(under_revi
 
 
 def test_a_withdrawn_invitation_says_so(under_review, invited, admin_user):
-    from reviews.services.review import assignment_remove
+    from reviews.services.assignments import assignment_remove
 
     assignment_remove(actor=admin_user, assignment=Assignment.objects.get(reviewer=invited), reason="Reassigned.")
     client = login(invited)

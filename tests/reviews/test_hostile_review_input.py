@@ -46,11 +46,11 @@ from reviews.models import (
     Stage,
     User,
 )
+from reviews.services.assignments import assignment_create, assignment_respond
 from reviews.services.catalogue import guideline_version_new_draft
 from reviews.services.decisions import project_withdraw
 from reviews.services.notifications import notify
 from reviews.services.projects import project_submit
-from reviews.services.review import assignment_create, assignment_respond
 from tests.factories import PASSWORD, ProjectFactory, ResearcherFactory, ReviewerFactory
 from tests.reviews.test_hostile_input import (
     LONG,

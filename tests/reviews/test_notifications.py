@@ -19,14 +19,10 @@ from django.utils import timezone
 
 from reviews.enums import ExpertiseKind, NotificationKind, ProjectStatus
 from reviews.models import Assignment, Notification, Project, User
+from reviews.services.assignments import assignment_create, assignment_declare_conflict, assignment_respond
 from reviews.services.notifications import notify
 from reviews.services.reminders import notification_emails_reconcile, review_reminders_send
-from reviews.services.review import (
-    TransitionConflict,
-    assignment_create,
-    assignment_declare_conflict,
-    assignment_respond,
-)
+from reviews.services.review import TransitionConflict
 from reviews.tasks import send_notification_email, send_review_reminders
 from tests.factories import ReviewerFactory
 from tests.workflow import review, sign, submitted

@@ -46,6 +46,12 @@ from reviews.models import (
     Signature,
 )
 from reviews.selectors.review import consolidated_feedback, policy_status, reviewer_suggestions, visible_reviews
+from reviews.services.assignments import (
+    assignment_create,
+    assignment_declare_conflict,
+    assignment_remove,
+    assignment_respond,
+)
 from reviews.services.catalogue import guideline_version_new_draft
 from reviews.services.chain import chain_verify
 from reviews.services.decisions import (
@@ -57,17 +63,7 @@ from reviews.services.decisions import (
     round_sign,
 )
 from reviews.services.projects import answer_save, project_submit
-from reviews.services.review import (
-    ReviewIncomplete,
-    TransitionConflict,
-    VerdictInput,
-    assignment_create,
-    assignment_declare_conflict,
-    assignment_remove,
-    assignment_respond,
-    audit_waive,
-    round_review_save,
-)
+from reviews.services.review import ReviewIncomplete, TransitionConflict, VerdictInput, audit_waive, round_review_save
 from tests.factories import AdminFactory, ProjectFactory, ReviewerFactory
 from tests.workflow import review, reviewers_on, sign, submitted, waive_all
 

@@ -36,7 +36,7 @@ from reviews.models import (
     Signature,
     User,
 )
-from reviews.services.review import assignment_create, assignment_respond
+from reviews.services.assignments import assignment_create, assignment_respond
 from tests.factories import PASSWORD, ProjectFactory, ReviewerFactory
 from tests.workflow import answer_everything, review, reviewers_on, sign, submitted, waive_all
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from reviews import rules as review_rules
 from reviews.enums import AssignmentStatus, ExpertiseKind, ProjectStatus, Role
 from reviews.models import Assignment, Project
-from reviews.services.review import (
+from reviews.services.assignments import (
     assignment_create,
     assignment_declare_conflict,
     assignment_remove,
