@@ -14,6 +14,7 @@ from reviews.enums import (
     APPROVING_MEANINGS,
     UNDER_REVIEW_STATUSES,
     AssignmentStatus,
+    AuditKind,
     ExpertiseKind,
     Meaning,
     Role,
@@ -119,7 +120,8 @@ def policy_status(round_: Round) -> PolicyStatus:
     counted = [s for s in signatures if _counts(s, eligible)]
     checks = [
         PolicyCheck(
-            f"{policy.approvals_required} approving signature(s) from assigned, conflict-free reviewers",
+            f"{policy.approvals_required} approving signature{'' if policy.approvals_required == 1 else 's'} "
+            "from assigned, conflict-free reviewers",
             len(counted) >= policy.approvals_required,
             f"{len(counted)} of {policy.approvals_required}",
         )
@@ -151,7 +153,9 @@ def policy_status(round_: Round) -> PolicyStatus:
         PolicyCheck(
             "Every failed or uncomputable audit passed or waived with a reason",
             audits.state != "pending" and not unwaived,
-            ("not waived: " + ", ".join(unwaived)) if unwaived else f"{len(needs_waiver)} waived",
+            ("not waived: " + ", ".join(AuditKind(a).label if a in AuditKind.values else a for a in unwaived))
+            if unwaived
+            else f"{len(needs_waiver)} waived",
         )
     )
     return PolicyStatus(policy, checks, signatures, counted, audits, waivers, needs_waiver)

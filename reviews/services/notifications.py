@@ -105,6 +105,13 @@ def notification_mark_read(*, user: User, notification_id: int | None = None) ->
     return unread.update(read_at=timezone.now())
 
 
+def notification_mark_read_for(*, user: User, project: Project, kind: NotificationKind) -> int:
+    """Mark the user's unread notifications of one kind about one project read: done with
+    (answering an invitation settles its "assigned" notification), they no longer call for attention."""
+    unread = Notification.objects.filter(recipient=user, project=project, kind=kind, read_at__isnull=True)
+    return unread.update(read_at=timezone.now())
+
+
 def notification_context(user: Any) -> dict[str, Any]:
     if not getattr(user, "is_authenticated", False):
         return {}

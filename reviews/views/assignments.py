@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from reviews.enums import UNDER_REVIEW_STATUSES, AssignmentStatus, Meaning, Modality, ProjectStatus
+from reviews.enums import UNDER_REVIEW_STATUSES, AssignmentStatus, Meaning, Modality, NotificationKind, ProjectStatus
 from reviews.forms.assignments import CONFLICT_DECLARE, AcceptForm, AssignForm, ConflictForm, DeclineForm, RemoveForm
 from reviews.models import Assignment, Project, Round, RoundReview, Signature, User
 from reviews.selectors.review import policy_for, project_assignments, reviewer_suggestions
@@ -29,6 +29,7 @@ from reviews.services.assignments import (
     assignment_remove,
     assignment_respond,
 )
+from reviews.services.notifications import notification_mark_read_for
 from reviews.services.review import TransitionConflict
 from reviews.views.access import AuthedRequest, get_project
 
@@ -259,6 +260,7 @@ def _accept(request: AuthedRequest, project: Project, assignment: Assignment) ->
     except TransitionConflict as exc:
         messages.error(request, str(exc))
         return redirect("assignment-respond", pk=project.pk)
+    notification_mark_read_for(user=request.user, project=project, kind=NotificationKind.ASSIGNED)
     if statement:
         messages.warning(
             request,
@@ -281,6 +283,7 @@ def _decline(request: AuthedRequest, project: Project, assignment: Assignment) -
     except TransitionConflict as exc:
         messages.error(request, str(exc))
         return redirect("assignment-respond", pk=project.pk)
+    notification_mark_read_for(user=request.user, project=project, kind=NotificationKind.ASSIGNED)
     messages.info(request, f"You declined the review of “{project.title}”. The administrators were told.")
     return redirect("my-reviews")
 

@@ -381,6 +381,8 @@ def round_detail(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
         "status": status,
         "state": state,
         "decisions_visible": shown,
+        # Ended without approval (changes requested, rejected, withdrawn): the policy is history.
+        "ended": round_.outcome.outcome != Outcome.APPROVED if hasattr(round_, "outcome") else False,
         "reviews": visible,
         "feedback": consolidated_feedback(visible),
         "waiver_rows": [

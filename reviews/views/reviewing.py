@@ -356,7 +356,8 @@ def round_review(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
         messages.success(
             request,
             f"Review of round {round_.number} submitted; it can no longer change. "
-            "You now see the other reviewers' submitted verdicts. Sign your decision when you are ready.",
+            "The other reviewers' verdicts show on this page as they submit theirs. "
+            "Sign your decision when you are ready.",
         )
     elif action == "accept_rest":
         messages.success(
@@ -418,7 +419,19 @@ def round_diff(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
     """The change from round N-1 to round N. Round 1 has nothing before it, and says so."""
     project = get_project(request, pk)
     round_ = project_round(project, number)
-    context: dict[str, Any] = {"project": project, "round": round_, "previous": None, "tab": "round"}
+    # A reviewer who may review this round (it is the one under review) goes on to it from here.
+    can_review = (
+        request.user.has_perm("reviews.review_project", project)
+        and project.status in UNDER_REVIEW_STATUSES
+        and round_state(project, round_, latest_round_number(project)) == "open"
+    )
+    context: dict[str, Any] = {
+        "project": project,
+        "round": round_,
+        "previous": None,
+        "can_review": can_review,
+        "tab": "round",
+    }
     if number > 1:
         previous = get_object_or_404(Round.objects.select_related("submitted_by"), project=project, number=number - 1)
         status_before, metrics_before, state_before = _audit_side(previous)

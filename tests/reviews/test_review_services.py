@@ -663,7 +663,7 @@ def test_an_unwaived_failed_audit_blocks_approval_until_it_is_waived(project, im
     status = policy_status(round_)
     assert len(status.counted) == 2 and not status.met
     [unmet] = [check for check in status.checks if not check.met]
-    assert unmet.detail == "not waived: privacy"
+    assert unmet.detail == "not waived: Privacy (PHI)"
     assert reload(project).status == ProjectStatus.IN_REVIEW
 
     # The waiver is what completes the policy: the project is approved by it.
