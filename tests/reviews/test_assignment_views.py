@@ -89,6 +89,12 @@ def test_admin_sees_each_assignment_with_its_response_and_the_declared_conflict(
     assert "No response yet." in html  # the clinical reviewer, still invited
     assert "Declined: On leave until June." in html
     assert html.count("> Remove</button>") == 2  # the two active assignments, not the declined one
+    # Each reason field is folded behind "Remove…" (a <details>, no JS needed), open only on the
+    # conflicted row, whose removal the page asks for.
+    assert html.count('<details class="remove-assignment">') == 1
+    assert html.count('<details class="remove-assignment" open>') == 1
+    conflicted_row = html.split('class="table-danger" id="assignment-')[1].split("</tr>")[0]
+    assert '<details class="remove-assignment" open>' in conflicted_row
     # The declined reviewer is suggested again; the two active ones show as assigned.
     assert f'id="suggestion-{ethics.pk}"' in html
     assert html.count('<span class="badge text-bg-success">Assigned</span>') == 2
@@ -263,6 +269,8 @@ def test_admin_removes_a_conflicted_reviewer_with_a_reason_and_can_reassign(unde
     response = client.post(remove_url, {"reason": "   "})
     assert response.status_code == 400
     assert "Say why the reviewer is removed." in page(response)
+    row = page(response).split(f'id="assignment-{assignment.pk}"')[1].split("</tr>")[0]
+    assert '<details class="remove-assignment" open>' in row  # the error is not folded away
     assignment.refresh_from_db()
     assert assignment.status == AssignmentStatus.ACCEPTED
 
@@ -412,6 +420,53 @@ def test_declining_closes_the_invitation_and_the_project_stays_hidden(under_revi
     again = client.post(invitation_url(under_review), {"decision": "accept", "conflict": "none"}, follow=True)
     assert "You already declined this invitation." in page(again)
     assert Assignment.objects.get(reviewer=invited).status == AssignmentStatus.DECLINED
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"decision": "accept", "conflict": "none"},
+        {"decision": "accept", "conflict": "declare", "conflict_statement": "I advise the company funding it."},
+        {"decision": "decline", "decline_reason": "Too busy."},
+    ],
+    ids=["accept", "accept-with-conflict", "decline"],
+)
+def test_answering_the_invitation_marks_its_notification_read(
+    under_review, invited, admin_user, people, catalogue, answer
+):
+    """The "assigned" notification asked for an answer; once answered, it no longer shows as new.
+    Other notifications of the reviewer (another kind, another project) and the other invited
+    reviewer's stay unread."""
+    invitation = Notification.objects.get(recipient=invited, kind=NotificationKind.ASSIGNED, project=under_review)
+    other_project = ProjectFactory(guideline_version=catalogue, title="Another project to review")
+    submitted(other_project)
+    assignment_create(actor=admin_user, project=other_project, reviewer=invited)
+    elsewhere = Notification.objects.get(recipient=invited, kind=NotificationKind.ASSIGNED, project=other_project)
+    assignment_create(actor=admin_user, project=under_review, reviewer=people["technical"])
+    theirs = Notification.objects.get(recipient=people["technical"], kind=NotificationKind.ASSIGNED)
+    other_kind = Notification.objects.create(
+        key="test:due-soon", recipient=invited, kind=NotificationKind.DUE_SOON, project=under_review, subject="Due"
+    )
+    client = login(invited)
+    assert 'id="unread-count">3<' in page(client.get(reverse("my-reviews")))  # before answering
+
+    response = client.post(invitation_url(under_review), answer)
+
+    assert response.status_code == 302
+    assert Assignment.objects.get(reviewer=invited, project=under_review).status != AssignmentStatus.INVITED
+    invitation.refresh_from_db()
+    assert invitation.read_at is not None
+    for untouched in (elsewhere, theirs, other_kind):
+        untouched.refresh_from_db()
+        assert untouched.read_at is None, untouched.subject
+    assert 'id="unread-count">2<' in page(client.get(reverse("my-reviews")))  # the other invitation, the reminder
+
+
+def test_a_refused_answer_leaves_the_invitation_unread(under_review, invited):
+    response = login(invited).post(invitation_url(under_review), {"decision": "accept"})
+
+    assert response.status_code == 400
+    assert Notification.objects.get(recipient=invited, kind=NotificationKind.ASSIGNED).read_at is None
 
 
 def test_a_withdrawn_invitation_says_so(under_review, invited, admin_user):

@@ -68,6 +68,12 @@ def test_the_list_shows_only_the_users_own_notifications_newest_first_unread_hig
     assert "Body of Newer news" in newer_row
     assert 'id="unread-count">1<' in html  # the bell in the navigation bar
     assert f'href="{older.url}"' in older_row  # a read one links straight to its page
+    # One row each: the text on the left; its time and, while unread, "Mark as read" on the right.
+    text, meta = newer_row.split('class="notification-text"')[1].split('class="notification-meta')
+    assert "Newer news" in text and "Body of Newer news" in text and "UTC" not in text
+    assert f"{newer.created_at:%Y-%m-%d %H:%M} UTC</time>" in meta and "Mark as read</button>" in meta
+    assert f"{Notification.objects.get(pk=older.pk).created_at:%Y-%m-%d %H:%M} UTC</time>" in older_row
+    assert "Mark as read" not in older_row
 
 
 def test_the_list_is_paginated(researcher):

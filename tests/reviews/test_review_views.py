@@ -504,6 +504,102 @@ def test_a_passing_audit_cannot_be_waived_and_a_waiver_needs_a_reason(client, au
     assert "Flagged pairs are anatomical look-alikes, checked by eye." in page
 
 
+def test_waivers_are_one_line_each_with_the_form_folded_until_needed(world):
+    client = world.client("technical")
+    bound = ["disclosure", "fidelity", "manifest", "memorization", "privacy", "representation"]
+
+    page = client.get(world.url("round-review")).content.decode()
+
+    assert [
+        re.search(r'id="waive-(\w+)"', row).group(1) for row in page.split('class="list-group-item waiver-row')[1:]
+    ] == bound
+    assert page.count('<details class="waiver-form ms-auto">') == len(bound)  # every form folded
+    assert "Waive Privacy (PHI)…</summary>" in page
+    audits = page.split('id="audits"')[1].split("</section>")[0]
+    assert "btn-outline-warning" not in audits and "btn-warning" in audits  # dark text on yellow, not yellow on white
+
+    # A refused waiver opens its own form, with the error, and leaves the others folded.
+    refused = client.post(world.url("audit-waive", audit="privacy"), {"waive-privacy-reason": " "})
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    privacy = html.split('id="waive-privacy"')[1].split("</li>")[0]
+    assert '<details class="waiver-form ms-auto" open>' in privacy and "A waiver needs a written reason." in privacy
+    assert html.count('<details class="waiver-form ms-auto">') == len(bound) - 1
+
+    # A waived audit is one line: who, when, why; no form.
+    reason = "Judged on the written evidence: no image set in this round."
+    assert client.post(world.url("audit-waive", audit="privacy"), {"waive-privacy-reason": reason}).status_code == 302
+    waiver = AuditWaiver.objects.get()
+    html = client.get(world.url("round-review")).content.decode()
+    privacy = html.split('id="waive-privacy"')[1].split("</li>")[0]
+    assert f"Waived by Tess Technical at {waiver.waived_at:%Y-%m-%d %H:%M:%S} UTC: {reason}" in privacy
+    assert "<details" not in privacy and "<form" not in privacy
+    assert html.count('<details class="waiver-form ms-auto">') == len(bound) - 1
+
+
+def test_submitting_a_review_says_where_the_others_verdicts_will_show(world):
+    client = world.client("technical")
+
+    response = client.post(world.url("round-review"), {**review_form(world.round), "action": "submit"}, follow=True)
+
+    [message] = [str(m) for m in response.context["messages"]]
+    assert "The other reviewers' verdicts show on this page as they submit theirs." in message
+    assert "You now see" not in message
+    assert "No other reviewer has submitted a review of this round yet." in response.content.decode()
+
+
+def _policy_list(page: str) -> str:
+    return page.split("policy-checks")[1].split("</ul>")[0]
+
+
+def test_the_sign_off_policy_shows_unmet_checks_with_a_cross_and_audits_by_their_labels(world):
+    review(world.round, world.users["technical"])
+    client = world.client("technical")
+
+    for name in ("round-sign", "round-detail"):
+        policy = _policy_list(client.get(world.url(name)).content.decode())
+        assert "2 approving signatures from assigned, conflict-free reviewers" in policy, name
+        assert "signature(s)" not in policy, name
+        labels = "Disclosure, Fidelity, Manifest coverage, Memorization, Privacy (PHI), Representation"
+        assert f"not waived: {labels}" in policy, name
+        # Unmet: a filled red cross, named for screen readers; never an empty circle like a radio button.
+        assert policy.count("bi-x-circle-fill text-danger") == policy.count("Not met:") == 4, name
+        assert policy.count("bi-check-circle-fill text-success") == policy.count(">Met:<") == 1, name
+        assert "bi-circle " not in policy, name
+
+
+def test_a_round_that_ended_without_approval_shows_its_policy_as_history(world):
+    review(world.round, world.users["technical"], verdict=Verdict.MUST_CHANGE)
+    client = world.client("technical")
+    open_page = client.get(world.url("round-detail")).content.decode()
+    assert ">Sign-off policy</h3>" in open_page and "not waived yet" in open_page
+
+    sign(world.round, world.users["technical"], Meaning.REQUEST_CHANGES)
+    page = client.get(world.url("round-detail")).content.decode()
+
+    outcome = RoundOutcome.objects.get(round=world.round)
+    assert "Sign-off policy when the round ended" in page
+    assert f"The round ended with “changes requested” at {outcome.decided_at:%Y-%m-%d %H:%M:%S} UTC" in page
+    policy = _policy_list(page)
+    assert "text-danger" not in policy and "bi-x-circle" not in policy  # muted: nothing left to do
+    assert policy.count("Not met:") == 5  # still said, for screen readers; now with the change request
+    waivers = page.split('id="waivers"')[1].split("</section>")[0]
+    assert "not waived yet" not in waivers and "text-danger" not in waivers
+    assert waivers.count("not waived") == 6
+
+
+def test_the_diff_page_leads_a_reviewer_to_the_review_of_the_round_under_review(world):
+    review_link = f'href="{world.url("round-review")}"'
+    for role, shown in [("technical", True), ("conflicted", False), ("owner", False), ("admin", False)]:
+        page = world.client(role).get(world.url("round-diff")).content.decode()
+        assert (review_link in page and "Review round 1</a>" in page) is shown, role
+
+    review(world.round, world.users["technical"], verdict=Verdict.MUST_CHANGE)
+    sign(world.round, world.users["technical"], Meaning.REQUEST_CHANGES)  # the round ends
+    page = world.client("technical").get(world.url("round-diff")).content.decode()
+    assert "Review round 1</a>" not in page
+
+
 # ---- signing ------------------------------------------------------------------------------------
 
 
@@ -570,10 +666,36 @@ def test_a_second_signature_by_the_same_reviewer_is_a_conflict(world):
 
     assert first.status_code == 302
     assert second.status_code == 409
-    assert "You already signed round 1" in second.content.decode()
     assert list(Signature.objects.values_list("meaning", flat=True)) == ["approve"]
+    signature = Signature.objects.get()
+    # Not an error: the first submission was signed, and the page says so and shows it.
+    again = second.content.decode()
+    assert "Your signature is already recorded." in again
+    assert f"You signed round 1 as “Approve” at {signature.signed_at:%Y-%m-%d %H:%M:%S} UTC." in again
+    assert "Nothing was signed." not in again and "alert-danger" not in again
+    assert (
+        'class="signature-record' in again
+        and f"{signature.signed_at:%Y-%m-%d %H:%M:%S} UTC</time> (server time)" in again
+    )
+    assert "The statement you typed in the later submission was not recorded" in again and "Changed my mind." in again
+    assert 'type="password"' not in again
     page = client.get(world.url("round-sign")).content.decode()
     assert "You already signed round 1" in page and 'type="password"' not in page
+    assert "Your signature is already recorded." not in page  # a plain visit is not a second submission
+
+
+def test_a_double_submission_says_the_signature_is_recorded_without_repeating_the_statement(world):
+    review(world.round, world.users["technical"])
+    client = world.client("technical")
+    data = sign_data(world.round, Meaning.APPROVE_WITH_CONDITIONS, "Publish the model card.")
+
+    first, second = client.post(world.url("round-sign"), data), client.post(world.url("round-sign"), data)
+
+    assert (first.status_code, second.status_code) == (302, 409)
+    again = second.content.decode()
+    assert "Your signature is already recorded." in again and "“Approve with conditions”" in again
+    assert "not recorded" not in again  # the same statement was recorded, by the first submission
+    assert Signature.objects.get().statement == "Publish the model card."
 
 
 def test_approving_with_a_must_change_verdict_is_refused(world):
@@ -806,8 +928,9 @@ QUERIES = {
     # + the latest round's number, the reviewer's signature, review and its verdicts, and the
     # policy status (5).
     "round-sign": 15,
-    # + nothing to compare in round 1.
-    "round-diff": 6,
+    # + nothing to compare in round 1; the latest round's number, to offer this reviewer the
+    # "Review round 1" button while the round is the one under review.
+    "round-diff": 7,
     # + the checklist (stages, answers, files, items), the rounds with their signatures, the
     # rounds this reviewer has reviewed, and the latest round for the header.
     "project-detail": 13,
