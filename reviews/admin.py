@@ -8,7 +8,7 @@ policies are edited here too, and every change to one is logged. The append-only
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -33,6 +33,7 @@ from reviews.models import (
 )
 from reviews.services.activity import activity_record, changed_values, field_values
 from reviews.services.catalogue import CatalogueError, guideline_version_new_draft, guideline_version_publish
+from reviews.services.decisions import open_rounds_recheck
 
 # The account fields whose changes the activity log records (never the password hash).
 _LOGGED_USER_FIELDS = [
@@ -238,12 +239,15 @@ class ReviewPolicyAdmin(admin.ModelAdmin):
         if new:
             action = Action.CHANGE if change else Action.CREATE
             activity_record(actor=request.user, action=action, obj=obj, old=old or None, new=new)
+            open_rounds_recheck(version_id=obj.version_id, actor=cast(User, request.user))
 
     @transaction.atomic
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         """Deleting a policy puts its version back on the defaults; the log keeps what it was."""
         activity_record(actor=request.user, action=Action.DELETE, obj=obj, old=field_values(obj, _LOGGED_POLICY_FIELDS))
+        version_id = obj.version_id
         super().delete_model(request, obj)
+        open_rounds_recheck(version_id=version_id, actor=cast(User, request.user))
 
     @transaction.atomic
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ReviewPolicy]) -> None:

@@ -128,6 +128,8 @@ class ReviewForm(forms.Form):
 
 
 class WaiverForm(forms.Form):
+    # The audit's status the page showed: a result that changed since is a conflict, not a waiver.
+    seen = forms.CharField(widget=forms.HiddenInput, required=False, max_length=20)
     reason = _text(
         label="Reason for accepting this result",
         required=True,

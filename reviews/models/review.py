@@ -164,7 +164,9 @@ class AuditWaiver(models.Model):
     class Meta:
         ordering = ["round", "audit"]
         constraints = [
-            models.UniqueConstraint(fields=["round", "audit"], name="one_waiver_per_audit_and_round"),
+            # One per reviewer: a waiver whose author can no longer sign stops counting, and
+            # another reviewer may then waive the audit again (services.review.audit_waive).
+            models.UniqueConstraint(fields=["round", "audit", "waived_by"], name="one_waiver_per_audit_round_reviewer"),
             models.CheckConstraint(condition=~models.Q(reason=""), name="waiver_has_reason"),
         ]
 

@@ -112,6 +112,13 @@ def _counts(signature: Signature, eligible: dict[int, Any]) -> bool:
     return accepted_at is None or signature.signed_at >= accepted_at
 
 
+def _waiver_counts(waiver: AuditWaiver, eligible: dict[int, Any]) -> bool:
+    if waiver.waived_by_id not in eligible:
+        return False
+    accepted_at = eligible[waiver.waived_by_id]
+    return accepted_at is None or waiver.waived_at >= accepted_at
+
+
 def policy_status(round_: Round) -> PolicyStatus:
     """Every condition of the round's sign-off policy, met or not, with what is missing."""
     policy = policy_for(round_.guideline_version_id)
@@ -144,7 +151,13 @@ def policy_status(round_: Round) -> PolicyStatus:
         )
     )
     audits = round_audits(round_)
-    waivers = {w.audit: w for w in AuditWaiver.objects.filter(round=round_).select_related("waived_by")}
+    # Like signatures, a waiver counts only while its author may still sign: a reviewer who
+    # later declares a conflict or is removed no longer carries an approval with it.
+    waivers = {
+        w.audit: w
+        for w in AuditWaiver.objects.filter(round=round_).select_related("waived_by")
+        if _waiver_counts(w, eligible)
+    }
     needs_waiver = [a for a in bound_audits(round_.guideline_version_id) if audit_status(audits, a) in WAIVABLE]
     if audits.state == "pending":
         checks.append(PolicyCheck("Audit results of this round are in", False, "the audit run is still going"))

@@ -59,4 +59,14 @@ def activity_record(
 
 def _jsonable_tree(value: Any) -> Any:
     """What the JSON column will give back, so the row hashes the same before and after."""
-    return None if value is None else json.loads(json.dumps(value, default=_jsonable))
+    if value is None:
+        return None
+    # allow_nan=False: PostgreSQL's jsonb refuses NaN and Infinity, so they are an error here,
+    # not a 500 at insert. A whole float beyond 2**53 becomes the integer it stands for, as
+    # jsonb would read it back, so that the row hashes the same before and after.
+    return json.loads(json.dumps(value, default=_jsonable, allow_nan=False), parse_float=_read_float)
+
+
+def _read_float(text: str) -> float | int:
+    number = float(text)
+    return int(number) if number.is_integer() and abs(number) >= 2**53 else number

@@ -21,6 +21,7 @@ from reviews.enums import (
     STATEMENT_REQUIRED,
     UNDER_REVIEW_STATUSES,
     Action,
+    AssignmentStatus,
     FinalDecision,
     Meaning,
     NotificationKind,
@@ -251,11 +252,12 @@ _OUTCOME_NOTICE = {
 
 def _notify_outcome(project: Project, round_: Round, ended: RoundOutcome) -> None:
     kind, verb = _OUTCOME_NOTICE[Outcome(ended.outcome)]
+    # The reasons are review material: only reviewers who accepted read them. A withdrawal
+    # also tells those still invited that there is nothing left to review.
+    statuses = ACTIVE_ASSIGNMENT_STATUSES if ended.outcome == Outcome.WITHDRAWN else {AssignmentStatus.ACCEPTED}
     reviewers = [
         a.reviewer
-        for a in Assignment.objects.filter(
-            project=project, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
-        ).select_related("reviewer")
+        for a in Assignment.objects.filter(project=project, status__in=sorted(statuses)).select_related("reviewer")
     ]
     people = [project.owner, *reviewers, *admins()]
     if ended.outcome == Outcome.WITHDRAWN:
@@ -324,12 +326,11 @@ def project_amend(*, actor: User, project: Project) -> Project:
 
 
 def notify_resubmission(*, project: Project, round_: Round) -> None:
-    """Called by project_submit for rounds after the first: the reviewers review again."""
+    """Called by project_submit for rounds after the first: the reviewers who accepted review
+    again (one still invited answers the invitation first, and is reminded of it)."""
     reviewers = [
         a.reviewer
-        for a in Assignment.objects.filter(
-            project=project, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
-        ).select_related("reviewer")
+        for a in Assignment.objects.filter(project=project, status=AssignmentStatus.ACCEPTED).select_related("reviewer")
     ]
     notify(
         key=f"resubmitted:{round_.pk}",
@@ -340,3 +341,23 @@ def notify_resubmission(*, project: Project, round_: Round) -> None:
         body=f"{project.owner.display_name} submitted round {round_.number}. See what changed since round {round_.number - 1}.",
         url=reverse("round-diff", kwargs={"pk": project.pk, "number": round_.number}),
     )
+
+
+def open_rounds_recheck(*, version_id: int, actor: User) -> list[RoundOutcome]:
+    """After an admin changes a version's sign-off policy, end the open rounds that now meet
+    it (approval is otherwise checked only when someone signs or waives, and everyone may
+    already have signed). Each project is locked in turn, as any transition does."""
+    ended: list[RoundOutcome] = []
+    open_projects = Project.objects.filter(
+        guideline_version_id=version_id, status__in=sorted(UNDER_REVIEW_STATUSES)
+    ).values_list("pk", flat=True)
+    for project_pk in list(open_projects):
+        with transaction.atomic():
+            project = lock_project(project_pk)
+            round_ = project.rounds.order_by("-number").first()
+            if project.status not in UNDER_REVIEW_STATUSES or round_ is None or hasattr(round_, "outcome"):
+                continue
+            outcome = approve_if_policy_met(project=project, round_=round_, actor=actor)
+            if outcome is not None:
+                ended.append(outcome)
+    return ended

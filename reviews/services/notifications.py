@@ -7,6 +7,7 @@ the code path runs. Its email goes out from Celery after commit (reviews.tasks).
 
 from __future__ import annotations
 
+import smtplib
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,7 +40,7 @@ def notify(
                 "recipient": user,
                 "kind": kind,
                 "project": project,
-                "subject": subject[:250],
+                "subject": " ".join(subject.split())[:250],
                 "body": body,
                 "url": url,
                 "email_state": Notification.EmailState.PENDING if user.email else Notification.EmailState.SKIPPED,
@@ -49,7 +50,9 @@ def notify(
             created.append(notification)
     if created:
         ids = [notification.pk for notification in created if notification.email_state == "pending"]
-        transaction.on_commit(lambda: _queue_emails(ids))
+        # robust: a broker that is down must not turn a committed change into a 500; the
+        # reconciler (reviews.services.reminders) re-queues emails left pending.
+        transaction.on_commit(lambda: _queue_emails(ids), robust=True)
     return created
 
 
@@ -62,6 +65,12 @@ def _queue_emails(ids: list[int]) -> None:
 
 def admins() -> list[User]:
     return list(User.objects.filter(is_active=True, role=Role.ADMIN))
+
+
+# Connection-level failures, not a refused recipient or message (SMTPRecipientsRefused,
+# SMTPDataError are SMTPException but not these).
+TRANSIENT_MAIL_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError)
+MAX_EMAIL_ATTEMPTS = 5
 
 
 def notification_email_send(*, notification_id: int) -> bool:
@@ -87,8 +96,12 @@ def notification_email_send(*, notification_id: int) -> bool:
             recipient_list=[notification.recipient.email],
         )
     except Exception as exc:  # noqa: BLE001 (any mail error is recorded on the row, not raised)
+        # A mail server that is down or busy is tried again by the reconciler (it re-queues
+        # pending emails); an address or message the server refuses is final.
+        retry = isinstance(exc, TRANSIENT_MAIL_ERRORS) and notification.email_attempts < MAX_EMAIL_ATTEMPTS
         Notification.objects.filter(pk=notification_id).update(
-            email_state=Notification.EmailState.FAILED, email_error=str(exc)[:1000]
+            email_state=Notification.EmailState.PENDING if retry else Notification.EmailState.FAILED,
+            email_error=str(exc)[:1000],
         )
         return False
     Notification.objects.filter(pk=notification_id).update(

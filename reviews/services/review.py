@@ -33,7 +33,7 @@ from reviews.models import (
     RoundReview,
     User,
 )
-from reviews.selectors.review import WAIVABLE, audit_status, bound_audits
+from reviews.selectors.review import WAIVABLE, audit_status, bound_audits, policy_status
 from reviews.services.activity import activity_record
 
 
@@ -228,7 +228,9 @@ def audit_waive(*, actor: User, round_: Round, audit: str, reason: str, status: 
             f"{label}'s result in round {round_.number} is now “{actual}”, not “{status or 'none'}” as on your page. "
             "Nothing was saved; reload the round."
         )
-    existing = AuditWaiver.objects.filter(round=round_, audit=audit).select_related("waived_by").first()
+    # A waiver by a reviewer who has since declared a conflict or been removed no longer
+    # counts (reviews.selectors.review.policy_status), so the audit may be waived again.
+    existing = policy_status(round_).waivers.get(audit)
     if existing is not None:
         raise TransitionConflict(
             f"{existing.get_audit_display()} was already waived in round {round_.number} by "

@@ -91,7 +91,11 @@ def _sign_page(
         "must_change": counts.get(Verdict.MUST_CHANGE, 0),
         "concerns": counts.get(Verdict.CONCERN, 0),
         "acceptable": counts.get(Verdict.ACCEPTABLE, 0),
-        "status": policy_status(round_) if mode == "admin" or state == "open" else None,
+        # Others' signatures show only to those who may see them on the round page: admins,
+        # and a reviewer once their own review is submitted (reviewers decide independently).
+        "status": policy_status(round_)
+        if mode == "admin" or (state == "open" and review is not None and review.is_submitted)
+        else None,
         "statement_required": {str(meaning): what for meaning, what in STATEMENT_REQUIRED.items()},
         "conflict": conflict,
         "tab": "round",

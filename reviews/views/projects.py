@@ -406,6 +406,9 @@ def round_detail(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
 def project_history(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk)
     entries = project_activity(project=project)
+    if not is_admin(request.user):
+        # Responses to invitations, conflicts of interest and removals are for the admins.
+        entries = entries.exclude(object_type="reviews.assignment")
     hidden = _undisclosed_round(request.user, project)
     if hidden is not None:
         # The same rule as the round page: reviews and signatures of the round under review

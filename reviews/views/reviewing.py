@@ -275,7 +275,8 @@ def _review_page(
             "status": status.status_of(audit),
             "entry": next((a for a in status.audits.audits if a.audit == audit), None),
             "waiver": status.waivers.get(audit),
-            "form": forms_by_audit.get(audit) or WaiverForm(prefix=f"waive-{audit}"),
+            "form": forms_by_audit.get(audit)
+            or WaiverForm(prefix=f"waive-{audit}", initial={"seen": status.status_of(audit)}),
         }
         for audit in status.needs_waiver
     ]
@@ -393,7 +394,7 @@ def audit_waive_view(request: AuthedRequest, pk: int, number: int, audit: str) -
             round_=round_,
             audit=audit,
             reason=form.cleaned_data["reason"],
-            status=status.status_of(audit),
+            status=form.cleaned_data["seen"] or status.status_of(audit),
         )
     except TransitionConflict as exc:
         return _review_page(
