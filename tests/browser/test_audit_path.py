@@ -35,7 +35,10 @@ def _upload(page: Page, project_pk: int, role: str, archive: Path) -> None:
     page.locator("select[name=role]").select_option(value=role)
     page.locator("input[type=file][name=files]").set_input_files(str(archive))
     page.get_by_role("button", name="Upload and check").click()
-    expect(page.get_by_text(re.compile(r"files? accepted"))).to_be_visible()
+    # Wait for the new set's own page: the upload page itself lists the sets already uploaded
+    # ("10 of 10 files accepted"), which must not be mistaken for this upload's answer.
+    expect(page).to_have_url(re.compile(rf"/projects/{project_pk}/audits/sets/\d+/$"), timeout=60_000)
+    expect(page.get_by_text(re.compile(r"files? accepted")).first).to_be_visible()
 
 
 def test_researcher_uploads_sets_and_reads_the_memorization_chart(
