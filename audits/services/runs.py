@@ -102,6 +102,7 @@ def _cancel_superseded(*, project: Project, actor: User | None) -> None:
     Several uploads in a row then compute once, over the last inputs. Running runs finish:
     their results stay a true record of the inputs they had.
     """
+    cancelled = []
     for run in AuditRun.objects.filter(project=project, status=RunStatus.QUEUED):
         updated = AuditRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
             status=RunStatus.CANCELLED,
@@ -110,8 +111,12 @@ def _cancel_superseded(*, project: Project, actor: User | None) -> None:
             progress_message="Cancelled",
         )
         if updated:
-            activity_record(actor=actor, action=Action.CHANGE, obj=run, project=project, new={"status": "cancelled"})
-            _delete_artifacts(run)
+            cancelled.append(run)
+    # Logged after every run row is settled: the log's chain head is always the last lock a
+    # transaction takes, so a worker holding a run and waiting for the head cannot deadlock us.
+    for run in cancelled:
+        activity_record(actor=actor, action=Action.CHANGE, obj=run, project=project, new={"status": "cancelled"})
+        _delete_artifacts(run)
 
 
 def _resend_at() -> Any:

@@ -103,10 +103,14 @@ def answer_save(
 ) -> Answer:
     """Save one answer and attach any new evidence files, all or nothing.
 
-    Stored bytes are removed again if the transaction fails, so no file outlives its row.
+    The bytes are written to storage first, before the project's row lock and the activity
+    log's chain head are taken, so a large file never holds up other people's writes; they
+    are removed again if the transaction fails, so no file outlives its row.
     """
-    stored: list[EvidenceFile] = []
+    staged: list[EvidenceFile] = []
     try:
+        for evidence in files or []:
+            staged.append(_evidence_stage(actor=actor, evidence=evidence))
         with transaction.atomic():
             answer = _answer_save(
                 actor=actor,
@@ -116,11 +120,11 @@ def answer_save(
                 justification=justification,
                 evidence_text=evidence_text,
             )
-            for evidence in files or []:
-                stored.append(_evidence_add(actor=actor, answer=answer, evidence=evidence))
+            for record in staged:
+                _evidence_attach(actor=actor, answer=answer, record=record)
             return answer
     except BaseException:
-        for record in stored:
+        for record in staged:
             _delete_stored(record)
         raise
 
@@ -153,9 +157,9 @@ def _delete_stored(record: EvidenceFile) -> None:
         record.file.storage.delete(record.file.name)
 
 
-def _evidence_add(*, actor: User, answer: Answer, evidence: ValidatedEvidence) -> EvidenceFile:
+def _evidence_stage(*, actor: User, evidence: ValidatedEvidence) -> EvidenceFile:
+    """Write the bytes under a random name; the row is saved by _evidence_attach."""
     record = EvidenceFile(
-        answer=answer,
         original_name=evidence.name,
         content_type=evidence.content_type,
         size=evidence.size,
@@ -163,11 +167,12 @@ def _evidence_add(*, actor: User, answer: Answer, evidence: ValidatedEvidence) -
         uploaded_by=actor,
     )
     record.file.save(evidence.name, evidence.upload, save=False)
-    try:
-        record.save()
-    except BaseException:
-        _delete_stored(record)
-        raise
+    return record
+
+
+def _evidence_attach(*, actor: User, answer: Answer, record: EvidenceFile) -> EvidenceFile:
+    record.answer = answer
+    record.save()
     activity_record(
         actor=actor,
         action=Action.UPLOAD,
