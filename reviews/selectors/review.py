@@ -58,6 +58,8 @@ class PolicyStatus:
     audits: RoundAudits
     waivers: dict[str, AuditWaiver]
     needs_waiver: list[str]  # audits failed or uncomputable in the round, waived or not
+    # Waivers whose author has since been removed or declared a conflict: kept, not counted.
+    uncounted: list[AuditWaiver] = field(default_factory=list)
 
     @property
     def met(self) -> bool:
@@ -153,11 +155,9 @@ def policy_status(round_: Round) -> PolicyStatus:
     audits = round_audits(round_)
     # Like signatures, a waiver counts only while its author may still sign: a reviewer who
     # later declares a conflict or is removed no longer carries an approval with it.
-    waivers = {
-        w.audit: w
-        for w in AuditWaiver.objects.filter(round=round_).select_related("waived_by")
-        if _waiver_counts(w, eligible)
-    }
+    all_waivers = list(AuditWaiver.objects.filter(round=round_).select_related("waived_by").order_by("waived_at", "pk"))
+    waivers = {w.audit: w for w in all_waivers if _waiver_counts(w, eligible)}
+    uncounted = [w for w in all_waivers if not _waiver_counts(w, eligible)]
     needs_waiver = [a for a in bound_audits(round_.guideline_version_id) if audit_status(audits, a) in WAIVABLE]
     if audits.state == "pending":
         checks.append(PolicyCheck("Audit results of this round are in", False, "the audit run is still going"))
@@ -171,7 +171,7 @@ def policy_status(round_: Round) -> PolicyStatus:
             else f"{len(needs_waiver)} waived",
         )
     )
-    return PolicyStatus(policy, checks, signatures, counted, audits, waivers, needs_waiver)
+    return PolicyStatus(policy, checks, signatures, counted, audits, waivers, needs_waiver, uncounted)
 
 
 def _names(signatures: list[Signature]) -> str:

@@ -391,6 +391,7 @@ def round_detail(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
                 "label": AUDIT_LABELS.get(audit, audit),
                 "status": status.status_of(audit),
                 "waiver": status.waivers.get(audit),
+                "uncounted": [w for w in status.uncounted if w.audit == audit],
             }
             for audit in status.needs_waiver
         ],

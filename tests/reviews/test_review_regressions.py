@@ -63,6 +63,9 @@ def test_waivers_of_a_reviewer_who_then_declares_a_conflict_stop_counting(projec
     assert project.status == ProjectStatus.IN_REVIEW
     assert policy_status(round_).unwaived  # every audit needs a waiver again
 
+    page = _client(admin_user).get(round_.get_absolute_url()).content.decode()
+    assert "not counted, as Wally Waiver can no longer sign this project" in page
+
     waive_all(round_, technical)  # another reviewer may now waive them: this approves the round
     project.refresh_from_db()
     assert project.status == ProjectStatus.APPROVED
