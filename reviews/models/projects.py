@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.files.storage import storages
 from django.db import models
 from django.urls import reverse
+from django.utils.functional import cached_property
 
 from reviews.enums import (
     EDITABLE_STATUSES,
@@ -136,6 +137,8 @@ class Round(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValueError("A round is immutable once frozen.")
 
-    @property
+    @cached_property
     def snapshot(self) -> dict[str, Any]:
+        """The frozen content, parsed once per instance (a page reads it several times; the
+        row never changes, so the parse cannot go stale). Read it, never change it."""
         return dict(json.loads(self.canonical_json))

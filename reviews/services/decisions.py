@@ -66,6 +66,19 @@ def _check_digest(round_: Round, digest: str) -> None:
         )
 
 
+def _open_for_signing(
+    *, round_: Round, meaning: str, statement: str, digest: str, meanings: tuple[Meaning, ...]
+) -> tuple[str, Project]:
+    """What every signature checks first: a meaning offered to this signer, its statement, and,
+    under the project's lock, that the round is still under review with the digest shown."""
+    if meaning not in meanings:
+        raise ValueError("Choose one of: " + ", ".join(Meaning(m).label.lower() for m in meanings) + ".")
+    statement = _check_statement(meaning, statement)
+    project = lock_round_under_review(round_)
+    _check_digest(round_, digest)
+    return statement, project
+
+
 def _previous_signature(round_: Round, signer: User) -> None:
     previous = Signature.objects.filter(round=round_, signer=signer).first()
     if previous is not None:
@@ -114,11 +127,9 @@ def _write_signature(*, actor: User, project: Project, round_: Round, meaning: s
 @transaction.atomic
 def round_sign(*, actor: User, round_: Round, meaning: str, statement: str, digest: str) -> Signature:
     """A reviewer's signed decision on the round under review, and what it sets off."""
-    if meaning not in REVIEWER_MEANINGS:
-        raise ValueError("Choose approve, approve with conditions, request changes or reject.")
-    statement = _check_statement(meaning, statement)
-    project = lock_round_under_review(round_)
-    _check_digest(round_, digest)
+    statement, project = _open_for_signing(
+        round_=round_, meaning=meaning, statement=statement, digest=digest, meanings=REVIEWER_MEANINGS
+    )
     _signing_assignment(project=project, reviewer=actor)
     _previous_signature(round_, actor)
     review = RoundReview.objects.filter(round=round_, reviewer=actor, submitted_at__isnull=False).first()
@@ -191,11 +202,9 @@ def _ready_for_decision(project: Project, round_: Round, why: str, *, event: str
 @transaction.atomic
 def round_decide(*, actor: User, round_: Round, meaning: str, statement: str, digest: str) -> Signature:
     """An administrator's signed final decision, where the policy reserves it to them."""
-    if meaning not in FINAL_MEANINGS:
-        raise ValueError("Choose the final approval or the final rejection.")
-    statement = _check_statement(meaning, statement)
-    project = lock_round_under_review(round_)
-    _check_digest(round_, digest)
+    statement, project = _open_for_signing(
+        round_=round_, meaning=meaning, statement=statement, digest=digest, meanings=FINAL_MEANINGS
+    )
     if project.owner_id == actor.pk:
         raise PermissionError("A researcher never decides on their own project.")
     if not (actor.is_active and (actor.is_superuser or actor.role == Role.ADMIN)):

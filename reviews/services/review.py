@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from audits.selectors import round_audits
 from reviews.enums import (
     ACTIVE_ASSIGNMENT_STATUSES,
     UNDER_REVIEW_STATUSES,
@@ -33,7 +32,7 @@ from reviews.models import (
     RoundReview,
     User,
 )
-from reviews.selectors.review import WAIVABLE, audit_status, bound_audits, policy_status
+from reviews.selectors.review import WAIVABLE, bound_audits, policy_status
 from reviews.services.activity import activity_record
 
 
@@ -215,8 +214,9 @@ def audit_waive(*, actor: User, round_: Round, audit: str, reason: str, status: 
     project = lock_round_under_review(round_)
     _signing_assignment(project=project, reviewer=actor)
     label = dict(AuditKind.choices).get(audit, audit)
-    audits = round_audits(round_)
-    actual = audit_status(audits, audit) if audit in bound_audits(round_.guideline_version_id) else ""
+    policy = policy_status(round_)
+    audits = policy.audits
+    actual = policy.status_of(audit) if audit in bound_audits(round_.guideline_version_id) else ""
     if actual not in WAIVABLE:
         if audits.state == "pending":
             why = "the round's audit results are still being computed"
@@ -230,7 +230,7 @@ def audit_waive(*, actor: User, round_: Round, audit: str, reason: str, status: 
         )
     # A waiver by a reviewer who has since declared a conflict or been removed no longer
     # counts (reviews.selectors.review.policy_status), so the audit may be waived again.
-    existing = policy_status(round_).waivers.get(audit)
+    existing = policy.waivers.get(audit)
     if existing is not None:
         raise TransitionConflict(
             f"{existing.get_audit_display()} was already waived in round {round_.number} by "
