@@ -51,6 +51,12 @@ class Image:
     pixels: np.ndarray  # float32, shape (size, size), values in [0, 1]
     pixel_sha256: str  # of the decoded native pixels (dtype and byte order normalised)
     blank: bool  # constant or near-constant before scaling: excluded from comparisons
+    # The same image resized like `pixels` but in the file's own units, neither clipped nor
+    # scaled (DICOM after its modality LUT / RescaleSlope and RescaleIntercept: HU for CT;
+    # NIfTI after scl_slope and scl_inter): what a quantitative intensity comparison needs.
+    # float32 (size, size); None when the producer did not keep it.
+    native: np.ndarray | None = None
+    unit: str = ""  # the unit `native` is in when the file declares one ("HU" for CT), else ""
 
     @property
     def label(self) -> str:
