@@ -71,6 +71,8 @@ class ImageSet:
     files: list[FileRecord]
     images: list[Image]
     metadata: dict[str, dict[str, str]] = field(default_factory=dict)  # file name -> attribute -> value
+    # The researcher's subgroup mapping: attribute -> {spelling -> group} ("" = count as missing).
+    value_map: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def usable(self) -> list[Image]:
