@@ -1,8 +1,12 @@
-"""The thresholds form: one number field per numeric parameter of each audit.
+"""The thresholds form: one field per threshold the engine declares (audits.engine.schema).
 
-Fields are named `<audit>__<parameter>`. A blank field means the engine's default; the
-service stores only values that differ from it. Names that are not fields are ignored, as
-Django forms do, so nothing posted outside the form reaches the stored parameters.
+Fields are named `<audit>__<parameter>`; a threshold that can be switched off (allow_none)
+has a second field, the check box `<audit>__<parameter>__off`. An empty field means the
+engine's default. Each value goes through its declaration's `Setting.check`, and each audit's
+values together through the engine's own `resolve_params`, so the form refuses, naming the
+field, anything a run would refuse. Compute settings (block sizes, seeds, sample caps, thread
+counts) are not declared as thresholds, so they are never on the form. Names that are not
+fields are ignored, as Django forms do, so nothing posted outside the form is stored.
 """
 
 from __future__ import annotations
@@ -11,23 +15,111 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
+from audits.engine.schema import Setting
 from audits.enums import AuditName
-from audits.services.config import audit_defaults, is_number_parameter, parameter_limit
+from audits.thresholds import check_combination, declared_thresholds, default_thresholds
 
 AUDIT_LABELS = dict(AuditName.choices)
+OFF_SUFFIX = "__off"
 
 
 def field_name(audit: str, parameter: str) -> str:
     return f"{audit}__{parameter}"
 
 
-def number_text(value: int | float) -> str:
-    return str(value) if isinstance(value, int) else f"{value:.6g}"
+def value_text(setting: Setting, value: Any) -> str:
+    """A threshold's value as the page shows it: 'off', 'yes', a choice's words, a number."""
+    if value is None:
+        return "off"
+    if setting.kind == "bool":
+        return "yes" if value else "no"
+    if setting.kind == "choice":
+        return dict(setting.choices).get(value, str(value))
+    text = str(value) if isinstance(value, int) else f"{value:.6g}"
+    return f"{text} {setting.unit}".strip()
 
 
-def parameter_label(parameter: str) -> str:
-    return parameter.replace("_", " ").capitalize()
+def _bounds(setting: Setting) -> str:
+    if setting.low is not None and setting.high is not None:
+        return f"from {setting.low:g} to {setting.high:g}"
+    if setting.low is not None:
+        return f"at least {setting.low:g}"
+    if setting.high is not None:
+        return f"at most {setting.high:g}"
+    return ""
+
+
+def _help(parameter: str, setting: Setting, default: Any) -> SafeString:
+    facts = [f"Default {value_text(setting, default)}"]
+    if setting.kind in ("int", "float") and _bounds(setting):
+        facts.append(_bounds(setting))
+    if setting.allow_none:
+        facts.append("tick Off to switch this rule off")
+    return format_html(
+        '{} {}. <span class="text-nowrap">Code <code>{}</code></span>',
+        setting.help,
+        "; ".join(facts),
+        parameter,
+    )
+
+
+def _number_attrs(setting: Setting) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"step": "1" if setting.kind == "int" else "any", "inputmode": "decimal"}
+    if setting.low is not None:
+        attrs["min"] = f"{setting.low:g}"
+    if setting.high is not None:
+        attrs["max"] = f"{setting.high:g}"
+    return attrs
+
+
+def threshold_field(parameter: str, setting: Setting, default: Any, value: Any) -> forms.Field:
+    """The form field of one declared threshold, showing `value` (the one in force)."""
+    label = setting.label + (f" ({setting.unit})" if setting.unit and setting.kind in ("int", "float") else "")
+    options: dict[str, Any] = {"label": label, "required": False, "help_text": _help(parameter, setting, default)}
+    if setting.kind == "bool":
+        return forms.TypedChoiceField(
+            choices=[("true", "Yes"), ("false", "No")],
+            coerce=lambda text: text == "true",
+            empty_value=None,
+            initial=None if value is None else ("true" if value else "false"),
+            error_messages={"invalid_choice": f"{setting.label}: choose yes or no."},
+            **options,
+        )
+    if setting.kind == "choice":
+        return forms.ChoiceField(
+            choices=list(setting.choices),
+            initial=value,
+            error_messages={"invalid_choice": f"{setting.label}: choose one of the listed values."},
+            **options,
+        )
+    shown = value if value is not None else default
+    if setting.kind == "int":
+        return forms.IntegerField(
+            initial=shown,
+            widget=forms.NumberInput(attrs=_number_attrs(setting)),
+            error_messages={"invalid": f"{setting.label} ({parameter}): enter a whole number."},
+            **options,
+        )
+    return forms.FloatField(
+        initial=shown,
+        widget=forms.NumberInput(attrs=_number_attrs(setting)),
+        error_messages={"invalid": f"{setting.label} ({parameter}): enter a number."},
+        **options,
+    )
+
+
+@dataclass
+class ThresholdRow:
+    """One threshold on the page: its field (and Off box), the value in force, its code name."""
+
+    code: str
+    setting: Setting
+    value: forms.BoundField
+    off: forms.BoundField | None
+    current: str
 
 
 @dataclass
@@ -36,54 +128,84 @@ class AuditFields:
 
     audit: str
     label: str
-    fields: list[forms.BoundField] = field(default_factory=list)
-    fixed: list[str] = field(default_factory=list)  # parameters that are not a single number
+    rows: list[ThresholdRow] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # rules between the audit's values
 
 
 class ThresholdsForm(forms.Form):
-    def __init__(self, *args: Any, stored: dict[str, dict[str, Any]] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, current: dict[str, dict[str, Any]] | None = None, **kwargs: Any) -> None:
+        """`current`: audit -> threshold -> the value in force (the project's, frozen or default)."""
         super().__init__(*args, **kwargs)
-        stored = stored or {}
-        self.defaults = audit_defaults()
-        self.sections: list[tuple[str, list[str], list[str]]] = []
-        for audit, params in self.defaults.items():
-            names, fixed = [], []
-            for parameter, default in params.items():
-                if not is_number_parameter(default):
-                    fixed.append(parameter)
-                    continue
-                name = field_name(audit, parameter)
-                self.fields[name] = self._field(parameter, default, stored.get(audit, {}).get(parameter))
-                names.append(name)
-            self.sections.append((audit, names, fixed))
-
-    @staticmethod
-    def _field(parameter: str, default: int | float, chosen: Any) -> forms.Field:
-        options: dict[str, Any] = {
-            "label": parameter_label(parameter),
-            "required": False,
-            "min_value": 0,
-            "initial": chosen if chosen is not None else default,
+        current = current or {}
+        self.declared = declared_thresholds()
+        self.defaults = default_thresholds()
+        self.current = {
+            audit: {name: current.get(audit, {}).get(name, self.defaults[audit][name]) for name in settings}
+            for audit, settings in self.declared.items()
         }
-        if isinstance(default, int):
-            whole = int(parameter_limit(default))
-            return forms.IntegerField(max_value=whole, help_text=f"Default {default}; 0 to {whole}.", **options)
-        limit = parameter_limit(default)
-        help_text = f"Default {number_text(default)}; 0 to {number_text(limit)}."
-        return forms.FloatField(max_value=limit, help_text=help_text, **options)
+        self.section_errors: dict[str, list[str]] = {}
+        self._values: dict[str, dict[str, Any]] = {}
+        for audit, settings in self.declared.items():
+            for name, setting in settings.items():
+                value = self.current[audit][name]
+                self.fields[field_name(audit, name)] = threshold_field(name, setting, self.defaults[audit][name], value)
+                if setting.allow_none and setting.kind in ("int", "float"):
+                    self.fields[field_name(audit, name) + OFF_SUFFIX] = forms.BooleanField(
+                        label="Off", required=False, initial=value is None
+                    )
+
+    def disable(self) -> None:
+        for bound in self.fields.values():
+            bound.disabled = True
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for audit, settings in self.declared.items():
+            values: dict[str, Any] = {}
+            for name, setting in settings.items():
+                key = field_name(audit, name)
+                if key in self.errors:
+                    continue
+                raw = cleaned.get(key)
+                if cleaned.get(key + OFF_SUFFIX):
+                    raw = None
+                elif raw is None or raw == "":
+                    raw = self.defaults[audit][name]
+                try:
+                    values[name] = setting.check(name, raw)
+                except ValueError as error:
+                    self.add_error(key, str(error))
+            if len(values) < len(settings):
+                continue
+            try:
+                check_combination(audit, values)
+            except ValueError as error:
+                message = f"{AUDIT_LABELS.get(audit, audit)}: {error}"
+                self.section_errors.setdefault(audit, []).append(message)
+                self.add_error(None, message)
+                continue
+            self._values[audit] = values
+        return cleaned
 
     def audit_sections(self) -> list[AuditFields]:
-        return [
-            AuditFields(audit=audit, label=AUDIT_LABELS.get(audit, audit), fields=[self[n] for n in names], fixed=fixed)
-            for audit, names, fixed in self.sections
-        ]
+        sections = []
+        for audit, settings in self.declared.items():
+            rows = [
+                ThresholdRow(
+                    code=name,
+                    setting=setting,
+                    value=self[field_name(audit, name)],
+                    off=self[field_name(audit, name) + OFF_SUFFIX]
+                    if field_name(audit, name) + OFF_SUFFIX in self.fields
+                    else None,
+                    current=value_text(setting, self.current[audit][name]),
+                )
+                for name, setting in settings.items()
+            ]
+            label = AUDIT_LABELS.get(audit, audit)
+            sections.append(AuditFields(audit, label, rows, self.section_errors.get(audit, [])))
+        return sections
 
-    def values(self) -> dict[str, dict[str, int | float]]:
-        """The cleaned values as audit -> parameter -> number; a blank field takes the default."""
-        values: dict[str, dict[str, int | float]] = {}
-        for audit, names, _fixed in self.sections:
-            for name in names:
-                parameter = name.split("__", 1)[1]
-                value = self.cleaned_data.get(name)
-                values.setdefault(audit, {})[parameter] = self.defaults[audit][parameter] if value is None else value
-        return values
+    def values(self) -> dict[str, dict[str, Any]]:
+        """The cleaned values as audit -> threshold -> value; an empty field takes the default."""
+        return {audit: dict(values) for audit, values in self._values.items()}

@@ -9,14 +9,15 @@ from typing import Any
 from django.dispatch import receiver
 
 from audits.models import ImageSet
-from audits.selectors import current_input_digest, latest_current_run
+from audits.selectors import current_input_digest, current_thresholds, latest_current_run
 from audits.services.runs import audit_run_request
 from reviews.signals import round_frozen, round_snapshot_sections
 
 
 @receiver(round_snapshot_sections)
 def image_sets_and_results(sender: Any, *, project: Any, **kwargs: Any) -> dict[str, Any]:
-    """A round freezes the manifests of the current image sets and the latest finished results."""
+    """A round freezes the manifests of the current image sets, the thresholds in force and the
+    latest finished results."""
     sets = [
         {
             "role": image_set.role,
@@ -43,8 +44,16 @@ def image_sets_and_results(sender: Any, *, project: Any, **kwargs: Any) -> dict[
                 for name, result in sorted(run.results.items())
             },
         }
+    # The thresholds the round is judged by: every declared threshold's value in force. They
+    # stay in force while the round is reviewed (audits.services.config refuses changes).
+    thresholds, _set_aside = current_thresholds(project)
     # Results that finish after the round froze are bound to it through this digest.
-    return {"image_sets": sets, "audit_results": results, "audit_input_digest": current_input_digest(project)}
+    return {
+        "image_sets": sets,
+        "audit_results": results,
+        "audit_input_digest": current_input_digest(project),
+        "audit_thresholds": thresholds,
+    }
 
 
 @receiver(round_frozen)

@@ -23,6 +23,7 @@ from django.urls import reverse
 from audits.engine import ENGINE_VERSION
 from audits.enums import AuditName, RunStatus, SetRole
 from audits.models import AuditConfig, AuditRun, ImageFile, ImageSet
+from audits.thresholds import SetAside, usable_thresholds
 from reviews.models import Project
 
 AUDITS: tuple[str, ...] = tuple(AuditName.values)
@@ -117,9 +118,23 @@ def run_input_digest(sets: dict[str, ImageSet], params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def current_params(project: Project) -> dict[str, Any]:
+def current_thresholds(project: Project) -> tuple[dict[str, dict[str, Any]], list[SetAside]]:
+    """The thresholds a run receives now (every declared one, the project's value or the
+    default), and the stored values set aside (compute settings, values that no longer
+    validate: the run uses the defaults instead, and the thresholds page says so).
+
+    While the project is submitted these are the thresholds its round froze: the config
+    cannot change then (audits.services.config refuses under the project lock) and the round
+    recorded these same values (audits.receivers), so a re-run during review uses them.
+    """
     config = AuditConfig.objects.filter(project=project).first()
-    return {"audits": config.params} if config else {}
+    return usable_thresholds(config.params if config else {})
+
+
+def current_params(project: Project) -> dict[str, Any]:
+    """A run's parameters: the thresholds in force, never a compute setting."""
+    values, _set_aside = current_thresholds(project)
+    return {"audits": values}
 
 
 def current_input_digest(project: Project) -> str:

@@ -8,40 +8,47 @@ from dataclasses import dataclass
 from typing import Any
 
 from audits.charts.common import _dict, _number, _text, format_value
+from audits.thresholds import metric_label, metric_labels
 
 MAX_LIST = 200  # file names listed on a page
 
 
 @dataclass
 class MetricRow:
-    name: str
+    name: str  # the engine's code name, shown in a tooltip
     value: str
     warn: str
     fail: str
     direction: str
+    label: str = ""  # the words the page shows (the audit's METRIC_LABELS)
 
 
 def _direction(text: Any) -> str:
     return {"above": "worse when higher", "below": "worse when lower"}.get(_text(text), _text(text))
 
 
-def metric_rows(result: dict[str, Any]) -> tuple[list[MetricRow], list[tuple[str, str]]]:
-    """(rows with a threshold first, then the other single values), (nested figures flattened)."""
+def metric_rows(result: dict[str, Any]) -> tuple[list[MetricRow], list[tuple[str, str, str]]]:
+    """(rows with a threshold first, then the other single values), (nested figures flattened
+    as (code name, words, value)). Names read as the audit's METRIC_LABELS, else as words made
+    from the code name."""
     metrics, thresholds = _dict(result.get("metrics")), _dict(result.get("thresholds"))
+    audit = _text(result.get("audit"))
+    labels = metric_labels(audit)
     rows = []
     for name, rule in thresholds.items():
         rule = _dict(rule)
         value = format_value(metrics.get(name)) if name in metrics else "each item"
         warn, fail = (format_value(rule.get(key)) for key in ("warn", "fail"))
-        rows.append(MetricRow(name, value, warn, fail, _direction(rule.get("direction"))))
-    nested: list[tuple[str, str]] = []
+        label = metric_label(audit, name, labels)
+        rows.append(MetricRow(name, value, warn, fail, _direction(rule.get("direction")), label))
+    nested: list[tuple[str, str, str]] = []
     for name, value in metrics.items():
         if name in thresholds:
             continue
         if isinstance(value, dict):
-            nested += _flatten(name, value)
+            nested += [(key, metric_label(audit, key, labels), shown) for key, shown in _flatten(name, value)]
         else:
-            rows.append(MetricRow(name, format_value(value), "", "", ""))
+            rows.append(MetricRow(name, format_value(value), "", "", "", metric_label(audit, name, labels)))
     return rows, nested
 
 

@@ -19,6 +19,9 @@ Status (A1): fail when fewer than `warn_fraction` of the files carry any label, 
 SyntheticData = NO, or (with a reference set) a PatientID/PatientName matches a real file;
 warn when fewer than `pass_fraction` carry a machine-readable label (some files unmarked or
 only text-labelled) or a DICOM marked YES records no synthesizing equipment; pass otherwise.
+
+Both fractions are the thresholds a person may set (THRESHOLDS, each in [0, 1]; defaults 1.0
+and 0.95); the audit has no compute setting.
 """
 
 from __future__ import annotations
@@ -29,11 +32,60 @@ from typing import Any
 
 from . import ENGINE_VERSION
 from .inputs import set_inputs
+from .schema import Setting, check_thresholds
 from .types import FLAGGED_LIMIT, AuditResult, FileRecord, ImageSet, Status, not_computable
 
 AUDIT = "disclosure"
 
 DEFAULT_PARAMS: dict[str, Any] = {"pass_fraction": 1.0, "warn_fraction": 0.95}
+
+THRESHOLDS: dict[str, Setting] = {
+    "pass_fraction": Setting(
+        label="Share of files machine-readably marked needed to pass",
+        kind="float",
+        low=0.0,
+        high=1.0,
+        help="Below this share of files carrying a machine-readable synthetic label (SyntheticData YES, "
+        "an IPTC source type, a JSON flag) the audit warns; 1 asks for every file.",
+    ),
+    "warn_fraction": Setting(
+        label="Share of files labelled in any way below which the audit fails",
+        kind="float",
+        low=0.0,
+        high=1.0,
+        help="Free-text labels count here too; below this share the audit fails.",
+    ),
+}
+
+METRIC_LABELS: dict[str, str] = {
+    "n_files": "synthetic files checked",
+    "n_rejected": "files rejected at upload (not checked)",
+    "by_format": "files per format",
+    "n_marked": "files machine-readably marked as synthetic",
+    "n_text_only": "files labelled synthetic in free text only",
+    "n_unmarked": "files with no synthetic label",
+    "n_synthetic_yes": "DICOM files with Synthetic Data YES",
+    "n_synthetic_no": "DICOM files with Synthetic Data NO (declared real acquisitions)",
+    "n_synthetic_missing": "DICOM files without Synthetic Data",
+    "n_synthesizing_equipment": "DICOM files recording the generating equipment",
+    "n_synthetic_yes_without_equipment": "files marked synthetic without the generating equipment",
+    "n_image_type_derived": "DICOM files with Image Type DERIVED (for information, not a label)",
+    "n_burned_in_yes": "DICOM files with burned-in annotation",
+    "n_patient_identity_removed_yes": "DICOM files that declare the patient identity removed",
+    "n_nonempty_patient_name": "DICOM files with a patient name",
+    "n_patient_id_matching_reference": "files whose patient ID or name is a real file's",
+    "n_iptc_trained_algorithmic": "PNG files with the IPTC source type trained algorithmic media",
+    "n_text_flag_only": "PNG files labelled in free text only",
+    "n_png_unlabelled": "PNG files with no synthetic label",
+    "n_c2pa_manifest": "PNG files with a C2PA manifest (not verified)",
+    "n_json_extension_flag": "NIfTI files flagged synthetic in a JSON header extension",
+    "n_sidecar_flag": "NIfTI files flagged synthetic in a JSON sidecar",
+    "n_descrip_only": "NIfTI files labelled in free text only",
+    "n_nifti_unlabelled": "NIfTI files with no synthetic label",
+    "frac_labelled_machine_readable": "share of files machine-readably marked as synthetic",
+    "frac_labelled_any": "share of files with any synthetic label",
+    "n_flagged_total": "files flagged",
+}
 
 SYNTHETIC_SOURCE_TYPES = {
     "trainedalgorithmicmedia",
@@ -185,10 +237,19 @@ def classify(record: FileRecord) -> tuple[str, str, dict[str, bool]]:
     return "unmarked", f"format {record.format or 'unknown'!r} carries no header to mark it", flags
 
 
+def resolve_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """DEFAULT_PARAMS updated with `params`; ValueError naming an unknown or invalid parameter."""
+    given = dict(params or {})
+    unknown = sorted(set(given) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown disclosure parameter(s): {', '.join(unknown)}")
+    return check_thresholds(AUDIT, THRESHOLDS, {**DEFAULT_PARAMS, **given})
+
+
 def run(synthetic: ImageSet, params: dict[str, Any] | None = None, *, reference: ImageSet | None = None) -> AuditResult:
     """A1 on the synthetic set; pass `reference` to also fail on PatientID/PatientName copied from real headers."""
     started = time.perf_counter()
-    effective = {**DEFAULT_PARAMS, **(params or {})}
+    effective = resolve_params(params)
     pass_fraction = float(effective["pass_fraction"])
     warn_fraction = float(effective["warn_fraction"])
     inputs = set_inputs(synthetic)

@@ -12,7 +12,8 @@ mixing ratio of real to synthetic files.
 
 Status: pass when complete coverage reaches `pass_coverage` (1.0) and there are no duplicate
 or stray entries; warn when it reaches `warn_coverage` (0.95) or there are duplicates or
-stray entries; fail below.
+stray entries; fail below. Both coverages are the thresholds a person may set (THRESHOLDS,
+each in [0, 1], `warn_coverage` not above `pass_coverage`); the audit has no compute setting.
 """
 
 from __future__ import annotations
@@ -23,11 +24,70 @@ from typing import Any
 
 from . import ENGINE_VERSION
 from .inputs import MANIFEST_REQUIRED, normalise_name, set_inputs
+from .schema import Setting, check_thresholds
 from .types import FLAGGED_LIMIT, AuditResult, ImageSet, Status, not_computable
 
 AUDIT = "manifest"
 
 DEFAULT_PARAMS: dict[str, Any] = {"pass_coverage": 1.0, "warn_coverage": 0.95}
+
+THRESHOLDS: dict[str, Setting] = {
+    "pass_coverage": Setting(
+        label="Share of files fully listed needed to pass",
+        kind="float",
+        low=0.0,
+        high=1.0,
+        help="A file is fully listed when its manifest entry names the generator, its version and the seed; "
+        "below this share the audit warns.",
+    ),
+    "warn_coverage": Setting(
+        label="Share of files fully listed below which the audit fails",
+        kind="float",
+        low=0.0,
+        high=1.0,
+        help="Must not be above the share needed to pass.",
+    ),
+}
+
+METRIC_LABELS: dict[str, str] = {
+    "n_files": "synthetic files",
+    "n_entries": "manifest entries",
+    "n_listed": "files listed in the manifest",
+    "n_unlisted": "files missing from the manifest",
+    "coverage": "share of files listed in the manifest",
+    "n_complete": "files listed with generator, version and seed",
+    "n_incomplete": "files whose entry lacks the generator, version or seed",
+    "complete_coverage": "share of files listed with generator, version and seed",
+    "missing_by_field": "entries missing each field",
+    "n_entries_not_in_set": "entries naming a file that is not in the set",
+    "n_duplicate_entries": "duplicate entries",
+    "n_conflicting_duplicates": "duplicate entries that disagree",
+    "n_matched_by_basename": "entries matched by file name only (without the folder)",
+    "n_generators": "generators named",
+    "provenance_declared": "the manifest says which files are real or synthetic",
+    "n_declared_real": "files the manifest declares real",
+    "n_declared_synthetic": "files the manifest declares synthetic",
+    "n_provenance_unknown": "files declared neither real nor synthetic",
+    "mixing_ratio_real": "share of the declared files that are real",
+    "n_flagged_total": "files and entries flagged",
+}
+
+
+def resolve_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """DEFAULT_PARAMS updated with `params`; ValueError naming an unknown, invalid or inconsistent one."""
+    given = dict(params or {})
+    unknown = sorted(set(given) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown manifest parameter(s): {', '.join(unknown)}")
+    checked = check_thresholds(AUDIT, THRESHOLDS, {**DEFAULT_PARAMS, **given})
+    if checked["warn_coverage"] > checked["pass_coverage"]:
+        fail, passing = THRESHOLDS["warn_coverage"].label, THRESHOLDS["pass_coverage"].label
+        raise ValueError(
+            f"{AUDIT}: {fail} (warn_coverage, {checked['warn_coverage']:g}) must not be above "
+            f"{passing.lower()} (pass_coverage, {checked['pass_coverage']:g})"
+        )
+    return checked
+
 
 REAL_WORDS = {"real", "acquired", "original", "patient", "clinical", "authentic", "natural", "measured"}
 SYNTHETIC_WORDS = {"synthetic", "generated", "generator", "ai", "ai-generated", "fake", "simulated", "model", "synth"}
@@ -73,7 +133,7 @@ def run(
     synthetic: ImageSet, manifest: list[dict[str, Any]] | None, params: dict[str, Any] | None = None
 ) -> AuditResult:
     started = time.perf_counter()
-    effective = {**DEFAULT_PARAMS, **(params or {})}
+    effective = resolve_params(params)
     pass_coverage = float(effective["pass_coverage"])
     warn_coverage = float(effective["warn_coverage"])
     inputs = set_inputs(synthetic)

@@ -11,7 +11,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,6 +27,7 @@ from audits.selectors import (
     FILES_PER_PAGE,
     ROLE_ORDER,
     current_image_sets,
+    current_thresholds,
     image_set_files,
     image_thumbnail_png,
     latest_results,
@@ -40,7 +40,7 @@ from audits.selectors import (
     run_history_rows,
     run_summary,
 )
-from audits.services.config import audit_config_update
+from audits.services.config import ThresholdsFrozen, audit_config_update
 from audits.services.runs import audit_run_request
 from reviews.models import Project
 from reviews.views.access import AuthedRequest, get_project
@@ -105,25 +105,53 @@ def audit_run_start(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def audit_thresholds(request: AuthedRequest, pk: int) -> HttpResponse:
+    """The thresholds in force, editable while the project is (audits.rules), else read-only.
+
+    A POST that may not change them (a submitted project, a reviewer) shows the page again
+    with why, status 403, and saves nothing.
+    """
     project = get_project(request, pk)
     can_change = request.user.has_perm("audits.change_thresholds", project)
-    if request.method == "POST" and not can_change:
-        raise PermissionDenied("only the project's researcher or an admin can change its thresholds")
     config = AuditConfig.objects.filter(project=project).select_related("updated_by").first()
-    form = ThresholdsForm(request.POST or None, stored=config.params if config else {})
-    if not can_change:
-        for field in form.fields.values():
-            field.disabled = True
-    if request.method == "POST" and form.is_valid():
-        saved = audit_config_update(project=project, actor=request.user, values=form.values())
-        chosen = sum(len(values) for values in saved.params.values())
-        messages.success(
-            request,
-            f"Thresholds saved: {chosen} value(s) differ from the defaults. Run the audits again to apply them.",
+    values, set_aside = current_thresholds(project)
+    frozen_round = None if project.is_editable else project.rounds.order_by("-number").first()
+    refused = ""
+    form = ThresholdsForm(request.POST if request.method == "POST" and can_change else None, current=values)
+    if request.method == "POST" and not can_change:
+        refused = (
+            str(ThresholdsFrozen(project))
+            if not project.is_editable
+            else "Only the project's researcher or an admin can change its thresholds. Nothing was saved."
         )
-        return redirect("audits-overview", pk=project.pk)
-    context = {"project": project, "form": form, "config": config, "can_change": can_change}
-    return render(request, "audits/thresholds.html", context, status=400 if form.errors else 200)
+    if not can_change:
+        form.disable()
+    if request.method == "POST" and can_change and form.is_valid():
+        try:
+            saved = audit_config_update(project=project, actor=request.user, values=form.values())
+        except ThresholdsFrozen as error:  # submitted since the page was loaded
+            refused, can_change = str(error), False
+            project.refresh_from_db(fields=["status"])
+            frozen_round = project.rounds.order_by("-number").first()
+            form = ThresholdsForm(current=values)
+            form.disable()
+        else:
+            chosen = sum(len(values) for values in saved.params.values())
+            messages.success(
+                request,
+                f"Thresholds saved: {chosen} value(s) differ from the defaults. Run the audits again to apply them.",
+            )
+            return redirect("audits-overview", pk=project.pk)
+    context = {
+        "project": project,
+        "form": form,
+        "config": config,
+        "can_change": can_change,
+        "frozen_round": frozen_round,
+        "set_aside": set_aside,
+        "refused": refused,
+    }
+    status = 403 if refused else 400 if form.errors else 200
+    return render(request, "audits/thresholds.html", context, status=status)
 
 
 def _project_run(request: AuthedRequest, pk: int, run_pk: int) -> tuple[Project, AuditRun]:

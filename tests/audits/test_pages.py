@@ -21,11 +21,9 @@ from pydicom.data import get_testdata_file
 
 from audits import charts
 from audits.enums import AuditName, RunStatus, SetRole
-from audits.models import AuditConfig, AuditRun, ImageFile, ImageSet
-from audits.selectors import current_input_digest, current_sets, run_input_digest
-from audits.services.config import UnknownParameter, audit_config_update, number_parameters
-from reviews.enums import Action
-from reviews.models import ActivityEntry, Project, User
+from audits.models import AuditRun, ImageFile, ImageSet
+from audits.selectors import current_input_digest, current_params, current_sets, run_input_digest
+from reviews.models import Project, User
 from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -600,7 +598,7 @@ def test_run_again_queues_a_run_and_sends_it_after_the_commit(
 
 
 def test_run_again_on_the_same_inputs_reuses_the_results(client, world, researcher, django_capture_on_commit_callbacks):
-    digest = run_input_digest(current_sets(world.project), {})
+    digest = run_input_digest(current_sets(world.project), current_params(world.project))
     AuditRun.objects.filter(pk=world.run.pk).update(input_digest=digest)
     client.force_login(researcher)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -629,129 +627,6 @@ def test_outsiders_cannot_start_a_run(world, other_researcher, reviewer, role):
 def test_run_again_is_post_only(client, world, researcher):
     client.force_login(researcher)
     assert client.get(reverse("audit-run-start", kwargs={"pk": world.project.pk})).status_code == 405
-
-
-# ---------------------------------------------------------------------------------------
-# Thresholds
-
-
-def _threshold_url(project: Project) -> str:
-    return reverse("audit-thresholds", kwargs={"pk": project.pk})
-
-
-def _some_parameter() -> tuple[str, str, int | float]:
-    for audit, params in number_parameters().items():
-        for name, default in params.items():
-            if isinstance(default, float) and default > 0:
-                return audit, name, default
-    pytest.fail("no engine audit exposes a float parameter: these tests need one")
-
-
-def test_the_thresholds_page_shows_every_number_parameter_with_its_default(client, world, researcher):
-    client.force_login(researcher)
-    page = client.get(_threshold_url(world.project)).content.decode()
-    for audit, params in number_parameters().items():
-        for name in params:
-            assert f'name="{audit}__{name}"' in page
-    audit, name, default = _some_parameter()
-    assert f"Default {default:.6g}" in page
-
-
-@pytest.mark.parametrize(
-    ("value", "error"),
-    [
-        ("high", "Enter a number."),
-        ("-0.5", "Ensure this value is greater than or equal to 0."),
-        ("1e9", "Ensure this value is less than or equal to"),
-        ("nan", "Enter a number."),
-    ],
-)
-def test_thresholds_refuse_bad_values_and_keep_what_was_typed(client, world, researcher, value, error):
-    audit, name, _default = _some_parameter()
-    client.force_login(researcher)
-    response = client.post(_threshold_url(world.project), {f"{audit}__{name}": value})
-    page = response.content.decode()
-    assert response.status_code == 400
-    assert error in page and f'value="{value}"' in page
-    assert not AuditConfig.objects.filter(project=world.project).exists()
-
-
-@pytest.mark.parametrize(
-    "value",
-    ["<script>alert('xss')</script>", "7" * 25_000, "Infinity", "-inf", "1e400", "0x10", "1,5", "1.5.2", "\x00"],
-    ids=["script", "long", "infinity", "minus-inf", "overflow", "hex", "comma", "two-dots", "nul"],
-)
-def test_thresholds_refuse_hostile_values_and_show_them_escaped(client, world, researcher, value):
-    audit, name, _default = _some_parameter()
-    client.force_login(researcher)
-    response = client.post(_threshold_url(world.project), {f"{audit}__{name}": value, "evil__<b>": value})
-    page = response.content.decode()
-    assert response.status_code == 400
-    assert "<script>alert" not in page and "<b>" not in page
-    assert not AuditConfig.objects.filter(project=world.project).exists()
-
-
-@pytest.mark.parametrize("number", ["abc", "-1", "0", "99999999999999999999999", "<script>"])
-@pytest.mark.parametrize("name", ["audits-overview", "imageset-detail"])
-def test_a_hostile_page_number_shows_a_page(client, world, researcher, name, number):
-    kwargs = {"pk": world.project.pk} | ({"set_pk": world.synthetic.pk} if name == "imageset-detail" else {})
-    client.force_login(researcher)
-    response = client.get(reverse(name, kwargs=kwargs), {"page": number})
-    assert response.status_code == 200 and "<script>" not in response.content.decode().split("</nav>", 1)[1]
-
-
-def test_thresholds_store_only_what_differs_from_the_defaults(client, world, researcher):
-    audit, name, default = _some_parameter()
-    client.force_login(researcher)
-    response = client.post(
-        _threshold_url(world.project),
-        {f"{audit}__{name}": str(default / 2), "memorization__no_such_parameter": "3", "evil__x": "1"},
-    )
-    assert response.status_code == 302
-    config = AuditConfig.objects.get(project=world.project)
-    assert config.params == {audit: {name: default / 2}} and config.updated_by == researcher
-    entry = ActivityEntry.objects.filter(project=world.project, object_type="audits.auditconfig").get()
-    assert entry.action == Action.CHANGE
-    assert entry.old == {f"{audit}.{name}": default} and entry.new == {f"{audit}.{name}": default / 2}
-    assert "Run the audits again to apply them" in client.get(response["Location"]).content.decode()
-
-    # The next run uses them.
-    _start(client, world.project)
-    assert AuditRun.objects.filter(project=world.project).order_by("-pk").first().params == {"audits": config.params}
-
-    # Back to the default: nothing is stored, and the change is logged too.
-    client.post(_threshold_url(world.project), {f"{audit}__{name}": ""})
-    config.refresh_from_db()
-    assert config.params == {}
-    assert ActivityEntry.objects.filter(project=world.project, object_type="audits.auditconfig").count() == 2
-
-
-def test_the_service_refuses_unknown_and_out_of_range_parameters(world, researcher):
-    with pytest.raises(UnknownParameter):
-        audit_config_update(project=world.project, actor=researcher, values={"memorization": {"no_such": 1}})
-    with pytest.raises(UnknownParameter):
-        audit_config_update(project=world.project, actor=researcher, values={"no_such_audit": {"x": 1}})
-    audit, name, _default = _some_parameter()
-    for bad in (-1.0, float("nan"), True, "0.5"):
-        with pytest.raises(ValueError):
-            audit_config_update(project=world.project, actor=researcher, values={audit: {name: bad}})
-    assert not AuditConfig.objects.exists()
-
-
-def test_admins_may_change_thresholds(client, world, admin_user):
-    audit, name, default = _some_parameter()
-    client.force_login(admin_user)
-    assert client.post(_threshold_url(world.project), {f"{audit}__{name}": str(default * 2)}).status_code == 302
-    assert AuditConfig.objects.get(project=world.project).updated_by == admin_user
-
-
-@pytest.mark.parametrize("role", ["other", "reviewer"])
-def test_outsiders_cannot_change_thresholds(world, other_researcher, reviewer, role):
-    audit, name, default = _some_parameter()
-    response = client_for(other_researcher if role == "other" else reviewer).post(
-        _threshold_url(world.project), {f"{audit}__{name}": str(default * 2)}
-    )
-    assert response.status_code == 404 and not AuditConfig.objects.exists()
 
 
 # ---------------------------------------------------------------------------------------

@@ -435,8 +435,9 @@ TABLE: dict[str, Row] = {
         },
     ),
     # Audits (audits.urls). Reviewers see nothing until assignments exist, like the project itself.
-    # Running the audits and setting thresholds are for the owner and admins in every project
-    # state; uploading a set changes the project, so it is the owner's, and only while editable.
+    # Running the audits is for the owner and admins in every project state; setting thresholds
+    # too, but only while the project is editable (they are frozen with the round once it is
+    # submitted); uploading a set changes the project, so it is the owner's, and only while editable.
     "audits-overview": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)), kwargs=_pk),
     "imageset-upload": _owner_row(
         get=per_role(LOGIN, V(200, 403), 404, 404, 403, assigned=V(404, 403)),
@@ -459,7 +460,7 @@ TABLE: dict[str, Row] = {
     ),
     "audit-thresholds": _owner_row(
         get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)),  # reviewers read the thresholds
-        post=per_role(LOGIN, 302, 404, 404, 302, assigned=V(404, 403)),
+        post=per_role(LOGIN, V(302, 403), 404, 404, V(302, 403), assigned=V(404, 403)),
         kwargs=_pk,
         data=lambda w: {"disclosure__warn_fraction": "0.9"},
     ),
