@@ -18,8 +18,11 @@ FIDELITY_LABELS = {
 }
 
 
-def _forest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """One row per metric, each on its own scale: value with its interval, and the baseline."""
+def _forest(rows: list[dict[str, Any]], unit: str = "") -> dict[str, Any] | None:
+    """One row per metric, each on its own scale: value with its interval, and the baseline.
+
+    `unit` is the intensity unit of a quantitative comparison ("HU"): the W1 row says it.
+    """
     rows = [row for row in rows if _number(row.get("value")) is not None or _number(row.get("baseline")) is not None]
     if not rows:
         return None
@@ -29,6 +32,8 @@ def _forest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     for position, row in enumerate(rows):
         axis = "" if position == 0 else str(position + 1)
         name = FIDELITY_LABELS.get(_text(row.get("metric")), _text(row.get("metric")))
+        if unit and _text(row.get("metric")) == "w1_hist":
+            name += f" ({unit})"
         value, low, high = (_number(row.get(key)) for key in ("value", "low", "high"))
         baseline = _number(row.get("baseline"))
         point: dict[str, Any] = {
@@ -91,8 +96,9 @@ def _forest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def _fidelity(charts: dict[str, Any], result: dict[str, Any]) -> list[Chart]:
     out = []
+    unit = _quantitative_unit(charts)
     if "metrics_table" in charts:
-        figure = _forest(_rows(charts["metrics_table"]))
+        figure = _forest(_rows(charts["metrics_table"]), unit)
         if figure is not None:
             out.append(
                 Chart(
@@ -113,6 +119,12 @@ def _fidelity(charts: dict[str, Any], result: dict[str, Any]) -> list[Chart]:
         if chart is not None:
             out.append(chart)
     return out
+
+
+def _quantitative_unit(charts: dict[str, Any]) -> str:
+    """The unit of a quantitative intensity comparison ("HU"), "" for relative (or older results)."""
+    unit = _text(charts.get("intensity_unit"))
+    return "" if unit in ("", "relative", "normalised") else unit
 
 
 def _intensity(charts: dict[str, Any]) -> Chart | None:
@@ -136,18 +148,36 @@ def _intensity(charts: dict[str, Any]) -> Chart | None:
                 "name": name,
                 "x": bins,
                 "y": values,
-                "hovertemplate": "%{x:.2f}: %{y:.2%}<extra>" + name + "</extra>",
+                "hovertemplate": ("%{x:.0f}" if _quantitative_unit(charts) else "%{x:.2f}")
+                + ": %{y:.2%}<extra>"
+                + name
+                + "</extra>",
             }
         )
     if not data:
         return None
-    caption = "All pixels of each set, after the per-image percentile clip and scaling to [0, 1]."
+    unit = _quantitative_unit(charts)
+    if unit:
+        low, high = bins[0], bins[-1]
+        caption = (
+            f"Intensity scale: quantitative, in {unit}. All pixels of each set as absolute values, through one"
+            " window the same for both sets"
+            + (f" (about {low:.4g} to {high:.4g} {unit})" if low is not None and high is not None else "")
+            + ", so a global brightness or calibration change shows as a shift between the lines."
+        )
+        x_title = f"pixel value ({unit})"
+    else:
+        caption = (
+            "Intensity scale: relative. All pixels of each set, after the per-image percentile clip and scaling"
+            " to [0, 1]; this scaling hides a global brightness or calibration change."
+        )
+        x_title = "pixel intensity after preprocessing (0 to 1, relative)"
     yaxis: dict[str, Any] = {"title": {"text": "share of pixels"}, "tickformat": ".0%"}
     if any(peaks):
         # A dark background typically holds most pixels; a linear axis would show only that bar.
         yaxis.update(type="log", tickformat=".1~%")
         caption += " The vertical axis is logarithmic, because one intensity (often the background) holds most pixels."
-    layout = _layout(xaxis={"title": {"text": "pixel intensity after preprocessing (0 to 1)"}}, yaxis=yaxis)
+    layout = _layout(xaxis={"title": {"text": x_title}}, yaxis=yaxis)
     return Chart("fidelity-intensity", "Pixel intensity distributions", caption, {"data": data, "layout": layout})
 
 

@@ -61,3 +61,24 @@ def preprocess(native: np.ndarray, params: Preprocessing) -> tuple[np.ndarray, b
     clipped = (np.clip(np.nan_to_num(grey, nan=low), low, high) - low) / (high - low)
     resized = resize(clipped, (params.size, params.size), order=1, anti_aliasing=True, preserve_range=True)
     return resized.astype(np.float32), False
+
+
+def native_values(native: np.ndarray, params: Preprocessing) -> np.ndarray:
+    """The image resized like `preprocess` does, but in its own units: no percentile clip, no scaling.
+
+    This is what a quantitative comparison (CT in HU) needs: a global offset or gain that
+    the per-image scaling of `preprocess` cancels stays visible here. The resize is linear
+    (the same anti-aliasing filter and bilinear interpolation), so an offset or a gain applied
+    before it comes out unchanged after it. Non-finite values take the nearest finite extreme
+    (NaN the minimum), so one bad voxel cannot spread over the image; an image with no finite
+    value comes back as zeros (it is blank for `preprocess` too).
+    """
+    grey = to_grey(native)
+    finite = np.isfinite(grey)
+    if not finite.any():
+        return np.zeros((params.size, params.size), np.float32)
+    if not finite.all():
+        low, high = float(grey[finite].min()), float(grey[finite].max())
+        grey = np.clip(np.nan_to_num(grey, nan=low, posinf=high, neginf=low), low, high)
+    resized = resize(grey, (params.size, params.size), order=1, anti_aliasing=True, preserve_range=True)
+    return resized.astype(np.float32)

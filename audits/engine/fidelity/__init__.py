@@ -4,15 +4,38 @@ AUDITS.md sections 1c, A6 and A7. Two families of measures, each reported beside
 figure for two disjoint random subsets of the reference set (the real-versus-real baseline):
 
 * intensity (A6): the 1-Wasserstein distance W1 between the pooled pixel distributions
-  (256-bin histograms on [0, 1]), the Kolmogorov-Smirnov D on a pixel subsample, and KS D
-  on per-image mean, standard deviation and foreground fraction;
+  (histograms on the comparison scale), the Kolmogorov-Smirnov D on a pixel subsample, and KS D
+  on per-image mean, standard deviation and foreground fraction. The comparison scale is
+  relative (each image clipped to its own 0.5th-99.5th percentiles and scaled to [0, 1]:
+  256 bins) or quantitative (every image's values in its file's unit, HU for CT, through
+  one fixed window, the same for both sets: 2048 bins, W1 reported in the unit); see
+  `scale` for which one a run uses and how the window is chosen;
 * features (A7): on the handcrafted "rad-lite-35 v1" features (`features.py`; not FID, not
   FRD), jointly z-scored over S u R with constant features dropped: the Frechet distance
   with a bootstrap interval, KID, and precision / recall / density / coverage.
 
 Status (defaults, all configurable through params): warn if w1_ratio > 3, or fd_ratio > 5
 while fd > 5, or coverage < 0.8, or precision < 0.7; fail if w1_ratio > 10, or
-fd_ratio > 20, or coverage < 0.5. A ratio is a value divided by its baseline.
+fd_ratio > 20, or coverage < 0.5. A ratio is a value divided by its baseline. When the
+intensities are compared in HU, also the absolute rule of AUDITS.md A6 on the shift beyond
+the real-versus-real one: w1_excess = w1_hist - w1_baseline_split (in HU; w1_hist alone
+without a baseline) warns above 20 HU and fails above 50 HU. It is taken beyond the baseline
+so that a clean real sample of varied anatomy, whose pooled HU histogram differs from the
+reference's by sampling alone, is not failed; a calibration error adds roughly its own size
+(a 100 HU offset, or 1.25 x + 150, moves soft tissue by 100 to 160 HU). For other
+quantitative units no absolute tolerance is assumed: only the ratio rule applies.
+
+The handcrafted features always see the relative images, in both modes. Texture (GLCM, LBP,
+gradients) describes structure, which a fixed 4096 HU window would crush into a few grey
+levels (soft tissue spans about 5 % of it), and a calibration error is already judged, in
+its own unit, by the intensity measures above; on the relative images FD and PRDC keep
+meaning "do the images look alike", and the features computed by the chunk tasks (before
+the fidelity settings are known) stay valid whatever the intensity scale.
+
+The settings a person may change are `THRESHOLDS` (the rules above, the intensity scale and
+the quantitative window); everything else in `DEFAULTS` (seed, sample caps, bootstrap and
+KID counts, k, eps, the foreground level) is a compute setting. `METRIC_LABELS` names the
+metrics in words.
 
 Every random choice (baseline split, subsamples, bootstrap, KID subsets) draws from its own
 stream derived from params["seed"], so a rerun on the same sets gives the same numbers,
@@ -28,7 +51,8 @@ coverage depend on the ratio of the two sample sizes.
 
 Modules: `params` (defaults and their checks), `sampling` (the seeded streams and row
 samples), `intensity` (A6), `distances` (Frechet distance, KID), `neighbours` (PRDC),
-`projection` (joint z-scores, PCA chart), `status` (the rules) and `audit` (`run`).
+`projection` (joint z-scores, PCA chart), `scale` (relative or quantitative intensities), `status`
+(the rules) and `audit` (`run`).
 """
 
 from audits.engine.fidelity.audit import AUDIT, CHART_BINS, NEEDED, NOT_FID, run
@@ -36,17 +60,28 @@ from audits.engine.fidelity.distances import _sqrtm_product as _sqrtm_product
 from audits.engine.fidelity.distances import frechet_distance, kid, mmd2_unbiased, polynomial_kernel
 from audits.engine.fidelity.intensity import (
     INTENSITY_BINS,
+    QUANTITATIVE_BINS,
     bin_centres,
     histogram_w1,
     ks_d,
     per_image_stats,
     pixel_histograms,
+    pooled_histogram,
     sample_pixels,
 )
 from audits.engine.fidelity.neighbours import _BLOCK as _BLOCK
 from audits.engine.fidelity.neighbours import knn_radii, pairwise_distances, prdc, prdc_scan
-from audits.engine.fidelity.params import DEFAULTS, FLOAT_DEFAULTS, INT_DEFAULTS, THRESHOLD_DEFAULTS, resolve_params
+from audits.engine.fidelity.params import (
+    DEFAULTS,
+    FLOAT_DEFAULTS,
+    INT_DEFAULTS,
+    METRIC_LABELS,
+    THRESHOLD_DEFAULTS,
+    THRESHOLDS,
+    resolve_params,
+)
 from audits.engine.fidelity.sampling import _baseline_split as _baseline_split
+from audits.engine.fidelity.scale import HU_WINDOW, IntensityScale, choose_scale
 from audits.engine.fidelity.status import thresholds_of
 
 __all__ = [
@@ -54,12 +89,18 @@ __all__ = [
     "CHART_BINS",
     "DEFAULTS",
     "FLOAT_DEFAULTS",
+    "HU_WINDOW",
     "INTENSITY_BINS",
     "INT_DEFAULTS",
+    "METRIC_LABELS",
     "NEEDED",
     "NOT_FID",
+    "QUANTITATIVE_BINS",
+    "THRESHOLDS",
     "THRESHOLD_DEFAULTS",
+    "IntensityScale",
     "bin_centres",
+    "choose_scale",
     "frechet_distance",
     "histogram_w1",
     "kid",
@@ -70,6 +111,7 @@ __all__ = [
     "per_image_stats",
     "pixel_histograms",
     "polynomial_kernel",
+    "pooled_histogram",
     "prdc",
     "prdc_scan",
     "resolve_params",

@@ -13,17 +13,20 @@ from audits.engine import ENGINE_VERSION
 from audits.engine import features as rad
 from audits.engine.fidelity.distances import frechet_distance, kid
 from audits.engine.fidelity.intensity import (
+    INTENSITY_BINS,
+    QUANTITATIVE_BINS,
     bin_centres,
     histogram_w1,
     ks_d,
     per_image_stats,
-    pixel_histograms,
+    pooled_histogram,
     sample_pixels,
 )
 from audits.engine.fidelity.neighbours import prdc, prdc_scan
 from audits.engine.fidelity.params import resolve_params
 from audits.engine.fidelity.projection import _PROJECTION_METHOD, _joint_zscore, _projection, _rounded
 from audits.engine.fidelity.sampling import _baseline_split, _cap, _rng
+from audits.engine.fidelity.scale import choose_scale
 from audits.engine.fidelity.status import _judge, thresholds_of
 from audits.engine.types import FLAGGED_LIMIT, AuditResult, Image, ImageSet, not_computable
 
@@ -162,12 +165,19 @@ class _Audit:
 
     def intensity(self) -> None:
         with self.clock.step("intensity"):
-            syn_pixels = [image.pixels for image in self.syn]
-            ref_pixels = [image.pixels for image in self.ref]
-            h_syn, h_ref = pixel_histograms(syn_pixels), pixel_histograms(ref_pixels)
+            scale, caveats = choose_scale(self.syn, self.ref, self.p, _rng(self.seed, "window"))
+            self.caveats.extend(caveats)
+            bins = QUANTITATIVE_BINS if scale.quantitative else INTENSITY_BINS
+            syn_pixels = [scale.on_window(image) for image in self.syn]
+            ref_pixels = [scale.on_window(image) for image in self.ref]
+            h_syn, h_ref = pooled_histogram(syn_pixels, bins), pooled_histogram(ref_pixels, bins)
             m = self.metrics
-            m["units"] = "normalised"
-            m["w1_hist"] = histogram_w1(h_syn.sum(axis=0), h_ref.sum(axis=0))
+            m["intensity_scale"] = "quantitative" if scale.quantitative else "relative"
+            m["units"] = scale.unit
+            m["window_low"] = scale.low if scale.quantitative else None
+            m["window_high"] = scale.low + scale.width if scale.quantitative else None
+            # W1 in the unit: on the window's [0, 1] times its width (1 for the relative scale).
+            m["w1_hist"] = histogram_w1(h_syn, h_ref) * scale.width
             rng = _rng(self.seed, "ks")
             n_ks = int(self.p["ks_max_pixels"])
             m["ks_D"] = ks_d(sample_pixels(syn_pixels, n_ks, rng), sample_pixels(ref_pixels, n_ks, rng))
@@ -181,15 +191,20 @@ class _Audit:
                 m[f"{name}_baseline"] = None
             if self.split is not None:
                 a, b = self.split
-                m["w1_baseline_split"] = histogram_w1(h_ref[a].sum(axis=0), h_ref[b].sum(axis=0))
                 half_a, half_b = [ref_pixels[i] for i in a], [ref_pixels[i] for i in b]
+                m["w1_baseline_split"] = (
+                    histogram_w1(pooled_histogram(half_a, bins), pooled_histogram(half_b, bins)) * scale.width
+                )
                 m["ks_D_baseline"] = ks_d(sample_pixels(half_a, n_ks, rng), sample_pixels(half_b, n_ks, rng))
                 for column, name in enumerate(names):
                     m[f"{name}_baseline"] = ks_d(stats_ref[a, column], stats_ref[b, column])
             m["w1_ratio"] = self._ratio("w1_hist", "w1_baseline_split")
-            self.charts["intensity_bins"] = _rounded(bin_centres(CHART_BINS))
+            # The shift beyond what two real halves differ by, in the unit: the HU rule's figure.
+            m["w1_excess"] = m["w1_hist"] - (m["w1_baseline_split"] or 0.0) if scale.quantitative else None
+            self.charts["intensity_bins"] = _rounded(np.asarray(scale.to_unit(bin_centres(CHART_BINS))))
+            self.charts["intensity_unit"] = scale.unit
             for side, counts in (("synthetic", h_syn), ("reference", h_ref)):
-                coarse = counts.sum(axis=0).reshape(CHART_BINS, -1).sum(axis=1)
+                coarse = counts.reshape(CHART_BINS, -1).sum(axis=1)
                 self.charts[f"intensity_{side}"] = _rounded(coarse / max(coarse.sum(), 1))
             self._row("w1_hist", baseline="w1_baseline_split")
             self._row("ks_D", baseline="ks_D_baseline")

@@ -10,6 +10,14 @@ from audits.engine.types import Status
 def thresholds_of(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         "w1_ratio": {"warn": params["w1_ratio_warn"], "fail": params["w1_ratio_fail"], "direction": "above"},
+        # Applied only when intensities were compared in HU (metrics["units"] == "HU").
+        "w1_excess": {
+            "warn": params["hu_w1_warn"],
+            "fail": params["hu_w1_fail"],
+            "direction": "above",
+            "unit": "HU",
+            "only_when": {"units": "HU"},
+        },
         "fd_ratio": {
             "warn": params["fd_ratio_warn"],
             "fail": params["fd_ratio_fail"],
@@ -26,7 +34,7 @@ def _judge(metrics: dict[str, Any], p: dict[str, Any], caveats: list[str]) -> tu
     fails: list[str] = []
     warns: list[str] = []
 
-    def check(name: str, direction: str, warn: float | None, fail: float | None, label: str) -> None:
+    def check(name: str, direction: str, warn: float | None, fail: float | None, label: str, unit: str = "") -> None:
         value = metrics.get(name)
         if value is None:
             return
@@ -36,12 +44,15 @@ def _judge(metrics: dict[str, Any], p: dict[str, Any], caveats: list[str]) -> tu
 
         sign = ">" if direction == "above" else "<"
         if beyond(fail):
-            fails.append(f"{label} {value:.3g} {sign} {fail:g}")
+            fails.append(f"{label} {value:.3g}{unit} {sign} {fail:g}{unit}")
         elif beyond(warn) and (name != "fd_ratio" or _above(metrics.get("fd"), p["fd_warn_min"])):
             extra = f" with FD {metrics['fd']:.3g}" if name == "fd_ratio" else ""
-            warns.append(f"{label} {value:.3g} {sign} {warn:g}{extra}")
+            warns.append(f"{label} {value:.3g}{unit} {sign} {warn:g}{unit}{extra}")
 
     check("w1_ratio", "above", p["w1_ratio_warn"], p["w1_ratio_fail"], "intensity W1 ratio")
+    if metrics.get("units") == "HU":
+        label = "intensity W1 beyond the real-vs-real one"
+        check("w1_excess", "above", p["hu_w1_warn"], p["hu_w1_fail"], label, unit=" HU")
     check("fd_ratio", "above", p["fd_ratio_warn"], p["fd_ratio_fail"], "FD ratio")
     check("coverage", "below", p["coverage_warn"], p["coverage_fail"], "coverage")
     check("precision", "below", p["precision_warn"], p["precision_fail"], "precision")
@@ -58,11 +69,22 @@ def _judge(metrics: dict[str, Any], p: dict[str, Any], caveats: list[str]) -> tu
         )
         if metrics.get(name) is not None
     )
+    scale = _scale_words(metrics)
     if fails:
-        return Status.FAIL, f"Synthetic images differ from the reference: {'; '.join(fails + warns)}."
+        return Status.FAIL, f"Synthetic images differ from the reference: {'; '.join(fails + warns)}{scale}."
     if warns:
-        return Status.WARN, f"Synthetic images drift from the reference: {'; '.join(warns)}."
-    return Status.PASS, f"Synthetic images are within the thresholds against the reference{f' ({key})' if key else ''}."
+        return Status.WARN, f"Synthetic images drift from the reference: {'; '.join(warns)}{scale}."
+    detail = f" ({key})" if key else ""
+    return Status.PASS, f"Synthetic images are within the thresholds against the reference{detail}{scale}."
+
+
+def _scale_words(metrics: dict[str, Any]) -> str:
+    """Which intensity scale the figures use, for the summary sentence."""
+    if metrics.get("intensity_scale") == "quantitative":
+        return f"; intensities compared as absolute values in {metrics.get('units')}"
+    if metrics.get("intensity_scale") == "relative":
+        return "; intensities compared on the relative scale (each image scaled by its own percentiles)"
+    return ""
 
 
 def _above(value: float | None, limit: float | None) -> bool:

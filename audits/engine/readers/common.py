@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-from ..preprocess import Preprocessing, pixel_digest, preprocess
+from ..preprocess import Preprocessing, native_values, pixel_digest, preprocess
 from ..types import Image
 
 # Limits checked against header values before decoding (SECURITY.md, "Uploads").
@@ -45,13 +45,34 @@ def _strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-def _frame_images(name: str, frames: Iterable[np.ndarray], params: Preprocessing, invert: bool = False) -> list[Image]:
+def _frame_images(
+    name: str,
+    frames: Iterable[np.ndarray],
+    params: Preprocessing,
+    invert: bool = False,
+    rescale: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    unit: str = "",
+) -> list[Image]:
+    """One Image per frame: the relative `pixels`, the digest of the stored values, and the values in
+    the file's own units (`rescale(frame, index)` maps stored values to them, e.g. the DICOM modality
+    LUT; without it the stored values are those units). MONOCHROME1 inverts the display, not the units."""
     images = []
-    for index, native in enumerate(frames):
-        pixels, blank = preprocess(native, params)
+    for index, stored in enumerate(frames):
+        pixels, blank = preprocess(stored, params)
         if invert and not blank:
             pixels = (1.0 - pixels).astype(np.float32)
-        images.append(Image(file=name, index=index, pixels=pixels, pixel_sha256=pixel_digest(native), blank=blank))
+        native = native_values(rescale(stored, index) if rescale is not None else stored, params)
+        images.append(
+            Image(
+                file=name,
+                index=index,
+                pixels=pixels,
+                pixel_sha256=pixel_digest(stored),
+                blank=blank,
+                native=native,
+                unit=unit,
+            )
+        )
     return images
 
 

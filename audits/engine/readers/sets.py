@@ -185,9 +185,12 @@ def read_folder(folder: Path, role: str, params: Preprocessing) -> ImageSet:
     return read_set(_walk(Path(folder)), role, params)
 
 
-def images_from_arrays(role: str, arrays: list[np.ndarray], names: list[str] | None, params: Preprocessing) -> ImageSet:
+def images_from_arrays(
+    role: str, arrays: list[np.ndarray], names: list[str] | None, params: Preprocessing, unit: str = ""
+) -> ImageSet:
     """An ImageSet from in-memory arrays (tests, benchmarks): 2-D or colour (H, W, 3|4) arrays are one
-    image each, other 3-D arrays a stack of 2-D images along their first axis. Records have format "array"."""
+    image each, other 3-D arrays a stack of 2-D images along their first axis. Records have format "array";
+    `unit` is the unit the array values are in ("HU" for CT), "" for relative intensities."""
     if names is not None and len(names) != len(arrays):
         raise ValueError(f"{len(names)} names for {len(arrays)} arrays")
     records: list[FileRecord] = []
@@ -212,5 +215,5 @@ def images_from_arrays(role: str, arrays: list[np.ndarray], names: list[str] | N
                 slices=len(frames),
             )
         )
-        images.extend(_frame_images(name, frames, params))
+        images.extend(_frame_images(name, frames, params, unit=unit))
     return ImageSet(role=role, files=records, images=images)

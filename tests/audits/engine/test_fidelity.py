@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
+from pathlib import Path
 
 import nibabel
 import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.pixels import apply_modality_lut
 from scipy import ndimage, stats
 
 from audits.engine import ENGINE_VERSION, features, fidelity
 from audits.engine.preprocess import Preprocessing, pixel_digest, preprocess
+from audits.engine.readers import images_from_arrays, read_set
 from audits.engine.types import FLAGGED_LIMIT, AuditResult, FileRecord, Image, ImageSet, Status
+from tests.audits.images import write_dicom, write_nifti, write_png
 
 EXAMPLE4D = os.path.join(os.path.dirname(nibabel.__file__), "tests", "data", "example4d.nii.gz")
 
@@ -330,23 +335,46 @@ def test_a_ct_slice_against_brain_epi_fails(reference: ImageSet) -> None:
 
 
 def test_thresholds_are_reported_and_configurable(
-    same: ImageSet, reference: ImageSet, same_result: AuditResult
+    noisy: ImageSet, reference: ImageSet, same_result: AuditResult
 ) -> None:
     assert same_result.thresholds == {
         "w1_ratio": {"warn": 3.0, "fail": 10.0, "direction": "above"},
+        "w1_excess": {"warn": 20.0, "fail": 50.0, "direction": "above", "unit": "HU", "only_when": {"units": "HU"}},
         "fd_ratio": {"warn": 5.0, "fail": 20.0, "direction": "above", "warn_also_needs": {"fd": 5.0}},
         "coverage": {"warn": 0.8, "fail": 0.5, "direction": "below"},
         "precision": {"warn": 0.7, "fail": None, "direction": "below"},
     }
-    strict = fidelity.run(same, reference, {"coverage_warn": 1.01, "coverage_fail": 0.2})
-    assert strict.status == Status.WARN
-    assert strict.thresholds["coverage"] == {"warn": 1.01, "fail": 0.2, "direction": "below"}
-    assert "coverage" in strict.summary
-    assert fidelity.run(same, reference, {"coverage_fail": 1.01}).status == Status.FAIL
+    # Heavy noise fails on several rules; with the fail levels switched off only warnings remain.
+    no_fail = {name: None for name in fidelity.THRESHOLD_DEFAULTS if name.endswith("_fail")}
+    lenient = fidelity.run(noisy, reference, no_fail)
+    assert lenient.status == Status.WARN
+    assert lenient.thresholds["coverage"] == {"warn": 0.8, "fail": None, "direction": "below"}
+    assert "coverage" in lenient.summary
     # The FD-ratio warning needs both a high ratio and an FD above fd_warn_min.
-    ratio_only = {"fd_ratio_warn": 0.01, "fd_warn_min": 1e6}
-    assert fidelity.run(same, reference, ratio_only).status == Status.PASS
-    assert fidelity.run(same, reference, {**ratio_only, "fd_warn_min": 0.0}).status == Status.WARN
+    only_fd = {name: None for name in fidelity.THRESHOLD_DEFAULTS if name not in ("fd_ratio_warn", "fd_warn_min")}
+    assert fidelity.run(noisy, reference, {**only_fd, "fd_warn_min": 1e6}).status == Status.PASS
+    assert fidelity.run(noisy, reference, {**only_fd, "fd_warn_min": 0.0}).status == Status.WARN
+
+
+def test_every_setting_is_declared_with_words_and_bounds() -> None:
+    for name, setting in fidelity.THRESHOLDS.items():
+        assert name in fidelity.DEFAULTS, name
+        assert setting.label and setting.help, name
+        assert setting.check(name, fidelity.DEFAULTS[name]) == fidelity.DEFAULTS[name]
+    # Compute settings never reach the form.
+    for name in ("seed", "n_bootstrap", "ks_max_pixels", "prdc_max_per_side", "kid_n_subsets", "fd_eps"):
+        assert name not in fidelity.THRESHOLDS
+    assert {value for value, _ in fidelity.THRESHOLDS["intensity_scale"].choices} == {
+        "auto",
+        "hu",
+        "quantitative",
+        "relative",
+    }
+    for name in ("w1_hist", "w1_ratio", "w1_excess", "fd", "coverage", "precision", "units"):
+        assert fidelity.METRIC_LABELS[name]
+    # A ratio threshold under 1 would fail real data that is as close as real halves are to each other.
+    with pytest.raises(ValueError, match="Intensity W1 ratio, warn above"):
+        fidelity.resolve_params({"w1_ratio_warn": 0.5})
 
 
 def test_rules_can_be_switched_off(noisy: ImageSet, reference: ImageSet) -> None:
@@ -356,7 +384,18 @@ def test_rules_can_be_switched_off(noisy: ImageSet, reference: ImageSet) -> None
 
 @pytest.mark.parametrize(
     "params",
-    [{"colour": 1}, {"seed": "0"}, {"k": 0}, {"n_bootstrap": -1}, {"coverage_warn": float("nan")}, {"k": True}],
+    [
+        {"colour": 1},
+        {"seed": "0"},
+        {"k": 0},
+        {"n_bootstrap": -1},
+        {"coverage_warn": float("nan")},
+        {"k": True},
+        {"coverage_warn": 1.5},
+        {"intensity_scale": "absolute"},
+        {"window_width": 0.0},
+        {"hu_w1_fail": "50"},
+    ],
 )
 def test_malformed_params_are_refused(params: dict, same: ImageSet, reference: ImageSet) -> None:
     with pytest.raises(ValueError):
@@ -532,3 +571,240 @@ def test_a_small_synthetic_set_is_compared_at_its_own_size(
     assert m["prdc_n_per_side"] == 8
     assert result.status == Status.PASS, result.summary
     assert any("equal-sized seeded samples of 8 synthetic and 8 reference" in c for c in result.caveats)
+
+
+# ----------------------------------------------------------------------------- quantitative intensities
+
+CT_SOURCES = ("CT_small.dcm", "693_J2KI.dcm", "J2K_pixelrep_mismatch.dcm")
+
+
+@functools.cache
+def ct_slices_hu() -> tuple[np.ndarray, ...]:
+    """Three real CT slices of three patients in HU: pydicom's chest (128 px) and two heads (512 px,
+    taken every second pixel to 256)."""
+    slices = []
+    for name in CT_SOURCES:
+        path = get_testdata_file(name, download=False)
+        assert path is not None
+        ds = pydicom.dcmread(path)
+        hu = apply_modality_lut(ds.pixel_array, ds).astype(np.float64)
+        slices.append(hu if hu.shape[0] <= 128 else hu[::2, ::2])
+    return tuple(slices)
+
+
+def ct_crops(parity: int) -> list[np.ndarray]:
+    """Crops of 60 % of the side on a 6 x 6 grid of each slice, alternate grid cells by parity: the two
+    parities are a clean real split (same patients and anatomy, no identical crop)."""
+    crops = []
+    for hu in ct_slices_hu():
+        side = int(0.6 * hu.shape[0])
+        stride = (hu.shape[0] - side) // 5
+        for i, j in itertools.product(range(6), range(6)):
+            if (i + j) % 2 == parity:
+                crops.append(hu[i * stride : i * stride + side, j * stride : j * stride + side])
+    return crops
+
+
+def hu_set(role: str, arrays: list[np.ndarray], unit: str = "HU") -> ImageSet:
+    """Through the readers' pixel path, as a DICOM CT would arrive (unit "HU") or a file without a unit."""
+    return images_from_arrays(role, arrays, None, Preprocessing(), unit=unit)
+
+
+def linear(arrays: list[np.ndarray], gain: float, offset: float) -> list[np.ndarray]:
+    return [gain * a + offset for a in arrays]
+
+
+@pytest.fixture(scope="module")
+def ct_reference() -> ImageSet:
+    return hu_set("reference", ct_crops(0))
+
+
+@pytest.fixture(scope="module")
+def ct_clean_result(ct_reference: ImageSet) -> AuditResult:
+    return fidelity.run(hu_set("synthetic", ct_crops(1)), ct_reference)
+
+
+def test_a_clean_real_ct_split_passes_in_hu(ct_clean_result: AuditResult) -> None:
+    m = ct_clean_result.metrics
+    assert ct_clean_result.status == Status.PASS, ct_clean_result.summary
+    assert (m["intensity_scale"], m["units"]) == ("quantitative", "HU")
+    assert (m["window_low"], m["window_high"]) == (-1024.0, 3072.0)
+    assert m["w1_excess"] < 20
+    assert "absolute values in HU" in ct_clean_result.summary
+    chart = ct_clean_result.charts
+    assert chart["intensity_unit"] == "HU"
+    assert chart["intensity_bins"][0] == pytest.approx(-1024 + 4096 / 128, abs=1e-3)
+
+
+@pytest.mark.parametrize(("gain", "offset"), [(1.25, 150.0), (1.0, 100.0), (1.0, -100.0), (0.75, 100.0)])
+def test_a_linear_change_or_an_hu_offset_on_ct_fails(
+    gain: float, offset: float, ct_reference: ImageSet, ct_clean_result: AuditResult
+) -> None:
+    result = fidelity.run(hu_set("synthetic", linear(ct_crops(1), gain, offset)), ct_reference)
+    m = result.metrics
+    assert result.status == Status.FAIL, result.summary
+    assert m["units"] == "HU"
+    assert m["w1_excess"] > 50
+    assert "HU" in result.summary
+    # The shift shows in the per-image means too, which the relative scale normalises away.
+    assert m["per_image_mean_ks_D"] > ct_clean_result.metrics["per_image_mean_ks_D"]
+
+
+@pytest.mark.parametrize(("gain", "offset"), [(1.0, 40.0), (1.25, 0.0)])
+def test_a_small_hu_offset_or_a_gain_alone_warns(gain: float, offset: float, ct_reference: ImageSet) -> None:
+    # A gain moves water (0 HU) nowhere and air below the window's -1024 floor: only bone and fat move.
+    result = fidelity.run(hu_set("synthetic", linear(ct_crops(1), gain, offset)), ct_reference)
+    assert result.status == Status.WARN, result.summary
+    assert 20 < result.metrics["w1_excess"] <= 50
+    assert "beyond the real-vs-real one" in result.summary
+
+
+def test_relative_intensities_keep_todays_behaviour(
+    ct_reference: ImageSet, same: ImageSet, reference: ImageSet, same_result: AuditResult
+) -> None:
+    shifted = linear(ct_crops(1), 1.25, 150.0)
+    # The same CT values without a unit (or with the scale set to relative) are compared per image:
+    # a global linear change is invisible there, as before.
+    unitless = fidelity.run(hu_set("synthetic", shifted, unit=""), hu_set("reference", ct_crops(0), unit=""))
+    forced = fidelity.run(hu_set("synthetic", shifted), ct_reference, {"intensity_scale": "relative"})
+    for result in (unitless, forced):
+        assert result.status == Status.PASS, result.summary
+        assert (result.metrics["intensity_scale"], result.metrics["units"]) == ("relative", "relative")
+        assert result.metrics["w1_excess"] is None
+        assert "relative scale" in result.summary
+    assert unitless.metrics["w1_hist"] == pytest.approx(forced.metrics["w1_hist"])
+    # Real MR (EPI) slices carry no unit: auto stays relative, and a linear change still passes.
+    mr_shifted = image_set("synthetic", [1.25 * a + 150 for z, a in _epi_slices() if z % 2 == 0])
+    result = fidelity.run(mr_shifted, reference)
+    assert result.status == Status.PASS
+    assert result.metrics["units"] == "relative"
+    assert result.metrics["w1_hist"] == pytest.approx(same_result.metrics["w1_hist"], abs=1e-6)
+
+
+def _epi_slices() -> list[tuple[int, np.ndarray]]:
+    volume = np.asanyarray(nibabel.load(EXAMPLE4D).dataobj).astype(np.float64)
+    return [(z, volume[:, :, z, t]) for t in range(2) for z in range(volume.shape[2])]
+
+
+def test_sets_with_different_units_are_compared_relatively_and_say_why(ct_reference: ImageSet) -> None:
+    result = fidelity.run(hu_set("synthetic", ct_crops(1), unit=""), ct_reference)
+    assert result.metrics["units"] == "relative"
+    assert any("reference images HU" in caveat and "quantitative (or HU)" in caveat for caveat in result.caveats)
+
+
+def test_images_without_kept_values_fall_back_to_relative(ct_reference: ImageSet) -> None:
+    old = ImageSet(
+        "synthetic", [], [Image(i.file, i.index, i.pixels, i.pixel_sha256, i.blank) for i in ct_reference.images]
+    )
+    result = fidelity.run(old, ct_reference, {"intensity_scale": "hu"})
+    assert result.metrics["units"] == "relative"
+    assert any("absolute values of 54 images were not kept" in caveat for caveat in result.caveats)
+
+
+def test_a_declared_window_is_used(ct_reference: ImageSet) -> None:
+    params = {"window_low": -200.0, "window_width": 400.0}
+    result = fidelity.run(hu_set("synthetic", ct_crops(1)), ct_reference, params)
+    assert (result.metrics["window_low"], result.metrics["window_high"]) == (-200.0, 200.0)
+    assert result.status == Status.PASS
+
+
+# ----------------------------------------------------------------------------- quantitative from files
+
+
+def write_ct_dicoms(folder: Path, arrays: list[np.ndarray], **attributes: object) -> list[tuple[str, Path]]:
+    """Real CT crops as CT DICOM files (CT_small's header; stored = HU + 1024 with intercept -1024)."""
+    files = []
+    for i, hu in enumerate(arrays):
+        stored = np.round(hu + 1024).astype(np.int16)
+        path = write_dicom(
+            folder / f"{i:03d}.dcm", "CT_small.dcm", pixels=stored, Rows=hu.shape[0], Columns=hu.shape[1], **attributes
+        )
+        files.append((path.name, path))
+    return files
+
+
+def test_dicom_ct_is_compared_in_hu_after_its_rescale(tmp_path: Path) -> None:
+    preprocessing = Preprocessing()
+    reference = read_set(write_ct_dicoms(tmp_path / "ref", ct_crops(0)), "reference", preprocessing)
+    clean = read_set(write_ct_dicoms(tmp_path / "clean", ct_crops(1)), "synthetic", preprocessing)
+    assert {image.unit for image in reference.images} == {"HU"}
+    clean_result = fidelity.run(clean, reference)
+    assert clean_result.status == Status.PASS, clean_result.summary
+    assert clean_result.metrics["units"] == "HU"
+    # The same stored pixels with RescaleIntercept -924: every value reads 100 HU higher.
+    offset = read_set(
+        write_ct_dicoms(tmp_path / "offset", ct_crops(1), RescaleIntercept=-924), "synthetic", preprocessing
+    )
+    assert [i.pixel_sha256 for i in offset.images] == [i.pixel_sha256 for i in clean.images]
+    offset_result = fidelity.run(offset, reference)
+    assert offset_result.status == Status.FAIL, offset_result.summary
+    assert offset_result.metrics["w1_excess"] > 50
+    # Labelled MR instead, the same files are relative intensities: the offset is not visible.
+    mr = read_set(
+        write_ct_dicoms(tmp_path / "mr", ct_crops(1), RescaleIntercept=-924, Modality="MR"), "synthetic", preprocessing
+    )
+    mr_reference = read_set(
+        write_ct_dicoms(tmp_path / "mr_ref", ct_crops(0), Modality="MR"), "reference", preprocessing
+    )
+    mr_result = fidelity.run(mr, mr_reference)
+    assert mr_result.status == Status.PASS
+    assert mr_result.metrics["units"] == "relative"
+
+
+def test_the_researchers_setting_makes_nifti_and_png_quantitative(tmp_path: Path) -> None:
+    preprocessing = Preprocessing()
+
+    def nifti_set(role: str, arrays: list[np.ndarray]) -> ImageSet:
+        files = [
+            write_nifti(tmp_path / role / f"{i:03d}.nii", data=np.round(a).astype(np.int16))
+            for i, a in enumerate(arrays)
+        ]
+        return read_set([(p.name, p) for p in files], role, preprocessing)
+
+    def png_set(role: str, arrays: list[np.ndarray]) -> ImageSet:
+        files = [
+            write_png(tmp_path / role / f"{i:03d}.png", a.astype(np.uint16), label=None) for i, a in enumerate(arrays)
+        ]
+        return read_set([(p.name, p) for p in files], role, preprocessing)
+
+    def stored(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.clip(np.round(a + 1024), 0, None) for a in arrays]  # 16-bit grey, HU + 1024
+
+    shifted = linear(ct_crops(1), 1.25, 150.0)
+    nifti_ref, nifti_syn = nifti_set("nifti_ref", ct_crops(0)), nifti_set("nifti_syn", shifted)
+    assert fidelity.run(nifti_syn, nifti_ref).status == Status.PASS  # no unit in a NIfTI: relative
+    declared = fidelity.run(nifti_syn, nifti_ref, {"intensity_scale": "hu"})
+    assert declared.status == Status.FAIL, declared.summary
+    assert declared.metrics["units"] == "HU"
+    clean = fidelity.run(nifti_set("nifti_clean", ct_crops(1)), nifti_ref, {"intensity_scale": "hu"})
+    assert clean.status == Status.PASS, clean.summary
+
+    png_ref = png_set("png_ref", stored(ct_crops(0)))
+    png_syn = png_set("png_syn", [np.round(1.25 * a + 150) for a in stored(ct_crops(1))])
+    assert fidelity.run(png_syn, png_ref).status == Status.PASS
+    # Another fixed unit: the window comes from both sets' values, and only the ratio rule applies.
+    other = fidelity.run(png_syn, png_ref, {"intensity_scale": "quantitative"})
+    assert other.metrics["units"] == "native units"
+    assert other.metrics["w1_excess"] > 100
+    assert other.metrics["w1_ratio"] > 3
+    assert other.status in (Status.WARN, Status.FAIL)
+    png_clean = fidelity.run(png_set("png_clean", stored(ct_crops(1))), png_ref, {"intensity_scale": "quantitative"})
+    assert png_clean.status == Status.PASS, png_clean.summary
+
+
+def test_the_charts_say_which_intensity_scale_was_used(ct_clean_result: AuditResult, same_result: AuditResult) -> None:
+    from audits.charts import figures
+
+    def intensity_chart(result: AuditResult) -> dict:
+        found = [c for c in figures("fidelity", result.as_dict()) if c.key == "fidelity-intensity"]
+        assert len(found) == 1
+        return {"caption": found[0].caption, "x": found[0].figure["layout"]["xaxis"]["title"]["text"]}
+
+    hu = intensity_chart(ct_clean_result)
+    assert hu["caption"].startswith("Intensity scale: quantitative, in HU.")
+    assert hu["x"] == "pixel value (HU)"
+    relative = intensity_chart(same_result)
+    assert relative["caption"].startswith("Intensity scale: relative.")
+    assert "relative" in relative["x"]
+    forest = next(c for c in figures("fidelity", ct_clean_result.as_dict()) if c.key == "fidelity-metrics")
+    assert "intensity W1 (HU)" in {trace["y"][0] for trace in forest.figure["data"]}

@@ -1,0 +1,122 @@
+"""Which intensity scale the comparison uses: relative (per-image percentiles) or quantitative (a fixed window).
+
+Relative: each image's `pixels`, clipped to its own 0.5th-99.5th percentiles and scaled to
+[0, 1] by the preprocessing. Robust to scanners and protocols that differ only in gain,
+and blind, by construction, to any global brightness or calibration change.
+
+Quantitative: each image's `native` values (the file's own units, HU for CT) mapped through
+one fixed window [low, low + width] to [0, 1], the same for every image of both sets, so an
+offset or gain shows up in the intensity measures. The window is, unless the researcher
+sets it: for HU, -1024 to 3072 (air to the top of 12-bit CT; padding below -1024 counts as
+air, metal above 3072 as 3072); for any other unit, the 0.1st to 99.9th percentile of a
+seeded sample of both sets' pooled values, so both sets are compared over the whole range
+either of them occupies.
+
+The setting `intensity_scale` decides: "relative"; "hu" or "quantitative" (the researcher
+declares the unit: HU, or another fixed unit); or "auto", which is quantitative only when
+every compared image of both sets carries the same unit from its file (DICOM CT: HU; PET
+with Units GML: SUV, BQML: Bq/ml) and relative otherwise, saying so when the sets disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from audits.engine.fidelity.intensity import sample_pixels
+from audits.engine.types import Image
+
+HU_WINDOW = (-1024.0, 4096.0)  # (low, width)
+WINDOW_PERCENTILES = (0.1, 99.9)
+RELATIVE = "relative"
+DECLARED_UNIT = "native units"  # quantitative in a unit the files do not name
+
+
+@dataclass(frozen=True)
+class IntensityScale:
+    quantitative: bool
+    unit: str  # "HU", "SUV", "Bq/ml", DECLARED_UNIT, or RELATIVE
+    low: float = 0.0
+    width: float = 1.0
+
+    def on_window(self, image: Image) -> np.ndarray:
+        """The image on [0, 1]: its relative pixels, or its native values through the window."""
+        if not self.quantitative or image.native is None:
+            return image.pixels
+        return np.clip((image.native - np.float32(self.low)) / np.float32(self.width), 0.0, 1.0).astype(np.float32)
+
+    def to_unit(self, position: np.ndarray | float) -> np.ndarray | float:
+        """A position on [0, 1] as a value in the unit (the identity for relative)."""
+        return self.low + np.asarray(position) * self.width if self.quantitative else position
+
+
+def _units(images: list[Image]) -> set[str]:
+    return {image.unit for image in images}
+
+
+def _describe(units: set[str]) -> str:
+    named = sorted(unit for unit in units if unit)
+    if not named:
+        return "no declared unit"
+    return " and ".join(named) + (" mixed with images of no declared unit" if "" in units else "")
+
+
+def choose_scale(
+    syn: list[Image], ref: list[Image], p: dict, rng: np.random.Generator
+) -> tuple[IntensityScale, list[str]]:
+    """The scale the setting and the files call for, and the caveats that explain a fallback."""
+    setting = p["intensity_scale"]
+    if setting == "relative":
+        return IntensityScale(False, RELATIVE), []
+    missing = sum(image.native is None for image in syn + ref)
+    units = _units(syn) | _units(ref)
+    caveats: list[str] = []
+    if setting == "auto":
+        if len(units) != 1 or "" in units:
+            if units - {""}:
+                caveats.append(
+                    f"Intensities were compared on the relative scale: the synthetic images have "
+                    f"{_describe(_units(syn))}, the reference images {_describe(_units(ref))}. If both hold "
+                    "values in the same fixed unit, set the intensity scale to quantitative (or HU)."
+                )
+            return IntensityScale(False, RELATIVE), caveats
+        unit = next(iter(units))
+    elif setting == "hu":
+        unit = "HU"
+        if units - {"", "HU"}:
+            caveats.append(f"The intensity scale was set to HU, though the files declare {_describe(units)}.")
+    else:
+        unit = next(iter(units)) if len(units) == 1 and "" not in units else DECLARED_UNIT
+    if missing:
+        caveats.append(
+            f"Intensities were compared on the relative scale: the absolute values of {missing} images were "
+            "not kept (results read before they were), so a quantitative comparison was not possible."
+        )
+        return IntensityScale(False, RELATIVE), caveats
+    low, width = _window(syn, ref, unit, p, rng)
+    if not (np.isfinite(low) and np.isfinite(width) and width > 0):
+        caveats.append(
+            "Intensities were compared on the relative scale: the quantitative window is empty "
+            "(both sets hold almost one value); set its lowest value and width."
+        )
+        return IntensityScale(False, RELATIVE), caveats
+    return IntensityScale(True, unit, float(low), float(width)), caveats
+
+
+def _window(syn: list[Image], ref: list[Image], unit: str, p: dict, rng: np.random.Generator) -> tuple[float, float]:
+    if unit == "HU":
+        low, high = HU_WINDOW[0], HU_WINDOW[0] + HU_WINDOW[1]
+    else:
+        # Each set sampled alike, so a large set does not set the window alone.
+        n = max(int(p["ks_max_pixels"]), 1)
+        sample = np.concatenate(
+            [sample_pixels([image.native for image in side if image.native is not None], n, rng) for side in (syn, ref)]
+        )
+        low, high = (float(v) for v in np.percentile(sample, WINDOW_PERCENTILES))
+        if high <= low:
+            low, high = float(sample.min()), float(sample.max())
+    if p["window_low"] is not None:
+        low = float(p["window_low"])
+    width = float(p["window_width"]) if p["window_width"] is not None else high - low
+    return low, width
