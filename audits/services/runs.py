@@ -198,6 +198,7 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
 
     files = {f.pk: f for f in ImageFile.objects.filter(pk__in=chunk.file_ids)}
     pixels, digests, labels, blanks, errors = [], [], [], [], {}
+    natives, units = [], []  # each image in its file's own units (HU for CT), for quantitative fidelity
     last_beat = time.monotonic()
     for file_id in chunk.file_ids:
         if heartbeat is not None and time.monotonic() - last_beat > HEARTBEAT_SECONDS:
@@ -214,7 +215,10 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
             digests.append(image.pixel_sha256)
             labels.append((image.file, image.index))
             blanks.append(image.blank)
+            natives.append(image.native if image.native is not None else np.full_like(image.pixels, np.nan))
+            units.append(image.unit)
     stack = np.stack(pixels) if pixels else np.zeros((0, params.size, params.size), np.float32)
+    native_stack = np.stack(natives) if natives else np.zeros((0, params.size, params.size), np.float32)
     usable = [p for p, blank in zip(pixels, blanks, strict=True) if not blank]
     feats = feature_set.extract_many(usable) if usable else np.zeros((0, len(feature_set.FEATURE_NAMES)))
     buffer = io.BytesIO()
@@ -225,6 +229,8 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
         files=np.array([name for name, _ in labels], dtype=object),
         indexes=np.array([index for _, index in labels], dtype=np.int64),
         blanks=np.array(blanks, dtype=bool),
+        native=native_stack.astype(np.float32),
+        units=np.array(units, dtype="U16"),
         features=feats,
         errors=np.array(json.dumps(errors)),
     )
@@ -299,6 +305,7 @@ def load_engine_sets(run: AuditRun, params: Preprocessing) -> dict[str, EngineSe
                         pixels=data["pixels"][i],
                         pixel_sha256=str(data["digests"][i]),
                         blank=bool(data["blanks"][i]),
+                        **_native_of(data, i),
                     )
                 )
         metadata: dict[str, dict[str, str]] = {}
@@ -306,6 +313,14 @@ def load_engine_sets(run: AuditRun, params: Preprocessing) -> dict[str, EngineSe
             metadata, _warnings = parse_metadata_csv(image_set.metadata_csv)
         sets[image_set.role] = EngineSet(role=image_set.role, files=records, images=images, metadata=metadata)
     return sets
+
+
+def _native_of(data: dict[str, Any], i: int) -> dict[str, Any]:
+    """An image's values in its file's units from a chunk artifact; none from an artifact written before
+    they were kept (or a NaN placeholder), so the fidelity audit falls back to relative intensities."""
+    if "native" not in data or not np.isfinite(data["native"][i]).all():
+        return {}
+    return {"native": data["native"][i], "unit": str(data["units"][i])}
 
 
 def chunk_features(run: AuditRun, role: str) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 from ..preprocess import Preprocessing
 from ..types import FileRecord, Image
 from .common import MAX_FRAMES, MAX_SIDE, MAX_TOTAL_PIXELS, Rejected, _clip_text, _frame_images, interruptions
+from .units import dicom_units
 
 # Uncompressed transfer syntaxes: the pixel data length must equal what the header implies.
 NATIVE_TRANSFER_SYNTAXES = {
@@ -219,4 +220,7 @@ def _read_dicom(path: Path, record: FileRecord, params: Preprocessing) -> list[I
 
     stack = array if frames > 1 else array[np.newaxis]
     record.width, record.height, record.slices = columns, rows, frames
-    return _frame_images(record.name, (stack[i] for i in range(frames)), params, invert=photometric == "MONOCHROME1")
+    rescale, unit = dicom_units(ds, frames, colour=colour or photometric == "PALETTE COLOR")
+    frame_list = (stack[i] for i in range(frames))
+    invert = photometric == "MONOCHROME1"
+    return _frame_images(record.name, frame_list, params, invert=invert, rescale=rescale, unit=unit)
