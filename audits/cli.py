@@ -18,7 +18,7 @@ from typing import Any
 
 from audits.archives import ArchiveRejected, archive_kind, extract_archive
 from audits.engine import ENGINE_VERSION
-from audits.engine.inputs import metadata_from_headers, parse_manifest, parse_metadata_csv
+from audits.engine.inputs import metadata_from_headers, parse_manifest, parse_metadata_csv, parse_value_map
 from audits.engine.preprocess import Preprocessing
 from audits.engine.readers import read_folder, read_set
 from audits.engine.suite import AUDITS, run_suite
@@ -143,6 +143,15 @@ def _compare_names(listed: set[str], image_set: ImageSet, what: str, notes: list
         notes.append(f"{what} has no row for {len(missing)} accepted file(s): {shown}")
 
 
+def _value_map(path: Path | None) -> dict[str, dict[str, str]]:
+    if path is None:
+        return {}
+    try:
+        return parse_value_map(_read_text(path, "--value-map"))
+    except ValueError as exc:
+        raise AuditInputError(f"--value-map {path}: {exc}") from None
+
+
 def _manifest(path: Path) -> list[dict[str, Any]]:
     try:
         return parse_manifest(_read_text(path, "--manifest"), path.name)
@@ -173,13 +182,15 @@ def audit_paths(
     manifest: Path | None = None,
     size: int = 64,
     params: dict[str, dict[str, Any]] | None = None,
+    value_map: Path | None = None,
 ) -> dict[str, Any]:
     """Run the audit suite on folders or zip/tar archives; JSON-safe report data.
 
     Keys: engine_version, size, overall (worst status), sets (per role: source, counts,
     digest), rejected ([{set, file, reason}]), notes (side-file remarks), results (audit
     name -> AuditResult.as_dict()). Raises AuditInputError for a missing path, a file that is
-    not an archive, a refused archive, or a malformed metadata CSV or manifest. Extracted
+    not an archive, a refused archive, or a malformed metadata CSV, value mapping or manifest.
+    The value mapping (audits.engine.inputs.parse_value_map) applies to every set. Extracted
     archives live in a temporary folder that is removed whatever happens.
     """
     if not MIN_SIZE <= size <= MAX_SIZE:
@@ -197,6 +208,7 @@ def audit_paths(
     metadata_rows = _metadata_csv(Path(metadata) if metadata else None, "--metadata", notes)
     side = Path(reference_metadata) if reference_metadata else None
     reference_rows = _metadata_csv(side, "--reference-metadata", notes)
+    mapping = _value_map(Path(value_map) if value_map else None)
     for source in sources:
         if not source.path.exists():
             raise AuditInputError(f"{source.option} {source.path}: no such folder or archive")
@@ -208,6 +220,8 @@ def audit_paths(
     for role, rows in (("reference", reference_rows), ("holdout", None)):
         if role in sets:
             _attach_metadata(sets[role], rows, f"--reference-metadata {reference_metadata}", notes)
+    for image_set in sets.values():
+        image_set.value_map = mapping
 
     results = run_suite(
         synthetic=sets["synthetic"],

@@ -8,17 +8,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from typing import Any
 
+# The one age banding, re-exported for the demo data.
+from .representation.continuous import AGE_BANDS as AGE_BANDS
+from .representation.continuous import age_band as age_band
+from .representation.continuous import parse_age
+from .representation.normalise import attribute_key, fold, tidy
 from .types import ImageSet
 
 FILE_COLUMNS = ("file", "filename", "file_name", "name", "path")
 MANIFEST_REQUIRED = ("generator", "version", "seed")
 MAX_ROWS = 1_000_000
-
-AGE_BANDS = ((0, 18, "0-17"), (18, 40, "18-39"), (40, 60, "40-59"), (60, 80, "60-79"), (80, 1000, "80+"))
-"""Age bands in years, [low, high): the default banding of PatientAge and of numeric age columns."""
 
 
 def normalise_name(name: str) -> str:
@@ -127,27 +128,70 @@ def parse_metadata_csv(text: str) -> tuple[dict[str, dict[str, str]], list[str]]
     return mapping, warnings
 
 
+# --------------------------------------------------------------------------- subgroup value mapping
+
+VALUE_MAP_COLUMNS = {
+    "attribute": ("attribute", "column"),
+    "value": ("value", "spelling", "original", "from"),
+    "group": ("group", "to", "maps_to", "category"),
+}
+VALUE_MAP_MAX_ROWS = 10_000
+
+
+def parse_value_map(text: str) -> dict[str, dict[str, str]]:
+    """A researcher's subgroup mapping CSV: {attribute: {spelling: group}}.
+
+    Columns (any case, any order): attribute (or column), value (or spelling, original, from)
+    and group (or to, maps_to, category); one row per spelling, e.g. `sex,W,F` or
+    `site,St Mary's,St Mary's Hospital`. An empty group counts the spelling as missing. Each
+    spelling is matched whatever its case and spacing, so two rows for one attribute whose
+    spellings differ only so must agree. Raises ValueError naming the line for a malformed file.
+    """
+    header, rows = _read_csv(text, "value mapping CSV")
+    lowered = [column.strip().lower() for column in header]
+    positions: dict[str, int] = {}
+    for role, accepted in VALUE_MAP_COLUMNS.items():
+        found = [lowered.index(name) for name in accepted if name in lowered]
+        if not found:
+            raise ValueError(
+                f"value mapping CSV, line 1: no {role!r} column (the header needs attribute, value and group)"
+            )
+        positions[role] = found[0]
+    extra = [header[i] for i in range(len(header)) if i not in positions.values()]
+    if extra:
+        raise ValueError(f"value mapping CSV, line 1: unexpected column {extra[0]!r} (only attribute, value, group)")
+    if len(rows) > VALUE_MAP_MAX_ROWS:
+        raise ValueError(f"value mapping CSV has more than {VALUE_MAP_MAX_ROWS} rows")
+    mapping: dict[str, dict[str, str]] = {}
+    seen: dict[tuple[str, str], tuple[int, str]] = {}
+    names: dict[str, str] = {}
+    for line, cells in rows:
+        attribute, value, group = (cells[positions[role]].strip() for role in ("attribute", "value", "group"))
+        if not attribute:
+            raise ValueError(f"value mapping CSV, line {line}: the attribute is empty")
+        if not value:
+            raise ValueError(f"value mapping CSV, line {line}: the value is empty (an empty value is missing already)")
+        key = (attribute_key(attribute), fold(value))
+        if key in seen:
+            first_line, first_group = seen[key]
+            if fold(first_group) != fold(group):
+                raise ValueError(
+                    f"value mapping CSV, line {line}: {attribute} {value!r} is mapped to {first_group!r} on line "
+                    f"{first_line} and to {group!r} here"
+                )
+            continue
+        seen[key] = (line, group)
+        name = names.setdefault(key[0], attribute)
+        mapping.setdefault(name, {})[tidy(value)] = tidy(group)
+    return mapping
+
+
 # --------------------------------------------------------------------------- DICOM headers
-
-
-def age_band(years: float) -> str:
-    for low, high, label in AGE_BANDS:
-        if low <= years < high:
-            return label
-    return ""
-
-
-_DICOM_AGE = re.compile(r"^\s*(\d{1,3})\s*([DWMY]?)\s*$", re.I)
 
 
 def dicom_age_years(value: str) -> float | None:
     """PatientAge (AS: nnnD, nnnW, nnnM or nnnY) in years, or None when it does not parse."""
-    match = _DICOM_AGE.match(value or "")
-    if not match:
-        return None
-    number = int(match.group(1))
-    unit = (match.group(2) or "Y").upper()
-    return number / {"D": 365.25, "W": 52.1775, "M": 12.0, "Y": 1.0}[unit]
+    return parse_age(value or "")
 
 
 def _header_text(value: Any) -> str:
@@ -158,43 +202,60 @@ def _header_text(value: Any) -> str:
     return str(value).strip()
 
 
-def metadata_from_headers(image_set: ImageSet) -> dict[str, dict[str, str]]:
-    """The set's metadata with sex, age_band, site and scanner filled from DICOM headers.
+# Header-derived attribute -> the other column names (as attribute keys) that mean the same thing:
+# a CSV column with any of them, in any capitalisation or spacing, wins over the header.
+HEADER_ATTRIBUTE_ALIASES: dict[str, frozenset[str]] = {
+    "sex": frozenset({"sex", "patient_sex", "gender", "patient_gender"}),
+    "age": frozenset({"age", "patient_age", "age_years", "age_band", "age_group", "age_bin", "age_range"}),
+    "site": frozenset({"site", "institution", "institution_name", "hospital", "centre", "center"}),
+    "scanner": frozenset({"scanner", "manufacturer", "scanner_model", "manufacturer_model_name", "device"}),
+}
 
-    Values already in `image_set.metadata` (from a CSV) win; a header only fills an attribute
-    the file lacks. sex is M, F or O from PatientSex; age_band comes from PatientAge ('045Y'
-    gives '40-59', see AGE_BANDS); site is InstitutionName; scanner is Manufacturer followed by
-    ManufacturerModelName. Returns a new mapping; the set is not changed.
+
+def metadata_from_headers(image_set: ImageSet) -> dict[str, dict[str, str]]:
+    """The set's metadata with sex, age, site and scanner filled from DICOM headers.
+
+    Values already in `image_set.metadata` (from a CSV) always win: a header only fills an
+    attribute the file's row lacks, and a CSV column counts as that attribute whatever its
+    capitalisation or spacing ("Sex", "SEX", "Patient Sex") or its usual alias
+    (HEADER_ATTRIBUTE_ALIASES: gender for sex, age_band for age...). sex is PatientSex (M, F
+    or O); age is PatientAge as written ('045Y': the representation audit reads DICOM ages and
+    bins them like any other age); site is InstitutionName; scanner is Manufacturer followed by
+    ManufacturerModelName. Returns a new mapping; the set is not changed. This is the one
+    merge of CSV and headers, for the worker and the command line alike.
     """
     merged = {name: dict(values) for name, values in image_set.metadata.items()}
     for record in image_set.files:
         if not record.accepted or record.format != "dicom":
             continue
-        header = record.header
-        derived: dict[str, str] = {}
-        sex = _header_text(header.get("PatientSex")).upper()
-        if sex in ("M", "F", "O"):
-            derived["sex"] = sex
-        years = dicom_age_years(_header_text(header.get("PatientAge")))
-        if years is not None:
-            band = age_band(years)
-            if band:
-                derived["age_band"] = band
-        site = _header_text(header.get("InstitutionName"))
-        if site:
-            derived["site"] = site
-        scanner = " ".join(
-            part for part in (_header_text(header.get(k)) for k in ("Manufacturer", "ManufacturerModelName")) if part
-        )
-        if scanner:
-            derived["scanner"] = scanner
+        derived = _header_attributes(record.header)
         if not derived:
             continue
         values = merged.setdefault(record.name, {})
+        given = {attribute_key(str(column)) for column, value in values.items() if str(value).strip()}
         for attribute, value in derived.items():
-            if not values.get(attribute):
+            if not given & HEADER_ATTRIBUTE_ALIASES[attribute]:
                 values[attribute] = value
     return merged
+
+
+def _header_attributes(header: dict[str, Any]) -> dict[str, str]:
+    derived: dict[str, str] = {}
+    sex = _header_text(header.get("PatientSex")).upper()
+    if sex in ("M", "F", "O"):
+        derived["sex"] = sex
+    age = _header_text(header.get("PatientAge"))
+    if dicom_age_years(age) is not None:
+        derived["age"] = age
+    site = _header_text(header.get("InstitutionName"))
+    if site:
+        derived["site"] = site
+    scanner = " ".join(
+        part for part in (_header_text(header.get(k)) for k in ("Manufacturer", "ManufacturerModelName")) if part
+    )
+    if scanner:
+        derived["scanner"] = scanner
+    return derived
 
 
 # --------------------------------------------------------------------------- manifests

@@ -87,24 +87,32 @@ from audits.engine.representation.audit import AUDIT, NEEDED_METADATA, run
 from audits.engine.representation.categorical import compare_categorical
 from audits.engine.representation.common import (
     DEFAULT_PARAMS,
+    METRIC_LABELS,
+    THRESHOLDS,
     clean_value,
     is_identifier_attribute,
     name_tokens,
     resolve_params,
 )
 from audits.engine.representation.continuous import AGE_BANDS, age_band, compare_continuous, is_age_attribute, parse_age
+from audits.engine.representation.normalise import attribute_key, fold, is_sex_attribute
 
 __all__ = [
     "AGE_BANDS",
     "AUDIT",
     "DEFAULT_PARAMS",
+    "METRIC_LABELS",
     "NEEDED_METADATA",
+    "THRESHOLDS",
     "age_band",
+    "attribute_key",
     "clean_value",
     "compare_categorical",
     "compare_continuous",
+    "fold",
     "is_age_attribute",
     "is_identifier_attribute",
+    "is_sex_attribute",
     "name_tokens",
     "parse_age",
     "resolve_params",

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
-import re
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from audits.engine import ENGINE_VERSION
 from audits.engine.representation.categorical import compare_categorical
-from audits.engine.representation.common import is_identifier_attribute, resolve_params
-from audits.engine.representation.continuous import _ages, age_band, compare_continuous, is_age_attribute, parse_age
+from audits.engine.representation.common import (
+    AUDIT,
+    _above,
+    _natural_key,
+    _pct,
+    is_identifier_attribute,
+    resolve_params,
+)
+from audits.engine.representation.continuous import compare_continuous, is_age_attribute
 from audits.engine.representation.gaps import _subgroup_gaps
+from audits.engine.representation.normalise import (
+    RULE_MISSING,
+    RULE_NOT_AGE,
+    Resolution,
+    display_names,
+    is_sex_attribute,
+    map_conflicts,
+    resolve_age,
+    resolve_categorical,
+    user_maps,
+)
 from audits.engine.representation.report import _charts, _flags, _summary, _thresholds
 from audits.engine.representation.sides import _Side, _side, _values
 from audits.engine.types import FLAGGED_LIMIT, AuditResult, ImageSet, Status, not_computable, worst
 
-AUDIT = "representation"
+MAPPING_LIMIT = 100  # spellings listed per attribute in the mapping applied
 
 
 NEEDED_METADATA = (
@@ -110,6 +128,11 @@ def run(
 
     # 2. Per attribute.
     step = time.perf_counter()
+    for attribute, spelling, mine, theirs in map_conflicts(synth.value_map, real.value_map):
+        caveats.append(
+            f"{attribute}: the synthetic set's mapping sends {spelling!r} to {mine!r}, the reference set's "
+            f"to {theirs!r}; each set's own mapping is used for its own values."
+        )
     attributes: dict[str, dict[str, Any]] = {}
     groupings: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}  # name -> (synthetic file -> group, metrics)
     for key in shared:
@@ -119,17 +142,18 @@ def run(
             continue
         metrics, file_group = compared
         attributes[name] = metrics
-        if metrics["status"] != str(Status.NOT_COMPUTABLE):
+        if "kind" in metrics:
             groupings[name] = (file_group, metrics)
     timings["attributes"] = round(time.perf_counter() - step, 4)
 
-    computed = {name: m for name, m in attributes.items() if m["status"] != str(Status.NOT_COMPUTABLE)}
-    if not computed and attributes:
+    tabled = {name: m for name, m in attributes.items() if "kind" in m}  # a share table, judged or not
+    computed = {name: m for name, m in tabled.items() if m["status"] != str(Status.NOT_COMPUTABLE)}
+    if not tabled and attributes:
         return stop(
             "no shared subgroup attribute has values in both sets",
             "values for the shared subgroup columns in both metadata files",
         )
-    if not computed:
+    if not tabled:
         return stop(
             "no shared column is a subgroup attribute (identifiers and free text are not compared)",
             NEEDED_METADATA,
@@ -147,32 +171,42 @@ def run(
         )
     timings["subgroup_gaps"] = round(time.perf_counter() - step, 4)
 
-    # 4. Status, flags, charts, summary.
+    # 4. Status, flags, charts, summary. Attributes too small to judge neither pass nor fail.
     statuses = [Status(m["status"]) for m in computed.values()]
     if gaps:
         statuses += [Status(g["status"]) for g in gaps.values()]
-    status = worst(statuses)
+    status = worst(statuses) if computed else Status.NOT_COMPUTABLE
     flagged = _flags(computed, gaps, p)
     n_flagged = len(flagged)
     if n_flagged > FLAGGED_LIMIT:
         caveats.append(f"{n_flagged} flagged items; the first {FLAGGED_LIMIT} are listed.")
-    charts = _charts(computed, gaps)
-    tvds = {name: (m["bands"] if m["kind"] == "continuous" else m)["tvd"] for name, m in computed.items()}
+    charts = _charts(tabled, gaps)
+    tvds = {name: (m["bands"] if m["kind"] == "continuous" else m)["tvd"] for name, m in (computed or tabled).items()}
+    too_small = [name for name, m in tabled.items() if m.get("too_small")]
     metrics_out: dict[str, Any] = {
         "attributes": attributes,
         "n_attributes": len(attributes),
         "n_attributes_computed": len(computed),
+        "n_attributes_too_small": len(too_small),
         "status_by_attribute": {name: m["status"] for name, m in attributes.items()},
         "max_tvd": max(tvds.values()),
         "max_tvd_attribute": max(tvds, key=tvds.__getitem__),
         "subgroup_gaps": gaps,
         "n_flagged_total": n_flagged,
     }
+    reason = needed = ""
+    if status == Status.NOT_COMPUTABLE:
+        reason = f"too few images with a subgroup value to judge ({', '.join(too_small)})"
+        needed = f"at least {p['min_category_n']} images with a value per attribute in each set"
     timings["total"] = round(time.perf_counter() - started, 4)
     return AuditResult(
         audit=AUDIT,
         status=status,
-        summary=_summary(status, computed, gaps, synth.n_images, real.n_images),
+        summary=f"Not computable: {reason}"
+        if reason
+        else _summary(status, tabled, gaps, synth.n_images, real.n_images),
+        reason=reason,
+        needed=needed,
         metrics=metrics_out,
         flagged=flagged[:FLAGGED_LIMIT],
         charts=charts,
@@ -187,49 +221,59 @@ def _compare_attribute(
 ) -> tuple[dict[str, Any], dict[str, str]] | None:
     """(metrics, synthetic file -> group) for one shared column; None when it is not a subgroup.
 
-    An attribute with no value on one side comes back with status NOT_COMPUTABLE.
+    Spellings are resolved to groups first (normalise.py); an attribute with no value on one
+    side comes back with status NOT_COMPUTABLE.
     """
     if is_identifier_attribute(name):
         caveats.append(f"{name}: an identifier, not a subgroup; not compared.")
         return None
-    real_counts, real_missing = _values(real, key)
-    synth_counts, synth_missing = _values(synth, key)
-    missing_info = {
-        "n_missing_real": real_missing,
-        "n_missing_synth": synth_missing,
-        "missing_share_real": real_missing / real.n_images if real.n_images else None,
-        "missing_share_synth": synth_missing / synth.n_images if synth.n_images else None,
+    sides = {"reference": real, "synthetic": synth}
+    raw = {label: _values(side, key) for label, side in sides.items()}
+    maps = {
+        "reference": user_maps(real.value_map, synth.value_map).get(key, {}),
+        "synthetic": user_maps(synth.value_map, real.value_map).get(key, {}),
     }
-    empty = [side.label for side, counts in ((synth, synth_counts), (real, real_counts)) if not counts]
+    kind, per_side, display = _resolve(name, raw, maps, caveats)
+    n_values: dict[str, int] = {}
+    missing = {label: raw[label][1] for label in sides}
+    groups: dict[str, Counter[Any]] = {label: Counter() for label in sides}
+    for label in sides:
+        for spelling, images in raw[label][0].items():
+            value, resolution = per_side[label][spelling]
+            if resolution.key is None:
+                missing[label] += images
+            else:
+                groups[label][value if kind == "continuous" else display[resolution.key]] += images
+        n_values[label] = sum(groups[label].values())
+    missing_info = {
+        "n_missing_real": missing["reference"],
+        "n_missing_synth": missing["synthetic"],
+        "missing_share_real": missing["reference"] / real.n_images if real.n_images else None,
+        "missing_share_synth": missing["synthetic"] / synth.n_images if synth.n_images else None,
+    }
+    mapping, n_spellings = _mapping_rows(raw, per_side, display, kind)
+    empty = [label for label in ("synthetic", "reference") if not n_values[label]]
     if empty:
         reason = f"no {' or '.join(empty)} image has a value"
         caveats.append(f"{name}: {reason}; not compared.")
-        return {"status": str(Status.NOT_COMPUTABLE), "reason": reason, **missing_info}, {}
-    if real_missing or synth_missing:
+        return {"status": str(Status.NOT_COMPUTABLE), "reason": reason, **missing_info, "mapping": mapping}, {}
+    if missing["reference"] or missing["synthetic"]:
         caveats.append(
-            f"{name}: value missing for {real_missing} reference and {synth_missing} synthetic images "
-            "(reported, not a category)."
+            f"{name}: value missing for {missing['reference']} reference and {missing['synthetic']} synthetic "
+            "images (reported, not a category)."
         )
     metrics: dict[str, Any]
-    file_group: dict[str, str] = {}
-    ages = _ages(real_counts, synth_counts) if is_age_attribute(name) else None
-    if is_age_attribute(name) and ages is None:
-        caveats.append(f"{name}: not every value reads as an age in years; compared as categories.")
-    if ages is not None:
-        metrics = compare_continuous(ages[0], ages[1], p)
-        for file, row in synth.rows.items():
-            years = parse_age(row[key]) if row.get(key) else None
-            if years is not None:
-                file_group[file] = age_band(years)
+    if kind == "continuous":
+        metrics = compare_continuous(groups["reference"], groups["synthetic"], p)
     else:
-        n_categories = len(set(real_counts) | set(synth_counts))
+        n_categories = len(set(groups["reference"]) | set(groups["synthetic"]))
         if n_categories > p["max_categories"]:
             caveats.append(
                 f"{name}: {n_categories} categories (more than {p['max_categories']}), "
                 "probably an identifier or free text; not compared."
             )
             return None
-        metrics = compare_categorical(real_counts, synth_counts, p)
+        metrics = compare_categorical(groups["reference"], groups["synthetic"], p)
         if metrics["chi2_note"]:
             caveats.append(f"{name}: {metrics['chi2_note']}.")
         elif not metrics["chi2_valid"]:
@@ -237,18 +281,122 @@ def _compare_attribute(
                 f"{name}: chi-square approximation unreliable (minimum expected count "
                 f"{metrics['min_expected_count']:.1f} < 5); p-value for information only."
             )
-        _case_caveat(name, metrics["categories"], caveats)
-        file_group = {file: row[key] for file, row in synth.rows.items() if row.get(key)}
     metrics.update(missing_info)
+    metrics["mapping"] = mapping
+    metrics["n_spellings"] = n_spellings
+    _judge_size_and_missing(name, metrics, n_values, p)
+    file_group: dict[str, str] = {}
+    for file, row in synth.rows.items():
+        written = row.get(key)
+        if not written:
+            continue
+        _value, resolution = per_side["synthetic"][written]
+        if resolution.key is not None:
+            file_group[file] = resolution.key if kind == "continuous" else display[resolution.key]
     return metrics, file_group
 
 
-def _case_caveat(name: str, categories: list[str], caveats: list[str]) -> None:
-    folded: dict[str, list[str]] = {}
-    for category in categories:
-        folded.setdefault(re.sub(r"\s+", " ", category).casefold(), []).append(category)
-    clashes = [" / ".join(group) for group in folded.values() if len(group) > 1]
-    if clashes:
-        caveats.append(
-            f"{name}: categories that differ only in case or spacing are counted apart: {'; '.join(clashes)}."
-        )
+_Resolved = dict[str, dict[str, tuple[Any, Resolution]]]  # side -> spelling -> (years or key, resolution)
+
+
+def _resolve(
+    name: str,
+    raw: Mapping[str, tuple[Counter[str], int]],
+    maps: Mapping[str, Mapping[str, str]],
+    caveats: list[str],
+) -> tuple[str, _Resolved, dict[str, str]]:
+    """("continuous" or "categorical", every spelling resolved per side, group key -> shown name)."""
+    per_side: _Resolved = {label: {} for label in raw}
+    if is_age_attribute(name):
+        for label, (counts, _) in raw.items():
+            for spelling, images in counts.items():
+                years, resolution = resolve_age(spelling, maps[label])
+                resolution.counts[label] = images
+                per_side[label][spelling] = (years, resolution)
+        if all(_mostly_ages(per_side[label], raw[label][0]) for label in raw):
+            unread = sorted(
+                {r.spelling for side in per_side.values() for _, r in side.values() if r.rule == RULE_NOT_AGE}
+            )
+            if unread:
+                shown = ", ".join(repr(s) for s in unread[:5]) + (
+                    f" and {len(unread) - 5} more" if len(unread) > 5 else ""
+                )
+                caveats.append(f"{name}: values that do not read as an age count as missing: {shown}.")
+            bands = {r.key: r.key for side in per_side.values() for _, r in side.values() if r.key}
+            return "continuous", per_side, bands
+        caveats.append(f"{name}: most values do not read as an age in years; compared as categories.")
+        per_side = {label: {} for label in raw}
+    sex = is_sex_attribute(name)
+    everything: list[Resolution] = []
+    for label, (counts, _) in raw.items():
+        for spelling, images in counts.items():
+            resolution = resolve_categorical(spelling, sex, maps[label])
+            resolution.counts[label] = images
+            per_side[label][spelling] = (resolution.key, resolution)
+            everything.append(resolution)
+    return "categorical", per_side, display_names(everything)
+
+
+def _mostly_ages(resolved: Mapping[str, tuple[Any, Resolution]], counts: Mapping[str, int]) -> bool:
+    """At least half of the side's images with a value (not a missing marker) read as an age."""
+    given = sum(counts[s] for s, (_, r) in resolved.items() if r.rule != RULE_MISSING)
+    ages = sum(counts[s] for s, (years, _) in resolved.items() if years is not None)
+    return given == 0 or 2 * ages >= given
+
+
+def _mapping_rows(
+    raw: Mapping[str, tuple[Counter[str], int]], per_side: _Resolved, display: Mapping[str, str], kind: str
+) -> tuple[list[dict[str, Any]], int]:
+    """The mapping applied, one row per spelling (as written, tidied): group, rule and images per set."""
+    rows: dict[str, dict[str, Any]] = {}
+    for label, (counts, _) in raw.items():
+        for spelling, images in counts.items():
+            value, resolution = per_side[label][spelling]
+            key = resolution.spelling
+            if key not in rows:
+                group = None if resolution.key is None else display.get(resolution.key, resolution.key)
+                rows[key] = {
+                    "value": resolution.spelling,
+                    "group": group,
+                    "rule": resolution.rule,
+                    "years": round(float(value), 2) if kind == "continuous" and value is not None else None,
+                    "n_reference": 0,
+                    "n_synthetic": 0,
+                }
+            rows[key]["n_reference" if label == "reference" else "n_synthetic"] += images
+    ordered = sorted(
+        rows.values(),
+        key=lambda r: (
+            r["group"] is None,
+            _natural_key(r["group"] or ""),
+            -(r["n_reference"] + r["n_synthetic"]),
+            r["value"],
+        ),
+    )
+    return ordered[:MAPPING_LIMIT], len(ordered)
+
+
+def _judge_size_and_missing(
+    name: str, metrics: dict[str, Any], n_values: Mapping[str, int], p: Mapping[str, Any]
+) -> None:
+    """Too few images to judge (not pass, not fail), and values missing for many images (warn)."""
+    reasons: list[str] = list(metrics["reasons"])
+    status = Status(metrics["status"])
+    small = [label for label in ("reference", "synthetic") if n_values[label] < p["min_category_n"]]
+    metrics["too_small"] = bool(small)
+    if small:
+        status = Status.NOT_COMPUTABLE
+        counts = " and ".join(f"{n_values[label]} {label}" for label in small)
+        reasons = [f"too small to judge: only {counts} images with a value (fewer than {p['min_category_n']})"]
+    shares = {"reference": metrics["missing_share_real"], "synthetic": metrics["missing_share_synth"]}
+    many = [
+        (label, share)
+        for label, share in shares.items()
+        if share is not None and _above(share, p["missing_values_warn"])
+    ]
+    for label, share in many:
+        reasons.append(f"value missing for {_pct(share)} of the {label} images")
+    if many and status != Status.FAIL:
+        status = Status.WARN
+    metrics["status"] = str(status)
+    metrics["reasons"] = reasons

@@ -23,6 +23,8 @@ def compare_categorical(
 
     `real_counts` / `synth_counts` map category -> number of images (missing values excluded).
     Both must hold at least one image. Categories with zero images in both sets are dropped.
+    A category with fewer than min_category_n images in both sets is too small to judge: it
+    counts in the shares and the TVD, but its own gap (missing, log-disparity) raises nothing.
     """
     p, _ = resolve_params(params)
     n_real = sum(real_counts.values())
@@ -63,12 +65,14 @@ def compare_categorical(
         math.log(s / r) if r > 0 and s > 0 else None
         for s, r in zip(synth_prop.tolist(), real_prop.tolist(), strict=True)
     ]
+    min_n = int(p["min_category_n"])
+    too_small = [c for c, k_r, k_s in zip(categories, real, synth, strict=True) if max(k_r, k_s) < min_n]
     missing_share = float(p["missing_share"])
     absent_in_synth = [c for c, k_r, k_s in zip(categories, real, synth, strict=True) if k_r > 0 and k_s == 0]
     missing_in_synth = [
         c
         for c, share, k_s in zip(categories, real_prop.tolist(), synth, strict=True)
-        if k_s == 0 and _at_least(share, missing_share)
+        if k_s == 0 and _at_least(share, missing_share) and c not in too_small
     ]
     absent_in_real = [c for c, k_r, k_s in zip(categories, real, synth, strict=True) if k_r == 0 and k_s > 0]
 
@@ -94,6 +98,7 @@ def compare_categorical(
         "missing_in_synth": missing_in_synth,
         "absent_in_synth": absent_in_synth,
         "absent_in_real": absent_in_real,
+        "too_small_categories": too_small,
     }
     status, reasons = _categorical_status(metrics, p)
     metrics["status"] = str(status)
@@ -115,7 +120,7 @@ def _categorical_status(m: Mapping[str, Any], p: Mapping[str, Any]) -> tuple[Sta
     extreme = [
         (c, d)
         for c, d in zip(m["categories"], m["log_disparity"], strict=True)
-        if d is not None and _above(abs(d), p["log_disparity_warn"])
+        if d is not None and _above(abs(d), p["log_disparity_warn"]) and c not in m["too_small_categories"]
     ]
     if extreme:
         listed = ", ".join(f"{c} {math.exp(d):.2g}x" for c, d in extreme[:5])

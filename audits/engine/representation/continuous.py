@@ -27,10 +27,15 @@ AGE_BANDS: tuple[tuple[str, float], ...] = (
 _BAND_TOKENS = frozenset({"group", "groups", "band", "bands", "bin", "bins", "range", "bracket", "category", "class"})
 
 
-_DICOM_AGE = re.compile(r"^(\d{1,3})\s*([YMWD])$", re.IGNORECASE)
+# DICOM AS ("045Y"), and the same figure with a unit word ("45 years", "6 mo", "10 wks", "45 y.o.").
+_AGE = re.compile(
+    r"^(?P<number>\d{1,3}(?:[.,]\d+)?)\s*(?P<unit>y|yr|yrs|year|years|y\.o\.|yo|m|mo|mos|month|months|"
+    r"w|wk|wks|week|weeks|d|day|days)?\.?(?:\s*old)?$",
+    re.IGNORECASE,
+)
 
 
-_AGE_UNIT_YEARS = {"Y": 1.0, "M": 1.0 / 12.0, "W": 7.0 / 365.25, "D": 1.0 / 365.25}
+_AGE_UNITS_PER_YEAR = {"y": 1.0, "m": 12.0, "w": 365.25 / 7.0, "d": 365.25}
 
 
 def is_age_attribute(name: str) -> bool:
@@ -40,16 +45,18 @@ def is_age_attribute(name: str) -> bool:
 
 
 def parse_age(value: str) -> float | None:
-    """Age in years from "45", "45.5" or DICOM AS ("045Y", "006M", "010W", "003D"); else None."""
-    text = value.strip()
-    match = _DICOM_AGE.match(text)
-    if match:
-        return int(match.group(1)) * _AGE_UNIT_YEARS[match.group(2).upper()]
-    try:
-        years = float(text)
-    except ValueError:
+    """Age in years from "45", "45.5", DICOM AS ("045Y", "006M", "010W", "003D") or the same
+    with a unit word ("45 years", "6 months", "45 y.o."); None for anything else or above 150.
+
+    A bare number is years; M is months, as in DICOM (write "45" or "45Y" for years).
+    """
+    match = _AGE.match(" ".join(value.split()))
+    if match is None:
         return None
-    if not math.isfinite(years) or years < 0 or years > 150:
+    number = float(match.group("number").replace(",", "."))
+    unit = (match.group("unit") or "y").lower()[0]
+    years = number / _AGE_UNITS_PER_YEAR[unit]
+    if not math.isfinite(years) or years > 150:
         return None
     return years
 

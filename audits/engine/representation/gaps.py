@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from scipy import stats
+
 from audits.engine.representation.common import _above, _at_least, _num, _pct
 from audits.engine.representation.sides import _Side
 from audits.engine.types import Status
@@ -62,9 +64,10 @@ def _subgroup_gaps(
 
         groups: list[dict[str, Any]] = []
         insufficient: list[str] = []
+        n_copies_all = sum(flag for _, flag in verdicts)
         for category in table["categories"]:
             n = n_seen[category] if n_verdicts else synth_n[category]
-            copy_rate = n_copy[category] / n if n_verdicts and n >= min_n else None
+            rated = bool(n_verdicts) and n >= min_n
             cov = coverage.get(category)
             cov_ok = cov is not None and synth_n[category] >= min_n and real_n[category] >= min_n
             small = (bool(n_verdicts) and n < min_n) or (
@@ -72,18 +75,25 @@ def _subgroup_gaps(
             )
             if small:
                 insufficient.append(category)
+            test = _copy_test(n_copy[category], n, n_copies_all, n_verdicts) if rated else None
             groups.append(
                 {
                     "category": category,
                     "n": n,
                     "n_copies": n_copy[category] if n_verdicts else None,
-                    "copy_rate": copy_rate,
+                    "copy_rate": n_copy[category] / n if n_verdicts and n else None,
+                    "rest_copy_rate": test[0] if test else None,
+                    "rate_ratio": test[1] if test else None,
+                    "p_value": test[2] if test else None,
                     "coverage": cov if cov_ok else None,
                     "n_real": real_n[category],
                     "n_synthetic": synth_n[category],
                     "sufficient_n": not small,
                 }
             )
+        rated_groups = [g for g in groups if g["p_value"] is not None]
+        for g in rated_groups:  # Bonferroni over the groups tested for this attribute
+            g["p_value_adjusted"] = min(1.0, g["p_value"] * len(rated_groups))
         entry = _gap_status(groups, overall, p)
         entry.update(
             {
@@ -98,9 +108,33 @@ def _subgroup_gaps(
     return out
 
 
+def _copy_test(k: int, n: int, k_all: int, n_all: int) -> tuple[float | None, float | None, float] | None:
+    """(copy rate of the other images, rate ratio, one-sided p) of a group's copies against the rest.
+
+    Fisher's exact test on [[k, n - k], [K - k, (N - n) - (K - k)]], alternative "greater": is
+    this group copied more often than the other synthetic images with a verdict? None when
+    the group is every image (there is no rest to compare with).
+    """
+    rest_n = n_all - n
+    if rest_n <= 0 or n <= 0:
+        return None
+    rest_k = k_all - k
+    table = [[k, n - k], [rest_k, rest_n - rest_k]]
+    p_value = float(stats.fisher_exact(table, alternative="greater").pvalue)
+    rest_rate = rest_k / rest_n
+    ratio = (k / n) / rest_rate if rest_rate > 0 else None
+    return rest_rate, ratio, p_value
+
+
 def _gap_status(groups: list[dict[str, Any]], overall: float | None, p: Mapping[str, Any]) -> dict[str, Any]:
+    """Warn for each judged group copied significantly more than the rest, by a margin that matters.
+
+    A group warns when it has >= min_group_n images with a verdict, its copy rate is at least
+    copy_rate_min and above copy_rate_ratio_warn x the overall rate, and Fisher's one-sided
+    p-value, Bonferroni-corrected over the attribute's groups, is below copy_rate_alpha.
+    """
     reasons: list[str] = []
-    rated = [g for g in groups if g["copy_rate"] is not None]
+    rated = [g for g in groups if g["p_value"] is not None and g["copy_rate"] is not None]
     worst_group = max(rated, key=lambda g: g["copy_rate"]) if rated else None
     entry: dict[str, Any] = {
         "worst_group": worst_group["category"] if worst_group else None,
@@ -108,6 +142,7 @@ def _gap_status(groups: list[dict[str, Any]], overall: float | None, p: Mapping[
         "copy_rate_gap": None,
         "copy_rate_ratio": None,
         "copy_rate_range": None,
+        "groups_copied_more": [],
         "coverage_best_group": None,
         "coverage_worst_group": None,
         "coverage_gap": None,
@@ -117,11 +152,18 @@ def _gap_status(groups: list[dict[str, Any]], overall: float | None, p: Mapping[
         entry["copy_rate_gap"] = rate - overall
         entry["copy_rate_ratio"] = rate / overall if overall > 0 else None
         entry["copy_rate_range"] = rate - min(g["copy_rate"] for g in rated)
-        if overall > 0 and _above(rate, p["copy_rate_ratio_warn"] * overall) and _at_least(rate, p["copy_rate_min"]):
-            reasons.append(
-                f"copy rate {_pct(rate)} in {worst_group['category']} (n = {worst_group['n']}) "
-                f"vs {_pct(overall)} overall"
-            )
+        for g in sorted(rated, key=lambda g: -g["copy_rate"]):
+            if (
+                overall > 0
+                and _above(g["copy_rate"], p["copy_rate_ratio_warn"] * overall)
+                and _at_least(g["copy_rate"], p["copy_rate_min"])
+                and g["p_value_adjusted"] < p["copy_rate_alpha"]
+            ):
+                entry["groups_copied_more"].append(g["category"])
+                reasons.append(
+                    f"copy rate {_pct(g['copy_rate'])} in {g['category']} ({g['n_copies']} of {g['n']}) "
+                    f"vs {_pct(overall)} overall (Fisher p = {g['p_value_adjusted']:.2g}, corrected)"
+                )
     covered = [g for g in groups if g["coverage"] is not None]
     if len(covered) >= 2:
         best = max(covered, key=lambda g: g["coverage"])

@@ -27,12 +27,14 @@ def _flags(
                 "reason": "; ".join(m["reasons"]),
             }
         )
-        flagged += _category_flags(name, m, status, p)
+        if not m.get("too_small"):
+            flagged += _category_flags(name, m, status, p)
     for name, g in (gaps or {}).items():
         if g["status"] == str(Status.WARN):
             group = {row["category"]: row for row in g["per_group"]}
+            copied = list(g.get("groups_copied_more", []))
             for reason in g["reasons"]:
-                category = g["worst_group"] if reason.startswith("copy") else g["coverage_worst_group"]
+                category = copied.pop(0) if reason.startswith("copy") and copied else g["coverage_worst_group"]
                 row = group.get(category, {})
                 flagged.append(
                     {
@@ -43,6 +45,7 @@ def _flags(
                         "reason": reason,
                         "n": row.get("n"),
                         "copy_rate": row.get("copy_rate"),
+                        "p_value": row.get("p_value_adjusted"),
                         "coverage": row.get("coverage"),
                     }
                 )
@@ -57,6 +60,8 @@ def _category_flags(name: str, m: Mapping[str, Any], status: Status, p: Mapping[
     notes: dict[str, str] = {}
     for category in table["missing_in_synth"]:
         notes[category] = "missing from synthetic"
+    small = set(table.get("too_small_categories", []))
+    rows = [row for row in rows if row[0] not in small]
     for category, pr, ps, disparity in rows:
         if category in notes:
             continue
@@ -112,6 +117,8 @@ def _charts(computed: Mapping[str, dict[str, Any]], gaps: Mapping[str, dict[str,
                 "real_counts": list(table["real_counts"]),
                 "synthetic_counts": list(table["synth_counts"]),
                 "status": m["status"],
+                "too_small": bool(m.get("too_small")),
+                "too_small_categories": list(table.get("too_small_categories", [])),
             }
         )
     subgroup_metrics = [
@@ -119,8 +126,12 @@ def _charts(computed: Mapping[str, dict[str, Any]], gaps: Mapping[str, dict[str,
             "attribute": name,
             "category": row["category"],
             "n": row["n"],
+            "n_copies": row["n_copies"],
             "copy_rate": row["copy_rate"],
+            "rate_ratio": row["rate_ratio"],
+            "p_value": row["p_value"],
             "coverage": row["coverage"],
+            "judged": "yes" if row["sufficient_n"] else "too small to judge",
         }
         for name, g in (gaps or {}).items()
         for row in g["per_group"]
@@ -138,7 +149,10 @@ def _thresholds(p: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         "subgroup_copy_rate_ratio": {"warn": p["copy_rate_ratio_warn"], "fail": None, "direction": "above"},
         "subgroup_copy_rate_min": {"warn": p["copy_rate_min"], "fail": None, "direction": "above"},
         "subgroup_coverage_gap": {"warn": p["coverage_gap_warn"], "fail": None, "direction": "above"},
+        "subgroup_copy_rate_alpha": {"warn": p["copy_rate_alpha"], "fail": None, "direction": "below"},
         "min_group_n": {"warn": p["min_group_n"], "fail": None, "direction": "below"},
+        "min_category_n": {"warn": p["min_category_n"], "fail": None, "direction": "below"},
+        "missing_values_share": {"warn": p["missing_values_warn"], "fail": None, "direction": "above"},
     }
 
 
@@ -151,12 +165,18 @@ def _summary(
 ) -> str:
     parts = []
     ok = []
+    small = []
     for name, m in computed.items():
         if m["status"] == str(Status.PASS):
             ok.append(name)
             continue
+        if m["status"] == str(Status.NOT_COMPUTABLE):
+            small.append(name)
+            continue
         verb = "fails" if m["status"] == str(Status.FAIL) else "warns"
-        if m["kind"] == "continuous":
+        if m.get("too_small"):
+            detail = m["reasons"][-1]
+        elif m["kind"] == "continuous":
             detail = f"W1 {m['w1']:.1f} years"
         else:
             detail = f"TVD {_fmt(m['tvd'])}"
@@ -168,7 +188,11 @@ def _summary(
             parts.append(f"{name} subgroup gap ({g['reasons'][0]})")
     plural = "s" if len(computed) != 1 else ""
     head = f"Subgroup make-up of {n_synth:,} synthetic vs {n_real:,} real images over {len(computed)} attribute{plural}"
+    small_tail = f"; {', '.join(small)} too small to judge" if small else ""
     if not parts:
-        return f"{head}: all within thresholds ({', '.join(ok)})."
+        if not ok:
+            return f"{head}: all too small to judge ({', '.join(small)})."
+        judged = "all judged attributes" if small else "all"
+        return f"{head}: {judged} within thresholds ({', '.join(ok)}){small_tail}."
     tail = f"; {', '.join(ok)} within thresholds" if ok else ""
-    return f"{head}: {'; '.join(parts)}{tail}."
+    return f"{head}: {'; '.join(parts)}{tail}{small_tail}."

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from audits.engine.representation.common import clean_value
+from audits.engine.representation.normalise import attribute_key
 from audits.engine.types import ImageSet
 
 
@@ -25,8 +26,9 @@ class _Side:
     unit: str  # "images", "files" or "metadata rows"
     weights: dict[str, int]  # file name -> number of images
     labels: dict[str, str]  # image label -> file name
-    rows: dict[str, dict[str, str]] = field(default_factory=dict)  # file -> casefold column -> value
-    columns: dict[str, str] = field(default_factory=dict)  # casefold column -> name as written
+    rows: dict[str, dict[str, str]] = field(default_factory=dict)  # file -> attribute key -> value
+    columns: dict[str, str] = field(default_factory=dict)  # attribute key -> name as written
+    value_map: dict[str, dict[str, str]] = field(default_factory=dict)  # the researcher's mapping
     n_metadata_rows: int = 0
     n_rows_unmatched: int = 0
     n_files_without_row: int = 0
@@ -58,6 +60,11 @@ def _side(image_set: ImageSet, role: str) -> _Side:
         weights = dict.fromkeys(metadata, 1)
         labels = {name: name for name in weights}
     side = _Side(role=role, unit=unit, weights=weights, labels=labels, n_metadata_rows=len(metadata))
+    side.value_map = {
+        str(attribute): {str(k): str(v) for k, v in entries.items()}
+        for attribute, entries in (getattr(image_set, "value_map", None) or {}).items()
+        if isinstance(entries, Mapping)
+    }
     side.n_blank_images = sum(1 for image in image_set.images if image.blank)
     side.has_values = any(clean_value(value) for row in metadata.values() for value in row.values())
 
@@ -65,7 +72,7 @@ def _side(image_set: ImageSet, role: str) -> _Side:
         for column in row:
             name = str(column).strip()
             if name:
-                side.columns.setdefault(name.casefold(), name)
+                side.columns.setdefault(attribute_key(name), name)
 
     by_basename: dict[str, list[str]] = {}
     for key in metadata:
@@ -82,7 +89,7 @@ def _side(image_set: ImageSet, role: str) -> _Side:
             continue
         used.add(key)
         side.rows[file] = {
-            str(column).strip().casefold(): clean_value(value)
+            attribute_key(str(column)): clean_value(value)
             for column, value in metadata[key].items()
             if str(column).strip()
         }
@@ -91,7 +98,7 @@ def _side(image_set: ImageSet, role: str) -> _Side:
 
 
 def _values(side: _Side, key: str) -> tuple[Counter[str], int]:
-    """(value -> images, images with the value missing) for one attribute."""
+    """(spelling as written -> images, images with no value at all) for one attribute."""
     counts: Counter[str] = Counter()
     missing = 0
     for file, weight in side.weights.items():

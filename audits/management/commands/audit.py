@@ -36,6 +36,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reference-metadata", type=Path, metavar="CSV", help="per-file metadata of the reference set"
         )
+        parser.add_argument(
+            "--value-map",
+            type=Path,
+            metavar="CSV",
+            help="subgroup value mapping (columns attribute, value, group) applied to every set's metadata",
+        )
         parser.add_argument("--manifest", type=Path, metavar="FILE", help="generation manifest, CSV or JSON")
         parser.add_argument("--json", action="store_true", help="print the full results as JSON")
         parser.add_argument("--size", type=int, default=64, help="side in pixels images are compared at (64)")
@@ -48,6 +54,7 @@ class Command(BaseCommand):
                 holdout=options["holdout"],
                 metadata=options["metadata"],
                 reference_metadata=options["reference_metadata"],
+                value_map=options["value_map"],
                 manifest=options["manifest"],
                 size=options["size"],
             )

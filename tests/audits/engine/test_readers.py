@@ -356,20 +356,50 @@ def test_metadata_from_headers_fills_only_missing_values(tmp_path: Path) -> None
     merged = metadata_from_headers(image_set)
     assert merged["ct.dcm"] == {
         "sex": "male",
-        "age_band": "40-59",
+        "age": "045Y",  # as written: the representation audit reads DICOM ages itself
         "site": "JFK IMAGING CENTER",
         "scanner": "GE MEDICAL SYSTEMS RHAPSODE",
     }
-    assert merged["mr.dcm"] == {"sex": "F", "age_band": "60-79", "site": "TOSHIBA", "scanner": "TOSHIBA_MEC MRT50H1"}
+    assert merged["mr.dcm"] == {"sex": "F", "age": "070Y", "site": "TOSHIBA", "scanner": "TOSHIBA_MEC MRT50H1"}
     assert "p.png" not in merged
     assert image_set.metadata == {"ct.dcm": {"sex": "male"}}  # unchanged
+
+
+@pytest.mark.parametrize(
+    ("row", "kept"),
+    [
+        ({"Sex": "M", "Age": "31"}, {"Sex": "M", "Age": "31"}),
+        ({"SEX": " m ", "PatientAge": "31"}, {"SEX": " m ", "PatientAge": "31"}),
+        ({"Patient Sex": "male", "age_band": "18-39"}, {"Patient Sex": "male", "age_band": "18-39"}),
+        (
+            {"Gender": "Male", "Age Years": "31", "Institution": "St Mary"},
+            {"Gender": "Male", "Age Years": "31", "Institution": "St Mary"},
+        ),
+    ],
+)
+def test_csv_values_win_over_headers_whatever_the_column_spelling(
+    tmp_path: Path, row: dict[str, str], kept: dict[str, str]
+) -> None:
+    """A CSV column "Sex" is never replaced, nor joined, by the header's PatientSex (issue 8)."""
+    fx.write_dicom(tmp_path / "ct.dcm", "CT_small.dcm", PatientAge="045Y", PatientSex="F")
+    image_set = read_folder(tmp_path, "reference", P)
+    image_set.metadata = {"ct.dcm": dict(row)}
+    merged = metadata_from_headers(image_set)["ct.dcm"]
+    assert {k: v for k, v in merged.items() if k in row} == kept
+    assert "sex" not in merged and "age" not in merged  # no second, header-made attribute beside the CSV's
+    if "Institution" not in row:
+        assert merged["site"] == "JFK IMAGING CENTER"  # a header still fills what the CSV lacks
+    else:
+        assert "site" not in merged
 
 
 def test_age_parsing() -> None:
     assert dicom_age_years("045Y") == 45
     assert dicom_age_years("006M") == 0.5
+    assert dicom_age_years("010W") == pytest.approx(10 * 7 / 365.25)
     assert dicom_age_years("garbage") is None
-    assert [age_band(a) for a in (0, 17.9, 18, 59, 60, 85)] == ["0-17", "0-17", "18-39", "40-59", "60-79", "80+"]
+    # One banding for every spelling of age, the representation audit's.
+    assert [age_band(a) for a in (0, 17.9, 18, 59, 60, 85)] == ["<18", "<18", "18-39", "40-59", "60-79", "80+"]
 
 
 def test_mutated_real_files_never_raise_or_leak_paths(tmp_path: Path) -> None:

@@ -132,7 +132,7 @@ def test_cramers_v_matches_an_independent_computation():
 
 
 def test_missing_category_with_five_percent_of_real_fails():
-    result = run_counts({"A": 60, "B": 35, "C": 5}, {"A": 60, "B": 40})
+    result = run_counts({"A": 120, "B": 70, "C": 10}, {"A": 120, "B": 80})
     m = attr(result)
     assert m["categories"] == ["A", "B", "C"]
     assert m["missing_in_synth"] == ["C"] and m["absent_in_synth"] == ["C"]
@@ -141,6 +141,21 @@ def test_missing_category_with_five_percent_of_real_fails():
     missing = [f for f in result.flagged if f["category"] == "C"]
     assert missing and missing[0]["reason"] == "C: 5.0 % of real images, 0 % of synthetic (missing from synthetic)"
     assert "missing from the synthetic set" in result.flagged[0]["reason"]
+
+
+def test_a_category_below_the_minimum_size_is_too_small_to_judge():
+    """5 real images of C and none synthetic: too few to call C missing (min_category_n 10)."""
+    result = run_counts({"A": 60, "B": 35, "C": 5}, {"A": 60, "B": 40})
+    m = attr(result)
+    assert m["absent_in_synth"] == ["C"] and m["missing_in_synth"] == []
+    assert m["too_small_categories"] == ["C"]
+    assert not any("missing from the synthetic set" in reason for reason in m["reasons"])
+    assert not any(f["category"] == "C" for f in result.flagged)
+    assert result.charts["attributes"][0]["too_small_categories"] == ["C"]
+    # A lower minimum judges it again.
+    assert attr(run_counts({"A": 60, "B": 35, "C": 5}, {"A": 60, "B": 40}, {"min_category_n": 5}))[
+        "missing_in_synth"
+    ] == ["C"]
 
 
 def test_absent_category_below_the_missing_share_is_not_missing():
@@ -153,8 +168,8 @@ def test_absent_category_below_the_missing_share_is_not_missing():
 
 
 def test_synthetic_only_category():
-    result = run_counts({"A": 50, "B": 50}, {"A": 45, "B": 45, "X": 10})
-    m = attr(result)
+    result = run_counts({"A": 50, "B": 50}, {"A": 45, "B": 45, "X": 10}, attribute="site")
+    m = attr(result, "site")
     assert m["absent_in_real"] == ["X"]
     assert m["real_counts"] == [50, 50, 0] and m["synth_counts"] == [45, 45, 10]
     assert m["log_disparity"][2] is None
@@ -186,7 +201,12 @@ def test_missing_values_are_reported_not_a_category():
     assert m["n_missing_real"] == 20 and m["n_missing_synth"] == 10
     assert m["missing_share_real"] == pytest.approx(0.2) and m["missing_share_synth"] == pytest.approx(10 / 70)
     assert m["real_prop"] == pytest.approx([0.5, 0.5]) and m["synth_prop"] == pytest.approx([0.5, 0.5])
-    assert result.status == Status.PASS
+    # Shares are balanced, but a fifth of the reference images have no value: that warns.
+    assert result.status == Status.WARN
+    assert m["reasons"] == [
+        "value missing for 20 % of the reference images",
+        "value missing for 14 % of the synthetic images",
+    ]
     assert any("value missing for 20 reference and 10 synthetic images" in c for c in result.caveats)
     assert any("5 synthetic images (5 files) have no metadata row" in c for c in result.caveats)
 
@@ -335,7 +355,7 @@ def test_cramers_v_threshold_and_configurable_params():
     assert result.thresholds["tvd"] == {"warn": 0.1, "fail": 0.2, "direction": "above"}
     with pytest.raises(ValueError, match="tvd_warn"):
         run_counts(real, synth, {"tvd_warn": 0.3})
-    with pytest.raises(ValueError, match="non-negative number"):
+    with pytest.raises(ValueError, match="must be a number"):
         run_counts(real, synth, {"tvd_fail": "high"})
     assert any("Unknown parameter" in c for c in run_counts(real, synth, {"tvd_fial": 0.2}).caveats)
 
@@ -408,17 +428,22 @@ def test_copy_rate_gap_warns_for_the_worst_group():
     groups = {g["category"]: g for g in gaps["per_group"]}
     assert groups["F"]["n"] == 40 and groups["F"]["n_copies"] == 8 and groups["F"]["copy_rate"] == pytest.approx(0.2)
     assert groups["M"]["copy_rate"] == pytest.approx(2 / 160)
-    assert groups["O"]["copy_rate"] is None and gaps["groups_insufficient_n"] == ["O"]
-    assert gaps["worst_group"] == "F"
+    assert groups["O"]["copy_rate"] == 0 and groups["O"]["sufficient_n"] is False
+    assert groups["O"]["p_value"] is None and gaps["groups_insufficient_n"] == ["O"]
+    assert gaps["worst_group"] == "F" and gaps["groups_copied_more"] == ["F"]
     assert gaps["copy_rate_gap"] == pytest.approx(0.2 - 10 / 210)
     assert gaps["copy_rate_ratio"] == pytest.approx(0.2 / (10 / 210))
+    # F against the other 170 images with a verdict (2 copies): one-sided Fisher, x 2 groups tested.
+    fisher = stats.fisher_exact([[8, 32], [2, 168]], alternative="greater").pvalue
+    assert groups["F"]["p_value"] == pytest.approx(fisher)
+    assert groups["F"]["p_value_adjusted"] == pytest.approx(min(1.0, 2 * fisher))
+    assert groups["F"]["rate_ratio"] == pytest.approx(0.2 / (2 / 170))
     flag = next(f for f in result.flagged if f["kind"] == "subgroup_metric")
-    assert flag["category"] == "F" and flag["reason"] == "copy rate 20 % in F (n = 40) vs 4.8 % overall"
-    assert result.charts["subgroup_metrics"] == [
-        {"attribute": "sex", "category": "F", "n": 40, "copy_rate": pytest.approx(0.2), "coverage": None},
-        {"attribute": "sex", "category": "M", "n": 160, "copy_rate": pytest.approx(2 / 160), "coverage": None},
-        {"attribute": "sex", "category": "O", "n": 10, "copy_rate": None, "coverage": None},
-    ]
+    assert flag["category"] == "F"
+    assert flag["reason"] == f"copy rate 20 % in F (8 of 40) vs 4.8 % overall (Fisher p = {2 * fisher:.2g}, corrected)"
+    rows = {row["category"]: row for row in result.charts["subgroup_metrics"]}
+    assert rows["F"]["n"] == 40 and rows["F"]["copy_rate"] == pytest.approx(0.2) and rows["F"]["judged"] == "yes"
+    assert rows["O"]["n"] == 10 and rows["O"]["judged"] == "too small to judge"
 
 
 def test_copy_rate_gap_below_two_times_overall_passes():
