@@ -331,6 +331,7 @@ def _synthetic_attributes(name: str, position: int, labelled: bool, sex: str, le
         "PatientName": "",
         "PatientID": "",
         "PatientSex": sex,
+        "StudyDate": "",  # no real exam: a real StudyDate would be a leak of its own
         "StudyInstanceUID": leak_study if name == PRIVACY_LEAK else _uid("synthetic-study"),
         "SeriesInstanceUID": _uid("synthetic-series"),
         "FrameOfReferenceUID": _uid("synthetic-frame"),

@@ -6,6 +6,8 @@ from typing import Any
 
 from audits.charts.common import FAIL, PASS, WARN, Chart, _layout, _number, _rows, _text
 
+HOLDOUT = "#a61e4d"  # a darker fail colour: the value of a held-out patient
+
 
 def _disclosure(charts: dict[str, Any], result: dict[str, Any]) -> list[Chart]:
     rows = _rows(charts["by_format"])
@@ -56,9 +58,12 @@ def _privacy(charts: dict[str, Any], result: dict[str, Any]) -> list[Chart]:
             "hovertemplate": "%{y}: %{x} files<extra>" + label + "</extra>",
         }
         for key, label, colour in (
-            ("present", "present in synthetic files", WARN),
-            ("shared_with_reference", "shared with a real file", FAIL),
+            ("present", "non-placeholder value in synthetic files", WARN),
+            ("shared_with_reference", "same value as a training (reference) file", FAIL),
+            ("shared_with_holdout", "same value as a held-out file", HOLDOUT),
         )
+        # Results written before the held-out comparison have no held-out column: no empty bar for them.
+        if key != "shared_with_holdout" or any("shared_with_holdout" in row for row in rows)
     ]
     layout = _layout(
         barmode="group",
@@ -72,8 +77,9 @@ def _privacy(charts: dict[str, Any], result: dict[str, Any]) -> list[Chart]:
         Chart(
             "privacy-by-attribute",
             "Identifying attributes in the synthetic files",
-            "How many synthetic files carry each identifying attribute, and how many carry a value that"
-            " also occurs in a real (reference) file. The values themselves are never shown.",
+            "How many synthetic files carry each identifying attribute with a value that is not a placeholder"
+            " (SYNTHETIC, ANONYMOUS, empty...), and how many carry the value of a real file of the training"
+            " (reference) or held-out set. The values themselves are never shown.",
             figure,
         )
     ]

@@ -61,7 +61,7 @@ def run_suite(
         for name in ("privacy", "memorization", "fidelity", "representation"):
             results[name] = _missing(name, "reference set", _NEEDS_REFERENCE)
     else:
-        step("privacy", lambda: privacy.run(synthetic, reference, params.get("privacy")))
+        step("privacy", lambda: privacy.run(synthetic, reference, params.get("privacy"), holdout=holdout))
         step("memorization", lambda: memorization.run(synthetic, reference, holdout, params.get("memorization")))
         step("fidelity", lambda: fidelity.run(synthetic, reference, params.get("fidelity"), features=features))
         per_image = _copy_flags(results["memorization"])

@@ -33,6 +33,7 @@ DICOM_HEADER_KEYWORDS = (
     "PatientName",
     "PatientID",
     "OtherPatientIDs",
+    "OtherPatientNames",
     "PatientBirthDate",
     "PatientSex",
     "PatientAge",
@@ -41,6 +42,16 @@ DICOM_HEADER_KEYWORDS = (
     "ReferringPhysicianName",
     "InstitutionName",
     "InstitutionAddress",
+    # Dates and times of the exam: the privacy audit compares them with the real sets'.
+    "StudyDate",
+    "SeriesDate",
+    "AcquisitionDate",
+    "ContentDate",
+    "StudyTime",
+    "SeriesTime",
+    "AcquisitionTime",
+    "ContentTime",
+    "AcquisitionDateTime",
     "Manufacturer",
     "ManufacturerModelName",
     "SoftwareVersions",
@@ -122,6 +133,11 @@ def dicom_header(ds: Any) -> dict[str, Any]:
         synthesizing, equipment = False, []
     header["synthesizing_equipment"] = synthesizing
     header["contributing_equipment"] = equipment
+    try:  # the IDs only: the items may hold other identifiers the audits do not need
+        items = ds.get("OtherPatientIDsSequence", None) or []
+        header["OtherPatientIDsSequence"] = [_json_safe(item.get("PatientID", None)) for item in items]
+    except Exception as exc:  # noqa: BLE001 - a malformed sequence must not reject the whole header
+        header["OtherPatientIDsSequence"] = f"<unreadable: {exc}>"
     transfer_syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     header["transfer_syntax"] = str(transfer_syntax) if transfer_syntax else None
     return header
