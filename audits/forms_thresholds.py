@@ -42,13 +42,19 @@ def value_text(setting: Setting, value: Any) -> str:
     return f"{text} {setting.unit}".strip()
 
 
+SHOWN = ".6g"  # a float as the form shows it: six significant digits
+_NO_LIMIT = 1e6  # a bound this far out only guards against nonsense; it is not worth a word
+
+
 def _bounds(setting: Setting) -> str:
-    if setting.low is not None and setting.high is not None:
-        return f"from {setting.low:g} to {setting.high:g}"
-    if setting.low is not None:
-        return f"at least {setting.low:g}"
-    if setting.high is not None:
-        return f"at most {setting.high:g}"
+    low = setting.low if setting.low is not None and abs(setting.low) < _NO_LIMIT else None
+    high = setting.high if setting.high is not None and abs(setting.high) < _NO_LIMIT else None
+    if low is not None and high is not None:
+        return f"from {low:g} to {high:g}"
+    if low is not None:
+        return f"at least {low:g}"
+    if high is not None:
+        return f"at most {high:g}"
     return ""
 
 
@@ -104,11 +110,18 @@ def threshold_field(parameter: str, setting: Setting, default: Any, value: Any) 
             **options,
         )
     return forms.FloatField(
-        initial=shown,
+        initial=None if shown is None else format(float(shown), SHOWN),
         widget=forms.NumberInput(attrs=_number_attrs(setting)),
         error_messages={"invalid": f"{setting.label} ({parameter}): enter a number."},
         **options,
     )
+
+
+def _same_as_shown(setting: Setting, value: Any, in_force: Any) -> bool:
+    numbers = (int, float)
+    if setting.kind != "float" or not isinstance(value, numbers) or not isinstance(in_force, numbers):
+        return False
+    return format(float(value), SHOWN) == format(float(in_force), SHOWN)
 
 
 @dataclass
@@ -120,6 +133,7 @@ class ThresholdRow:
     value: forms.BoundField
     off: forms.BoundField | None
     current: str
+    default: str
 
 
 @dataclass
@@ -171,6 +185,9 @@ class ThresholdsForm(forms.Form):
                     raw = None
                 elif raw is None or raw == "":
                     raw = self.defaults[audit][name]
+                in_force = self.current[audit][name]
+                if _same_as_shown(setting, raw, in_force):
+                    raw = in_force  # re-saving a rounded value keeps the exact one (log 2, say)
                 try:
                     values[name] = setting.check(name, raw)
                 except ValueError as error:
@@ -199,6 +216,7 @@ class ThresholdsForm(forms.Form):
                     if field_name(audit, name) + OFF_SUFFIX in self.fields
                     else None,
                     current=value_text(setting, self.current[audit][name]),
+                    default=value_text(setting, self.defaults[audit][name]),
                 )
                 for name, setting in settings.items()
             ]

@@ -4,6 +4,7 @@ names in words on the audit pages."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -125,6 +126,17 @@ def test_a_saved_threshold_is_stored_only_if_it_differs_logged_and_given_to_the_
     assert config.params == {}
 
 
+def test_saving_the_form_unchanged_stores_nothing_even_where_the_field_shows_a_rounded_default(project, researcher):
+    """A default such as log 2 is shown to six digits; sending the page back as shown keeps it."""
+    client = _client(researcher)
+    page = client.get(_url(project)).content.decode()
+    shown = dict(re.findall(r'name="([a-z_]+__[a-z_0-9]+)" value="([^"]*)"', page))
+    assert shown, "the form shows no value"
+    response = client.post(_url(project), shown)
+    assert response.status_code == 302
+    assert not AuditConfig.objects.filter(project=project).exclude(params={}).exists()
+
+
 def test_the_service_refuses_what_is_not_a_threshold_and_invalid_values(project, researcher):
     with pytest.raises(UnknownParameter, match=r"memorization\.block is not a threshold"):
         audit_config_update(project=project, actor=researcher, values={"memorization": {"block": 64}})
@@ -170,7 +182,7 @@ def test_stored_compute_settings_and_values_that_no_longer_validate_never_reach_
     assert "<code>retired_audit.x</code>" in page
     # The form shows the values in force, not the refused ones.
     assert 'name="disclosure__warn_fraction" value="0.5"' in page
-    assert 'name="disclosure__pass_fraction" value="1.0"' in page
+    assert 'name="disclosure__pass_fraction" value="1"' in page
 
 
 # ---------------------------------------------------------------------------------------
@@ -219,7 +231,7 @@ def test_thresholds_are_frozen_with_the_round_once_submitted(
     # The page shows them read-only, frozen with the round.
     page = _client(researcher).get(_url(project)).content.decode()
     assert "Frozen with round 1" in page and "Save thresholds" not in page
-    assert f'title="disclosure.warn_fraction">{WARN_LABEL}</span></td><td class="text-end">0.9</td>' in page
+    assert f'title="disclosure.warn_fraction">{WARN_LABEL}</span></td><td class="text-end fw-semibold">0.9</td>' in page
 
     # The run queued at submission and any run during review use the round's thresholds:
     # the Audits tab and the round page show the same run.

@@ -1,0 +1,79 @@
+"""Privacy (PHI) audit: identifiers of real patients left in synthetic DICOM files.
+
+Every synthetic DICOM header (FileRecord.header, as the DICOM reader collected it) is compared
+with every real set given: the reference (training) set and, when uploaded, the held-out set.
+The attributes compared, in families whose members are compared with one another (a real
+PatientID copied into OtherPatientIDs is still that patient's ID):
+
+- patient name: PatientName, OtherPatientNames;
+- patient ID: PatientID, every value of OtherPatientIDs, every PatientID in OtherPatientIDsSequence;
+- birth date: PatientBirthDate;
+- exam date: StudyDate, SeriesDate, AcquisitionDate, ContentDate, the date of AcquisitionDateTime;
+- exam time: StudyTime, SeriesTime, AcquisitionTime, ContentTime, the time of AcquisitionDateTime;
+- accession number; institution name; institution address; patient address; referring physician;
+- UID: Study, Series, SOP Instance and Frame of Reference UIDs.
+
+Values are compared after normalisation: person names by their DICOM components (each
+alphabetic, ideographic or phonetic group, its words case-folded and taken in any order, so
+"Doe^John", "DOE JOHN" and "John Doe" are one name); IDs and accession numbers case-folded
+with spaces and punctuation dropped ("123-45 678" is "12345678"); dates as calendar dates
+("20240312", "2024.03.12", "2024-03-12" are one date); times to the second, whatever their
+fractional part or colons ("101500", "10:15:00.000" are one time; a time without seconds is
+taken at :00); UIDs exactly.
+
+Placeholders are never identifying: an empty value, "^", and values made only of filler
+(placeholder words such as SYNTHETIC, ANONYMOUS, ANONYMIZED, UNKNOWN, NONE, N/A; single
+letters; zeros-only or one-character-repeated tokens such as 0000 or XXX), dates before 1901
+or after 2199 (19000101 is the usual blanked birth date), midnight 000000 as a time, DICOM's own
+public UIDs (1.2.840.10008.*). A placeholder word followed by a number ("ANON^0001",
+"SYNTHETIC-17") is a pseudonym: alone it is not flagged, but if a real file carries the very
+same pseudonym it is a match, because it links the synthetic file to that real record.
+
+Status:
+- fail: any value of any family above occurs in a real file (reference or held-out).
+  Dates fail on their own: a real exam or birth date is the real patient's even though a
+  single date can coincide by chance between large sets, so each flag names the real file
+  and the reviewer can check it; placeholders never match. A time of day fails when the
+  synthetic file has no date of its own for it, or when its date and time are a real file's
+  pair. PatientIdentityRemoved = YES hides nothing: a file that declares it is checked all
+  the same.
+- warn: a synthetic file keeps a non-placeholder patient name, patient ID, birth date,
+  patient address, accession number or referring physician that matches no real file (a
+  pseudonym or a leak from a set that was not uploaded: the audit cannot tell); or it has a
+  real exam's time of day with a date of its own that is not that exam's (86,400 seconds in
+  a day: with thousands of real exams, a generated time matches one by chance in a few
+  percent of files, so only the date and time together are a real exam's moment). An
+  unmatched institution name does not warn: it may be the generating lab's.
+- pass otherwise.
+
+Each flag names the attribute, the synthetic file, the real set and the real file with the
+same value, never the value: the report must not spread the PHI it found.
+
+Modules: `normalise` (families, placeholders, comparable values), `matching` (the index of
+each real set, the matches), `audit` (metrics, flags, status, THRESHOLDS and METRIC_LABELS).
+"""
+
+from .audit import AUDIT, DEFAULT_PARAMS, METRIC_LABELS, SET_LABELS, THRESHOLDS, resolve_params, run
+from .matching import Match, find_matches, identity_removed, shared_identifiers
+from .normalise import ATTRIBUTES, FAMILIES, PLACEHOLDER_WORDS, Family, Value, placeholder_words, values
+
+__all__ = [
+    "ATTRIBUTES",
+    "AUDIT",
+    "DEFAULT_PARAMS",
+    "FAMILIES",
+    "METRIC_LABELS",
+    "PLACEHOLDER_WORDS",
+    "SET_LABELS",
+    "THRESHOLDS",
+    "Family",
+    "Match",
+    "Value",
+    "find_matches",
+    "identity_removed",
+    "placeholder_words",
+    "resolve_params",
+    "run",
+    "shared_identifiers",
+    "values",
+]
