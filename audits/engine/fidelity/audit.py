@@ -26,7 +26,7 @@ from audits.engine.fidelity.neighbours import prdc, prdc_scan
 from audits.engine.fidelity.params import resolve_params
 from audits.engine.fidelity.projection import _PROJECTION_METHOD, _joint_zscore, _projection, _rounded
 from audits.engine.fidelity.sampling import _baseline_split, _cap, _rng
-from audits.engine.fidelity.scale import choose_scale
+from audits.engine.fidelity.scale import choose_scale, sidecar_units
 from audits.engine.fidelity.status import _judge, thresholds_of
 from audits.engine.types import FLAGGED_LIMIT, AuditResult, Image, ImageSet, not_computable
 
@@ -95,7 +95,7 @@ def run(
         result.timings = {"total": round(time.perf_counter() - started, 4)}
         return result
     feature_matrices = _checked_features(features, len(syn), len(ref))
-    audit = _Audit(syn, ref, p)
+    audit = _Audit(syn, ref, p, sidecar_units(synthetic.files + reference.files))
     audit.metrics["n_dropped_blank"] = sum(n_blank)
     audit.intensity()
     audit.feature_metrics(feature_matrices)
@@ -131,8 +131,11 @@ def _checked_features(
 class _Audit:
     """The state of one run: inputs, the reference split, and what each step adds."""
 
-    def __init__(self, syn: list[Image], ref: list[Image], params: dict[str, Any]) -> None:
+    def __init__(
+        self, syn: list[Image], ref: list[Image], params: dict[str, Any], file_units: dict[str, str] | None = None
+    ) -> None:
         self.syn, self.ref, self.p = syn, ref, params
+        self.file_units = file_units or {}
         self.seed = int(params["seed"])
         self.metrics: dict[str, Any] = {
             "n_synthetic_used": len(syn),
@@ -165,7 +168,7 @@ class _Audit:
 
     def intensity(self) -> None:
         with self.clock.step("intensity"):
-            scale, caveats = choose_scale(self.syn, self.ref, self.p, _rng(self.seed, "window"))
+            scale, caveats = choose_scale(self.syn, self.ref, self.p, _rng(self.seed, "window"), self.file_units)
             self.caveats.extend(caveats)
             bins = QUANTITATIVE_BINS if scale.quantitative else INTENSITY_BINS
             syn_pixels = [scale.on_window(image) for image in self.syn]

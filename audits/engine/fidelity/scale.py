@@ -15,7 +15,9 @@ either of them occupies.
 The setting `intensity_scale` decides: "relative"; "hu" or "quantitative" (the researcher
 declares the unit: HU, or another fixed unit); or "auto", which is quantitative only when
 every compared image of both sets carries the same unit from its file (DICOM CT: HU; PET
-with Units GML: SUV, BQML: Bq/ml) and relative otherwise, saying so when the sets disagree.
+with Units GML: SUV, BQML: Bq/ml; a NIfTI whose BIDS sidecar says Modality CT: HU, or
+gives PET Units Bq/mL) and relative otherwise, saying so when the sets disagree. A NIfTI or
+PNG without such a sidecar has no unit: the researcher declares it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audits.engine.fidelity.intensity import sample_pixels
-from audits.engine.types import Image
+from audits.engine.types import FileRecord, Image
 
 HU_WINDOW = (-1024.0, 4096.0)  # (low, width)
 WINDOW_PERCENTILES = (0.1, 99.9)
@@ -51,8 +53,26 @@ class IntensityScale:
         return self.low + np.asarray(position) * self.width if self.quantitative else position
 
 
-def _units(images: list[Image]) -> set[str]:
-    return {image.unit for image in images}
+def sidecar_units(files: list[FileRecord]) -> dict[str, str]:
+    """File name -> the unit its BIDS JSON sidecar declares (NIfTI has no unit of its own)."""
+    units = {}
+    for record in files:
+        sidecar = record.header.get("sidecar") if isinstance(record.header, dict) else None
+        if not isinstance(sidecar, dict):
+            continue
+        modality = str(sidecar.get("Modality", "")).strip().upper()
+        declared = str(sidecar.get("Units", "")).strip().lower()
+        if modality == "CT":
+            units[record.name] = "HU"
+        elif declared in ("bq/ml", "bqml"):
+            units[record.name] = "Bq/ml"
+        elif declared in ("suv", "g/ml", "gml"):
+            units[record.name] = "SUV"
+    return units
+
+
+def _units(images: list[Image], file_units: dict[str, str]) -> set[str]:
+    return {image.unit or file_units.get(image.file, "") for image in images}
 
 
 def _describe(units: set[str]) -> str:
@@ -63,21 +83,31 @@ def _describe(units: set[str]) -> str:
 
 
 def choose_scale(
-    syn: list[Image], ref: list[Image], p: dict, rng: np.random.Generator
+    syn: list[Image],
+    ref: list[Image],
+    p: dict,
+    rng: np.random.Generator,
+    file_units: dict[str, str] | None = None,
 ) -> tuple[IntensityScale, list[str]]:
-    """The scale the setting and the files call for, and the caveats that explain a fallback."""
+    """The scale the setting and the files call for, and the caveats that explain a fallback.
+
+    `file_units` (file name -> unit, from `sidecar_units`) names the unit of images whose own
+    reader gave none.
+    """
+    file_units = file_units or {}
     setting = p["intensity_scale"]
     if setting == "relative":
         return IntensityScale(False, RELATIVE), []
     missing = sum(image.native is None for image in syn + ref)
-    units = _units(syn) | _units(ref)
+    units = _units(syn, file_units) | _units(ref, file_units)
     caveats: list[str] = []
     if setting == "auto":
         if len(units) != 1 or "" in units:
             if units - {""}:
                 caveats.append(
                     f"Intensities were compared on the relative scale: the synthetic images have "
-                    f"{_describe(_units(syn))}, the reference images {_describe(_units(ref))}. If both hold "
+                    f"{_describe(_units(syn, file_units))}, the reference images {_describe(_units(ref, file_units))}. "
+                    "If both hold "
                     "values in the same fixed unit, set the intensity scale to quantitative (or HU)."
                 )
             return IntensityScale(False, RELATIVE), caveats

@@ -754,11 +754,14 @@ def test_dicom_ct_is_compared_in_hu_after_its_rescale(tmp_path: Path) -> None:
 def test_the_researchers_setting_makes_nifti_and_png_quantitative(tmp_path: Path) -> None:
     preprocessing = Preprocessing()
 
-    def nifti_set(role: str, arrays: list[np.ndarray]) -> ImageSet:
+    def nifti_set(role: str, arrays: list[np.ndarray], sidecar: dict | None = None) -> ImageSet:
         files = [
-            write_nifti(tmp_path / role / f"{i:03d}.nii", data=np.round(a).astype(np.int16))
+            write_nifti(tmp_path / role / f"{i:03d}.nii", data=np.round(a).astype(np.int16), flag=None)
             for i, a in enumerate(arrays)
         ]
+        for path in list(files) if sidecar is not None else []:
+            files.append(path.with_suffix(".json"))
+            files[-1].write_text(json.dumps(sidecar))
         return read_set([(p.name, p) for p in files], role, preprocessing)
 
     def png_set(role: str, arrays: list[np.ndarray]) -> ImageSet:
@@ -778,6 +781,11 @@ def test_the_researchers_setting_makes_nifti_and_png_quantitative(tmp_path: Path
     assert declared.metrics["units"] == "HU"
     clean = fidelity.run(nifti_set("nifti_clean", ct_crops(1)), nifti_ref, {"intensity_scale": "hu"})
     assert clean.status == Status.PASS, clean.summary
+    # A BIDS sidecar saying Modality CT declares HU by itself.
+    bids = {"Modality": "CT", "SyntheticData": "YES"}
+    by_sidecar = fidelity.run(nifti_set("bids_syn", shifted, bids), nifti_set("bids_ref", ct_crops(0), bids))
+    assert by_sidecar.status == Status.FAIL, by_sidecar.summary
+    assert by_sidecar.metrics["units"] == "HU"
 
     png_ref = png_set("png_ref", stored(ct_crops(0)))
     png_syn = png_set("png_syn", [np.round(1.25 * a + 150) for a in stored(ct_crops(1))])
