@@ -56,15 +56,15 @@ def _index(records: list[FileRecord], words: frozenset[str]) -> Index:
     return index
 
 
-def _hit(name: str, found: list[Value], index: dict[str, tuple[str, str]]) -> tuple[tuple[str, str] | None, str]:
-    """The first real (file, attribute) with one of `found`, and the level: "fail", or "warn"
-    for a time of day that a real file has on another day than the synthetic file's own."""
+def _hit(name: str, found: list[Value], index: dict[str, tuple[str, str]]) -> tuple[tuple[str, str] | None, bool]:
+    """The first real (file, attribute) with one of `found`, and whether it is a time of day that
+    the real file has on another day than the synthetic file's own date (the real exam's day first)."""
     if name == "exam time" and any("@" in v.key for v in found):
         paired = next((index[v.key] for v in found if "@" in v.key and v.key in index), None)
         if paired is not None:
-            return paired, "fail"
-        return next((index[v.key] for v in found if v.key in index), None), "warn"
-    return next((index[v.key] for v in found if v.key in index), None), "fail"
+            return paired, False
+        return next((index[v.key] for v in found if v.key in index), None), True
+    return next((index[v.key] for v in found if v.key in index), None), False
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Match:
     real_set: str  # "reference" or "holdout"
     real_file: str
     real_attribute: str
-    level: str  # "fail"; "warn" for a time of day found in a real file on another day
+    other_day: bool  # a time of day of a real exam, in a file dated another day: maybe a coincidence
 
 
 def find_matches(
@@ -91,10 +91,10 @@ def find_matches(
                 found = comparable_values(name, attribute, record.header, words)
                 matched = False
                 for role, index in indexes.items():
-                    hit, level = _hit(name, found, index[name])
+                    hit, other_day = _hit(name, found, index[name])
                     if hit is not None:
                         matched = True
-                        matches.append(Match(record.name, attribute, role, hit[0], hit[1], level))
+                        matches.append(Match(record.name, attribute, role, hit[0], hit[1], other_day))
                 if family.warn_unmatched and not matched and any(v.warnable for v in found):
                     unmatched.setdefault(record.name, []).append(attribute)
     return matches, unmatched
@@ -104,7 +104,7 @@ def shared_identifiers(
     synthetic: ImageSet, reference: ImageSet | None, placeholders: Iterable[str] = ()
 ) -> list[tuple[str, str, str]]:
     """(synthetic file, attribute, real file with the same value) for every identifier shared
-    with `reference` at fail level; the disclosure audit's view of `find_matches`."""
+    with `reference`; the disclosure audit's view of `find_matches`."""
     words = placeholder_words(placeholders)
     matches, _unmatched = find_matches(dicom_records(synthetic), {"reference": dicom_records(reference)}, words)
-    return [(m.file, m.attribute, m.real_file) for m in matches if m.level == "fail"]
+    return [(m.file, m.attribute, m.real_file) for m in matches]

@@ -260,24 +260,22 @@ def test_copied_uids_fail_even_when_identity_removed(tmp_path: Path) -> None:
     assert chart["PatientName"]["present"] == 0  # SYNTHETIC is a placeholder
 
 
-def test_a_real_time_on_another_day_warns_and_on_the_same_day_fails(tmp_path: Path) -> None:
+def test_a_real_time_fails_and_its_flag_says_when_the_file_is_dated_another_day(tmp_path: Path) -> None:
     write_real(tmp_path)
     synthetic(tmp_path, "other_day.dcm", StudyDate="20250101", StudyTime="143001")
-    result = audit(tmp_path)
-    assert result.status == Status.WARN
-    assert result.metrics["n_times_on_other_days"] == 1
-    [flag] = result.flagged
-    assert (flag["file"], flag["attribute"], flag["real_file"], flag["level"]) == (
-        "other_day.dcm", "StudyTime", "held_001.dcm", "warn",
-    )  # fmt: skip
-
     synthetic(tmp_path, "same_day.dcm", StudyDate="20220914", StudyTime="143001")
     result = audit(tmp_path)
     assert result.status == Status.FAIL
     assert flags(result) == {
+        ("other_day.dcm", "StudyTime", "held-out", "held_001.dcm"),
         ("same_day.dcm", "StudyDate", "held-out", "held_001.dcm"),
         ("same_day.dcm", "StudyTime", "held-out", "held_001.dcm"),
     }
+    assert result.metrics["n_times_on_other_days"] == 1
+    reasons = {(flag["file"], flag["attribute"]): flag["reason"] for flag in result.flagged}
+    assert "on another day" in reasons["other_day.dcm", "StudyTime"]
+    assert "on another day" not in reasons["same_day.dcm", "StudyTime"]
+    assert any("another day than the real exam" in caveat for caveat in result.caveats)
 
 
 def test_identifying_values_found_in_no_real_file_warn(tmp_path: Path) -> None:
