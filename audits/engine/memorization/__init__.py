@@ -102,7 +102,7 @@ from __future__ import annotations
 from audits.engine.memorization.audit import AUDIT, CLOSEST_PAIRS, KIND_ORDER, PER_IMAGE_LIMIT, copy_flags, run
 from audits.engine.memorization.baseline import check_computable, nn_inputs
 from audits.engine.memorization.ncc import rerank, shift_ncc
-from audits.engine.memorization.params import DEFAULT_PARAMS, resolve_params
+from audits.engine.memorization.params import DEFAULT_PARAMS, METRIC_LABELS, THRESHOLDS, resolve_params
 from audits.engine.memorization.search import NNInputs, candidate_rows, nearest_candidates, spectrum_features
 from audits.engine.types import AuditResult, Image
 
@@ -116,7 +116,9 @@ __all__ = [
     "CLOSEST_PAIRS",
     "DEFAULT_PARAMS",
     "KIND_ORDER",
+    "METRIC_LABELS",
     "PER_IMAGE_LIMIT",
+    "THRESHOLDS",
     "AuditResult",
     "Image",
     "NNInputs",

@@ -1,0 +1,383 @@
+"""Geometric changes a copy may have undergone, and the search and alignment that undo them.
+
+Why this design (issue 8): a copy of a training image may be mirrored, rotated by a multiple
+of 90 degrees, or cropped and resized, on top of the shifts, noise, blur, windowing and
+re-encoding that the shift-tolerant NCC* already tolerates. The pixel NCC of such a copy
+against its source (0.5 to 0.96) lies inside the range of genuinely novel neighbouring slices,
+so no threshold on the untransformed score can separate them; the transform has to be undone
+before the images are compared. The family is small and known, so it is enumerated rather
+than estimated:
+
+- the eight symmetries of the square (`D8`) are applied to every query image;
+- a crop to a fraction c >= `min_scale` of the side, moved anywhere and resized back, is a
+  zoom by 1 / c about an unknown centre. The reference images are searched as `zoom_views`:
+  each cropped at a few scales c on a grid of positions and resampled to a small thumbnail.
+
+Candidate search (`transform_candidates`) compares z-scored thumbnails (t x t, default
+24 x 24, of every query under the 8 symmetries against every reference view) by correlation,
+one matrix product per (symmetry, view) pair, and keeps for each query the `k` reference
+images with the best correlation over all pairs, with the symmetry and view that reached it.
+Thumbnails are small enough that a view off by half a grid step still correlates well, and
+z-scoring removes the intensity change that a crop brings through the per-image percentile
+scaling. Cost: 8 x views GEMMs of n x m x t^2, which is 8 x views x (t / size)^2 times the
+plain pixel search (at the defaults 8 x 19 x 0.14 = 21 times): bench/ measures it.
+
+Verification (`aligned_ncc`) undoes the symmetry exactly and searches the scale finely and the
+position exhaustively: the query under the symmetry is resampled to side c x size for each
+scale c of a fine grid around the candidate's scale, its border of `max_shift` (scaled) is
+trimmed, and its Pearson correlation with every same-sized window of the reference is computed
+at once by FFT cross-correlation divided by the windows' spreads (integral images). The best
+window gives NCC_aligned and the crop box of the reference that the query copies. At scale 1
+and the identity this is exactly the shift-tolerant NCC* (every shift up to max_shift).
+
+A blurred copy is compared with its source blurred alike: at the best scale, the reference is
+also smoothed with each of `BLUR_SIGMAS` and the best NCC kept.
+
+Resampling is by area averaging (`area_matrix`, the fraction of each input pixel inside each
+output pixel), which is anti-aliased and is one small matrix product on each side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+# name -> (words for a reviewer, function on (..., size, size) arrays)
+D8: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    "identity": ("as is", lambda x: x),
+    "flip_lr": ("mirrored left-right", lambda x: x[..., :, ::-1]),
+    "flip_ud": ("mirrored top-bottom", lambda x: x[..., ::-1, :]),
+    "rot90": ("rotated 90°", lambda x: np.rot90(x, 1, axes=(-2, -1))),
+    "rot180": ("rotated 180°", lambda x: x[..., ::-1, ::-1]),
+    "rot270": ("rotated 270°", lambda x: np.rot90(x, 3, axes=(-2, -1))),
+    "transpose": ("mirrored along the diagonal", lambda x: np.swapaxes(x, -2, -1)),
+    "anti_transpose": (
+        "mirrored along the other diagonal",
+        lambda x: np.rot90(np.swapaxes(x, -2, -1), 2, axes=(-2, -1)),
+    ),
+}
+D8_NAMES = tuple(D8)
+# the symmetry that undoes each one
+D8_INVERSE = {name: name for name in D8_NAMES} | {"rot90": "rot270", "rot270": "rot90"}
+
+
+def apply_d8(images: np.ndarray, name: str) -> np.ndarray:
+    """`images` (..., size, size) under the symmetry `name` (a copy, C-contiguous)."""
+    return np.ascontiguousarray(D8[name][1](np.asarray(images)))
+
+
+def area_matrix(n_out: int, start: float, length: float, n_in: int) -> np.ndarray:
+    """(n_out, n_in) weights resampling the interval [start, start + length) of n_in pixels to n_out.
+
+    Entry (j, i) is the share of output pixel j covered by input pixel i (rows sum to 1 where the
+    interval lies inside the image), so `A @ x` is the anti-aliased area average.
+    """
+    edges = start + length * np.arange(n_out + 1) / n_out
+    lo, hi = edges[:-1, None], edges[1:, None]
+    pixel = np.arange(n_in)[None, :]
+    overlap = np.clip(np.minimum(hi, pixel + 1) - np.maximum(lo, pixel), 0.0, None)
+    sums = overlap.sum(axis=1, keepdims=True)
+    return (overlap / np.where(sums > 0, sums, 1.0)).astype(np.float32)
+
+
+def resample(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """rows @ image @ cols.T for each image of (b, h, w): (b, rows.shape[0], cols.shape[0])."""
+    return np.einsum("ij,bjk,lk->bil", rows, np.asarray(images, dtype=np.float32), cols, optimize=True)
+
+
+def zscore_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of (b, ...) flattened, centred and scaled to unit norm (0 where constant), float32."""
+    rows = np.asarray(x, dtype=np.float32).reshape(len(x), -1).copy()
+    rows -= rows.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(rows, axis=1)
+    good = norms > 1e-6
+    rows[good] /= norms[good, None]
+    rows[~good] = 0.0
+    return rows
+
+
+@dataclass(frozen=True)
+class View:
+    """A crop of a reference image: side `scale` x size, top-left corner at (top, left) pixels."""
+
+    scale: float
+    top: float
+    left: float
+
+
+def zoom_views(size: int, min_scale: float, n_scales: int, positions: int) -> list[View]:
+    """The identity view and crops at `n_scales` scales in [min_scale, 1) on a positions x positions grid."""
+    views = [View(1.0, 0.0, 0.0)]
+    if n_scales < 1 or min_scale >= 1.0:
+        return views
+    for scale in np.linspace(min_scale, 1.0, n_scales + 1)[:-1]:
+        room = (1.0 - scale) * size
+        for top in np.linspace(0.0, room, positions):
+            for left in np.linspace(0.0, room, positions):
+                views.append(View(float(scale), float(top), float(left)))
+    return views
+
+
+def view_thumbnails(images: np.ndarray, view: View, thumb: int) -> np.ndarray:
+    """z-scored (b, thumb^2) thumbnails of the crop `view` of each image."""
+    size = images.shape[-1]
+    rows = area_matrix(thumb, view.top, view.scale * size, size)
+    cols = area_matrix(thumb, view.left, view.scale * size, size)
+    return zscore_rows(resample(images, rows, cols))
+
+
+@dataclass
+class TransformCandidates:
+    """Per query row, the k best reference rows over all symmetries and views of the search."""
+
+    indices: np.ndarray  # (q, k) reference rows, -1 where none
+    corr: np.ndarray  # (q, k) thumbnail correlation
+    symmetry: np.ndarray  # (q, k) index into D8_NAMES
+    view: np.ndarray  # (q, k) index into the views list
+
+
+def transform_candidates(
+    queries: np.ndarray,
+    references: np.ndarray,
+    views: list[View],
+    k: int,
+    thumb: int,
+    *,
+    query_groups: np.ndarray | None = None,
+    reference_groups: np.ndarray | None = None,
+    block: int = 1024,
+) -> TransformCandidates:
+    """Search every query under the 8 symmetries against every reference view (module docstring).
+
+    queries (q, size, size) and references (m, size, size) are preprocessed images. A pair
+    whose groups are equal is never a candidate (leave-one-out). Memory: block x m float32 for
+    the running best correlation, plus the thumbnails (views x m x thumb^2 floats).
+    """
+    q, m = len(queries), len(references)
+    kk = min(k, m)
+    indices = np.full((q, k), -1, dtype=np.int64)
+    best_corr = np.full((q, k), -np.inf, dtype=np.float32)
+    best_sym = np.zeros((q, k), dtype=np.int64)
+    best_view = np.zeros((q, k), dtype=np.int64)
+    if q == 0 or m == 0:
+        return TransformCandidates(indices, best_corr, best_sym, best_view)
+    size = queries.shape[-1]
+    full = area_matrix(thumb, 0.0, size, size)
+    ref_thumbs = np.stack([view_thumbnails(references, view, thumb) for view in views])  # (v, m, t^2)
+    for start in range(0, q, block):
+        part = queries[start : start + block]
+        b = len(part)
+        top = np.full((b, m), -np.inf, dtype=np.float32)
+        code = np.zeros((b, m), dtype=np.int32)
+        thumbs = zscore_rows(resample(part, full, full)).reshape(b, thumb, thumb)
+        for s_index, name in enumerate(D8_NAMES):
+            q_rows = apply_d8(thumbs, name).reshape(b, -1)
+            for v_index in range(len(views)):
+                corr = q_rows @ ref_thumbs[v_index].T
+                better = corr > top
+                top = np.where(better, corr, top)
+                code = np.where(better, s_index * len(views) + v_index, code)
+        if query_groups is not None and reference_groups is not None:
+            top[query_groups[start : start + b, None] == reference_groups[None, :]] = -np.inf
+        part_idx = np.argpartition(-top, kk - 1, axis=1)[:, :kk] if kk < m else np.tile(np.arange(m), (b, 1))
+        part_corr = np.take_along_axis(top, part_idx, axis=1)
+        order = np.argsort(-part_corr, axis=1, kind="stable")
+        part_idx = np.take_along_axis(part_idx, order, axis=1)
+        part_corr = np.take_along_axis(part_corr, order, axis=1)
+        part_code = np.take_along_axis(code, part_idx, axis=1)
+        usable = np.isfinite(part_corr)
+        rows = slice(start, start + b)
+        indices[rows, :kk] = np.where(usable, part_idx, -1)
+        best_corr[rows, :kk] = part_corr
+        best_sym[rows, :kk] = part_code // len(views)
+        best_view[rows, :kk] = part_code % len(views)
+    return TransformCandidates(indices, best_corr, best_sym, best_view)
+
+
+@dataclass
+class Alignment:
+    """The best alignment of each query with its reference (one pair per row)."""
+
+    ncc: np.ndarray  # (b,) Pearson correlation of the aligned pair
+    scale: np.ndarray  # (b,) crop side of the reference / size
+    top: np.ndarray  # (b,) crop box top-left in reference pixels
+    left: np.ndarray  # (b,)
+
+
+def aligned_ncc(queries: np.ndarray, references: np.ndarray, scales: np.ndarray, max_shift: int) -> Alignment:
+    """NCC_aligned of each pair (queries[i], references[i]) over scales[i] and every position.
+
+    queries and references (b, size, size), already under the candidate's symmetry; scales
+    (b, c) crop scales to try per pair. For a scale c the query is resampled to side
+    round(c * size), a border of round(c * max_shift) is trimmed, and the template's Pearson
+    correlation with every window of the reference is computed by FFT cross-correlation
+    (numerator) and integral images (window spread). Returns the best over scales and windows,
+    with the reference crop box that the query matches (scale, top, left of the untrimmed box).
+    """
+    from scipy import fft
+
+    q = np.asarray(queries, dtype=np.float32)
+    r = np.asarray(references, dtype=np.float32)
+    b, size, _ = q.shape
+    out = Alignment(ncc=np.full(b, -np.inf), scale=np.ones(b), top=np.zeros(b), left=np.zeros(b))
+    if b == 0:
+        return out
+    r_fft = fft.rfft2(r, s=(size, size), workers=-1)
+    integral = _integrals(r.astype(np.float64))
+    scale_grid = np.asarray(scales, dtype=np.float64)
+    for column in range(scale_grid.shape[1]):
+        sides = np.clip(np.rint(scale_grid[:, column] * size).astype(np.int64), 4, size)
+        for side in np.unique(sides):
+            rows = np.flatnonzero(sides == side)
+            trim = min(round(int(side) * max_shift / size), (int(side) - 2) // 2)
+            inner = side - 2 * trim
+            matrix = area_matrix(int(side), 0.0, size, size)
+            template = resample(q[rows], matrix, matrix)[:, trim : side - trim, trim : side - trim]
+            flat = zscore_rows(template).reshape(len(rows), inner, inner)
+            t_fft = fft.rfft2(flat, s=(size, size), workers=-1)
+            corr = fft.irfft2(r_fft[rows] * np.conj(t_fft), s=(size, size), workers=-1)
+            span = size - inner + 1
+            numerator = corr[:, :span, :span]
+            spread = _window_spread(integral[rows], inner, span)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ncc = np.where(spread > 1e-5, numerator / spread, 0.0)
+            flat_best = ncc.reshape(len(rows), -1).argmax(axis=1)
+            best = _subpixel_peak(ncc, flat_best // span, flat_best % span)
+            better = best > out.ncc[rows]
+            chosen = rows[better]
+            out.ncc[chosen] = np.clip(best[better], -1.0, 1.0)
+            out.scale[chosen] = side / size
+            out.top[chosen] = flat_best[better] // span - trim
+            out.left[chosen] = flat_best[better] % span - trim
+    return out
+
+
+BLUR_SIGMAS = (0.7, 1.4)  # Gaussian sigmas, in pixels of the compared images, tried on the reference
+
+
+def _smoothed(images: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter(np.asarray(images, dtype=np.float32), (0, sigma, sigma), mode="nearest")
+
+
+def _subpixel_peak(surface: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The peak of each (b, span, span) correlation surface, interpolated between whole-pixel offsets.
+
+    A copy moved by a fraction of a pixel (a sub-pixel shift, or a crop that resampling puts off
+    the grid) peaks between offsets. Per axis, a parabola through the best value f0 and its two
+    neighbours f- and f+ peaks at f0 + (f+ - f-)^2 / (8 (2 f0 - f- - f+)) (standard in image
+    registration); the two axes' gains are added, capped at half the gap to 1. At the border
+    of the surface, or where the peak is not a local maximum, the whole-pixel value stands.
+    """
+    b, span, _ = surface.shape
+    idx = np.arange(b)
+    f0 = surface[idx, y, x]
+    gain = np.zeros(b)
+    for axis in (0, 1):
+        pos = y if axis == 0 else x
+        inside = (pos > 0) & (pos < span - 1)
+        lo_pos, hi_pos = np.clip(pos - 1, 0, span - 1), np.clip(pos + 1, 0, span - 1)
+        f_lo = surface[idx, lo_pos, x] if axis == 0 else surface[idx, y, lo_pos]
+        f_hi = surface[idx, hi_pos, x] if axis == 0 else surface[idx, y, hi_pos]
+        curvature = 2 * f0 - f_lo - f_hi
+        ok = inside & (curvature > 1e-12)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain += np.where(ok, (f_hi - f_lo) ** 2 / (8 * curvature), 0.0)
+    return f0 + np.minimum(gain, np.maximum(1.0 - f0, 0.0) / 2)
+
+
+def _integrals(x: np.ndarray) -> np.ndarray:
+    """(b, 2, size + 1, size + 1): integral images of x and x^2."""
+    b, size, _ = x.shape
+    out = np.zeros((b, 2, size + 1, size + 1))
+    out[:, 0, 1:, 1:] = x.cumsum(axis=1).cumsum(axis=2)
+    out[:, 1, 1:, 1:] = (x * x).cumsum(axis=1).cumsum(axis=2)
+    return out
+
+
+def _window_spread(integral: np.ndarray, side: int, span: int) -> np.ndarray:
+    """||w - mean(w)|| of every side x side window at offsets 0..span-1 in both axes, (b, span, span)."""
+    lo, hi = slice(0, span), slice(side, side + span)
+    boxes = integral[:, :, hi, hi] - integral[:, :, lo, hi] - integral[:, :, hi, lo] + integral[:, :, lo, lo]
+    sums, squares = boxes[:, 0], boxes[:, 1]
+    return np.sqrt(np.maximum(squares - sums * sums / (side * side), 0.0))
+
+
+@dataclass
+class BestMatch:
+    """Per query row: its best aligned reference over all candidates, symmetries and crops."""
+
+    ncc: np.ndarray  # (q,) NCC_aligned, -inf where no candidate
+    reference: np.ndarray  # (q,) reference row, -1 where none
+    symmetry: np.ndarray  # (q,) index into D8_NAMES
+    scale: np.ndarray  # (q,) side of the matched reference crop / size
+    top: np.ndarray  # (q,) crop box top-left, reference pixels
+    left: np.ndarray  # (q,)
+
+
+def best_matches(
+    queries: np.ndarray,
+    references: np.ndarray,
+    candidates: TransformCandidates,
+    views: list[View],
+    max_shift: int,
+    *,
+    scale_step: float = 0.025,
+    min_scale: float = 0.6,
+    block: int = 2048,
+) -> BestMatch:
+    """Verify each transform candidate (`aligned_ncc`) and keep each query's best match.
+
+    A candidate found at a crop scale c is tried at c - 2 .. c + 2 steps of `scale_step`, then
+    at a quarter step around the best of those; a candidate at scale 1 is tried at 1 and one
+    step below (a crop of nearly the whole image). Rows are processed in blocks of `block`.
+    """
+    q = len(queries)
+    out = BestMatch(
+        ncc=np.full(q, -np.inf),
+        reference=np.full(q, -1, dtype=np.int64),
+        symmetry=np.zeros(q, dtype=np.int64),
+        scale=np.ones(q),
+        top=np.zeros(q),
+        left=np.zeros(q),
+    )
+    view_scale = np.asarray([view.scale for view in views])
+    for column in range(candidates.indices.shape[1]):
+        for start in range(0, q, block):
+            rows = np.arange(start, min(q, start + block))
+            idx = candidates.indices[rows, column]
+            rows, idx = rows[idx >= 0], idx[idx >= 0]
+            if rows.size == 0:
+                continue
+            sym = candidates.symmetry[rows, column]
+            turned = np.empty((rows.size, *queries.shape[1:]), dtype=np.float32)
+            for s_index, name in enumerate(D8_NAMES):
+                chosen = sym == s_index
+                if chosen.any():
+                    turned[chosen] = apply_d8(queries[rows[chosen]], name)
+            centre = view_scale[candidates.view[rows, column]]
+            coarse = np.clip(centre[:, None] + scale_step * np.arange(-2, 3)[None, :], min_scale, 1.0)
+            first = aligned_ncc(turned, references[idx], coarse, max_shift)
+            fine = np.clip(
+                first.scale[:, None] + scale_step / 4 * np.array([-3, -2, -1, 1, 2, 3])[None, :], min_scale, 1.0
+            )
+            second = aligned_ncc(turned, references[idx], fine, max_shift)
+            use_second = second.ncc > first.ncc
+            ncc = np.where(use_second, second.ncc, first.ncc)
+            # a blurred copy matches its source blurred alike: try the reference smoothed, at the best scale
+            found_scale = np.where(use_second, second.scale, first.scale)[:, None]
+            for sigma in BLUR_SIGMAS:
+                blurred = aligned_ncc(turned, _smoothed(references[idx], sigma), found_scale, max_shift)
+                ncc = np.maximum(ncc, blurred.ncc)
+            better = ncc > out.ncc[rows]
+            hit = rows[better]
+            out.ncc[hit] = ncc[better]
+            out.reference[hit] = idx[better]
+            out.symmetry[hit] = sym[better]
+            for name in ("scale", "top", "left"):
+                values = np.where(use_second, getattr(second, name), getattr(first, name))
+                getattr(out, name)[hit] = values[better]
+    return out
