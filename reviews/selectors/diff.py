@@ -111,6 +111,7 @@ class MetricChange:
     name: str
     before: float | None
     after: float | None
+    label: str = ""  # the metric in words (the audit's METRIC_LABELS); the page keeps `name` in a tooltip
 
     @property
     def delta(self) -> float | None:
@@ -161,6 +162,32 @@ class AuditChange:
 
 
 @dataclass
+class ThresholdChange:
+    """One audit threshold whose value differs between the rounds (None: the rule was off)."""
+
+    code: str  # "audit.parameter"
+    before: Any
+    after: Any
+    label: str = ""
+
+    @property
+    def before_text(self) -> str:
+        return _threshold_text(self.before)
+
+    @property
+    def after_text(self) -> str:
+        return _threshold_text(self.after)
+
+
+def _threshold_text(value: Any) -> str:
+    if value is None:
+        return "off"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return _number(value) if isinstance(value, int | float) else str(value)
+
+
+@dataclass
 class RoundDiff:
     before_round: int
     after_round: int
@@ -169,6 +196,8 @@ class RoundDiff:
     project_fields: list[FieldChange]
     answers: list[AnswerChange]
     image_sets: list[ImageSetChange]
+    thresholds: list[ThresholdChange] = field(default_factory=list)
+    thresholds_recorded: bool = True  # both rounds' snapshots hold the thresholds they were judged by
 
     @property
     def version_changed(self) -> bool:
@@ -184,7 +213,9 @@ class RoundDiff:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.project_fields or self.changed_answers or self.image_sets or self.version_changed)
+        return not (
+            self.project_fields or self.changed_answers or self.image_sets or self.version_changed or self.thresholds
+        )
 
 
 def text_lines(before: str, after: str) -> list[DiffLine]:
@@ -290,13 +321,47 @@ def diff_image_sets(before: list[Mapping[str, Any]], after: list[Mapping[str, An
     return changes
 
 
+def diff_thresholds(
+    before: Mapping[str, Any], after: Mapping[str, Any], labels: Mapping[str, str] | None = None
+) -> list[ThresholdChange]:
+    """Thresholds (audit -> parameter -> value, as a round froze them) that differ; `labels`
+    maps "audit.parameter" to its words."""
+
+    def flat(values: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            f"{audit}.{name}": value
+            for audit, params in values.items()
+            if isinstance(params, Mapping)
+            for name, value in params.items()
+        }
+
+    old, new = flat(before), flat(after)
+    labels = labels or {}
+    return [
+        ThresholdChange(code, old.get(code), new.get(code), labels.get(code, ""))
+        for code in sorted(set(old) | set(new))
+        if old.get(code) != new.get(code)
+    ]
+
+
 def _version(snapshot: Mapping[str, Any]) -> str:
     version = snapshot.get("guideline_version") or {}
     return f"{version.get('set', '')} v{version.get('number', '')}"
 
 
-def diff_snapshots(before: Mapping[str, Any], after: Mapping[str, Any]) -> RoundDiff:
-    """The change from the earlier round's snapshot to the later one's."""
+def diff_snapshots(
+    before: Mapping[str, Any], after: Mapping[str, Any], *, threshold_labels: Mapping[str, str] | None = None
+) -> RoundDiff:
+    """The change from the earlier round's snapshot to the later one's.
+
+    Rounds frozen before snapshots recorded their audit thresholds compare none of them
+    (`thresholds_recorded` is then False), rather than report every threshold as new.
+    """
+    old_thresholds, new_thresholds = before.get("audit_thresholds"), after.get("audit_thresholds")
+    recorded = isinstance(old_thresholds, Mapping) and isinstance(new_thresholds, Mapping)
+    thresholds: list[ThresholdChange] = []
+    if isinstance(old_thresholds, Mapping) and isinstance(new_thresholds, Mapping):
+        thresholds = diff_thresholds(old_thresholds, new_thresholds, threshold_labels)
     return RoundDiff(
         before_round=int(before.get("round") or 0),
         after_round=int(after.get("round") or 0),
@@ -305,6 +370,8 @@ def diff_snapshots(before: Mapping[str, Any], after: Mapping[str, Any]) -> Round
         project_fields=diff_project(before.get("project") or {}, after.get("project") or {}),
         answers=diff_answers(list(before.get("answers") or []), list(after.get("answers") or [])),
         image_sets=diff_image_sets(list(before.get("image_sets") or []), list(after.get("image_sets") or [])),
+        thresholds=thresholds,
+        thresholds_recorded=recorded,
     )
 
 
@@ -315,11 +382,14 @@ def diff_audits(
     status_after: Mapping[str, str],
     metrics_before: Mapping[str, Mapping[str, float]],
     metrics_after: Mapping[str, Mapping[str, float]],
+    metric_labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[AuditChange]:
-    """Per audit (name -> label, in order): its status and each scalar metric in both rounds."""
+    """Per audit (name -> label, in order): its status and each scalar metric in both rounds;
+    `metric_labels` (audit -> metric -> words) names the metrics."""
     changes = []
     for audit, label in audits.items():
         old, new = metrics_before.get(audit) or {}, metrics_after.get(audit) or {}
+        words = (metric_labels or {}).get(audit) or {}
         names = [*old, *(name for name in new if name not in old)]
         changes.append(
             AuditChange(
@@ -327,7 +397,7 @@ def diff_audits(
                 label=label,
                 status_before=status_before.get(audit, ""),
                 status_after=status_after.get(audit, ""),
-                metrics=[MetricChange(name, old.get(name), new.get(name)) for name in names],
+                metrics=[MetricChange(name, old.get(name), new.get(name), words.get(name, "")) for name in names],
             )
         )
     return changes

@@ -20,11 +20,13 @@ from audits.selectors import current_input_digest, latest_results, round_audits
 from audits.services.config import ThresholdsFrozen, UnknownParameter, audit_config_update
 from audits.services.runs import audit_run_request
 from audits.thresholds import audit_defaults, declared_thresholds, usable_thresholds
-from reviews.enums import EDITABLE_STATUSES, Action, ProjectStatus
+from reviews.enums import EDITABLE_STATUSES, Action, Meaning, ProjectStatus, Verdict
 from reviews.models import ActivityEntry, Project, User
+from reviews.selectors.diff import diff_snapshots
+from reviews.services.projects import project_submit
 from tests.audits.test_pages import CT_SMALL, SYNTHETIC_NAME, add_run, add_set, make_result
 from tests.factories import ProjectFactory
-from tests.workflow import submitted
+from tests.workflow import review, reviewers_on, sign, submitted
 
 pytestmark = pytest.mark.django_db
 
@@ -257,6 +259,48 @@ def test_a_save_racing_a_submission_is_refused_on_the_page(with_images, research
     response = client.post(_url(project), {"disclosure__warn_fraction": "0.5"})
     assert response.status_code == 403 and "frozen with round 1" in response.content.decode()
     assert not AuditConfig.objects.filter(project=project).exists()
+
+
+def test_thresholds_open_again_when_changes_are_requested_and_the_next_round_shows_the_change(
+    with_images, researcher, django_capture_on_commit_callbacks
+):
+    project = with_images
+    with django_capture_on_commit_callbacks(execute=False):
+        first = submitted(project)
+        technical, _clinical = reviewers_on(project)
+        review(first, technical, verdict=Verdict.MUST_CHANGE)
+        sign(first, technical, Meaning.REQUEST_CHANGES)
+    project.refresh_from_db()
+    assert project.status == ProjectStatus.CHANGES_REQUESTED
+    client = _client(researcher)
+    assert "Save thresholds" in client.get(_url(project)).content.decode()
+    assert client.post(_url(project), {"disclosure__warn_fraction": "0.9"}).status_code == 302
+    with django_capture_on_commit_callbacks(execute=False):
+        second = project_submit(actor=researcher, project=project)
+    assert first.snapshot["audit_thresholds"]["disclosure"]["warn_fraction"] == 0.95
+    assert second.snapshot["audit_thresholds"]["disclosure"]["warn_fraction"] == 0.9
+
+    page = client.get(reverse("round-diff", kwargs={"pk": project.pk, "number": 2})).content.decode()
+    assert "1 audit threshold changed" in page
+    assert (
+        f'<span class="metric-name" title="disclosure.warn_fraction">{WARN_LABEL}</span>: 0.95 → <strong>0.9</strong>'
+        in page
+    )
+
+
+def test_rounds_frozen_before_thresholds_were_recorded_compare_none():
+    old = {"round": 1, "answers": [], "image_sets": []}
+    new = {"round": 2, "answers": [], "image_sets": [], "audit_thresholds": {"disclosure": {"pass_fraction": 1.0}}}
+    diff = diff_snapshots(old, new)
+    assert diff.thresholds == [] and not diff.thresholds_recorded and diff.is_empty
+    off = diff_snapshots(
+        {**new, "audit_thresholds": {"fidelity": {"precision_fail": 0.4}}},
+        {**new, "audit_thresholds": {"fidelity": {"precision_fail": None}}},
+    )
+    assert [(c.code, c.before_text, c.after_text) for c in off.thresholds] == [
+        ("fidelity.precision_fail", "0.4", "off")
+    ]
+    assert not off.is_empty
 
 
 # ---------------------------------------------------------------------------------------
