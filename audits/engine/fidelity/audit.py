@@ -100,6 +100,7 @@ def run(
     audit.intensity()
     audit.feature_metrics(feature_matrices)
     status, summary = _judge(audit.metrics, p, audit.caveats)
+    envelope["thresholds"] = thresholds_of(p, audit.metrics.get("units"))
     audit.timings["total"] = round(time.perf_counter() - started, 4)
     return AuditResult(
         audit=AUDIT,

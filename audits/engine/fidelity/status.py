@@ -7,26 +7,31 @@ from typing import Any
 from audits.engine.types import Status
 
 
-def thresholds_of(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
+def thresholds_of(params: dict[str, Any], units: str | None = None) -> dict[str, dict[str, Any]]:
+    """The rules as reported; the HU rule only when the intensities were compared in HU (`units`)."""
+    rules: dict[str, dict[str, Any]] = {
         "w1_ratio": {"warn": params["w1_ratio_warn"], "fail": params["w1_ratio_fail"], "direction": "above"},
-        # Applied only when intensities were compared in HU (metrics["units"] == "HU").
-        "w1_excess": {
+    }
+    if units == "HU":
+        rules["w1_excess"] = {
             "warn": params["hu_w1_warn"],
             "fail": params["hu_w1_fail"],
             "direction": "above",
             "unit": "HU",
-            "only_when": {"units": "HU"},
-        },
-        "fd_ratio": {
-            "warn": params["fd_ratio_warn"],
-            "fail": params["fd_ratio_fail"],
-            "direction": "above",
-            "warn_also_needs": {"fd": params["fd_warn_min"]},
-        },
-        "coverage": {"warn": params["coverage_warn"], "fail": params["coverage_fail"], "direction": "below"},
-        "precision": {"warn": params["precision_warn"], "fail": params["precision_fail"], "direction": "below"},
-    }
+        }
+    rules.update(
+        {
+            "fd_ratio": {
+                "warn": params["fd_ratio_warn"],
+                "fail": params["fd_ratio_fail"],
+                "direction": "above",
+                "warn_also_needs": {"fd": params["fd_warn_min"]},
+            },
+            "coverage": {"warn": params["coverage_warn"], "fail": params["coverage_fail"], "direction": "below"},
+            "precision": {"warn": params["precision_warn"], "fail": params["precision_fail"], "direction": "below"},
+        }
+    )
+    return rules
 
 
 def _judge(metrics: dict[str, Any], p: dict[str, Any], caveats: list[str]) -> tuple[Status, str]:

@@ -339,7 +339,6 @@ def test_thresholds_are_reported_and_configurable(
 ) -> None:
     assert same_result.thresholds == {
         "w1_ratio": {"warn": 3.0, "fail": 10.0, "direction": "above"},
-        "w1_excess": {"warn": 20.0, "fail": 50.0, "direction": "above", "unit": "HU", "only_when": {"units": "HU"}},
         "fd_ratio": {"warn": 5.0, "fail": 20.0, "direction": "above", "warn_also_needs": {"fd": 5.0}},
         "coverage": {"warn": 0.8, "fail": 0.5, "direction": "below"},
         "precision": {"warn": 0.7, "fail": None, "direction": "below"},
@@ -631,6 +630,8 @@ def test_a_clean_real_ct_split_passes_in_hu(ct_clean_result: AuditResult) -> Non
     assert (m["window_low"], m["window_high"]) == (-1024.0, 3072.0)
     assert m["w1_excess"] < 20
     assert "absolute values in HU" in ct_clean_result.summary
+    # The HU rule is reported where it applies, and only there.
+    assert ct_clean_result.thresholds["w1_excess"] == {"warn": 20.0, "fail": 50.0, "direction": "above", "unit": "HU"}
     chart = ct_clean_result.charts
     assert chart["intensity_unit"] == "HU"
     assert chart["intensity_bins"][0] == pytest.approx(-1024 + 4096 / 128, abs=1e-3)
@@ -671,6 +672,7 @@ def test_relative_intensities_keep_todays_behaviour(
         assert result.status == Status.PASS, result.summary
         assert (result.metrics["intensity_scale"], result.metrics["units"]) == ("relative", "relative")
         assert result.metrics["w1_excess"] is None
+        assert "w1_excess" not in result.thresholds
         assert "relative scale" in result.summary
     assert unitless.metrics["w1_hist"] == pytest.approx(forced.metrics["w1_hist"])
     # Real MR (EPI) slices carry no unit: auto stays relative, and a linear change still passes.
