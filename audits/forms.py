@@ -19,8 +19,8 @@ ACCEPTED_IMAGES = (
 
 
 def _loose_file_limit() -> int:
-    """Files one request may carry (Django refuses more), less the metadata CSV and the manifest."""
-    return max(1, int(settings.DATA_UPLOAD_MAX_NUMBER_FILES or 10) - 2)
+    """Files one request may carry (Django refuses more), less the metadata CSV, the mapping and the manifest."""
+    return max(1, int(settings.DATA_UPLOAD_MAX_NUMBER_FILES or 10) - 3)
 
 
 class ImageSetUploadForm(forms.Form):
@@ -47,6 +47,18 @@ class ImageSetUploadForm(forms.Form):
         help_text=(
             "Optional. One row per image file: a column “file” with the file's name in the set, and columns "
             f"such as sex, age, site or scanner. UTF-8, at most {filesizeformat(SIDE_FILE_MAX_BYTES)}."
+        ),
+    )
+    value_map = forms.FileField(
+        label="Subgroup value mapping",
+        required=False,
+        allow_empty_file=True,
+        help_text=(
+            "Optional. A CSV with the columns attribute, value and group, one row per spelling, e.g. "
+            "“sex,W,F” or “site,St Marys,St Mary's Hospital”; an empty group counts the spelling as missing. "
+            "The representation audit already merges case, spacing, the usual sex spellings (F, female, woman…) "
+            "and ages (45, 045Y, 45 years); use this for the rest. It applies to both sets' values, this set's "
+            f"entries first. UTF-8, at most {filesizeformat(SIDE_FILE_MAX_BYTES)}."
         ),
     )
     manifest = forms.FileField(
@@ -86,6 +98,13 @@ class ImageSetUploadForm(forms.Form):
             raise ValidationError(too_large)
         metadata: UploadedFile | None = self.cleaned_data.get("metadata")
         return metadata
+
+    def clean_value_map(self) -> UploadedFile | None:
+        too_large = self._too_large("value_map")
+        if too_large:
+            raise ValidationError(too_large)
+        value_map: UploadedFile | None = self.cleaned_data.get("value_map")
+        return value_map
 
     def clean_manifest(self) -> UploadedFile | None:
         too_large = self._too_large("manifest")

@@ -42,6 +42,10 @@ class ImageSet(models.Model):
     metadata_csv = models.TextField(blank=True)
     manifest_name = models.CharField(max_length=255, blank=True)
     manifest_text = models.TextField(blank=True)
+    value_map_name = models.CharField(max_length=255, blank=True)
+    value_map_text = models.TextField(
+        blank=True, help_text="The researcher's subgroup value mapping CSV (attribute, value, group)."
+    )
 
     class Meta:
         ordering = ["project", "role", "-uploaded_at"]

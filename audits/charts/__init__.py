@@ -24,7 +24,7 @@ from audits.charts.common import (
     format_value,
 )
 from audits.charts.fidelity import FIDELITY_LABELS
-from audits.charts.representation import MAX_ATTRIBUTE_CHARTS, MAX_CATEGORIES
+from audits.charts.representation import MAX_ATTRIBUTE_CHARTS, MAX_CATEGORIES, value_mappings
 from audits.charts.tables import (
     KIND_LABELS,
     MAX_LIST,
@@ -68,4 +68,5 @@ __all__ = [
     "metric_rows",
     "subgroup_metrics",
     "timings",
+    "value_mappings",
 ]

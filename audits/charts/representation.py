@@ -41,6 +41,9 @@ def _representation(charts: dict[str, Any], result: dict[str, Any]) -> list[Char
             for name, values, colour in (("real", real, REAL), ("synthetic", synthetic, SYNTHETIC))
         ]
         status = _text(row.get("status")).replace("_", " ") or "not given"
+        if row.get("too_small") is True:
+            status = "too small to judge (neither pass nor fail)"
+        small = [_text(c) for c in row.get("too_small_categories") or []]
         figures = _dict(per_attribute.get(attribute))
         effect = [
             f"{label} {format_value(_number(figures.get(key)))}"
@@ -57,7 +60,9 @@ def _representation(charts: dict[str, Any], result: dict[str, Any]) -> list[Char
             Chart(
                 f"representation-{position}",
                 f"{attribute}: shares of real and synthetic images",
-                f"Status: {status}" + (f"; {', '.join(effect)}." if effect else "."),
+                f"Status: {status}"
+                + (f"; {', '.join(effect)}." if effect else ".")
+                + (f" Too few images to judge: {', '.join(small)}." if small else ""),
                 {"data": data, "layout": layout},
                 wide=False,
             )
@@ -98,5 +103,53 @@ def _representation(charts: dict[str, Any], result: dict[str, Any]) -> list[Char
                 " real ones; blue bars a smaller share.",
                 figure,
             ),
+        )
+    return out
+
+
+MAX_MAPPING_ROWS = 100
+
+
+def value_mappings(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per attribute, how each spelling in the metadata was counted: the mapping the engine applied.
+
+    [{"attribute", "n_spellings", "n_groups", "rows": [(spelling, counted as, why, real images,
+    synthetic images)], "more": spellings not listed}], from metrics.attributes[*].mapping.
+    """
+    out = []
+    attributes = _dict(_dict(result.get("metrics")).get("attributes"))
+    for attribute, figures in attributes.items():
+        figures = _dict(figures)
+        if not isinstance(figures.get("mapping"), list):  # a result from before the mapping was kept
+            continue
+        mapping = [entry for entry in figures["mapping"] if isinstance(entry, dict)]
+        if not mapping:
+            continue
+        rows = []
+        for entry in mapping[:MAX_MAPPING_ROWS]:
+            group = entry.get("group")
+            years = _number(entry.get("years"))
+            counted = "missing (not a group)" if group is None else _text(group)
+            if years is not None and group is not None:
+                counted += f" ({years:g} years)"
+            rows.append(
+                (
+                    _text(entry.get("value")),
+                    counted,
+                    _text(entry.get("rule")),
+                    format_value(entry.get("n_reference")),
+                    format_value(entry.get("n_synthetic")),
+                )
+            )
+        n_spellings = int(_number(figures.get("n_spellings")) or len(mapping))
+        groups = {_text(entry.get("group")) for entry in mapping if entry.get("group") is not None}
+        out.append(
+            {
+                "attribute": _text(attribute),
+                "n_spellings": n_spellings,
+                "n_groups": len(groups),
+                "rows": rows,
+                "more": max(0, n_spellings - len(rows)),
+            }
         )
     return out

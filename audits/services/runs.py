@@ -271,7 +271,7 @@ def _send_merge_once(run: AuditRun) -> None:
 
 def load_engine_sets(run: AuditRun, params: Preprocessing) -> dict[str, EngineSet]:
     """Rebuild the engine's image sets from the chunk artifacts and the file rows."""
-    from audits.engine.inputs import parse_metadata_csv
+    from audits.engine.inputs import metadata_from_headers, parse_metadata_csv, parse_value_map
 
     sets: dict[str, EngineSet] = {}
     artifacts: dict[str, list[dict[str, Any]]] = {}
@@ -311,7 +311,13 @@ def load_engine_sets(run: AuditRun, params: Preprocessing) -> dict[str, EngineSe
         metadata: dict[str, dict[str, str]] = {}
         if image_set.metadata_csv:
             metadata, _warnings = parse_metadata_csv(image_set.metadata_csv)
-        sets[image_set.role] = EngineSet(role=image_set.role, files=records, images=images, metadata=metadata)
+        value_map = parse_value_map(image_set.value_map_text) if image_set.value_map_text else {}
+        engine_set = EngineSet(
+            role=image_set.role, files=records, images=images, metadata=metadata, value_map=value_map
+        )
+        # CSV values win; DICOM headers fill only what the CSV lacks (whatever its column spelling).
+        engine_set.metadata = metadata_from_headers(engine_set)
+        sets[image_set.role] = engine_set
     return sets
 
 
@@ -333,17 +339,11 @@ def chunk_features(run: AuditRun, role: str) -> np.ndarray:
 
 def run_merge(*, run: AuditRun) -> dict[str, Any]:
     """Run the suite over the chunks' arrays and return the results as JSON-safe dicts."""
-    from audits.engine.inputs import metadata_from_headers, parse_manifest
+    from audits.engine.inputs import parse_manifest
     from audits.engine.suite import run_suite
 
     preprocessing = Preprocessing(**run.params.get("preprocess", {}))
     sets = load_engine_sets(run, preprocessing)
-    for engine_set in sets.values():
-        from_headers = metadata_from_headers(engine_set)
-        for name, values in from_headers.items():
-            engine_set.metadata.setdefault(name, {}).update(
-                {k: v for k, v in values.items() if k not in engine_set.metadata.get(name, {})}
-            )
     synthetic_row = run.sets.filter(role=SetRole.SYNTHETIC).first()
     manifest = None
     if synthetic_row is not None and synthetic_row.manifest_text:

@@ -25,7 +25,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from audits.archives import ArchiveRejected, archive_kind, extract_archive
-from audits.engine.inputs import parse_manifest, parse_metadata_csv
+from audits.engine.inputs import parse_manifest, parse_metadata_csv, parse_value_map
 from audits.engine.preprocess import Preprocessing
 from audits.engine.readers import file_sha256, read_file, read_set, sniff_format
 from audits.engine.types import FileRecord
@@ -86,11 +86,12 @@ def image_set_upload(
     metadata: UploadedFile | None = None,
     manifest: UploadedFile | None = None,
     notes: list[str] | None = None,
+    value_map: UploadedFile | None = None,
 ) -> ImageSet:
     """Record a new current set of `role` from loose files and archives; queue the audit suite.
 
     Raises ArchiveRejected or UploadRejected (nothing saved) for a refused archive, metadata
-    CSV or manifest, and ProjectNotEditable once the project is no longer a draft. Files
+    CSV, subgroup value mapping (audits.engine.inputs.parse_value_map) or manifest, and ProjectNotEditable once the project is no longer a draft. Files
     that are not valid images are recorded with their reason, not refused. Anything the
     uploader should know but that is no error (renamed duplicates, metadata rows that match
     no file) is appended to `notes`.
@@ -100,6 +101,7 @@ def image_set_upload(
     role = SetRole(role)
     report: list[str] = []
     metadata_side = _metadata_side(metadata, report)
+    value_map_side = _value_map_side(value_map)
     manifest_side = _manifest_side(manifest, role)
     if not files:
         raise UploadRejected("Choose at least one image file or archive.", field="files")
@@ -121,6 +123,7 @@ def image_set_upload(
             metadata=metadata_side,
             manifest=manifest_side,
             renamed=renamed,
+            value_map=value_map_side,
         )
     log.info(
         "image set %s uploaded to project %s: %s of %s files accepted",
@@ -195,6 +198,18 @@ def _metadata_side(metadata: UploadedFile | None, report: list[str]) -> _SideFil
         raise UploadRejected(f"“{metadata.name}”: {exc}.", field="metadata") from None
     report.extend(f"Metadata CSV, {warning}." for warning in warnings[:NOTES_MAX])
     return _SideFile(what=side.what, name=metadata.name or "", text=text, names=frozenset(mapping))
+
+
+def _value_map_side(value_map: UploadedFile | None) -> _SideFile:
+    side = _SideFile(what="value mapping")
+    if value_map is None:
+        return side
+    text = _side_text(value_map, what="value mapping CSV", field="value_map")
+    try:
+        parse_value_map(text)
+    except ValueError as exc:
+        raise UploadRejected(f"“{value_map.name}”: {exc}.", field="value_map") from None
+    return _SideFile(what=side.what, name=value_map.name or "", text=text)
 
 
 def _manifest_side(manifest: UploadedFile | None, role: SetRole) -> _SideFile:
@@ -345,6 +360,7 @@ def _record(
     metadata: _SideFile,
     manifest: _SideFile,
     renamed: list[str],
+    value_map: _SideFile,
 ) -> ImageSet:
     storage = storages["private"]
     stored: list[str] = []
@@ -359,6 +375,7 @@ def _record(
                 manifest=manifest,
                 renamed=renamed,
                 stored=stored,
+                value_map=value_map,
             )
     except BaseException:
         for name in stored:
@@ -376,6 +393,7 @@ def _record_locked(
     manifest: _SideFile,
     renamed: list[str],
     stored: list[str],
+    value_map: _SideFile,
 ) -> ImageSet:
     locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     if not locked.is_editable:
@@ -397,6 +415,8 @@ def _record_locked(
         metadata_csv=metadata.text,
         manifest_name=manifest.name[:255],
         manifest_text=manifest.text,
+        value_map_name=value_map.name[:255],
+        value_map_text=value_map.text,
     )
     image_files = []
     for candidate, record in rows:

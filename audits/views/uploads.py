@@ -37,6 +37,7 @@ def image_set_upload(request: AuthedRequest, pk: int) -> HttpResponse:
                     role=form.cleaned_data["role"],
                     files=form.cleaned_data["files"],
                     metadata=form.cleaned_data["metadata"],
+                    value_map=form.cleaned_data["value_map"],
                     manifest=form.cleaned_data["manifest"],
                     notes=notes,
                 )

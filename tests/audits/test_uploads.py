@@ -278,9 +278,11 @@ def test_metadata_and_manifest_are_checked_and_kept(project, researcher) -> None
         metadata=upload("subjects.csv", ("\ufeff" + metadata).encode()),
         manifest=upload("manifest.json", manifest.encode()),
         notes=notes,
+        value_map=upload("groups.csv", b"attribute,value,group\nsex,W,F\n"),
     )
     assert image_set.metadata_csv == metadata and image_set.metadata_name == "subjects.csv"
     assert image_set.manifest_text == manifest and image_set.manifest_name == "manifest.json"
+    assert image_set.value_map_text == "attribute,value,group\nsex,W,F\n" and image_set.value_map_name == "groups.csv"
     assert any("names 1 file(s) that are not accepted files of the set, e.g. “missing.dcm”" in n for n in notes)
     assert any("1 accepted file(s) have no entry in the manifest, e.g. “mr.dcm”" in n for n in notes)
 
@@ -295,6 +297,8 @@ def test_metadata_and_manifest_are_checked_and_kept(project, researcher) -> None
         ("manifest", "manifest.json", b"{not json", "synthetic", "does not parse"),
         ("manifest", "manifest.csv", b"generator,seed\ngan,1\n", "synthetic", "no file column"),
         ("manifest", "manifest.csv", b"file,generator\nct.dcm,gan\n", "reference", "synthetic set only"),
+        ("value_map", "map.csv", b"attribute,value,group\nsex,,F\n", "synthetic", "line 2: the value is empty"),
+        ("value_map", "map.csv", b"attribute,value,group,note\nsex,W,F,x\n", "holdout", "unexpected column 'note'"),
     ],
 )
 def test_bad_side_files_are_refused_with_their_reason(
@@ -390,6 +394,20 @@ def test_a_file_over_the_streaming_cap_is_named_in_the_error(owner_client, proje
         ("metadata", "meta.csv", b"file,sex\nct.dcm,F,extra\n", "synthetic", "line 2: expected 2 fields"),
         ("manifest", "manifest.json", b'{"images": 3}', "synthetic", "must be a list"),
         ("manifest", "manifest.csv", b"file,generator,version,seed\nct.dcm,gan,1,7\n", "holdout", "synthetic set only"),
+        (
+            "value_map",
+            "map.csv",
+            b"attribute,value\nsex,W\n",
+            "synthetic",
+            "the header needs attribute, value and group",
+        ),
+        (
+            "value_map",
+            "map.csv",
+            b"attribute,value,group\nsex,W,F\nsex,w ,M\n",
+            "reference",
+            "line 3: sex",
+        ),
     ],
 )
 def test_bad_metadata_or_manifest_is_a_field_error(

@@ -20,8 +20,10 @@ from audits.engine.representation.common import (
 from audits.engine.representation.continuous import compare_continuous, is_age_attribute
 from audits.engine.representation.gaps import _subgroup_gaps
 from audits.engine.representation.normalise import (
+    RULE_MAPPING,
     RULE_MISSING,
     RULE_NOT_AGE,
+    RULE_SAME,
     Resolution,
     display_names,
     is_sex_attribute,
@@ -355,10 +357,11 @@ def _mapping_rows(
             key = resolution.spelling
             if key not in rows:
                 group = None if resolution.key is None else display.get(resolution.key, resolution.key)
+                same = group == resolution.spelling and resolution.rule != RULE_MAPPING
                 rows[key] = {
                     "value": resolution.spelling,
                     "group": group,
-                    "rule": resolution.rule,
+                    "rule": RULE_SAME if same else resolution.rule,
                     "years": round(float(value), 2) if kind == "continuous" and value is not None else None,
                     "n_reference": 0,
                     "n_synthetic": 0,
