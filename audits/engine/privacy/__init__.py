@@ -21,13 +21,16 @@ with spaces and punctuation dropped ("123-45 678" is "12345678"); dates as calen
 fractional part or colons ("101500", "10:15:00.000" are one time; a time without seconds is
 taken at :00); UIDs exactly.
 
-Placeholders are never identifying: an empty value, "^", and values made only of filler
-(placeholder words such as SYNTHETIC, ANONYMOUS, ANONYMIZED, UNKNOWN, NONE, N/A; single
-letters; zeros-only or one-character-repeated tokens such as 0000 or XXX), dates before 1901
-or after 2199 (19000101 is the usual blanked birth date), midnight 000000 as a time, DICOM's own
-public UIDs (1.2.840.10008.*). A placeholder word followed by a number ("ANON^0001",
-"SYNTHETIC-17") is a pseudonym: alone it is not flagged, but if a real file carries the very
-same pseudonym it is a match, because it links the synthetic file to that real record.
+Placeholders are never identifying and never compared: an empty value, "^", and values made
+only of placeholder words (SYNTHETIC, ANONYMOUS, ANONYMIZED, UNKNOWN, NONE, N/A, REMOVED...),
+generic words alone (PATIENT, PHANTOM, TEST), initials, zeros-only or one-character-repeated
+tokens (000000, XXX); dates before 1901 or after 2199 (19000101 is the usual blanked birth
+date); midnight 000000 as a time; DICOM's own public UIDs (1.2.840.10008.*). Pseudonyms and
+stand-ins are compared but never flagged alone: a placeholder or generic word with a number
+("ANON^0001", "SYNTHETIC-17", "Patient^007"), a generic word with initials ("Test^S R"), and
+stand-in person names ("Doe^John", "Lastname^Firstname"); a real file carrying the very same
+value is a match, because shared test data uses such names for its patients and a pseudonym
+links the synthetic file to that real record.
 
 Status:
 - fail: any value of any family above occurs in a real file (reference or held-out), as the

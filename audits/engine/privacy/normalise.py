@@ -41,15 +41,23 @@ FAMILIES: dict[str, Family] = {
 }
 ATTRIBUTES = tuple(dict.fromkeys(a for family in FAMILIES.values() for a in family.attributes))
 
-# Words that name no one: a value made only of these (and of letters, zeros, XXX) is a placeholder.
+# Words that say the value was removed or made up: with only these, letters, zeros and XXX, a
+# value is a placeholder (SYNTHETIC, ANONYMOUS^PATIENT, N/A, 000000), never compared.
 _PLACEHOLDER_TEXT = """
 anonymous anonymized anonymised anonymize anonymise anon anonym unknown unk none null nil na removed
 redacted deidentified deidentify identified deid de blank empty missing unspecified not specified no
-noname name withheld hidden masked private confidential patient pat subject test phantom synthetic
-synth syn synthesized synthesised synthesis generated simulated simulation artificial fake dummy
-sample demo default image case study series scan other
+noname name withheld hidden masked private confidential synthetic synth syn synthesized synthesised
+synthesis generated simulated simulation artificial fake dummy default
 """
 PLACEHOLDER_WORDS = frozenset(_PLACEHOLDER_TEXT.split())
+# Generic words of test and teaching data: alone (PATIENT, PHANTOM) a placeholder; with initials
+# (Test^S R) or a number (Patient^007) a pseudonym: compared with the real sets, never flagged alone.
+_GENERIC_TEXT = "patient pat subject test phantom sample demo image case study series scan other volunteer control"
+GENERIC_WORDS = frozenset(_GENERIC_TEXT.split())
+# Stand-in person names (Doe^John, Citizen^Jan, Lastname^Firstname): real test data uses them for
+# its patients, so they are compared with the real sets, but alone in a synthetic file never flagged.
+_STAND_IN_TEXT = "doe john jane roe citizen lastname firstname last first middle mid given family surname pre"
+STAND_IN_NAMES = frozenset(_STAND_IN_TEXT.split())
 STANDARD_UID_ROOT = "1.2.840.10008."  # DICOM's own public UIDs (classes, syntaxes): shared by all
 DATE_RANGE = (datetime.date(1901, 1, 1), datetime.date(2199, 12, 31))
 
@@ -74,21 +82,26 @@ def _tokens(text: str) -> list[str]:
 
 
 def _classify(tokens: list[str], words: frozenset[str]) -> bool | None:
-    """None for a placeholder; False for a numbered placeholder; True for an identifying value."""
+    """None for a placeholder (never compared); False for a pseudonym or stand-in (compared, not
+    flagged alone); True for an identifying value (compared, and flagged alone as a warning).
 
-    def filler(token: str) -> bool:  # a placeholder word, a letter, zeros, XXX or 999
-        return (
-            token in words
-            or (not token.isdigit() and len(token) == 1)
-            or not token.strip("0")
-            or (len(token) >= 3 and len(set(token)) == 1)
-        )
-
-    if all(filler(token) for token in tokens):
-        return None
-    letters = [token for token in tokens if not token.isdigit()]
-    numbered = letters and all(filler(token) for token in letters) and any(token in words for token in letters)
-    return not numbered
+    Tokens sort into numbers (not zeros), real words, initials (one letter), placeholder words
+    (`words`), generic words and stand-in names; zeros and XXX-like runs count for nothing.
+    """
+    numbers = [t for t in tokens if t.isdigit() and t.strip("0") and not (len(t) >= 3 and len(set(t)) == 1)]
+    letters = [t for t in tokens if not t.isdigit() and not (len(t) >= 3 and len(set(t)) == 1)]
+    initials = [t for t in letters if len(t) == 1]
+    known = words | GENERIC_WORDS | STAND_IN_NAMES
+    real_words = [t for t in letters if len(t) > 1 and t not in known]
+    generic = [t for t in letters if t in GENERIC_WORDS]
+    stand_ins = [t for t in letters if t in STAND_IN_NAMES]
+    if real_words:
+        return True  # a word that is no placeholder: a name, a site, an ID such as 1CT1
+    if numbers:
+        return not (generic or stand_ins or any(t in words for t in letters))  # ANON^0042 is a pseudonym
+    if stand_ins or (generic and initials):
+        return False
+    return None
 
 
 def header_texts(raw: Any) -> list[str]:

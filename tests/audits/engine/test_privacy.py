@@ -142,6 +142,9 @@ def test_placeholders_are_never_identifying(tmp_path: Path) -> None:
         {"PatientName": "", "PatientBirthDate": "19000101"},
         {"PatientName": "Unknown^Patient", "InstitutionName": "UNKNOWN", "ReferringPhysicianName": "N/A"},
         {"PatientName": "SYNTHETIC^0007", "PatientID": "SYNTH-0007", "StudyTime": "000000"},
+        {"PatientName": "Anonymous^Patient", "PatientID": "N/A", "StudyDate": "00000000"},
+        {"PatientName": "PHANTOM", "PatientID": "XXXXXX", "ReferringPhysicianName": "Doe^John"},
+        {"PatientName": "Test^S R", "AccessionNumber": "0000000", "StudyInstanceUID": "0"},
     ]
     for i, attributes in enumerate(placeholders):
         synthetic(tmp_path, f"s{i}.dcm", **attributes)
@@ -149,14 +152,15 @@ def test_placeholders_are_never_identifying(tmp_path: Path) -> None:
     assert result.status == Status.PASS, result.flagged
     assert result.flagged == []
     assert result.metrics["n_dicom_files"] == len(placeholders)
-    assert result.metrics["n_placeholder_values"] == 11  # SYNTHETIC^0007 and SYNTH-0007 are compared: pseudonyms
+    # SYNTHETIC^0007, SYNTH-0007, Doe^John and Test^S R are compared: pseudonyms and stand-ins
+    assert result.metrics["n_placeholder_values"] == 18
     assert result.metrics["n_patient_identity_removed_yes"] == len(placeholders)
     assert (
         result.summary
-        == "No identifier of a real file against the reference set and the held-out set in 8 synthetic DICOM files."
+        == "No identifier of a real file against the reference set and the held-out set in 11 synthetic DICOM files."
     )
     assert result.code_version == ENGINE_VERSION
-    assert result.inputs["n_synthetic_dicom"] == 8 and result.inputs["n_holdout_dicom"] == 1
+    assert result.inputs["n_synthetic_dicom"] == 11 and result.inputs["n_holdout_dicom"] == 1
 
 
 def test_a_real_pseudonym_is_a_match_but_a_numbered_placeholder_alone_is_not(tmp_path: Path) -> None:
@@ -172,6 +176,22 @@ def test_a_real_pseudonym_is_a_match_but_a_numbered_placeholder_alone_is_not(tmp
         ("same.dcm", "PatientName", "reference", "pseudo.dcm"),
         ("same.dcm", "PatientID", "reference", "pseudo.dcm"),
     }
+
+
+def test_stand_in_names_of_real_test_data_are_compared(tmp_path: Path) -> None:
+    """Shared test data names its patients Doe^Peter, Lastname^Firstname, Test^S R: still real files' names."""
+    write_real(tmp_path)
+    fx.write_dicom(tmp_path / "held/held_002.dcm", "MR_small.dcm", PatientName="Lastname^Firstname")
+    fx.write_dicom(tmp_path / "held/held_003.dcm", "MR_small.dcm", PatientName="Test^S R")
+    synthetic(tmp_path, "a.dcm", PatientName="LASTNAME FIRSTNAME")
+    synthetic(tmp_path, "b.dcm", PatientName="test^s^r")
+    synthetic(tmp_path, "c.dcm", PatientName="Doe^John")  # a stand-in no real file has: not flagged
+    result = audit(tmp_path)
+    assert flags(result) == {
+        ("a.dcm", "PatientName", "held-out", "held_002.dcm"),
+        ("b.dcm", "PatientName", "held-out", "held_003.dcm"),
+    }
+    assert {flag["file"] for flag in result.flagged} == {"a.dcm", "b.dcm"}
 
 
 # --------------------------------------------------------------------------- every real set, every identifier
