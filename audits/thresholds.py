@@ -68,6 +68,15 @@ def default_thresholds() -> dict[str, dict[str, Any]]:
     }
 
 
+def threshold_labels() -> dict[str, str]:
+    """ "audit.parameter" -> the words of each declared threshold."""
+    return {
+        f"{audit}.{name}": setting.label
+        for audit, settings in declared_thresholds().items()
+        for name, setting in settings.items()
+    }
+
+
 def check_combination(audit: str, values: dict[str, Any]) -> None:
     """Rules between an audit's values (a warn bound beyond its fail bound): the engine's own
     `resolve_params`, when the module has one, so the form refuses what a run would refuse."""

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AuditSummary, latest_results
+from audits.thresholds import default_thresholds, threshold_labels
 from reviews.enums import Action, AssignmentStatus, FinalDecision, Meaning, Modality, Outcome, ProjectStatus, Verdict
 from reviews.forms import AnswerForm, ProjectForm
 from reviews.forms.review import WithdrawForm
@@ -24,6 +25,7 @@ from reviews.selectors import (
     projects_visible_to,
     submission_problems,
 )
+from reviews.selectors.diff import ThresholdChange, diff_thresholds
 from reviews.selectors.review import consolidated_feedback, policy_for, policy_status, visible_reviews
 from reviews.services.projects import (
     ProjectNotEditable,
@@ -363,6 +365,24 @@ def _can_sign(request: AuthedRequest, project: Project, round_: Round, signature
     )
 
 
+def round_thresholds(snapshot: dict[str, Any]) -> list[ThresholdChange] | None:
+    """The audit thresholds a round froze that differ from the engine's defaults (each as a
+    change from the default); None for a round frozen before rounds recorded them."""
+    frozen = snapshot.get("audit_thresholds")
+    if not isinstance(frozen, dict):
+        return None
+    defaults = default_thresholds()
+    # Only thresholds both the round and today's engine know: one added since was not part of
+    # the round, and one retired since has no default to compare with.
+    shared = {
+        audit: {name: defaults[audit][name] for name in values if name in defaults.get(audit, {})}
+        for audit, values in frozen.items()
+        if isinstance(values, dict)
+    }
+    kept = {audit: {name: frozen[audit][name] for name in names} for audit, names in shared.items()}
+    return diff_thresholds(shared, kept, threshold_labels())
+
+
 @login_required
 def round_detail(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
     project = get_project(request, pk)
@@ -385,6 +405,7 @@ def round_detail(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
         "ended": round_.outcome.outcome != Outcome.APPROVED if hasattr(round_, "outcome") else False,
         "reviews": visible,
         "feedback": consolidated_feedback(visible),
+        "thresholds_set": round_thresholds(round_.snapshot),
         "waiver_rows": [
             {
                 "audit": audit,

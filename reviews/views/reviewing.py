@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AUDITS, AuditSummary, round_audits, run_metrics
-from audits.thresholds import declared_thresholds, metric_labels
+from audits.thresholds import metric_labels, threshold_labels
 from reviews.enums import UNDER_REVIEW_STATUSES, AssignmentStatus, Verdict
 from reviews.forms.review import ItemFields, ReviewForm, WaiverForm
 from reviews.models import (
@@ -442,12 +442,7 @@ def round_diff(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
             item.code: item
             for item in GuidelineItem.objects.filter(version=round_.guideline_version_id).select_related("stage")
         }
-        threshold_labels = {
-            f"{audit}.{name}": setting.label
-            for audit, settings in declared_thresholds().items()
-            for name, setting in settings.items()
-        }
-        diff = diff_snapshots(previous.snapshot, round_.snapshot, threshold_labels=threshold_labels)
+        diff = diff_snapshots(previous.snapshot, round_.snapshot, threshold_labels=threshold_labels())
         context.update(
             previous=previous,
             diff=diff,

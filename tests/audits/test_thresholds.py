@@ -235,6 +235,14 @@ def test_thresholds_are_frozen_with_the_round_once_submitted(
     assert "Frozen with round 1" in page and "Save thresholds" not in page
     assert f'title="disclosure.warn_fraction">{WARN_LABEL}</span></td><td class="text-end fw-semibold">0.9</td>' in page
 
+    # The round page shows the same values as the thresholds its round froze.
+    round_page = _client(researcher).get(round_.get_absolute_url()).content.decode()
+    assert "Audit thresholds of this round" in round_page
+    assert (
+        f'<span class="metric-name" title="disclosure.warn_fraction">{WARN_LABEL}</span>: <strong>0.9</strong> '
+        '<span class="text-muted">(default 0.95)</span>'
+    ) in round_page
+
     # The run queued at submission and any run during review use the round's thresholds:
     # the Audits tab and the round page show the same run.
     run = AuditRun.objects.filter(project=project).order_by("-pk").first()
