@@ -111,6 +111,12 @@ def run_input_digest(sets: dict[str, ImageSet], params: dict[str, Any]) -> str:
                 "files": image_set.digest,
                 "metadata": hashlib.sha256(image_set.metadata_csv.encode()).hexdigest(),
                 "manifest": hashlib.sha256(image_set.manifest_text.encode()).hexdigest(),
+                # Only when given, so that the digests of earlier runs without one still match.
+                **(
+                    {"value_map": hashlib.sha256(image_set.value_map_text.encode()).hexdigest()}
+                    if image_set.value_map_text
+                    else {}
+                ),
             }
             for role, image_set in sorted(sets.items())
         },
@@ -248,12 +254,30 @@ def project_image_file(project: Project, file_pk: int) -> ImageFile | None:
     )
 
 
-def image_thumbnail_png(image_file: ImageFile, index: int) -> bytes | None:
+def _aligned(pixels: Any, align: str, crop: tuple[float, float, float] | None) -> Any:
+    from audits.engine.memorization.geometry import apply_d8, area_matrix, resample
+
+    square = apply_d8(pixels, align)
+    if crop is not None:
+        top, left, side = crop
+        size = square.shape[0]
+        rows = area_matrix(size, top * size, side * size, size)
+        cols = area_matrix(size, left * size, side * size, size)
+        square = resample(square[None], rows, cols)[0]
+    return square
+
+
+def image_thumbnail_png(
+    image_file: ImageFile, index: int, *, align: str = "identity", crop: tuple[float, float, float] | None = None
+) -> bytes | None:
     """Slice `index` of a file as a grey PNG at most THUMBNAIL_PX wide and high, or None.
 
     The pixels are the engine's own preprocessing (percentile clip, [0, 1]) of that slice, so
     the picture is what the audits compared; the square the engine resizes to is stretched
-    back to the slice's aspect ratio.
+    back to the slice's aspect ratio. For a memorization pair the picture can be shown as the
+    audit aligned it: `align` (a symmetry of the square, see `geometry.D8`) turns the square,
+    and `crop` = (top, left, side) as fractions of the side cuts the matched region out of it
+    and resizes it back; either gives a square picture, as the audit compared it.
     """
     from PIL import Image as PillowImage
 
@@ -279,6 +303,9 @@ def image_thumbnail_png(image_file: ImageFile, index: int) -> bytes | None:
             return None
         pixels = image.pixels
         width, height = record.width or THUMBNAIL_PX, record.height or THUMBNAIL_PX
+    if align != "identity" or crop is not None:
+        pixels = _aligned(pixels, align, crop)
+        width = height = THUMBNAIL_PX
     scale = THUMBNAIL_PX / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     grey = (pixels.clip(0.0, 1.0) * 255.0 + 0.5).astype("uint8")

@@ -7,6 +7,42 @@ from typing import Any
 from audits.charts.common import FAIL, REAL, SYNTHETIC, WARN, Chart, _histogram, _number, _numbers, format_value
 
 
+def _add_null(figure: dict[str, Any], charts: dict[str, Any]) -> None:
+    """The fitted null density (as a share per bin, like the bars) and the flagged images as markers."""
+    bars = [trace for trace in figure["data"] if trace.get("type") == "bar"]
+    found = charts.get("null_curve")
+    curve: dict[str, Any] = found if isinstance(found, dict) else {}
+    xs, density = _numbers(curve.get("x", [])), _numbers(curve.get("density", []))
+    if bars and xs and len(xs) == len(density):
+        width = float(bars[0].get("width") or 0.0)
+        figure["data"].append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "null fitted to the real images",
+                "x": xs,
+                "y": [None if d is None else round(d * width, 6) for d in density],
+                "line": {"color": REAL, "width": 2},
+                "hoverinfo": "skip",
+            }
+        )
+    points = [point for point in charts.get("flagged_points") or [] if isinstance(point, dict)]
+    if points:
+        figure["data"].append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": f"flagged synthetic images ({len(points)})",
+                "x": _numbers([point.get("ncc") for point in points]),
+                "y": [0] * len(points),
+                "text": [f"{point.get('label', '')}<br>p = {point.get('p_value', '')}" for point in points],
+                "marker": {"symbol": "diamond", "size": 10, "color": FAIL, "line": {"color": "#fff", "width": 1}},
+                "hovertemplate": "%{text}<br>similarity %{x:.4f}<extra></extra>",
+                "cliponaxis": False,
+            }
+        )
+
+
 def _memorization(charts: dict[str, Any], result: dict[str, Any]) -> list[Chart]:
     out = []
     threshold = _number(charts.get("threshold"))
@@ -21,15 +57,19 @@ def _memorization(charts: dict[str, Any], result: dict[str, Any]) -> list[Chart]
                 (baseline_name, REAL, _numbers(charts.get("baseline_scores", []))),
             ],
             lines=lines,
-            x_title="NCC* to the closest real image (1 = identical up to a small shift)",
+            x_title="similarity to the closest training image after alignment (NCC; 1 = identical)",
         )
         if figure is not None:
+            _add_null(figure, charts)
             out.append(
                 Chart(
                     "memorization-ncc",
-                    "Similarity of each synthetic image to its closest real image",
-                    "A synthetic image at or right of the dashed line is a probable copy. The blue bars are"
-                    " the same score for real images that were not copied: the baseline." + sampled,
+                    "Similarity of each synthetic image to its closest real image, against the null",
+                    "The blue bars are real images never trained on, compared with the training set by the same"
+                    " search (flips, rotations, crops): the null. The blue line is the null fitted to them, with its"
+                    " uncertainty for the size of the baseline; the dashed line is the copy threshold it sets. Red"
+                    " diamonds are the flagged synthetic images, each with its p-value (how often a real image"
+                    " never trained on comes that close)." + sampled,
                     figure,
                 )
             )

@@ -138,14 +138,22 @@ class Pair:
     ncc: str
     ratio: str
     kind: str
+    transform_text: str = ""  # how the copy was changed from the real image, in words
+    align: str = "identity"  # symmetry that turns the synthetic image onto the real one
+    crop: str = ""  # "top,left,side" of the real image's matched region, fractions of the side
     synthetic_url: str = ""
     reference_url: str = ""
+    aligned_url: str = ""  # the synthetic image turned as the audit aligned it
+    region_url: str = ""  # the matched region of the real image
+
+    @property
+    def aligned(self) -> bool:
+        return self.align != "identity" or bool(self.crop)
 
 
 KIND_LABELS = {
     "exact": "exact pixel duplicate",
     "probable_copy": "probable copy",
-    "near_copy": "near copy to review",
     "none": "not a copy",
 }
 
@@ -153,6 +161,22 @@ KIND_LABELS = {
 def _fixed(value: Any, decimals: int) -> str:
     number = _number(value)
     return "—" if number is None else f"{number:.{decimals}f}"
+
+
+def _known_symmetry(value: Any) -> str:
+    from audits.engine.memorization.geometry import D8
+
+    return value if isinstance(value, str) and value in D8 else "identity"
+
+
+def _crop_text(value: Any) -> str:
+    """'top,left,side' when the match is a crop of the real image (side below 0.99), else ''."""
+    if not isinstance(value, dict):
+        return ""
+    top, left, side = _number(value.get("top")), _number(value.get("left")), _number(value.get("scale"))
+    if top is None or left is None or side is None or side >= 0.99 or side < 0.3:
+        return ""
+    return f"{top:.4f},{left:.4f},{side:.4f}"
 
 
 def closest_pairs(result: dict[str, Any]) -> list[Pair]:
@@ -171,6 +195,9 @@ def closest_pairs(result: dict[str, Any]) -> list[Pair]:
                     ncc=_fixed(row.get("ncc"), 4),
                     ratio=format_value(_number(row.get("ratio"))),
                     kind=KIND_LABELS.get(_text(row.get("kind")), _text(row.get("kind"))),
+                    transform_text=_text(row.get("transform_text") or ""),
+                    align=_known_symmetry(row.get("align")),
+                    crop=_crop_text(row.get("crop")),
                 )
             )
         except (KeyError, TypeError, ValueError):

@@ -8,9 +8,11 @@ then looked up inside that project, so an id from another project is simply not 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -233,6 +235,7 @@ def audit_result_detail(request: AuthedRequest, pk: int, run_pk: int, audit: str
         "unmarked": unmarked,
         "unmarked_total": unmarked_total,
         "pairs": _pairs_with_thumbnails(run, result) if audit == "memorization" else [],
+        "value_mappings": charts.value_mappings(result) if audit == "representation" else [],
         "caveats": [str(c) for c in result.get("caveats") or [] if c],
         "inputs": charts.key_values(result.get("inputs")),
         "params": charts.key_values(result.get("params")),
@@ -256,7 +259,29 @@ def _pairs_with_thumbnails(run: AuditRun, result: dict[str, Any]) -> list[charts
     for pair in pairs:
         pair.synthetic_url = url(SetRole.SYNTHETIC, pair.synthetic_file, pair.synthetic_index)
         pair.reference_url = url(SetRole.REFERENCE, pair.reference_file, pair.reference_index)
+        if pair.aligned and pair.synthetic_url and pair.reference_url:
+            pair.aligned_url = f"{pair.synthetic_url}?{urlencode({'align': pair.align})}"
+            pair.region_url = f"{pair.reference_url}?{urlencode({'crop': pair.crop})}"
     return pairs
+
+
+def _thumbnail_alignment(request: AuthedRequest) -> tuple[str, tuple[float, float, float] | None]:
+    """`?align=<symmetry>&crop=<top>,<left>,<side>` of a memorization pair; anything malformed is a 400."""
+    from audits.engine.memorization.geometry import D8
+
+    align = request.GET.get("align", "identity")
+    if align not in D8:
+        raise BadRequest(f"align must be one of {', '.join(D8)}")
+    text = request.GET.get("crop")
+    if not text:
+        return align, None
+    try:
+        top, left, side = (float(part) for part in text.split(","))
+    except ValueError:
+        raise BadRequest("crop must be three numbers: top,left,side as fractions of the side") from None
+    if not (0.3 <= side <= 1.0 and -0.2 <= top <= 1.0 - side + 0.2 and -0.2 <= left <= 1.0 - side + 0.2):
+        raise BadRequest("crop must lie inside the image: 0.3 <= side <= 1, top and left within it")
+    return align, (top, left, side)
 
 
 @login_required
@@ -266,7 +291,8 @@ def image_thumbnail(request: AuthedRequest, pk: int, file_pk: int, index: int) -
     image_file = project_image_file(project, file_pk)
     if image_file is None:
         raise Http404("No such image")
-    png = image_thumbnail_png(image_file, index)
+    align, crop = _thumbnail_alignment(request)
+    png = image_thumbnail_png(image_file, index, align=align, crop=crop)
     if png is None:
         raise Http404("No such slice")
     response = HttpResponse(png, content_type="image/png")

@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from PIL import Image as PILImage
 from PIL import Image as PillowImage
 from pydicom.data import get_testdata_file
 
@@ -75,10 +76,16 @@ def _charts(audit: str) -> dict[str, Any]:
                     "reference_index": 0,
                     "ncc": 0.999,
                     "ratio": 0.05,
-                    "shift": [0, 1],
+                    "shift": [0, 0],
+                    "transform": "flip_lr",
+                    "align": "flip_lr",
+                    "crop": {"scale": 0.8, "top": 0.1, "left": 0.05},
+                    "transform_text": "mirrored left-right, cropped to 80 % of the side and resized",
                     "kind": "probable_copy",
                 }
             ],
+            "null_curve": {"x": [0.9, 0.95, 0.99], "density": [2.0, 10.0, 0.5]},
+            "flagged_points": [{"label": SYNTHETIC_NAME, "ncc": 0.999, "p_value": 1e-05}],
             "per_image": [
                 {"label": SYNTHETIC_NAME, "file": SYNTHETIC_NAME, "index": 0, "ncc": 0.999, "ratio": 0.05, "copy": True}
             ],
@@ -476,15 +483,32 @@ def test_memorization_page_shows_the_closest_pairs_as_thumbnails(client, world, 
     reference_url = reverse(
         "image-thumbnail", kwargs={"pk": world.project.pk, "file_pk": reference_file.pk, "index": 0}
     )
-    assert f'<img src="{synthetic_url}"' in page and f'<img src="{reference_url}"' in page
-    assert "probable copy" in page and "NCC* 0.999" in page
-    assert client.get(synthetic_url)["Content-Type"] == "image/png"
+    assert f'<img src="{synthetic_url}"' in page
+    # the copy is shown turned back and beside the region of the real image it matches
+    aligned_url = f"{synthetic_url}?align=flip_lr"
+    region_url = f"{reference_url}?crop=0.1000%2C0.0500%2C0.8000"
+    assert f'<img src="{aligned_url}"' in page and f'<img src="{region_url}"' in page
+    assert "Copy mirrored left-right, cropped to 80 % of the side and resized" in page
+    assert "probable copy" in page and "similarity</abbr> 0.9990" in page
+    for url in (synthetic_url, aligned_url, region_url):
+        answer = client.get(url)
+        assert answer.status_code == 200 and answer["Content-Type"] == "image/png"
+    plain = PILImage.open(io.BytesIO(client.get(synthetic_url).content))
+    turned = PILImage.open(io.BytesIO(client.get(aligned_url).content))
+    assert turned.size == (plain.size[0], plain.size[0]) or turned.size[0] == turned.size[1]
+    for bad in ("?align=spin", "?crop=1,2", "?crop=0,0,0.1", "?crop=a,b,c"):
+        assert client.get(synthetic_url + bad).status_code == 400
 
 
 def test_the_histogram_is_binned_on_the_server_with_the_threshold_line(world):
     figures = charts.figures("memorization", make_result("memorization"))
     histogram = next(f for f in figures if f.key == "memorization-ncc").figure
-    assert [trace["type"] for trace in histogram["data"]] == ["bar", "bar"]
+    assert [trace["type"] for trace in histogram["data"]] == ["bar", "bar", "scatter", "scatter"]
+    null_line, flagged = histogram["data"][2], histogram["data"][3]
+    assert null_line["x"] == [0.9, 0.95, 0.99] and null_line["y"][1] == pytest.approx(
+        10.0 * histogram["data"][1]["width"]
+    )
+    assert flagged["x"] == [0.999] and "p = 1e-05" in flagged["text"][0]
     assert len(histogram["data"][0]["x"]) == 10  # 7 images: the fewest bins
     large = make_result("memorization")
     large["charts"]["synthetic_scores"] = [0.9 + i / 100_000 for i in range(5000)]

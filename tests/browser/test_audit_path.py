@@ -24,8 +24,8 @@ def _zip_of_slices(folder: Path, name: str, slices: list[int], *, label: bool, c
         for k in slices:
             png = write_png(folder / f"{name}-{k:02d}.png", to_uint16(volume[:, :, k]), label="xmp" if label else None)
             bundle.write(png, f"slice-{k:02d}.png")
-        if copy_of is not None:
-            png = write_png(folder / f"{name}-copy.png", to_uint16(volume[:, :, copy_of]), label="xmp")
+        if copy_of is not None:  # a copy of a training slice, mirrored left-right
+            png = write_png(folder / f"{name}-copy.png", to_uint16(volume[:, ::-1, copy_of]), label="xmp")
             bundle.write(png, "synthetic-copy.png")
     return archive
 
@@ -79,5 +79,15 @@ def test_researcher_uploads_sets_and_reads_the_memorization_chart(
     thumbnails = page.locator("img[src*='thumbnail.png']")
     expect(thumbnails.first).to_be_visible()
     assert thumbnails.first.evaluate("img => img.naturalWidth") > 0
+    # the mirrored copy is found, named as such, and shown turned back beside its source
+    pair = page.locator(".pair-card", has=page.get_by_text("synthetic-copy.png"))
+    expect(pair.get_by_text("Copy mirrored left-right")).to_be_visible()
+    aligned = pair.get_by_role("img", name=re.compile("turned back as the audit aligned it"))
+    expect(aligned).to_be_visible()
+    assert "align=flip_lr" in (aligned.get_attribute("src") or "")
+    assert aligned.evaluate("img => img.complete && img.naturalWidth") > 0
+    pair.scroll_into_view_if_needed()
+    shot("memorization-aligned-pair")
+    page.locator("[data-chart=chart-memorization-ncc]").scroll_into_view_if_needed()
     shot("memorization-chart")
     assert browser_errors == []
