@@ -68,9 +68,9 @@ def _representation(charts: dict[str, Any], result: dict[str, Any]) -> list[Char
             )
         )
         gaps = row.get("gap")
-        if isinstance(gaps, list):
+        if isinstance(gaps, list) and row.get("too_small") is not True:  # no verdict, so no bar either
             for category, gap in zip(categories, _numbers(gaps), strict=False):
-                if gap is not None:
+                if gap is not None and category not in small:
                     gap_labels.append(f"{attribute}: {category}")
                     gap_values.append(gap)
                     gap_colours.append(SYNTHETIC if gap > 0 else REAL)
@@ -100,7 +100,7 @@ def _representation(charts: dict[str, Any], result: dict[str, Any]) -> list[Char
                 "representation-gaps",
                 "Over- and under-represented subgroups",
                 "Orange bars are subgroups with a larger share among the synthetic images than among the"
-                " real ones; blue bars a smaller share.",
+                " real ones; blue bars a smaller share. Subgroups too small to judge are left out.",
                 figure,
             ),
         )
