@@ -122,6 +122,8 @@ def test_a_saved_threshold_is_stored_only_if_it_differs_logged_and_given_to_the_
         run = audit_run_request(project=project, actor=researcher, reason="test")
     assert run.params["audits"]["disclosure"] == {"pass_fraction": 1.0, "warn_fraction": 0.9}
     assert "block" not in run.params["audits"].get("memorization", {})
+    run_page = client.get(run.get_absolute_url()).content.decode()
+    assert f"the engine's defaults except 1 set by the project: {WARN_LABEL}" in run_page
     # An empty field is the default again: nothing stays stored.
     client.post(_url(project), {"disclosure__warn_fraction": ""})
     config.refresh_from_db()
