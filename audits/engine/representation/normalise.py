@@ -74,10 +74,19 @@ def tidy(value: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", value)).strip()
 
 
+# Column names that mean the same attribute (as name tokens joined by "_").
+_SAME_ATTRIBUTE = {
+    **dict.fromkeys(("patient_sex", "gender", "patient_gender"), "sex"),
+    **dict.fromkeys(("patient_age", "age_years", "age_in_years"), "age"),
+}
+
+
 def attribute_key(name: str) -> str:
-    """The key two column names share when they name one attribute: "PatientSex" = "patient_sex"."""
+    """The key two column names share when they name one attribute: "PatientSex" = "patient_sex"
+    = "Sex" = "gender"; "PatientAge" = "age_years" = "Age" (an age band column stays apart)."""
     tokens = name_tokens(name)
-    return "_".join(tokens) if tokens else name.strip().casefold()
+    key = "_".join(tokens) if tokens else name.strip().casefold()
+    return _SAME_ATTRIBUTE.get(key, key)
 
 
 def is_sex_attribute(name: str) -> bool:
@@ -126,8 +135,9 @@ def builtin_key(spelling: str, sex: bool) -> tuple[str | None, str]:
     folded = fold(spelling)
     if folded in MISSING_MARKERS:
         return None, RULE_MISSING
-    if sex and folded in SEX_GROUPS:
-        return SEX_GROUPS[folded], RULE_SEX
+    bare = folded.strip(" .'\"")  # "F.", "'male'"
+    if sex and bare in SEX_GROUPS:
+        return SEX_GROUPS[bare], RULE_SEX
     return folded, RULE_SAME if folded == spelling else RULE_FOLD
 
 

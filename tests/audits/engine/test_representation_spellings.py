@@ -272,3 +272,12 @@ def test_conflicting_mappings_use_each_sets_own_and_say_so(tmp_path: Path) -> No
 def test_a_malformed_mapping_is_refused_with_the_line(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_value_map(text)
+
+
+def test_gender_and_patient_sex_columns_are_the_same_attribute(tmp_path: Path) -> None:
+    reference = real_set(tmp_path, "reference", spelt({"F": 20, "M": 20}, {"F": ["F."], "M": ["'male'"]}, "PatientSex"))
+    synthetic = real_set(tmp_path, "synthetic", spelt({"F": 20, "M": 20}, {"F": ["Woman"], "M": ["Men"]}, "Gender"))
+    result = representation.run(synthetic, reference)
+    assert "Gender" not in result.metrics["attributes"] and "sex" not in result.metrics["attributes"]
+    sex = result.metrics["attributes"]["PatientSex"]
+    assert sex["categories"] == ["F", "M"] and sex["tvd"] == 0 and result.status == Status.PASS
