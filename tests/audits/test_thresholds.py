@@ -91,6 +91,31 @@ def test_a_value_out_of_bounds_or_of_the_wrong_type_is_refused_naming_the_field(
     assert not AuditConfig.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["<script>alert('xss')</script>", "7" * 25_000, "Infinity", "-inf", "0x10", "1,5", "1.5.2", "\x00"],
+    ids=["script", "long", "infinity", "minus-inf", "hex", "comma", "two-dots", "nul"],
+)
+def test_hostile_values_are_refused_and_shown_escaped(project, researcher, value):
+    fields = {"disclosure__pass_fraction": value, "evil__<b>": value}
+    whole = next(
+        (
+            f"{audit}__{name}"
+            for audit, settings in declared_thresholds().items()
+            for name, setting in settings.items()
+            if setting.kind == "int"
+        ),
+        None,
+    )
+    if whole is not None:
+        fields[whole] = value
+    response = _client(researcher).post(_url(project), fields)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "<script>alert" not in page and "<b>" not in page
+    assert not AuditConfig.objects.exists()
+
+
 def test_values_that_contradict_each_other_are_refused_in_their_audits_section(project, researcher):
     response = _client(researcher).post(
         _url(project), {"manifest__pass_coverage": "0.9", "manifest__warn_coverage": "0.99"}
@@ -139,6 +164,45 @@ def test_saving_the_form_unchanged_stores_nothing_even_where_the_field_shows_a_r
     response = client.post(_url(project), shown)
     assert response.status_code == 302
     assert not AuditConfig.objects.filter(project=project).exclude(params={}).exists()
+
+
+def _first(kind: str, *, can_be_off: bool = False) -> tuple[str, str, Any]:
+    """(audit, threshold, setting) of the first declared threshold of this kind (with
+    `can_be_off`: one that is on by default and may be switched off)."""
+    defaults = audit_defaults()
+    for audit, settings in declared_thresholds().items():
+        for name, setting in settings.items():
+            if setting.kind == kind and (not can_be_off or (setting.allow_none and defaults[audit][name] is not None)):
+                return audit, name, setting
+    pytest.skip(f"no audit declares a {kind} threshold{' that can be switched off' if can_be_off else ''}")
+
+
+def test_yes_no_choice_and_off_thresholds_are_set_by_their_own_fields(project, researcher):
+    client = _client(researcher)
+    flag_audit, flag, _ = _first("bool")
+    choice_audit, choice, choice_setting = _first("choice")
+    off_audit, off, _ = _first("float", can_be_off=True)
+    defaults = audit_defaults()
+    flag_value = not defaults[flag_audit][flag]
+    other_choice = next(value for value, _words in choice_setting.choices if value != defaults[choice_audit][choice])
+    data = {
+        f"{flag_audit}__{flag}": "true" if flag_value else "false",
+        f"{choice_audit}__{choice}": other_choice,
+        f"{off_audit}__{off}": str(defaults[off_audit][off]),  # the number stays, the box wins
+        f"{off_audit}__{off}__off": "on",
+    }
+    assert client.post(_url(project), data).status_code == 302
+    stored = AuditConfig.objects.get(project=project).params
+    assert stored[flag_audit][flag] is flag_value
+    assert stored[choice_audit][choice] == other_choice
+    assert stored[off_audit][off] is None
+    page = client.get(_url(project)).content.decode()
+    assert re.search(rf'name="{off_audit}__{off}__off"[^>]* checked', page)
+
+    response = client.post(_url(project), {f"{flag_audit}__{flag}": "maybe", f"{choice_audit}__{choice}": "nonsense"})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert ": choose yes or no." in page and ": choose one of the listed values." in page
 
 
 def test_the_service_refuses_what_is_not_a_threshold_and_invalid_values(project, researcher):
