@@ -29,7 +29,7 @@ _BAND_TOKENS = frozenset({"group", "groups", "band", "bands", "bin", "bins", "ra
 
 # DICOM AS ("045Y"), and the same figure with a unit word ("45 years", "6 mo", "10 wks", "45 y.o.").
 _AGE = re.compile(
-    r"^(?P<number>\d{1,3}(?:[.,]\d+)?)\s*(?P<unit>y|yr|yrs|year|years|y\.o\.|yo|m|mo|mos|month|months|"
+    r"^(?P<number>\d{1,4}(?:[.,]\d+)?)\s*(?P<unit>y|yr|yrs|year|years|y\.o\.|yo|m|mo|mos|month|months|"
     r"w|wk|wks|week|weeks|d|day|days)?\.?(?:\s*old)?$",
     re.IGNORECASE,
 )

@@ -397,6 +397,7 @@ def test_age_parsing() -> None:
     assert dicom_age_years("045Y") == 45
     assert dicom_age_years("006M") == 0.5
     assert dicom_age_years("010W") == pytest.approx(10 * 7 / 365.25)
+    assert dicom_age_years("1080M") == 90  # more months than DICOM's three digits hold
     assert dicom_age_years("garbage") is None
     # One banding for every spelling of age, the representation audit's.
     assert [age_band(a) for a in (0, 17.9, 18, 59, 60, 85)] == ["<18", "<18", "18-39", "40-59", "60-79", "80+"]
