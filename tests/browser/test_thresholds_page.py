@@ -60,13 +60,18 @@ def test_thresholds_are_set_refused_and_frozen_and_metrics_read_as_words(
     expect(page.get_by_text(re.compile(r"Thresholds saved: 1 value\(s\) differ"))).to_be_visible()
 
     answer_everything(project)
-    project_submit(actor=owner, project=project)
+    round_ = project_submit(actor=owner, project=project)
     page.goto(f"/projects/{project.pk}/audits/thresholds/")
     expect(page.get_by_text("Frozen with round 1")).to_be_visible()
     expect(page.get_by_role("button", name="Save thresholds")).to_have_count(0)
     row = page.get_by_role("row", name=re.compile("Share of files machine-readably marked needed to pass"))
     expect(row).to_contain_text("0.9")
     shot("thresholds-frozen")
+
+    page.goto(round_.get_absolute_url())
+    expect(page.get_by_text("Audit thresholds of this round")).to_be_visible()
+    expect(page.locator("#waivers")).to_contain_text("0.9 (default 1)")
+    shot("round-page-thresholds")
 
     page.goto(f"/projects/{project.pk}/audits/runs/{run.pk}/disclosure/")
     words = page.get_by_text("Files marked synthetic without the generating equipment", exact=True)
