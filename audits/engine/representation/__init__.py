@@ -107,7 +107,7 @@ Output
 - charts: {"attributes": [{"attribute", "kind", "categories", "real_share",
   "synthetic_share", "gap" (synthetic - real), "real_counts", "synthetic_counts", "status",
   "too_small", "too_small_categories"}], "subgroup_metrics": [{"attribute", "category", "n",
-  "n_copies", "copy_rate", "rate_ratio", "p_value", "coverage", "judged"}]}.
+  "n_copies", "copy_rate", "rate_ratio", "p_value_corrected", "coverage", "judged"}]}.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def _flags(
                         "reason": reason,
                         "n": row.get("n"),
                         "copy_rate": row.get("copy_rate"),
-                        "p_value": row.get("p_value_adjusted"),
+                        "p_value_corrected": row.get("p_value_adjusted"),
                         "coverage": row.get("coverage"),
                     }
                 )
@@ -129,7 +129,7 @@ def _charts(computed: Mapping[str, dict[str, Any]], gaps: Mapping[str, dict[str,
             "n_copies": row["n_copies"],
             "copy_rate": row["copy_rate"],
             "rate_ratio": row["rate_ratio"],
-            "p_value": row["p_value"],
+            "p_value_corrected": row.get("p_value_adjusted"),
             "coverage": row["coverage"],
             "judged": "yes" if row["sufficient_n"] else "too small to judge",
         }

@@ -443,6 +443,10 @@ def test_copy_rate_gap_warns_for_the_worst_group():
     assert flag["reason"] == f"copy rate 20 % in F (8 of 40) vs 4.8 % overall (Fisher p = {2 * fisher:.2g}, corrected)"
     rows = {row["category"]: row for row in result.charts["subgroup_metrics"]}
     assert rows["F"]["n"] == 40 and rows["F"]["copy_rate"] == pytest.approx(0.2) and rows["F"]["judged"] == "yes"
+    assert (
+        rows["F"]["p_value_corrected"] == pytest.approx(2 * fisher)
+        and flag["p_value_corrected"] == rows["F"]["p_value_corrected"]
+    )
     assert rows["O"]["n"] == 10 and rows["O"]["judged"] == "too small to judge"
 
 
