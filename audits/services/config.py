@@ -20,7 +20,7 @@ from django.db import transaction
 from audits.engine.schema import Setting
 from audits.models import AuditConfig
 from audits.thresholds import check_combination, declared_thresholds, default_thresholds
-from reviews.enums import Action
+from reviews.enums import Action, ProjectStatus
 from reviews.models import Project, User
 from reviews.services.activity import activity_record
 
@@ -35,9 +35,15 @@ class ThresholdsFrozen(Exception):
     def __init__(self, project: Project) -> None:
         round_number = project.rounds.order_by("-number").values_list("number", flat=True).first()
         frozen = f"frozen with round {round_number}" if round_number else "frozen"
+        if project.status == ProjectStatus.APPROVED:
+            when = "open an amendment to change them"
+        elif project.status in {ProjectStatus.REJECTED, ProjectStatus.WITHDRAWN}:
+            when = "the project has ended"
+        else:
+            when = "they can change again when reviewers request changes"
         super().__init__(
             f"The thresholds are {frozen} while the project is {project.get_status_display().lower()}: "
-            "they can change again when reviewers request changes or an amendment is opened. Nothing was saved."
+            f"{when}. Nothing was saved."
         )
 
 

@@ -323,6 +323,24 @@ def test_thresholds_are_frozen_with_the_round_once_submitted(
     assert tab is not None and tab.run.pk == round_audits(round_).run.pk == run.pk  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [
+        (ProjectStatus.APPROVED, "open an amendment to change them"),
+        (ProjectStatus.REJECTED, "the project has ended"),
+        (ProjectStatus.WITHDRAWN, "the project has ended"),
+        (ProjectStatus.IN_REVIEW, "they can change again when reviewers request changes"),
+    ],
+)
+def test_a_refused_save_says_when_the_thresholds_can_change_again(catalogue, researcher, status, why):
+    project = ProjectFactory(owner=researcher, guideline_version=catalogue, status=status)
+    response = _client(researcher).post(_url(project), {"disclosure__warn_fraction": "0.5"})
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert f"is {project.get_status_display().lower()}: {why}. Nothing was saved." in page
+    assert not AuditConfig.objects.exists()
+
+
 def test_a_save_racing_a_submission_is_refused_on_the_page(with_images, researcher, django_capture_on_commit_callbacks):
     """The page was loaded while editable; the project was submitted before the save."""
     project = with_images
