@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -28,16 +30,17 @@ def test_the_mapping_applied_is_shown_per_attribute(page: Page, shot, browser_er
     synthetic_rows = [
         {**row, "age": f"{age} years"}
         for row, age in zip(
-            spelt({"F": 20, "M": 40}, {"F": ["woman", "F"], "M": ["male", "M"]}), [34, 47, 52, 68, 71] * 12, strict=True
+            spelt({"F": 30, "M": 90}, {"F": ["woman", "F"], "M": ["male", "M"]}), [34, 47, 52, 68, 71] * 24, strict=True
         )
     ]
     for position, row in enumerate(synthetic_rows[:4]):
         row["site"] = ["St Marys", "LEEDS"][position % 2]
     mapping = "attribute,value,group\nsite,St Marys,St Mary's Hospital\n"
-    result = representation.run(
-        real_set(tmp_path, "synthetic", synthetic_rows, value_map=mapping),
-        real_set(tmp_path, "reference", reference_rows),
-    ).as_dict()
+    synthetic = real_set(tmp_path, "synthetic", synthetic_rows, value_map=mapping)
+    copied = {image.label for image in synthetic.images[:14]}  # 14 of the 30 F images: 47 % against 12 % overall
+    per_image = {"copy": {image.label: image.label in copied for image in synthetic.images}}
+    reference = real_set(tmp_path, "reference", reference_rows)
+    result = representation.run(synthetic, reference, per_image=per_image).as_dict()
     results = {audit: make_result(audit) for audit in AuditName.values} | {"representation": result}
     run = add_run(project, results=results)
 
@@ -49,7 +52,7 @@ def test_the_mapping_applied_is_shown_per_attribute(page: Page, shot, browser_er
     expect(page.get_by_role("heading", name="How the values were grouped")).to_be_visible()
     age = page.get_by_role("table", name="Grouping of age")  # the first attribute is open
     expect(age.get_by_role("row", name="047Y 40-59 (47 years) age in years 12 0")).to_be_visible()
-    expect(age.get_by_role("row", name="47 years 40-59 (47 years) age in years 0 12")).to_be_visible()
+    expect(age.get_by_role("row", name="47 years 40-59 (47 years) age in years 0 24")).to_be_visible()
     page.get_by_text("sex: 12 spellings counted as 2 subgroups").click()
     sex = page.get_by_role("table", name="Grouping of sex")
     expect(sex.get_by_role("row", name="woman F sex synonym")).to_be_visible()
@@ -57,5 +60,7 @@ def test_the_mapping_applied_is_shown_per_attribute(page: Page, shot, browser_er
     site = page.get_by_role("table", name="Grouping of site")
     expect(site.get_by_role("row", name="St Marys St Mary's Hospital your mapping")).to_be_visible()
     expect(page.get_by_text("Status: too small to judge (neither pass nor fail)")).to_be_visible()
+    subgroups = page.get_by_role("region", name="Memorization and coverage per subgroup")
+    expect(subgroups.get_by_role("row", name=re.compile(r"^sex F 30 14 0.4667 — 4.34e-10 — yes"))).to_be_visible()
     shot("representation-mapping")
     assert browser_errors == []

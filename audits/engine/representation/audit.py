@@ -276,6 +276,11 @@ def _compare_attribute(
             )
             return None
         metrics = compare_categorical(groups["reference"], groups["synthetic"], p)
+    metrics.update(missing_info)
+    metrics["mapping"] = mapping
+    metrics["n_spellings"] = n_spellings
+    _judge_size_and_missing(name, metrics, n_values, p)
+    if kind == "categorical" and not metrics["too_small"]:  # no chi-square remark where nothing is judged
         if metrics["chi2_note"]:
             caveats.append(f"{name}: {metrics['chi2_note']}.")
         elif not metrics["chi2_valid"]:
@@ -283,10 +288,6 @@ def _compare_attribute(
                 f"{name}: chi-square approximation unreliable (minimum expected count "
                 f"{metrics['min_expected_count']:.1f} < 5); p-value for information only."
             )
-    metrics.update(missing_info)
-    metrics["mapping"] = mapping
-    metrics["n_spellings"] = n_spellings
-    _judge_size_and_missing(name, metrics, n_values, p)
     file_group: dict[str, str] = {}
     for file, row in synth.rows.items():
         written = row.get(key)

@@ -162,7 +162,7 @@ def _gap_status(groups: list[dict[str, Any]], overall: float | None, p: Mapping[
                 entry["groups_copied_more"].append(g["category"])
                 reasons.append(
                     f"copy rate {_pct(g['copy_rate'])} in {g['category']} ({g['n_copies']} of {g['n']}) "
-                    f"vs {_pct(overall)} overall (Fisher p = {g['p_value_adjusted']:.2g}, corrected)"
+                    f"vs {_pct(overall)} overall, Fisher p = {g['p_value_adjusted']:.2g} (corrected)"
                 )
     covered = [g for g in groups if g["coverage"] is not None]
     if len(covered) >= 2:

@@ -440,7 +440,7 @@ def test_copy_rate_gap_warns_for_the_worst_group():
     assert groups["F"]["rate_ratio"] == pytest.approx(0.2 / (2 / 170))
     flag = next(f for f in result.flagged if f["kind"] == "subgroup_metric")
     assert flag["category"] == "F"
-    assert flag["reason"] == f"copy rate 20 % in F (8 of 40) vs 4.8 % overall (Fisher p = {2 * fisher:.2g}, corrected)"
+    assert flag["reason"] == f"copy rate 20 % in F (8 of 40) vs 4.8 % overall, Fisher p = {2 * fisher:.2g} (corrected)"
     rows = {row["category"]: row for row in result.charts["subgroup_metrics"]}
     assert rows["F"]["n"] == 40 and rows["F"]["copy_rate"] == pytest.approx(0.2) and rows["F"]["judged"] == "yes"
     assert (
