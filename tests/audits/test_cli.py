@@ -135,10 +135,11 @@ def test_a_set_with_planted_problems_fails_with_exit_code_1_and_a_readable_repor
         assert sum(line.startswith(f"{audit}: ") for line in lines) == 1
     assert "    - copy_epi_08.png ~ epi_08.png: exact (NCC 1, L2 ratio 0)" in lines
     assert any(line.startswith("    - unlabelled_epi_11.png: no IPTC DigitalSourceType") for line in lines)
-    assert "    frac_probable_copies = 0.1111  (warn above 0, fail above 0.01)" in lines
+    assert "    frac_probable_copies = 0.1111" in lines
     assert "Rejected files: 1" in lines
     assert f"  - synthetic/readme.dcm: {NOT_AN_IMAGE}" in lines
-    assert "Overall: FAIL (3 pass, 0 warn, 2 fail, 1 not computable)" in lines
+    overall = next(line for line in lines if line.startswith("Overall: "))
+    assert overall == "Overall: FAIL (2 pass, 1 warn, 2 fail, 1 not computable)", overall
 
 
 def test_a_clean_set_exits_0_without_any_database(clean_sets):
