@@ -75,14 +75,41 @@ from audits.engine.fidelity.params import (
     DEFAULTS,
     FLOAT_DEFAULTS,
     INT_DEFAULTS,
-    METRIC_LABELS,
     THRESHOLD_DEFAULTS,
     THRESHOLDS,
     resolve_params,
 )
+from audits.engine.fidelity.params import METRIC_LABELS as _PARAM_LABELS
 from audits.engine.fidelity.sampling import _baseline_split as _baseline_split
 from audits.engine.fidelity.scale import HU_WINDOW, IntensityScale, choose_scale
 from audits.engine.fidelity.status import thresholds_of
+
+# Words for the supporting figures the audit reports beside its headline metrics (params.py
+# names the headline ones; its entries win).
+METRIC_LABELS: dict[str, str] = {
+    "baseline_subset_size": "images in each half of the real set for the real-versus-real figures",
+    "coverage_baseline": "the same coverage between two halves of the real set",
+    "density_baseline": "the same density between two halves of the real set",
+    "precision_baseline": "the same precision between two halves of the real set",
+    "recall_baseline": "the same recall between two halves of the real set",
+    "fd_ci_low": "Fréchet distance, lower end of its bootstrap interval",
+    "fd_ci_high": "Fréchet distance, upper end of its bootstrap interval",
+    "feature_set": "image features compared (handcrafted, not FID)",
+    "features_dropped_constant": "features left out because they do not vary",
+    "foreground_frac_ks_D_baseline": "the same foreground-share gap between two halves of the real set",
+    "per_image_mean_ks_D_baseline": "the same mean-brightness gap between two halves of the real set",
+    "per_image_std_ks_D_baseline": "the same contrast gap between two halves of the real set",
+    "kid_baseline_mean": "the same kernel distance (KID) between two halves of the real set",
+    "kid_baseline_std": "its spread over subsets",
+    "kid_std": "spread of the kernel distance (KID) over subsets",
+    "kid_subset_size_used": "images in each KID subset",
+    "n_features_used": "features used",
+    "n_reference_used": "real images compared",
+    "n_synthetic_used": "synthetic images compared",
+    "prdc_k": "neighbours per image for precision, recall, density and coverage",
+    "prdc_k_baseline": "the same for the real-versus-real figures",
+    "prdc_n_per_side": "images per set for precision, recall, density and coverage",
+} | _PARAM_LABELS
 
 __all__ = [
     "AUDIT",
