@@ -391,7 +391,8 @@ def _judge_size_and_missing(
     if small:
         status = Status.NOT_COMPUTABLE
         counts = " and ".join(f"{n_values[label]} {label}" for label in small)
-        reasons = [f"too small to judge: only {counts} images with a value (fewer than {p['min_category_n']})"]
+        noun = "image" if sum(n_values[label] for label in small) == 1 else "images"
+        reasons = [f"too small to judge: only {counts} {noun} with a value (fewer than {p['min_category_n']})"]
     shares = {"reference": metrics["missing_share_real"], "synthetic": metrics["missing_share_synth"]}
     many = [
         (label, share)

@@ -245,6 +245,8 @@ def _pct(share: float) -> str:
     percent = 100.0 * share
     if percent == 0:
         return "0 %"
+    if 99 < percent < 100:  # 199 of 200 is not "100 %"
+        return f"{percent:.1f} %"
     if percent >= 10:
         return f"{percent:.0f} %"
     if percent >= 1:

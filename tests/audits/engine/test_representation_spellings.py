@@ -187,21 +187,25 @@ def test_a_copy_rate_gap_that_chance_explains_does_not_warn(tmp_path: Path) -> N
 
 
 def test_an_attribute_missing_for_almost_every_image_warns(tmp_path: Path) -> None:
-    """Site given for 1 of 40 synthetic images: not "within thresholds"."""
-    sites = ["Leeds", "York"] * 20
-    reference = real_set(
-        tmp_path, "reference", [{"sex": s, "site": site} for s, site in zip(["F", "M"] * 20, sites, strict=True)]
-    )
-    synthetic_rows = [{"sex": s} for s in ["F", "M"] * 20]
+    """Site given for 1 of 200 synthetic images (the issue's case): not "within thresholds"."""
+    sites = ["Leeds", "York"] * 100
+    sexes = ["F", "M"] * 100
+    reference = real_set(tmp_path, "reference", [{"sex": s, "site": t} for s, t in zip(sexes, sites, strict=True)])
+    synthetic_rows = [{"sex": s} for s in sexes]
     synthetic_rows[0]["site"] = "Leeds"
     synthetic = real_set(tmp_path, "synthetic", synthetic_rows)
     result = representation.run(synthetic, reference)
     site = result.metrics["attributes"]["site"]
-    assert site["missing_share_synth"] == pytest.approx(39 / 40)
+    assert site["missing_share_synth"] == pytest.approx(199 / 200)
     assert site["status"] == "warn" and result.status == Status.WARN
-    assert "value missing for 98 % of the synthetic images" in site["reasons"]
-    assert site["too_small"] is True  # one value: its share is not judged either
-    assert "site warns (value missing for 98 % of the synthetic images)" in result.summary
+    assert site["reasons"] == [
+        "too small to judge: only 1 synthetic image with a value (fewer than 10)",  # its share is not judged
+        "value missing for 99.5 % of the synthetic images",
+    ]
+    assert "site warns (value missing for 99.5 % of the synthetic images)" in result.summary
+    # The threshold is the researcher's: at 100 % the lone value is only too small to judge, sex passes.
+    relaxed = representation.run(synthetic, reference, {"missing_values_warn": 1.0})
+    assert relaxed.metrics["attributes"]["site"]["status"] == "not_computable" and relaxed.status == Status.PASS
 
 
 def test_an_attribute_with_too_few_values_is_too_small_to_judge(tmp_path: Path) -> None:
