@@ -12,6 +12,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audits.engine.preprocess import Preprocessing
+from audits.models import ImageSet
+from audits.selectors import run_input_digest
 from audits.services import runs
 from audits.services.uploads import image_set_upload
 from reviews.models import Project, User
@@ -78,3 +80,12 @@ def test_csv_sex_wins_over_patient_sex_and_the_mapping_reaches_the_engine(
         "male": ("M", "sex synonym"),
     }
     assert set(representation["metrics"]["attributes"]) == {"SEX", "site", "scanner"}  # no header-made "sex"
+
+
+def test_a_new_value_mapping_is_a_new_input_not_a_reused_result(project: Project, researcher: User) -> None:
+    image_set = ImageSet.objects.create(project=project, role="synthetic", uploaded_by=researcher, digest="a" * 64)
+    before = run_input_digest({"synthetic": image_set}, {})
+    image_set.value_map_text = "attribute,value,group\nsex,W,F\n"
+    with_map = run_input_digest({"synthetic": image_set}, {})
+    image_set.value_map_text = "attribute,value,group\nsex,W,M\n"
+    assert len({before, with_map, run_input_digest({"synthetic": image_set}, {})}) == 3
