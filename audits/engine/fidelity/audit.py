@@ -17,10 +17,13 @@ from audits.engine.fidelity.intensity import (
     QUANTITATIVE_BINS,
     bin_centres,
     histogram_w1,
+    image_histograms,
     ks_d,
     per_image_stats,
+    permutation_w1,
     pooled_histogram,
     sample_pixels,
+    split_w1,
 )
 from audits.engine.fidelity.neighbours import prdc, prdc_scan
 from audits.engine.fidelity.params import resolve_params
@@ -174,7 +177,9 @@ class _Audit:
             bins = QUANTITATIVE_BINS if scale.quantitative else INTENSITY_BINS
             syn_pixels = [scale.on_window(image) for image in self.syn]
             ref_pixels = [scale.on_window(image) for image in self.ref]
-            h_syn, h_ref = pooled_histogram(syn_pixels, bins), pooled_histogram(ref_pixels, bins)
+            # Per-image rows: the permutation null sums them over relabelled groups.
+            rows = image_histograms(syn_pixels, bins), image_histograms(ref_pixels, bins)
+            h_syn, h_ref = (part.sum(axis=0, dtype=np.float64).round().astype(np.int64) for part in rows)
             m = self.metrics
             m["intensity_scale"] = "quantitative" if scale.quantitative else "relative"
             m["units"] = scale.unit
@@ -203,8 +208,7 @@ class _Audit:
                 for column, name in enumerate(names):
                     m[f"{name}_baseline"] = ks_d(stats_ref[a, column], stats_ref[b, column])
             m["w1_ratio"] = self._ratio("w1_hist", "w1_baseline_split")
-            # The shift beyond what two real halves differ by, in the unit: the HU rule's figure.
-            m["w1_excess"] = m["w1_hist"] - (m["w1_baseline_split"] or 0.0) if scale.quantitative else None
+            self._w1_null(rows, scale.width, scale.quantitative)
             self.charts["intensity_bins"] = _rounded(np.asarray(scale.to_unit(bin_centres(CHART_BINS))))
             self.charts["intensity_unit"] = scale.unit
             for side, counts in (("synthetic", h_syn), ("reference", h_ref)):
@@ -214,6 +218,46 @@ class _Audit:
             self._row("ks_D", baseline="ks_D_baseline")
             for name in names:
                 self._row(name, baseline=f"{name}_baseline")
+
+    def _w1_null(self, rows: tuple[np.ndarray, np.ndarray], width: float, quantitative: bool) -> None:
+        """What chance gives for W1: a permutation p-value (gates the ratio rule) and, on a quantitative
+        scale, the HU rule's figure w1_excess = w1_hist - the 95th percentile of W1 between real samples.
+
+        p-value: the images of both sets relabelled at random (sizes kept), n_permutations
+        times; exact under exchangeability, and images (not pixels) are the units, so the
+        spread a mixture of anatomy gives between images is in the null.
+
+        Excess: the 95th percentile of W1 between two disjoint random halves of the reference
+        (n_permutations draws of the baseline split, h images each), scaled to the sizes
+        compared, sqrt((1/N + 1/M) / (2/h)), as sampling noise of W1 shrinks with the square
+        root of the sample size. Drawn from the reference alone, it does not grow with the
+        shift under test, as a permutation null of the shifted synthetic set would. Without
+        permutations or a baseline split: W1 beyond the baseline split (or W1 itself).
+        """
+        m = self.metrics
+        m["w1_excess"] = m["w1_null_q95"] = m["w1_null_p_value"] = None
+        count = int(self.p["n_permutations"])
+        if count < 1:
+            self.caveats.append(
+                "n_permutations is 0: no permutation null, so the W1 ratio rule is not gated by chance "
+                "and the HU rule compares W1 with the baseline split."
+            )
+        else:
+            with self.clock.step("permutations"):
+                null = permutation_w1(rows[0], rows[1], count, _rng(self.seed, "permutation")) * width
+            m["w1_null_p_value"] = float((1 + np.sum(null >= m["w1_hist"] - 1e-9 * width)) / (1 + count))
+        if not quantitative:
+            return
+        if count < 1 or self.split is None:
+            m["w1_excess"] = m["w1_hist"] - (m["w1_baseline_split"] or 0.0)
+            return
+        half = len(self.split[0])
+        with self.clock.step("permutations"):
+            splits = split_w1(rows[1], half, count, _rng(self.seed, "reference_splits")) * width
+        n_syn, n_ref = len(rows[0]), len(rows[1])
+        scale = float(np.sqrt((1 / n_syn + 1 / n_ref) / (2 / half)))
+        m["w1_null_q95"] = float(np.percentile(splits, 95)) * scale
+        m["w1_excess"] = m["w1_hist"] - m["w1_null_q95"]
 
     def _ratio(self, value_name: str, baseline_name: str) -> float | None:
         value, baseline = self.metrics.get(value_name), self.metrics.get(baseline_name)

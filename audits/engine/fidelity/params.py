@@ -12,6 +12,7 @@ from audits.engine.schema import Setting, check_thresholds
 THRESHOLD_DEFAULTS: dict[str, float | None] = {
     "w1_ratio_warn": 3.0,
     "w1_ratio_fail": 10.0,
+    "w1_significance": 0.01,  # the W1 ratio rule applies only while the permutation p-value is below this
     "hu_w1_warn": 20.0,  # HU only: W1 above the real-vs-real baseline, in HU (AUDITS.md A6)
     "hu_w1_fail": 50.0,
     "fd_ratio_warn": 5.0,
@@ -37,6 +38,7 @@ INT_DEFAULTS: dict[str, int] = {
     "kid_n_subsets": 100,
     "ks_max_pixels": 200_000,
     "projection_max_points": 2000,
+    "n_permutations": 200,  # relabellings (p-value) and reference splits (HU rule) for W1's null
 }
 FLOAT_DEFAULTS: dict[str, float] = {
     "foreground_threshold": 0.1,  # a pixel above this (on the [0, 1] scale or window) is foreground
@@ -89,6 +91,16 @@ THRESHOLDS: dict[str, Setting] = {
     ),
     "w1_ratio_warn": _ratio("Intensity W1 ratio, warn above", "How many times the real-vs-real W1 warns."),
     "w1_ratio_fail": _ratio("Intensity W1 ratio, fail above", "How many times the real-vs-real W1 fails."),
+    "w1_significance": Setting(
+        "Intensity W1 ratio, only when beyond chance at",
+        "float",
+        low=0.001,
+        high=1.0,
+        help="The W1 ratio rules apply only when a shift this large would arise by chance (images of both sets "
+        "relabelled at random) less often than this. Empty: always apply them.",
+        unit="p-value",
+        allow_none=True,
+    ),
     "hu_w1_warn": Setting(
         "HU shift, warn above",
         "float",
@@ -131,7 +143,9 @@ METRIC_LABELS: dict[str, str] = {
     "w1_hist": "shift between the pixel-intensity distributions (Wasserstein-1)",
     "w1_baseline_split": "the same shift between two halves of the real set",
     "w1_ratio": "intensity shift relative to the real-versus-real shift",
-    "w1_excess": "intensity shift beyond the real-versus-real shift, in the image unit",
+    "w1_excess": "intensity shift beyond what chance gives between real images, in the image unit",
+    "w1_null_q95": "intensity shift two real samples of these sizes show 1 time in 20",
+    "w1_null_p_value": "chance of an intensity shift this large if both sets were alike",
     "ks_D": "largest gap between the pixel-intensity distributions (KS D)",
     "ks_D_baseline": "the same gap between two halves of the real set",
     "per_image_mean_ks_D": "gap between the images' mean brightness (KS D)",

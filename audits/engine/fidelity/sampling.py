@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 # One random stream per step: see the package docstring.
-_STREAMS = {"split": 1, "ks": 2, "bootstrap": 3, "kid": 4, "kid_baseline": 5, "prdc": 6, "projection": 7, "window": 8}
+_STREAMS = {
+    "split": 1,
+    "ks": 2,
+    "bootstrap": 3,
+    "kid": 4,
+    "kid_baseline": 5,
+    "prdc": 6,
+    "projection": 7,
+    "window": 8,
+    "permutation": 9,
+    "reference_splits": 10,
+}
 
 
 def _rng(seed: int, step: str) -> np.random.Generator:

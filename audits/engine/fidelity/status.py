@@ -10,7 +10,12 @@ from audits.engine.types import Status
 def thresholds_of(params: dict[str, Any], units: str | None = None) -> dict[str, dict[str, Any]]:
     """The rules as reported; the HU rule only when the intensities were compared in HU (`units`)."""
     rules: dict[str, dict[str, Any]] = {
-        "w1_ratio": {"warn": params["w1_ratio_warn"], "fail": params["w1_ratio_fail"], "direction": "above"},
+        "w1_ratio": {
+            "warn": params["w1_ratio_warn"],
+            "fail": params["w1_ratio_fail"],
+            "direction": "above",
+            "only_when": {"w1_null_p_value_below": params["w1_significance"]},
+        },
     }
     if units == "HU":
         rules["w1_excess"] = {
@@ -38,6 +43,7 @@ def _judge(metrics: dict[str, Any], p: dict[str, Any], caveats: list[str]) -> tu
     """Apply the warn and fail rules; a rule whose metric is missing is skipped (and said so)."""
     fails: list[str] = []
     warns: list[str] = []
+    notes: list[str] = []
 
     def check(name: str, direction: str, warn: float | None, fail: float | None, label: str, unit: str = "") -> None:
         value = metrics.get(name)
@@ -54,7 +60,11 @@ def _judge(metrics: dict[str, Any], p: dict[str, Any], caveats: list[str]) -> tu
             extra = f" with FD {metrics['fd']:.3g}" if name == "fd_ratio" else ""
             warns.append(f"{label} {value:.3g}{unit} {sign} {warn:g}{unit}{extra}")
 
-    check("w1_ratio", "above", p["w1_ratio_warn"], p["w1_ratio_fail"], "intensity W1 ratio")
+    within_chance = _within_chance(metrics, p)
+    if within_chance:
+        notes.append(within_chance)
+    else:
+        check("w1_ratio", "above", p["w1_ratio_warn"], p["w1_ratio_fail"], "intensity W1 ratio")
     if metrics.get("units") == "HU":
         label = "intensity W1 beyond the real-vs-real one"
         check("w1_excess", "above", p["hu_w1_warn"], p["hu_w1_fail"], label, unit=" HU")
@@ -80,7 +90,19 @@ def _judge(metrics: dict[str, Any], p: dict[str, Any], caveats: list[str]) -> tu
     if warns:
         return Status.WARN, f"Synthetic images drift from the reference: {'; '.join(warns)}{scale}."
     detail = f" ({key})" if key else ""
-    return Status.PASS, f"Synthetic images are within the thresholds against the reference{detail}{scale}."
+    note = f"; {'; '.join(notes)}" if notes else ""
+    return Status.PASS, f"Synthetic images are within the thresholds against the reference{detail}{note}{scale}."
+
+
+def _within_chance(metrics: dict[str, Any], p: dict[str, Any]) -> str:
+    """Why the W1 ratio rule is not applied ("" when it is): the shift is one chance often gives."""
+    p_value, level, ratio = metrics.get("w1_null_p_value"), p["w1_significance"], metrics.get("w1_ratio")
+    if p_value is None or level is None or p_value < level:
+        return ""
+    limit = p["w1_ratio_warn"] if p["w1_ratio_warn"] is not None else p["w1_ratio_fail"]
+    if ratio is None or limit is None or ratio <= limit:
+        return ""
+    return f"the intensity W1 ratio {ratio:.3g} is within chance (permutation p = {p_value:.2g}), so it was not judged"
 
 
 def _scale_words(metrics: dict[str, Any]) -> str:
