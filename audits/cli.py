@@ -65,7 +65,7 @@ KEY_METRICS: dict[str, tuple[str, ...]] = {
         "transforms_found",
         "train_images_copied",
     ),
-    "fidelity": ("w1_ratio", "fd", "fd_ratio", "precision", "recall", "density", "coverage"),
+    "fidelity": ("units", "w1_ratio", "fd", "fd_ratio", "precision", "recall", "density", "coverage"),
     "representation": ("max_tvd", "max_tvd_attribute", "n_attributes_computed"),
     "manifest": ("n_files", "n_listed", "n_unlisted", "n_incomplete", "coverage", "complete_coverage"),
 }
