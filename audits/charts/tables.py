@@ -61,16 +61,46 @@ def _flatten(prefix: str, value: Any, depth: int = 0) -> list[tuple[str, str]]:
     return [(prefix, format_value(value))]
 
 
+# Column order of the flagged tables: a stored result's keys come back from PostgreSQL's jsonb in
+# its own order (shortest first), not the engine's, so the tables order them here.
+COLUMN_ORDER = (
+    "attribute",
+    "category",
+    "group",
+    "synthetic",
+    "file",
+    "reference",
+    "real_set",
+    "real_file",
+    "n",
+    "n_copies",
+    "copy_rate",
+    "rate_ratio",
+    "p_value_corrected",
+    "coverage",
+    "judged",
+    "ncc",
+    "p_value",
+    "transform_text",
+    "kind",
+    "level",
+    "reason",
+)
+
+
 def flagged_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The flagged items as (column headings, rows); the columns are the union of the items' keys.
 
-    A column that repeats another one in every row (an image label that is its file name) is
-    left out, and engine codes ("probable_copy") in kind, label and status columns are shown in words.
+    Known columns come in `COLUMN_ORDER`, others after them in the order first seen. A column
+    that repeats another one in every row (an image label that is its file name) is left out,
+    and engine codes ("probable_copy") in kind, label and status columns are shown in words.
     """
     items = [item for item in result.get("flagged") or [] if isinstance(item, dict)]
     columns: list[str] = []
     for item in items:
         columns += [key for key in item if key not in columns]
+    rank = {name: position for position, name in enumerate(COLUMN_ORDER)}
+    columns = sorted(columns, key=lambda name: (rank.get(name, len(rank)), columns.index(name)))
     columns = [
         column
         for position, column in enumerate(columns)
