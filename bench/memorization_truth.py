@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.memorization_truth                 # sizes 200 and 2000, 20 seeds
     .venv/bin/python -m bench.memorization_truth --sizes 200 --seeds 5
+    .venv/bin/python -m bench.memorization_truth --data mni --step 3   # MNI slices (pip install --no-deps -r bench/requirements.txt)
 
 Cost: N synthetic, M reference and M held-out images of 64 x 64 (smooth random fields in a
 disc, as bench/data.py makes them), the audit with the transform search on and off, against
@@ -95,6 +96,30 @@ def _epi_pool() -> list[tuple[str, np.ndarray]]:
     return pool
 
 
+def _mni_pool(step: int) -> list[tuple[str, np.ndarray]]:
+    """Slices every `step` mm in three orientations of nilearn's MNI152 T1, GM and WM maps (no nilearn import)."""
+    import importlib.util
+    import os
+
+    import nibabel
+
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("--data mni needs nilearn's data files: pip install --no-deps -r bench/requirements.txt")
+    folder = os.path.join(spec.submodule_search_locations[0], "datasets", "data")
+    pool = []
+    for kind in ("t1", "gm", "wm"):
+        volume = np.asarray(
+            nibabel.load(os.path.join(folder, f"mni_icbm152_{kind}_tal_nlin_sym_09a_converted.nii.gz")).dataobj
+        )
+        for axis in range(3):
+            for k in range(0, volume.shape[axis], step):
+                plane = np.take(volume, k, axis=axis).astype(np.float64)
+                if np.count_nonzero(plane > plane.max() * 0.1) > 0.05 * plane.size:  # anatomy, not an edge slice
+                    pool.append((f"{kind}-{axis}-{k:03d}", plane))
+    return pool
+
+
 def _transform(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if kind in ("flip_lr", "flip_ud"):
@@ -127,8 +152,8 @@ def _transform(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray
 KINDS = ("flip_lr", "flip_ud", "rot90", "rot180", "rot270", "crop", "blur", "window", "jpeg", "noise", "shift")
 
 
-def errors(seeds: int) -> dict[str, object]:
-    pool = _epi_pool()
+def errors(seeds: int, data: str = "epi", step: int = 3) -> dict[str, object]:
+    pool = _epi_pool() if data == "epi" else _mni_pool(step)
     clean_pass, clean_flagged, novel_flagged = 0, [], []
     found: dict[str, list[bool]] = defaultdict(list)
     loo_found: list[bool] = []
@@ -166,16 +191,19 @@ def errors(seeds: int) -> dict[str, object]:
         "found": {kind: float(np.mean(v)) for kind, v in found.items()},
         "found_all": float(np.mean([x for v in found.values() for x in v])),
         "found_leave_one_out": float(np.mean(loo_found)),
+        "images_per_set": len(pool) // 3,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 2000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[200, 2000])
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--data", choices=("epi", "mni"), default="epi")
+    parser.add_argument("--step", type=int, default=3, help="mm between MNI slices (--data mni)")
     args = parser.parse_args()
     with threadpool_limits(1):
-        print("error rates on real EPI/CT/MR slices:", errors(args.seeds))
+        print(f"error rates on real {args.data} slices:", errors(args.seeds, args.data, args.step))
     for n in args.sizes:
         figures = cost(n)
         print(

@@ -23,7 +23,9 @@ from audits.engine.memorization.geometry import (
     D8_INVERSE,
     D8_NAMES,
     BestMatch,
+    TransformCandidates,
     best_matches,
+    prerank,
     transform_candidates,
     zoom_views,
 )
@@ -168,19 +170,21 @@ def _run(
     b_match = _matches(b_rows)
     if p["search_transforms"]:
         views = zoom_views(size, p["min_scale"], p["crop_scales"], p["crop_positions"])
-        found = transform_candidates(s_img, r_img, views, p["transform_k"], p["thumb"], block=p["block"])
+        found = transform_candidates(s_img, r_img, views, p["transform_pool"], p["thumb"], block=p["block"])
+        found = _with_as_is(prerank(s_img, r_img, found, views, p["transform_k"], p["max_shift"]), s_rows.best)
         s_match = _better(s_match, best_matches(s_img, r_img, found, views, p["max_shift"], min_scale=p["min_scale"]))
         t = lap("transforms_synthetic", t)
         found = transform_candidates(
             b_img,
             r_img,
             views,
-            p["transform_k"],
+            p["transform_pool"],
             p["thumb"],
             query_groups=nn.baseline_groups,
             reference_groups=nn.reference_groups,
             block=p["block"],
         )
+        found = _with_as_is(prerank(b_img, r_img, found, views, p["transform_k"], p["max_shift"]), b_rows.best)
         b_match = _better(b_match, best_matches(b_img, r_img, found, views, p["max_shift"], min_scale=p["min_scale"]))
         t = lap("transforms_baseline", t)
 
@@ -497,6 +501,22 @@ def _better(current: _Match, found: BestMatch) -> _Match:
             ),
             current.shift,
         ),
+    )
+
+
+def _with_as_is(found: TransformCandidates, as_is: np.ndarray) -> TransformCandidates:
+    """The transform candidates plus each query's best as-is candidate (pixel and Fourier search).
+
+    The thumbnail search compares whole views without shifting them, so a copy moved by a few
+    pixels can miss it; the as-is search finds it, and with this column its match is aligned
+    and refined like the others.
+    """
+    extra = np.asarray(as_is, dtype=np.int64)[:, None]
+    return TransformCandidates(
+        indices=np.concatenate([found.indices, extra], axis=1),
+        corr=np.concatenate([found.corr, np.zeros(extra.shape, dtype=found.corr.dtype)], axis=1),
+        symmetry=np.concatenate([found.symmetry, np.zeros(extra.shape, dtype=np.int64)], axis=1),
+        view=np.concatenate([found.view, np.zeros(extra.shape, dtype=np.int64)], axis=1),
     )
 
 

@@ -289,6 +289,100 @@ def _subpixel_peak(surface: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndar
     return f0 + np.minimum(gain, np.maximum(1.0 - f0, 0.0) / 2)
 
 
+def _area_batch(n_out: int, start: np.ndarray, length: np.ndarray, n_in: int) -> np.ndarray:
+    """`area_matrix` for a batch of intervals: (b, n_out, n_in)."""
+    steps = np.arange(n_out + 1) / n_out
+    edges = start[:, None] + length[:, None] * steps[None, :]  # (b, n_out + 1)
+    lo, hi = edges[:, :-1, None], edges[:, 1:, None]
+    pixel = np.arange(n_in)[None, None, :]
+    overlap = np.clip(np.minimum(hi, pixel + 1) - np.maximum(lo, pixel), 0.0, None)
+    sums = overlap.sum(axis=2, keepdims=True)
+    return (overlap / np.where(sums > 0, sums, 1.0)).astype(np.float32)
+
+
+def direct_ncc(
+    queries: np.ndarray,
+    references: np.ndarray,
+    scale: np.ndarray,
+    top: np.ndarray,
+    left: np.ndarray,
+    trim: int,
+    *,
+    ranks: bool = False,
+) -> np.ndarray:
+    """Pearson correlation of each query with its reference's box, both on the box's own grid.
+
+    The box of side scale * size at (top, left) (reference pixels, fractional) and the whole
+    query are both area-resampled to n = floor(scale * size) pixels a side, so neither is
+    upsampled and the comparison is continuous in scale and position; a border of `trim`
+    pixels is left out.
+    """
+    size = queries.shape[-1]
+    out = np.zeros(len(queries))
+    sides = np.clip(np.floor(scale * size + 1e-6).astype(np.int64), 2 * trim + 4, size)
+    for n in np.unique(sides):
+        rows = np.flatnonzero(sides == n)
+        whole = area_matrix(int(n), 0.0, size, size)
+        q = resample(queries[rows], whole, whole)
+        length = scale[rows] * size
+        r = np.matmul(
+            np.matmul(_area_batch(int(n), top[rows], length, size), references[rows]),
+            _area_batch(int(n), left[rows], length, size).transpose(0, 2, 1),
+        )
+        inner = slice(trim, int(n) - trim)
+        a, b = q[:, inner, inner].reshape(rows.size, -1), r[:, inner, inner].reshape(rows.size, -1)
+        if ranks:
+            from scipy.stats import rankdata
+
+            a, b = rankdata(a, axis=1), rankdata(b, axis=1)
+        out[rows] = np.einsum("ij,ij->i", zscore_rows(a), zscore_rows(b))
+    return out
+
+
+REFINE_STEPS = ((0.01, 0.5), (0.005, 0.25), (0.0025, 0.125), (0.00125, 0.0625))  # (scale, pixels) per level
+
+
+def refine_alignment(
+    queries: np.ndarray,
+    references: np.ndarray,
+    scale: np.ndarray,
+    top: np.ndarray,
+    left: np.ndarray,
+    *,
+    trim: int,
+    min_scale: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Continuous refinement of scale and position from the whole-pixel FFT alignment (pattern search).
+
+    Whole-pixel offsets and whole-pixel template sides leave a copy up to half a pixel off, and
+    on smooth anatomy that costs as much correlation as a neighbouring slice's difference. From
+    the FFT alignment, each pair's (scale, top, left) moves by +-1 step along each axis while
+    `direct_ncc` improves, at steps halving from (0.01, 0.5 px) to (0.00125, 1/16 px), two
+    passes per level. Returns (ncc, scale, top, left).
+    """
+    scale, top, left = scale.astype(np.float64), top.astype(np.float64), left.astype(np.float64)
+    best = direct_ncc(queries, references, scale, top, left, trim)
+    for step_scale, step_px in REFINE_STEPS:
+        for _ in range(2):
+            for axis, delta in (
+                (0, step_scale),
+                (0, -step_scale),
+                (1, step_px),
+                (1, -step_px),
+                (2, step_px),
+                (2, -step_px),
+            ):
+                trial = [scale.copy(), top.copy(), left.copy()]
+                trial[axis] += delta
+                trial[0] = np.clip(trial[0], min_scale - 0.02, 1.0)
+                value = direct_ncc(queries, references, trial[0], trial[1], trial[2], trim)
+                better = value > best
+                best = np.where(better, value, best)
+                scale, top, left = (np.where(better, t, c) for t, c in zip(trial, (scale, top, left), strict=True))
+    ranked = direct_ncc(queries, references, scale, top, left, trim, ranks=True)
+    return np.maximum(best, ranked), scale, top, left
+
+
 def _integrals(x: np.ndarray) -> np.ndarray:
     """(b, 2, size + 1, size + 1): integral images of x and x^2."""
     b, size, _ = x.shape
@@ -328,56 +422,136 @@ def best_matches(
     scale_step: float = 0.025,
     min_scale: float = 0.6,
     block: int = 2048,
+    refine_margin: float = 0.01,
 ) -> BestMatch:
     """Verify each transform candidate (`aligned_ncc`) and keep each query's best match.
 
-    A candidate found at a crop scale c is tried at c - 2 .. c + 2 steps of `scale_step`, then
-    at a quarter step around the best of those; a candidate at scale 1 is tried at 1 and one
-    step below (a crop of nearly the whole image). Rows are processed in blocks of `block`.
+    The best candidate of each query is tried at every scale from 1 down to `min_scale` in
+    steps of `scale_step` (the thumbnail search may have reached it through a neighbouring crop
+    view); the others at c - 2 .. c + 2 steps around the scale c of their view; then a quarter
+    step around the best of those, and the references blurred (`BLUR_SIGMAS`). Every candidate
+    within `refine_margin` of its query's best is then refined continuously
+    (`refine_alignment`): on whole pixels a neighbouring slice can edge out the true source,
+    which only the sub-pixel alignment puts ahead. Rows are processed in blocks of `block`.
     """
-    q = len(queries)
-    out = BestMatch(
-        ncc=np.full(q, -np.inf),
-        reference=np.full(q, -1, dtype=np.int64),
-        symmetry=np.zeros(q, dtype=np.int64),
-        scale=np.ones(q),
-        top=np.zeros(q),
-        left=np.zeros(q),
-    )
+    q, k = candidates.indices.shape
+    found = {
+        name: np.full((q, k), fill) for name, fill in (("ncc", -np.inf), ("scale", 1.0), ("top", 0.0), ("left", 0.0))
+    }
     view_scale = np.asarray([view.scale for view in views])
-    for column in range(candidates.indices.shape[1]):
+    for column in range(k):
         for start in range(0, q, block):
             rows = np.arange(start, min(q, start + block))
             idx = candidates.indices[rows, column]
             rows, idx = rows[idx >= 0], idx[idx >= 0]
             if rows.size == 0:
                 continue
-            sym = candidates.symmetry[rows, column]
-            turned = np.empty((rows.size, *queries.shape[1:]), dtype=np.float32)
-            for s_index, name in enumerate(D8_NAMES):
-                chosen = sym == s_index
-                if chosen.any():
-                    turned[chosen] = apply_d8(queries[rows[chosen]], name)
-            centre = view_scale[candidates.view[rows, column]]
-            coarse = np.clip(centre[:, None] + scale_step * np.arange(-2, 3)[None, :], min_scale, 1.0)
+            turned = _turned(queries, rows, candidates.symmetry[rows, column])
+            if column == 0:  # the best candidate: every scale, since its view may be a neighbouring crop
+                full = np.arange(1.0, min_scale - 1e-9, -scale_step)
+                coarse = np.broadcast_to(full, (rows.size, full.size))
+            else:
+                centre = view_scale[candidates.view[rows, column]]
+                coarse = np.clip(centre[:, None] + scale_step * np.arange(-2, 3)[None, :], min_scale, 1.0)
             first = aligned_ncc(turned, references[idx], coarse, max_shift)
-            fine = np.clip(
-                first.scale[:, None] + scale_step / 4 * np.array([-3, -2, -1, 1, 2, 3])[None, :], min_scale, 1.0
-            )
+            steps = scale_step / 4 * np.array([-3, -2, -1, 1, 2, 3])
+            fine = np.clip(first.scale[:, None] + steps[None, :], min_scale, 1.0)
             second = aligned_ncc(turned, references[idx], fine, max_shift)
             use_second = second.ncc > first.ncc
             ncc = np.where(use_second, second.ncc, first.ncc)
             # a blurred copy matches its source blurred alike: try the reference smoothed, at the best scale
-            found_scale = np.where(use_second, second.scale, first.scale)[:, None]
+            found_scale = np.where(use_second, second.scale, first.scale)
             for sigma in BLUR_SIGMAS:
-                blurred = aligned_ncc(turned, _smoothed(references[idx], sigma), found_scale, max_shift)
+                blurred = aligned_ncc(turned, _smoothed(references[idx], sigma), found_scale[:, None], max_shift)
                 ncc = np.maximum(ncc, blurred.ncc)
-            better = ncc > out.ncc[rows]
-            hit = rows[better]
-            out.ncc[hit] = ncc[better]
-            out.reference[hit] = idx[better]
-            out.symmetry[hit] = sym[better]
-            for name in ("scale", "top", "left"):
-                values = np.where(use_second, getattr(second, name), getattr(first, name))
-                getattr(out, name)[hit] = values[better]
-    return out
+            found["ncc"][rows, column] = ncc
+            found["scale"][rows, column] = found_scale
+            for name in ("top", "left"):
+                found[name][rows, column] = np.where(use_second, getattr(second, name), getattr(first, name))
+    best = found["ncc"].max(axis=1, initial=-np.inf)
+    near = np.isfinite(found["ncc"]) & (found["ncc"] >= best[:, None] - refine_margin)
+    rows_all, cols_all = np.nonzero(near)
+    trim = max(1, max_shift)
+    for start in range(0, rows_all.size, block):
+        rows, cols = rows_all[start : start + block], cols_all[start : start + block]
+        ncc, scale, top, left = refine_alignment(
+            _turned(queries, rows, candidates.symmetry[rows, cols]),
+            np.asarray(references[candidates.indices[rows, cols]], dtype=np.float32),
+            found["scale"][rows, cols],
+            found["top"][rows, cols],
+            found["left"][rows, cols],
+            trim=trim,
+            min_scale=min_scale,
+        )
+        better = ncc > found["ncc"][rows, cols]
+        for name, values in (("ncc", np.clip(ncc, -1.0, 1.0)), ("scale", scale), ("top", top), ("left", left)):
+            found[name][rows[better], cols[better]] = values[better]
+    column = found["ncc"].argmax(axis=1) if k else np.zeros(q, dtype=np.int64)
+    pick = (np.arange(q), column)
+    if k == 0:
+        empty = np.full(q, -np.inf)
+        return BestMatch(empty, np.full(q, -1), np.zeros(q, np.int64), np.ones(q), np.zeros(q), np.zeros(q))
+    has = np.isfinite(found["ncc"][pick])
+    return BestMatch(
+        ncc=found["ncc"][pick],
+        reference=np.where(has, candidates.indices[pick], -1),
+        symmetry=candidates.symmetry[pick],
+        scale=found["scale"][pick],
+        top=found["top"][pick],
+        left=found["left"][pick],
+    )
+
+
+def _turned(queries: np.ndarray, rows: np.ndarray, symmetry: np.ndarray) -> np.ndarray:
+    """queries[rows], each under its symmetry (index into D8_NAMES)."""
+    turned = np.empty((rows.size, *queries.shape[1:]), dtype=np.float32)
+    for s_index, name in enumerate(D8_NAMES):
+        chosen = symmetry == s_index
+        if chosen.any():
+            turned[chosen] = apply_d8(queries[rows[chosen]], name)
+    return turned
+
+
+def prerank(
+    queries: np.ndarray,
+    references: np.ndarray,
+    candidates: TransformCandidates,
+    views: list[View],
+    keep: int,
+    max_shift: int,
+    *,
+    block: int = 2048,
+) -> TransformCandidates:
+    """The `keep` best of a wider candidate list, by one FFT alignment each at its view's scale.
+
+    Thumbnails rank neighbouring slices of similar anatomy close together, and a crop between
+    two grid views can put its source a few places down; one whole-pixel alignment per
+    candidate (every position; the view's scale and 0.05 either side, since a crop may lie between
+    two views) ranks them by what the verification measures.
+    """
+    q, k = candidates.indices.shape
+    if k <= keep:
+        return candidates
+    score = np.full((q, k), -np.inf)
+    view_scale = np.asarray([view.scale for view in views])
+    for column in range(k):
+        for start in range(0, q, block):
+            rows = np.arange(start, min(q, start + block))
+            idx = candidates.indices[rows, column]
+            rows, idx = rows[idx >= 0], idx[idx >= 0]
+            if rows.size:
+                turned = _turned(queries, rows, candidates.symmetry[rows, column])
+                centre = view_scale[candidates.view[rows, column]][:, None]
+                scales = np.clip(centre + np.array([[-0.05, 0.0, 0.05]]), 0.3, 1.0)
+                score[rows, column] = aligned_ncc(turned, references[idx], scales, max_shift).ncc
+    order = np.argsort(-score, axis=1, kind="stable")[:, :keep]
+
+    def take(values: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(values, order, axis=1)
+
+    return TransformCandidates(
+        indices=take(candidates.indices),
+        corr=take(candidates.corr),
+        symmetry=take(candidates.symmetry),
+        view=take(candidates.view),
+    )

@@ -24,9 +24,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "k": 5,
     "spectrum_k": 5,
     "transform_k": 3,
+    "transform_pool": 10,
     "thumb": 24,
     "crop_scales": 3,
-    "crop_positions": 3,
+    "crop_positions": 4,
     "block": 2048,
     "max_shift": 3,
     "baseline_sample": 5000,
@@ -116,6 +117,7 @@ def resolve_params(params: dict[str, Any] | None) -> dict[str, Any]:
     integer("k", 1)
     integer("spectrum_k", 0)
     integer("transform_k", 1)
+    integer("transform_pool", 1)
     integer("thumb", 4)
     integer("crop_scales", 0)
     integer("crop_positions", 1)
