@@ -486,11 +486,10 @@ def best_matches(
         better = ncc > found["ncc"][rows, cols]
         for name, values in (("ncc", np.clip(ncc, -1.0, 1.0)), ("scale", scale), ("top", top), ("left", left)):
             found[name][rows[better], cols[better]] = values[better]
-    column = found["ncc"].argmax(axis=1) if k else np.zeros(q, dtype=np.int64)
-    pick = (np.arange(q), column)
     if k == 0:
         empty = np.full(q, -np.inf)
         return BestMatch(empty, np.full(q, -1), np.zeros(q, np.int64), np.ones(q), np.zeros(q), np.zeros(q))
+    pick = (np.arange(q), found["ncc"].argmax(axis=1))
     has = np.isfinite(found["ncc"][pick])
     return BestMatch(
         ncc=found["ncc"][pick],
