@@ -172,7 +172,7 @@ def _run(
         views = zoom_views(size, p["min_scale"], p["crop_scales"], p["crop_positions"])
         found = transform_candidates(s_img, r_img, views, p["transform_pool"], p["thumb"], block=p["block"])
         found = _with_as_is(prerank(s_img, r_img, found, views, p["transform_k"], p["max_shift"]), s_rows.best)
-        s_match = _better(s_match, best_matches(s_img, r_img, found, views, p["max_shift"], min_scale=p["min_scale"]))
+        s_match = _transform_match(best_matches(s_img, r_img, found, views, p["max_shift"], min_scale=p["min_scale"]))
         t = lap("transforms_synthetic", t)
         found = transform_candidates(
             b_img,
@@ -185,7 +185,7 @@ def _run(
             block=p["block"],
         )
         found = _with_as_is(prerank(b_img, r_img, found, views, p["transform_k"], p["max_shift"]), b_rows.best)
-        b_match = _better(b_match, best_matches(b_img, r_img, found, views, p["max_shift"], min_scale=p["min_scale"]))
+        b_match = _transform_match(best_matches(b_img, r_img, found, views, p["max_shift"], min_scale=p["min_scale"]))
         t = lap("transforms_baseline", t)
 
     # 4. the null: baseline scores under the same search
@@ -481,26 +481,21 @@ def _matches(rows: Any) -> _Match:
     )
 
 
-def _better(current: _Match, found: BestMatch) -> _Match:
-    """The as-is match unless an aligned transform match scores higher (by more than rounding)."""
-    take = found.ncc > current.ncc + 1e-6
+def _transform_match(found: BestMatch) -> _Match:
+    """The transform search's match (its candidates include the as-is search's best), as a _Match.
+
+    A match as is at full scale is reported as a shift: the query moved by (dy, dx).
+    """
+    as_is = (found.symmetry == 0) & (found.scale > 0.999)
+    shift = np.where(as_is[:, None], -np.rint(np.stack([found.top, found.left], axis=1)), 0).astype(np.int64)
     return _Match(
-        ncc=np.where(take, found.ncc, current.ncc),
-        reference=np.where(take, found.reference, current.reference),
-        symmetry=np.where(take, found.symmetry, current.symmetry),
-        scale=np.where(take, found.scale, current.scale),
-        top=np.where(take, found.top, current.top),
-        left=np.where(take, found.left, current.left),
-        # an as-is match at full scale is a shift: the query moved by (dy, dx) from its reference
-        shift=np.where(
-            take[:, None],
-            np.where(
-                ((found.symmetry == 0) & (found.scale > 0.999))[:, None],
-                -np.rint(np.stack([found.top, found.left], axis=1)).astype(np.int64),
-                0,
-            ),
-            current.shift,
-        ),
+        ncc=found.ncc.astype(np.float64),
+        reference=found.reference.astype(np.int64),
+        symmetry=found.symmetry.astype(np.int64),
+        scale=found.scale.astype(np.float64),
+        top=found.top.astype(np.float64),
+        left=found.left.astype(np.float64),
+        shift=shift,
     )
 
 

@@ -309,6 +309,8 @@ def direct_ncc(
     trim: int,
     *,
     ranks: bool = False,
+    band: tuple[float, float] | None = None,
+    window: bool = False,
 ) -> np.ndarray:
     """Pearson correlation of each query with its reference's box, both on the box's own grid.
 
@@ -331,13 +333,56 @@ def direct_ncc(
         )
         inner = slice(trim, int(n) - trim)
         a, b = q[:, inner, inner].reshape(rows.size, -1), r[:, inner, inner].reshape(rows.size, -1)
+        if window:
+            b = _window_like(a, b)
         if ranks:
             from scipy.stats import rankdata
 
             a, b = rankdata(a, axis=1), rankdata(b, axis=1)
+        if band is not None:
+            side = int(n) - 2 * trim
+            a, b = _band_pass(a.reshape(-1, side, side), band), _band_pass(b.reshape(-1, side, side), band)
         out[rows] = np.einsum("ij,ij->i", zscore_rows(a), zscore_rows(b))
     return out
 
+
+def _window_like(query: np.ndarray, reference: np.ndarray, tolerance: float = 0.02) -> np.ndarray:
+    """Each reference row clipped at the quantiles where its query row is saturated.
+
+    A display window clips the darkest and brightest share of a copy to flat black and white.
+    The reference is clipped at the same shares of its own values (the query's share of pixels
+    within `tolerance` of its minimum, and of its maximum), so a windowed copy meets its source
+    windowed alike. An image clipped only by the preprocessing (0.5 % each end) barely changes.
+    """
+    low, high = query.min(axis=1, keepdims=True), query.max(axis=1, keepdims=True)
+    spread = np.maximum(high - low, 1e-9)
+    share_low = np.mean(query <= low + tolerance * spread, axis=1)
+    share_high = np.mean(query >= high - tolerance * spread, axis=1)
+    ordered = np.sort(reference, axis=1)
+    last = reference.shape[1] - 1
+    row = np.arange(len(reference))
+    floor = ordered[row, np.clip(np.rint(share_low * last).astype(np.int64), 0, last)]
+    ceiling = ordered[row, np.clip(np.rint((1 - share_high) * last).astype(np.int64), 0, last)]
+    return np.clip(reference, floor[:, None], np.maximum(ceiling, floor)[:, None])
+
+
+def _band_pass(images: np.ndarray, band: tuple[float, float]) -> np.ndarray:
+    """Difference of Gaussians of each (b, side, side) image, flattened: the band of anatomical detail."""
+    from scipy import ndimage
+
+    low, high = band
+    x = np.asarray(images, dtype=np.float32)
+    detail = ndimage.gaussian_filter(x, (0, low, low), mode="nearest") - ndimage.gaussian_filter(
+        x, (0, high, high), mode="nearest"
+    )
+    return detail.reshape(len(x), -1)
+
+
+# The score of an aligned pair: the correlation of its anatomical detail. Two different slices of
+# one anatomy share their outline and coarse contrast (the low frequencies), which plain NCC is
+# dominated by; a copy also shares the detail between 1.5 and 6 pixels. Measured on MNI slices 3 mm
+# apart: the null's median falls from 0.97 to 0.95 while copies keep 0.997 and more.
+DETAIL_BAND = (1.5, 6.0)
 
 REFINE_STEPS = ((0.01, 0.5), (0.005, 0.25), (0.0025, 0.125), (0.00125, 0.0625))  # (scale, pixels) per level
 
@@ -379,8 +424,16 @@ def refine_alignment(
                 better = value > best
                 best = np.where(better, value, best)
                 scale, top, left = (np.where(better, t, c) for t, c in zip(trial, (scale, top, left), strict=True))
-    ranked = direct_ncc(queries, references, scale, top, left, trim, ranks=True)
-    return np.maximum(best, ranked), scale, top, left
+    score = np.maximum(
+        direct_ncc(queries, references, scale, top, left, trim, band=DETAIL_BAND),
+        direct_ncc(queries, references, scale, top, left, trim, ranks=True, band=DETAIL_BAND),
+    )
+    windowed = direct_ncc(queries, references, scale, top, left, trim, band=DETAIL_BAND, window=True)
+    score = np.maximum(score, windowed)
+    for sigma in BLUR_SIGMAS:  # a blurred copy keeps the detail of its source blurred alike
+        blurred = _smoothed(references, sigma)
+        score = np.maximum(score, direct_ncc(queries, blurred, scale, top, left, trim, band=DETAIL_BAND))
+    return score, scale, top, left
 
 
 def _integrals(x: np.ndarray) -> np.ndarray:
@@ -431,8 +484,10 @@ def best_matches(
     view); the others at c - 2 .. c + 2 steps around the scale c of their view; then a quarter
     step around the best of those, and the references blurred (`BLUR_SIGMAS`). Every candidate
     within `refine_margin` of its query's best is then refined continuously
-    (`refine_alignment`): on whole pixels a neighbouring slice can edge out the true source,
-    which only the sub-pixel alignment puts ahead. Rows are processed in blocks of `block`.
+    (`refine_alignment`), which also gives its score, the detail correlation; on whole pixels a
+    neighbouring slice can edge out the true source, which only the sub-pixel alignment puts
+    ahead. The match is the refined candidate with the highest score. Rows are processed in
+    blocks of `block`.
     """
     q, k = candidates.indices.shape
     found = {
@@ -483,9 +538,10 @@ def best_matches(
             trim=trim,
             min_scale=min_scale,
         )
-        better = ncc > found["ncc"][rows, cols]
         for name, values in (("ncc", np.clip(ncc, -1.0, 1.0)), ("scale", scale), ("top", top), ("left", left)):
-            found[name][rows[better], cols[better]] = values[better]
+            found[name][rows, cols] = values
+    # the score is the detail correlation of a refined pair; candidates too far behind to refine drop out
+    found["ncc"][~near] = -np.inf
     if k == 0:
         empty = np.full(q, -np.inf)
         return BestMatch(empty, np.full(q, -1), np.zeros(q, np.int64), np.ones(q), np.zeros(q), np.zeros(q))

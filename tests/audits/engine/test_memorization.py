@@ -368,7 +368,7 @@ def test_flagged_sorted_capped_and_counted(fields: dict) -> None:
 
 
 def test_thresholds_come_from_params(fields: dict) -> None:
-    synthetic = [*fields["novel"][:99], copy_of(fields, 0, "a")]
+    synthetic = [*fields["novel"][:99], copy_of(fields, 0, "a", "noise")]
     lenient = audit(fields, synthetic, ncc_floor=1.0)
     assert lenient.metrics["n_probable_copies"] == 0 and lenient.status == Status.PASS
     strict = audit(fields, synthetic, warn_alpha=0.05, fail_alpha=0.01)
