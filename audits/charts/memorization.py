@@ -57,7 +57,7 @@ def _memorization(charts: dict[str, Any], result: dict[str, Any]) -> list[Chart]
                 (baseline_name, REAL, _numbers(charts.get("baseline_scores", []))),
             ],
             lines=lines,
-            x_title="similarity to the closest training image after alignment (NCC; 1 = identical)",
+            x_title="similarity of anatomical detail to the closest training image, after alignment (1 = identical)",
         )
         if figure is not None:
             _add_null(figure, charts)
