@@ -277,7 +277,7 @@ def image_thumbnail_png(
     back to the slice's aspect ratio. For a memorization pair the picture can be shown as the
     audit aligned it: `align` (a symmetry of the square, see `geometry.D8`) turns the square,
     and `crop` = (top, left, side) as fractions of the side cuts the matched region out of it
-    and resizes it back; either gives a square picture, as the audit compared it.
+    and resizes it back, so the picture keeps the aspect of the real image it is compared with.
     """
     from PIL import Image as PillowImage
 
@@ -305,7 +305,8 @@ def image_thumbnail_png(
         width, height = record.width or THUMBNAIL_PX, record.height or THUMBNAIL_PX
     if align != "identity" or crop is not None:
         pixels = _aligned(pixels, align, crop)
-        width = height = THUMBNAIL_PX
+        if align in ("rot90", "rot270", "transpose", "anti_transpose"):  # turned a quarter: the other aspect
+            width, height = height, width
     scale = THUMBNAIL_PX / max(width, height)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     grey = (pixels.clip(0.0, 1.0) * 255.0 + 0.5).astype("uint8")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from audits.charts.common import FAIL, REAL, SYNTHETIC, WARN, Chart, _histogram, _number, _numbers, format_value
 
 
@@ -12,16 +14,20 @@ def _add_null(figure: dict[str, Any], charts: dict[str, Any]) -> None:
     bars = [trace for trace in figure["data"] if trace.get("type") == "bar"]
     found = charts.get("null_curve")
     curve: dict[str, Any] = found if isinstance(found, dict) else {}
-    xs, density = _numbers(curve.get("x", [])), _numbers(curve.get("density", []))
-    if bars and xs and len(xs) == len(density):
-        width = float(bars[0].get("width") or 0.0)
+    xs, cdf = _numbers(curve.get("x", [])), _numbers(curve.get("cdf", []))
+    if bars and xs and len(xs) == len(cdf) and None not in xs and None not in cdf:
+        # the expected share of real images in a bar as wide as the histogram's, centred on x:
+        # on the bars' own scale, however narrow the null is
+        half = float(bars[0].get("width") or 0.0) / 2
+        grid, cumulative = np.asarray(xs, dtype=float), np.asarray(cdf, dtype=float)
+        shares = np.interp(grid + half, grid, cumulative) - np.interp(grid - half, grid, cumulative)
         figure["data"].append(
             {
                 "type": "scatter",
                 "mode": "lines",
                 "name": "null fitted to the real images",
                 "x": xs,
-                "y": [None if d is None else round(d * width, 6) for d in density],
+                "y": [round(float(v), 6) for v in shares],
                 "line": {"color": REAL, "width": 2},
                 "hoverinfo": "skip",
             }

@@ -48,6 +48,7 @@ def test_researcher_uploads_sets_and_reads_the_memorization_chart(
     owner = ResearcherFactory(username="rosa", full_name="Rosa Researcher")
     project = ProjectFactory(owner=owner, guideline_version=catalogue, title="Synthetic EPI slices")
     reference = _zip_of_slices(tmp_path, "real.zip", list(range(0, 20, 2)), label=False)
+    holdout = _zip_of_slices(tmp_path, "holdout.zip", [1, 5, 9, 13, 17, 19, 21, 23], label=False)
     synthetic = _zip_of_slices(tmp_path, "synthetic.zip", [3, 7, 11, 15], label=True, copy_of=6)
 
     page.goto("/accounts/login/")
@@ -60,6 +61,7 @@ def test_researcher_uploads_sets_and_reads_the_memorization_chart(
 
     _upload(page, project.pk, "reference", reference)
     shot("reference-set")
+    _upload(page, project.pk, "holdout", holdout)
     _upload(page, project.pk, "synthetic", synthetic)
     shot("synthetic-set")
 

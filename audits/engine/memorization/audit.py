@@ -542,7 +542,12 @@ def _null_curve(null: NullModel, baseline_ncc: np.ndarray, threshold: float) -> 
     scale = null.sd * float(np.sqrt(1 + 1 / null.k))
     density_u = stats.t.pdf((u - null.mean) / scale, null.df) / scale
     density = density_u / np.maximum(1 - grid, 1e-7)  # du/dncc = 1 / (1 - ncc)
-    return {"x": _rounded_list(grid, 5), "density": [float(f"{v:.4g}") for v in density]}
+    cdf = stats.t.cdf((u - null.mean) / scale, null.df)
+    return {
+        "x": _rounded_list(grid, 5),
+        "density": [float(f"{v:.4g}") for v in density],
+        "cdf": [round(float(v), 6) for v in cdf],
+    }
 
 
 def copy_flags(result: AuditResult) -> dict[str, bool] | None:
