@@ -289,20 +289,65 @@ def _subpixel_peak(surface: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndar
     return f0 + np.minimum(gain, np.maximum(1.0 - f0, 0.0) / 2)
 
 
-def _area_batch(n_out: int, start: np.ndarray, length: np.ndarray, n_in: int) -> np.ndarray:
-    """`area_matrix` for a batch of intervals: (b, n_out, n_in)."""
+def summed_area(images: np.ndarray) -> np.ndarray:
+    """(b, size + 1, size + 1) float64 summed-area tables: entry (y, x) sums pixels [0, y) x [0, x)."""
+    x = np.asarray(images, dtype=np.float64)
+    table = np.zeros((x.shape[0], x.shape[1] + 1, x.shape[2] + 1))
+    table[:, 1:, 1:] = x.cumsum(axis=1).cumsum(axis=2)
+    return table
+
+
+def box_resample(table: np.ndarray, top: np.ndarray, left: np.ndarray, length: np.ndarray, n_out: int) -> np.ndarray:
+    """The box of side `length` at (top, left) of each image, area-averaged to (b, n_out, n_out).
+
+    `table` is the images' `summed_area`. The integral over [0, y) x [0, x) of piecewise
+    constant pixels is bilinear inside each pixel, so it is read at the fractional box edges by
+    bilinear interpolation of the table, and each output pixel is its rectangle's integral
+    divided by the rectangle's area inside the image: `area_matrix`'s numbers, at a cost that
+    does not grow with the image size.
+    """
+    size = table.shape[1] - 1
     steps = np.arange(n_out + 1) / n_out
-    edges = start[:, None] + length[:, None] * steps[None, :]  # (b, n_out + 1)
-    lo, hi = edges[:, :-1, None], edges[:, 1:, None]
-    pixel = np.arange(n_in)[None, None, :]
-    overlap = np.clip(np.minimum(hi, pixel + 1) - np.maximum(lo, pixel), 0.0, None)
-    sums = overlap.sum(axis=2, keepdims=True)
-    return (overlap / np.where(sums > 0, sums, 1.0)).astype(np.float32)
+
+    def edges(start: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        e = np.clip(start[:, None] + length[:, None] * steps[None, :], 0.0, size)
+        k = np.minimum(np.floor(e).astype(np.int64), size - 1)
+        return e, k, e - k
+
+    ey, ky, fy = edges(top)
+    ex, kx, fx = edges(left)
+    lower = np.take_along_axis(table, ky[:, :, None], axis=1)
+    upper = np.take_along_axis(table, ky[:, :, None] + 1, axis=1)
+    rows = lower + fy[:, :, None] * (upper - lower)  # (b, n + 1, size + 1)
+    lower = np.take_along_axis(rows, kx[:, None, :], axis=2)
+    upper = np.take_along_axis(rows, kx[:, None, :] + 1, axis=2)
+    corner = lower + fx[:, None, :] * (upper - lower)  # (b, n + 1, n + 1)
+    sums = corner[:, 1:, 1:] - corner[:, :-1, 1:] - corner[:, 1:, :-1] + corner[:, :-1, :-1]
+    area = np.diff(ey, axis=1)[:, :, None] * np.diff(ex, axis=1)[:, None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(area > 1e-9, sums / area, 0.0).astype(np.float32)
+
+
+class PairTables:
+    """Summed-area tables of query and reference pairs, and each query's grid per side (cached)."""
+
+    def __init__(self, queries: np.ndarray, references: np.ndarray, query_table: np.ndarray | None = None) -> None:
+        self.size = int(queries.shape[-1])
+        self.query_table = summed_area(queries) if query_table is None else query_table
+        self.reference_table = summed_area(references)
+        self._grids: dict[int, np.ndarray] = {}
+
+    def query_grid(self, n: int, rows: np.ndarray) -> np.ndarray:
+        """The whole query resampled to n x n, for `rows` (computed once per n for every pair)."""
+        if n not in self._grids:
+            b = self.query_table.shape[0]
+            whole = np.full(b, float(self.size))
+            self._grids[n] = box_resample(self.query_table, np.zeros(b), np.zeros(b), whole, n)
+        return self._grids[n][rows]
 
 
 def direct_ncc(
-    queries: np.ndarray,
-    references: np.ndarray,
+    pairs: PairTables,
     scale: np.ndarray,
     top: np.ndarray,
     left: np.ndarray,
@@ -317,20 +362,17 @@ def direct_ncc(
     The box of side scale * size at (top, left) (reference pixels, fractional) and the whole
     query are both area-resampled to n = floor(scale * size) pixels a side, so neither is
     upsampled and the comparison is continuous in scale and position; a border of `trim`
-    pixels is left out.
+    pixels is left out. `ranks` correlates the pixels' ranks (Spearman); `band` = (s1, s2) the
+    difference of Gaussians of sigma s1 and s2 (pixels of the box's grid); `window` first clips
+    the reference as the query is clipped (`_window_like`).
     """
-    size = queries.shape[-1]
-    out = np.zeros(len(queries))
+    size = pairs.size
+    out = np.zeros(len(scale))
     sides = np.clip(np.floor(scale * size + 1e-6).astype(np.int64), 2 * trim + 4, size)
     for n in np.unique(sides):
         rows = np.flatnonzero(sides == n)
-        whole = area_matrix(int(n), 0.0, size, size)
-        q = resample(queries[rows], whole, whole)
-        length = scale[rows] * size
-        r = np.matmul(
-            np.matmul(_area_batch(int(n), top[rows], length, size), references[rows]),
-            _area_batch(int(n), left[rows], length, size).transpose(0, 2, 1),
-        )
+        q = pairs.query_grid(int(n), rows)
+        r = box_resample(pairs.reference_table[rows], top[rows], left[rows], scale[rows] * size, int(n))
         inner = slice(trim, int(n) - trim)
         a, b = q[:, inner, inner].reshape(rows.size, -1), r[:, inner, inner].reshape(rows.size, -1)
         if window:
@@ -384,7 +426,14 @@ def _band_pass(images: np.ndarray, band: tuple[float, float]) -> np.ndarray:
 # apart: the null's median falls from 0.97 to 0.95 while copies keep 0.997 and more.
 DETAIL_BAND = (1.5, 6.0)
 
-REFINE_STEPS = ((0.01, 0.5), (0.005, 0.25), (0.0025, 0.125), (0.00125, 0.0625))  # (scale, pixels) per level
+REFINE_FROM_QUANTILE = 0.25  # a windowed copy's plain NCC can fall to the set's median, never this far
+
+REFINE_STEPS: tuple[tuple[float, float], ...] = (
+    (0.01, 0.5),
+    (0.005, 0.25),
+    (0.0025, 0.125),
+    (0.00125, 0.0625),
+)  # (scale, pixels) per level
 
 
 def refine_alignment(
@@ -396,18 +445,20 @@ def refine_alignment(
     *,
     trim: int,
     min_scale: float,
+    steps: tuple[tuple[float, float], ...] = (),
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Continuous refinement of scale and position from the whole-pixel FFT alignment (pattern search).
 
     Whole-pixel offsets and whole-pixel template sides leave a copy up to half a pixel off, and
     on smooth anatomy that costs as much correlation as a neighbouring slice's difference. From
     the FFT alignment, each pair's (scale, top, left) moves by +-1 step along each axis while
-    `direct_ncc` improves, at steps halving from (0.01, 0.5 px) to (0.00125, 1/16 px), two
-    passes per level. Returns (ncc, scale, top, left).
+    `direct_ncc` improves, at `steps` (`REFINE_STEPS`: halving from (0.01, 0.5 px) to
+    (0.00125, 1/16 px)), two passes per level; without steps the pair is scored where it stands. Returns (ncc, scale, top, left).
     """
     scale, top, left = scale.astype(np.float64), top.astype(np.float64), left.astype(np.float64)
-    best = direct_ncc(queries, references, scale, top, left, trim)
-    for step_scale, step_px in REFINE_STEPS:
+    pairs = PairTables(queries, references)
+    best = direct_ncc(pairs, scale, top, left, trim)
+    for step_scale, step_px in steps:
         for _ in range(2):
             for axis, delta in (
                 (0, step_scale),
@@ -420,19 +471,18 @@ def refine_alignment(
                 trial = [scale.copy(), top.copy(), left.copy()]
                 trial[axis] += delta
                 trial[0] = np.clip(trial[0], min_scale - 0.02, 1.0)
-                value = direct_ncc(queries, references, trial[0], trial[1], trial[2], trim)
+                value = direct_ncc(pairs, trial[0], trial[1], trial[2], trim)
                 better = value > best
                 best = np.where(better, value, best)
                 scale, top, left = (np.where(better, t, c) for t, c in zip(trial, (scale, top, left), strict=True))
     score = np.maximum(
-        direct_ncc(queries, references, scale, top, left, trim, band=DETAIL_BAND),
-        direct_ncc(queries, references, scale, top, left, trim, ranks=True, band=DETAIL_BAND),
+        direct_ncc(pairs, scale, top, left, trim, band=DETAIL_BAND),
+        direct_ncc(pairs, scale, top, left, trim, ranks=True, band=DETAIL_BAND),
     )
-    windowed = direct_ncc(queries, references, scale, top, left, trim, band=DETAIL_BAND, window=True)
-    score = np.maximum(score, windowed)
+    score = np.maximum(score, direct_ncc(pairs, scale, top, left, trim, band=DETAIL_BAND, window=True))
     for sigma in BLUR_SIGMAS:  # a blurred copy keeps the detail of its source blurred alike
-        blurred = _smoothed(references, sigma)
-        score = np.maximum(score, direct_ncc(queries, blurred, scale, top, left, trim, band=DETAIL_BAND))
+        blurred = PairTables(queries, _smoothed(references, sigma), query_table=pairs.query_table)
+        score = np.maximum(score, direct_ncc(blurred, scale, top, left, trim, band=DETAIL_BAND))
     return score, scale, top, left
 
 
@@ -475,16 +525,16 @@ def best_matches(
     scale_step: float = 0.025,
     min_scale: float = 0.6,
     block: int = 2048,
-    refine_margin: float = 0.01,
+    refine_margin: float = 0.05,
 ) -> BestMatch:
     """Verify each transform candidate (`aligned_ncc`) and keep each query's best match.
 
     The best candidate of each query is tried at every scale from 1 down to `min_scale` in
     steps of `scale_step` (the thumbnail search may have reached it through a neighbouring crop
-    view); the others at c - 2 .. c + 2 steps around the scale c of their view; then a quarter
-    step around the best of those, and the references blurred (`BLUR_SIGMAS`). Every candidate
-    within `refine_margin` of its query's best is then refined continuously
-    (`refine_alignment`), which also gives its score, the detail correlation; on whole pixels a
+    view); the others at c - 2 .. c + 2 steps around the scale c of their view. Every candidate
+    within `refine_margin` of its query's best (the three best, above the set's lowest quarter) is
+    then refined continuously (`refine_alignment`), which also gives its score, the detail
+    correlation; on whole pixels a
     neighbouring slice can edge out the true source, which only the sub-pixel alignment puts
     ahead. The match is the refined candidate with the highest score. Rows are processed in
     blocks of `block`.
@@ -508,40 +558,44 @@ def best_matches(
             else:
                 centre = view_scale[candidates.view[rows, column]]
                 coarse = np.clip(centre[:, None] + scale_step * np.arange(-2, 3)[None, :], min_scale, 1.0)
+            # whole pixels and scale steps only: the continuous refinement below does the rest
             first = aligned_ncc(turned, references[idx], coarse, max_shift)
-            steps = scale_step / 4 * np.array([-3, -2, -1, 1, 2, 3])
-            fine = np.clip(first.scale[:, None] + steps[None, :], min_scale, 1.0)
-            second = aligned_ncc(turned, references[idx], fine, max_shift)
-            use_second = second.ncc > first.ncc
-            ncc = np.where(use_second, second.ncc, first.ncc)
-            # a blurred copy matches its source blurred alike: try the reference smoothed, at the best scale
-            found_scale = np.where(use_second, second.scale, first.scale)
-            for sigma in BLUR_SIGMAS:
-                blurred = aligned_ncc(turned, _smoothed(references[idx], sigma), found_scale[:, None], max_shift)
-                ncc = np.maximum(ncc, blurred.ncc)
+            ncc, found_scale = first.ncc, first.scale
             found["ncc"][rows, column] = ncc
             found["scale"][rows, column] = found_scale
-            for name in ("top", "left"):
-                found[name][rows, column] = np.where(use_second, getattr(second, name), getattr(first, name))
+            found["top"][rows, column] = first.top
+            found["left"][rows, column] = first.left
     best = found["ncc"].max(axis=1, initial=-np.inf)
-    near = np.isfinite(found["ncc"]) & (found["ncc"] >= best[:, None] - refine_margin)
-    rows_all, cols_all = np.nonzero(near)
+    finite = np.isfinite(found["ncc"])
+    # The set's images above its REFINE_FROM_QUANTILE by whole-pixel score are refined (their
+    # three best candidates within refine_margin); the rest, far below any copy threshold, are
+    # scored where their best candidate stands. The rule is the same for the synthetic and the baseline images, so the
+    # null still describes exactly what the synthetic images went through.
+    scored = np.isfinite(best)
+    upper = best >= (np.quantile(best[scored], REFINE_FROM_QUANTILE) if scored.any() else np.inf)
+    order = np.argsort(-np.where(finite, found["ncc"], -np.inf), axis=1, kind="stable")
+    rank = np.argsort(order, axis=1)
+    near = finite & upper[:, None] & (found["ncc"] >= best[:, None] - refine_margin) & (rank < 3)
+    where = finite & ~upper[:, None] & (rank == 0)
     trim = max(1, max_shift)
-    for start in range(0, rows_all.size, block):
-        rows, cols = rows_all[start : start + block], cols_all[start : start + block]
-        ncc, scale, top, left = refine_alignment(
-            _turned(queries, rows, candidates.symmetry[rows, cols]),
-            np.asarray(references[candidates.indices[rows, cols]], dtype=np.float32),
-            found["scale"][rows, cols],
-            found["top"][rows, cols],
-            found["left"][rows, cols],
-            trim=trim,
-            min_scale=min_scale,
-        )
-        for name, values in (("ncc", np.clip(ncc, -1.0, 1.0)), ("scale", scale), ("top", top), ("left", left)):
-            found[name][rows, cols] = values
-    # the score is the detail correlation of a refined pair; candidates too far behind to refine drop out
-    found["ncc"][~near] = -np.inf
+    for chosen, schedule in ((near, REFINE_STEPS), (where, ())):
+        rows_all, cols_all = np.nonzero(chosen)
+        for start in range(0, rows_all.size, block):
+            rows, cols = rows_all[start : start + block], cols_all[start : start + block]
+            ncc, scale, top, left = refine_alignment(
+                _turned(queries, rows, candidates.symmetry[rows, cols]),
+                np.asarray(references[candidates.indices[rows, cols]], dtype=np.float32),
+                found["scale"][rows, cols],
+                found["top"][rows, cols],
+                found["left"][rows, cols],
+                trim=trim,
+                min_scale=min_scale,
+                steps=schedule,
+            )
+            for name, values in (("ncc", np.clip(ncc, -1.0, 1.0)), ("scale", scale), ("top", top), ("left", left)):
+                found[name][rows, cols] = values
+    # the score is the detail correlation of a scored pair; the other candidates drop out
+    found["ncc"][~(near | where)] = -np.inf
     if k == 0:
         empty = np.full(q, -np.inf)
         return BestMatch(empty, np.full(q, -1), np.zeros(q, np.int64), np.ones(q), np.zeros(q), np.zeros(q))
