@@ -39,7 +39,7 @@ output pixel), which is anti-aliased and is one small matrix product on each sid
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -548,27 +548,21 @@ def best_matches(
         name: np.full((q, k), fill) for name, fill in (("ncc", -np.inf), ("scale", 1.0), ("top", 0.0), ("left", 0.0))
     }
     view_scale = np.asarray([view.scale for view in views])
-    for column in range(k):
-        for start in range(0, q, block):
-            rows = np.arange(start, min(q, start + block))
-            idx = candidates.indices[rows, column]
-            rows, idx = rows[idx >= 0], idx[idx >= 0]
-            if rows.size == 0:
-                continue
-            turned = _turned(queries, rows, candidates.symmetry[rows, column])
-            if column == 0:  # the best candidate: every scale, since its view may be a neighbouring crop
-                full = np.arange(1.0, min_scale - 1e-9, -scale_step)
-                coarse = np.broadcast_to(full, (rows.size, full.size))
-            else:
-                centre = view_scale[candidates.view[rows, column]]
-                coarse = np.clip(centre[:, None] + scale_step * np.arange(-2, 3)[None, :], min_scale, 1.0)
-            # whole pixels and scale steps only: the continuous refinement below does the rest
-            first = aligned_ncc(turned, references[idx], coarse, max_shift)
-            ncc, found_scale = first.ncc, first.scale
-            found["ncc"][rows, column] = ncc
-            found["scale"][rows, column] = found_scale
-            found["top"][rows, column] = first.top
-            found["left"][rows, column] = first.left
+    for column, rows, idx in _candidate_blocks(candidates, block):
+        turned = _turned(queries, rows, candidates.symmetry[rows, column])
+        if column == 0:  # the best candidate: every scale, since its view may be a neighbouring crop
+            full = np.arange(1.0, min_scale - 1e-9, -scale_step)
+            coarse = np.broadcast_to(full, (rows.size, full.size))
+        else:
+            centre = view_scale[candidates.view[rows, column]]
+            coarse = np.clip(centre[:, None] + scale_step * np.arange(-2, 3)[None, :], min_scale, 1.0)
+        # whole pixels and scale steps only: the continuous refinement below does the rest
+        first = aligned_ncc(turned, references[idx], coarse, max_shift)
+        ncc, found_scale = first.ncc, first.scale
+        found["ncc"][rows, column] = ncc
+        found["scale"][rows, column] = found_scale
+        found["top"][rows, column] = first.top
+        found["left"][rows, column] = first.left
     best = found["ncc"].max(axis=1, initial=-np.inf)
     finite = np.isfinite(found["ncc"])
     # The set's images above its REFINE_FROM_QUANTILE by whole-pixel score are refined (their
@@ -615,6 +609,18 @@ def best_matches(
     )
 
 
+def _candidate_blocks(candidates: TransformCandidates, block: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(column, query rows, reference rows) of each candidate column in blocks of `block` query rows, skipping empty slots."""
+    q, k = candidates.indices.shape
+    for column in range(k):
+        for start in range(0, q, block):
+            rows = np.arange(start, min(q, start + block))
+            idx = candidates.indices[rows, column]
+            rows, idx = rows[idx >= 0], idx[idx >= 0]
+            if rows.size:
+                yield column, rows, idx
+
+
 def _turned(queries: np.ndarray, rows: np.ndarray, symmetry: np.ndarray) -> np.ndarray:
     """queries[rows], each under its symmetry (index into D8_NAMES)."""
     turned = np.empty((rows.size, *queries.shape[1:]), dtype=np.float32)
@@ -647,16 +653,11 @@ def prerank(
         return candidates
     score = np.full((q, k), -np.inf)
     view_scale = np.asarray([view.scale for view in views])
-    for column in range(k):
-        for start in range(0, q, block):
-            rows = np.arange(start, min(q, start + block))
-            idx = candidates.indices[rows, column]
-            rows, idx = rows[idx >= 0], idx[idx >= 0]
-            if rows.size:
-                turned = _turned(queries, rows, candidates.symmetry[rows, column])
-                centre = view_scale[candidates.view[rows, column]][:, None]
-                scales = np.clip(centre + np.array([[-0.05, 0.0, 0.05]]), 0.3, 1.0)
-                score[rows, column] = aligned_ncc(turned, references[idx], scales, max_shift).ncc
+    for column, rows, idx in _candidate_blocks(candidates, block):
+        turned = _turned(queries, rows, candidates.symmetry[rows, column])
+        centre = view_scale[candidates.view[rows, column]][:, None]
+        scales = np.clip(centre + np.array([[-0.05, 0.0, 0.05]]), 0.3, 1.0)
+        score[rows, column] = aligned_ncc(turned, references[idx], scales, max_shift).ncc
     order = np.argsort(-score, axis=1, kind="stable")[:, :keep]
 
     def take(values: np.ndarray) -> np.ndarray:

@@ -16,15 +16,10 @@ from audits.engine.memorization.params import _blas_limit
 
 def _normalised_crops(images: np.ndarray, max_shift: int) -> np.ndarray:
     """Centre crops (side size - 2 * max_shift) as zero-mean unit-norm float32 rows; 0 if constant."""
+    from audits.engine.memorization.geometry import zscore_rows
+
     size = images.shape[1]
-    crop = images[:, max_shift : size - max_shift, max_shift : size - max_shift].reshape(len(images), -1)
-    crop = crop.astype(np.float32, copy=True)
-    crop -= crop.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(crop, axis=1)
-    good = norms > 1e-6
-    crop[good] /= norms[good, None]
-    crop[~good] = 0.0
-    return crop
+    return zscore_rows(images[:, max_shift : size - max_shift, max_shift : size - max_shift])
 
 
 def rerank(
