@@ -88,6 +88,10 @@ COLUMN_ORDER = (
 )
 
 
+# Fields for the pages' own use (aligning thumbnails), said in words by another column
+MACHINE_COLUMNS = frozenset({"align", "crop", "transform"})
+
+
 def flagged_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The flagged items as (column headings, rows); the columns are the union of the items' keys.
 
@@ -99,6 +103,7 @@ def flagged_table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     columns: list[str] = []
     for item in items:
         columns += [key for key in item if key not in columns]
+    columns = [column for column in columns if column not in MACHINE_COLUMNS]
     rank = {name: position for position, name in enumerate(COLUMN_ORDER)}
     columns = sorted(columns, key=lambda name: (rank.get(name, len(rank)), columns.index(name)))
     columns = [
