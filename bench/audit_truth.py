@@ -99,8 +99,10 @@ def _clean(header: dict[str, Any], rng: np.random.Generator, realistic_dates: bo
 
 
 def _usable(value: Any) -> bool:
+    """A real identifier to plant: not empty, not a placeholder, not a blanked date (11111111, 19000101)."""
     text = str(value[0] if isinstance(value, list) and value else value).strip().upper()
-    return bool(text) and text not in PLACEHOLDERS and not set(text) <= set("0^ .:")
+    blank_date = len(text) == 8 and text.isdigit() and not 1901 <= int(text[:4]) <= 2199
+    return bool(text) and text not in PLACEHOLDERS and not set(text) <= set("0^ .:") and not blank_date
 
 
 def privacy_rates(seeds: int) -> dict[str, Any]:
