@@ -4,12 +4,15 @@ An archive is recognised by its bytes (zip magic, a readable tar header), never 
 name. It is refused whole, with a reason the uploader can act on, for an entry that could
 leave the extraction folder (absolute, '..', drive letter, backslash tricks), a link or
 device entry, too many entries, too large a declared total or too high a compression
-ratio. The limits are checked on the headers first and again on the bytes actually
-written, because headers can lie.
+ratio. The ratio holds for each member and for the archive as a whole (expanded bytes over
+the archive's own size), so a thousand members each just under the member floor are still
+refused. The limits are checked on the headers first and again on the bytes actually
+written, because headers can lie. An `UploadBudget` shared by the archives of one upload
+caps the bytes and files they expand to together.
 
 Members are written under numbered names inside a fresh private folder, so no entry name
 ever becomes a path on disk; the names travel beside the paths. Nested archives are not
-opened: the readers then reject them as "not an image".
+opened: `nested_archive` names them, and the ingest rejects such a member with that reason.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class Limits:
     total_bytes: int
     ratio: int
     ratio_floor: int  # smaller members are not held to the ratio: a blank slice compresses ~1000:1
+    ratio_floor_total: int = 32 * 1024 * 1024  # a whole archive expanding to less is not held to it either
 
     @classmethod
     def from_settings(cls) -> Limits:
@@ -82,7 +86,61 @@ class Limits:
             total_bytes=settings.ARCHIVE_MAX_TOTAL_BYTES,
             ratio=settings.ARCHIVE_MAX_RATIO,
             ratio_floor=settings.ARCHIVE_RATIO_FLOOR_BYTES,
+            ratio_floor_total=settings.ARCHIVE_RATIO_FLOOR_TOTAL_BYTES,
         )
+
+
+@dataclass
+class UploadBudget:
+    """What all the files of one upload may still add up to: bytes once expanded, and files.
+
+    Shared by its archives (and charged for its loose files), so ten archives just under the
+    per-archive limit cannot expand to ten times it.
+    """
+
+    bytes_left: int
+    files_left: int
+    total_bytes: int = 0
+    total_files: int = 0
+
+    @classmethod
+    def from_settings(cls) -> UploadBudget:
+        return cls(
+            bytes_left=settings.UPLOAD_MAX_EXPANDED_BYTES,
+            files_left=settings.UPLOAD_MAX_FILES,
+            total_bytes=settings.UPLOAD_MAX_EXPANDED_BYTES,
+            total_files=settings.UPLOAD_MAX_FILES,
+        )
+
+    def charge_bytes(self, count: int) -> None:
+        self.bytes_left -= count
+        if self.bytes_left < 0:
+            raise ArchiveRejected(
+                f"the upload's files add up to more than {filesizeformat(self.total_bytes)} once expanded "
+                "(the limit for one upload, UPLOAD_MAX_EXPANDED_MB); split the set into several uploads"
+            )
+
+    def charge_file(self) -> None:
+        self.files_left -= 1
+        if self.files_left < 0:
+            raise ArchiveRejected(
+                f"the upload holds more than {self.total_files} files (the limit for one upload, UPLOAD_MAX_FILES)"
+            )
+
+
+def nested_archive(path: Path) -> str | None:
+    """Why a file is refused as an archive inside an archive, or None when it is none.
+
+    A gzip-compressed NIfTI is a gzip stream too, but no tar: only zip and tar count.
+    """
+    with open(path, "rb") as handle:
+        kind = archive_kind(handle)
+    if kind is None:
+        return None
+    return (
+        f"a {kind} archive inside the uploaded archive: nested archives are not opened; "
+        "upload it on its own or put its files in the outer archive"
+    )
 
 
 def archive_kind(fileobj: IO[bytes]) -> ArchiveKind | None:
@@ -131,6 +189,7 @@ class _Writer:
     folder: Path
     limits: Limits
     archive_size: int
+    budget: UploadBudget | None = None
     files: Extracted = field(default_factory=list)
     declared_total: int = 0
     written_total: int = 0
@@ -149,10 +208,11 @@ class _Writer:
                 f"its files add up to more than {filesizeformat(self.limits.total_bytes)} "
                 "(the limit for one archive); split the set into several archives"
             )
-        if compressed is None:
-            self._check_archive_ratio(self.declared_total)
-        else:
+        if self.budget is not None and self.declared_total > self.budget.bytes_left:
+            self.budget.charge_bytes(self.declared_total)  # raises: the header alone passes the budget
+        if compressed is not None:  # the member first: a single bomb is named
             self._check_member_ratio(name, size, compressed)
+        self._check_archive_ratio(self.declared_total)
 
     def _check_member_ratio(self, name: str, size: int, compressed: int) -> None:
         if size > self.limits.ratio_floor and size > self.limits.ratio * max(compressed, 1):
@@ -162,11 +222,12 @@ class _Writer:
             )
 
     def _check_archive_ratio(self, total: int) -> None:
-        """A tar's members are not compressed one by one: the whole stream is held to the ratio."""
-        if total > max(self.limits.ratio_floor, self.limits.ratio * self.archive_size):
+        """The whole archive is held to the ratio (a tar's members are not even compressed one by one)."""
+        if total > max(self.limits.ratio_floor, self.limits.ratio_floor_total, self.limits.ratio * self.archive_size):
             raise ArchiveRejected(
                 f"it expands more than {self.limits.ratio} times its own size "
-                f"({filesizeformat(self.archive_size)}): a likely archive bomb"
+                f"({filesizeformat(self.archive_size)} to more than {filesizeformat(total)}; "
+                "the limit ARCHIVE_MAX_RATIO): a likely archive bomb"
             )
 
     def write(self, name: str, stream: IO[bytes], *, declared: int, compressed: int | None) -> None:
@@ -189,17 +250,22 @@ class _Writer:
                     )
                 self.written_total += len(chunk)
                 if self.written_total > self.limits.total_bytes:
-                    raise ArchiveRejected(f"it expands beyond {filesizeformat(self.limits.total_bytes)}")
-                if compressed is None:
-                    self._check_archive_ratio(self.written_total)
-                else:
+                    raise ArchiveRejected(
+                        f"it expands beyond {filesizeformat(self.limits.total_bytes)} (the limit for one archive)"
+                    )
+                if self.budget is not None:
+                    self.budget.charge_bytes(len(chunk))
+                if compressed is not None:
                     self._check_member_ratio(name, written, compressed)
+                self._check_archive_ratio(self.written_total)
                 out.write(chunk)
         if written != declared:
             raise ArchiveRejected(
                 f"the entry {_shown(name)} holds {written} bytes but its header declares {declared}: "
                 "the archive is damaged"
             )
+        if self.budget is not None:
+            self.budget.charge_file()
         self.files.append((name, path))
 
 
@@ -323,11 +389,12 @@ def _extract_tar(fileobj: IO[bytes], writer: _Writer) -> None:
                 writer.write(name, stream, declared=member.size, compressed=None)
 
 
-def extract_archive(fileobj: IO[bytes], into: Path) -> Extracted:
+def extract_archive(fileobj: IO[bytes], into: Path, *, budget: UploadBudget | None = None) -> Extracted:
     """Extract a zip or tar archive into a new private folder inside `into`.
 
     Returns (name inside the archive with forward slashes, extracted path) per file, in
     archive order. On rejection the new folder is removed again and ArchiveRejected says why.
+    `budget`, shared by the archives of one upload, is charged for every byte and file written.
     """
     kind = archive_kind(fileobj)
     if kind is None:
@@ -336,7 +403,7 @@ def extract_archive(fileobj: IO[bytes], into: Path) -> Extracted:
     size = fileobj.tell()
     fileobj.seek(0)
     folder = Path(tempfile.mkdtemp(prefix="archive-", dir=into))
-    writer = _Writer(folder=folder, limits=Limits.from_settings(), archive_size=size)
+    writer = _Writer(folder=folder, limits=Limits.from_settings(), archive_size=size, budget=budget)
     try:
         if kind == "zip":
             _extract_zip(fileobj, writer)

@@ -39,14 +39,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside the request cap, so that its refusals carry the same headers as every page.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the session and CSRF middleware: the CSRF check parses the body (reviews.middleware).
+    "reviews.middleware.RequestCapMiddleware",
+    "reviews.middleware.DenialLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
     # Last, so that it sees the final response of a login attempt.
     "axes.middleware.AxesMiddleware",
 ]
@@ -204,6 +208,8 @@ AUDIT_TASK_TIME_LIMIT = env.env_int("AUDIT_TASK_TIME_LIMIT", 1200, minimum=1)
 AUDIT_MEMORY_LIMIT_MB = env.env_int("AUDIT_MEMORY_LIMIT_MB", 6144, minimum=256)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-audit-runs": {"task": "audits.reconcile_runs", "schedule": env.env_int("AUDIT_RECONCILE_SECONDS", 60)},
+    # Ingestion (audits/services/ingest.py): resend lost ingest messages, retry or fail lost workers.
+    "reconcile-ingests": {"task": "audits.reconcile_ingests", "schedule": env.env_int("AUDIT_RECONCILE_SECONDS", 60)},
     # Review reminders (due soon, overdue) and the notification-email reconciler.
     "send-review-reminders": {
         "task": "reviews.send_review_reminders",
@@ -217,10 +223,25 @@ UPLOAD_LIMITS = {"imageset-upload": IMAGE_UPLOAD_MAX_BYTES}
 # Archive extraction (audits/archives.py): an archive is refused whole past these limits,
 # checked on its headers first and again on the bytes actually written.
 ARCHIVE_MAX_MEMBERS = env.env_int("ARCHIVE_MAX_MEMBERS", 20000, minimum=1)
-ARCHIVE_MAX_TOTAL_BYTES = env.env_int("ARCHIVE_MAX_TOTAL_MB", 8192, minimum=1) * 1024 * 1024
-ARCHIVE_MAX_RATIO = env.env_int("ARCHIVE_MAX_RATIO", 200, minimum=1)
+ARCHIVE_MAX_TOTAL_BYTES = env.env_int("ARCHIVE_MAX_TOTAL_MB", 4096, minimum=1) * 1024 * 1024
+# The ratio holds for each member and for the whole archive (expanded bytes / archive bytes).
+ARCHIVE_MAX_RATIO = env.env_int("ARCHIVE_MAX_RATIO", 100, minimum=1)
 # Members below this size are not held to the ratio: a blank slice compresses ~1000:1 and is harmless.
 ARCHIVE_RATIO_FLOOR_BYTES = env.env_int("ARCHIVE_RATIO_FLOOR_KB", 1024, minimum=0) * 1024
+# A whole archive that expands to less than this is not held to the ratio (a few blank slices);
+# past it, 1,000 members each just under the member floor are refused as the bomb they are.
+ARCHIVE_RATIO_FLOOR_TOTAL_BYTES = env.env_int("ARCHIVE_RATIO_FLOOR_TOTAL_MB", 32, minimum=0) * 1024 * 1024
+
+# Ingestion (audits/services/ingest.py): extraction, validation and reading run in the worker.
+# Every file of one upload together (archives expanded, loose files as they are), and their number.
+UPLOAD_MAX_EXPANDED_BYTES = env.env_int("UPLOAD_MAX_EXPANDED_MB", 4096, minimum=1) * 1024 * 1024
+UPLOAD_MAX_FILES = env.env_int("UPLOAD_MAX_FILES", 20000, minimum=1)
+# The largest pixel data one NIfTI or DICOM file may declare (dimensions x bytes per voxel),
+# refused before any byte of it is decompressed or decoded.
+IMAGE_MAX_DECLARED_BYTES = env.env_int("IMAGE_MAX_DECLARED_MB", 512, minimum=1) * 1024 * 1024
+# An ingest nobody claimed is sent again after this; one whose worker vanished is retried
+# AUDIT_MAX_ATTEMPTS times (its lease is AUDIT_LEASE_SECONDS, kept by a heartbeat).
+INGEST_QUEUED_RESEND_SECONDS = env.env_int("INGEST_QUEUED_RESEND_SECONDS", 120, minimum=5)
 
 # A task that outlives the broker's visibility timeout is delivered again while it still
 # runs (TESTING.md measured it running three times): keep every task limit below it.
@@ -231,3 +252,73 @@ if "visibility_timeout" in CELERY_BROKER_TRANSPORT_OPTIONS and (
         f"AUDIT_TASK_TIME_LIMIT ({AUDIT_TASK_TIME_LIMIT} s, plus 60 s of grace) must stay below "
         f"CELERY_VISIBILITY_TIMEOUT ({CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout']} s)"
     )
+
+# Throttling, registration and sessions
+# The shared cache holds the throttle counters, so a limit holds across gunicorn workers and
+# hosts: Redis (its own database number, config.env.cache) in production, files otherwise.
+CACHES = {"default": env.cache()}
+# Allowed requests per window, (count, seconds), per scope (reviews.throttling). Every attempt
+# counts, so spraying many names from one address is held, except "login-username", which
+# counts wrong passwords only: an attacker's attempts must not lock a reviewer out. It stays
+# above AXES_FAILURE_LIMIT, so one address is locked by django-axes long before it could
+# use up a name's allowance; only guesses from many addresses at once meet this limit.
+THROTTLE_RATES: dict[str, tuple[int, int]] = {
+    "login-address": (env.env_int("THROTTLE_LOGIN_PER_MINUTE", 10, minimum=1), 60),
+    "login-username": (env.env_int("THROTTLE_LOGIN_USERNAME_PER_MINUTE", 10, minimum=1), 60),
+    "register-address": (env.env_int("THROTTLE_REGISTER_PER_HOUR", 5, minimum=1), 3600),
+    "password-reset-address": (env.env_int("THROTTLE_PASSWORD_RESET_PER_HOUR", 5, minimum=1), 3600),
+    "password-reset-email": (env.env_int("THROTTLE_PASSWORD_RESET_PER_HOUR", 5, minimum=1), 3600),
+    "verification-resend-user": (env.env_int("THROTTLE_VERIFICATION_RESEND_PER_HOUR", 3, minimum=1), 3600),
+    "sign-user": (env.env_int("THROTTLE_SIGN_PER_MINUTE", 10, minimum=1), 60),
+    "upload-user": (env.env_int("THROTTLE_UPLOAD_PER_HOUR", 20, minimum=1), 3600),
+    "audit-run-user": (env.env_int("THROTTLE_AUDIT_RUN_PER_HOUR", 30, minimum=1), 3600),
+}
+if THROTTLE_RATES["login-username"][0] <= AXES_FAILURE_LIMIT:
+    raise ImproperlyConfigured(
+        "THROTTLE_LOGIN_USERNAME_PER_MINUTE must stay above AXES_FAILURE_LIMIT, "
+        "or a single address could keep a named user from logging in"
+    )
+# The client address (reviews.http.client_ip, for the throttles and django-axes): REMOTE_ADDR,
+# unless the site sits behind this many reverse proxies that each append to X-Forwarded-For.
+TRUSTED_PROXY_HOPS = env.env_int("TRUSTED_PROXY_HOPS", 0)
+AXES_CLIENT_IP_CALLABLE = "reviews.http.client_ip"
+
+# open: anyone may register as a researcher; approval: an admin approves each new researcher
+# before they can create projects; closed: accounts come from admins only. Either way a new
+# researcher confirms their email address before creating projects or uploading.
+REGISTRATION_MODE = env.env_choice("REGISTRATION_MODE", "open", ("open", "approval", "closed"))
+EMAIL_VERIFICATION_MAX_AGE = env.env_int("EMAIL_VERIFICATION_HOURS", 72, minimum=1) * 3600
+PASSWORD_RESET_TIMEOUT = env.env_int("PASSWORD_RESET_MINUTES", 60, minimum=5) * 60
+
+# A session ends after a working day, however active, and after an idle hour
+# (reviews.sessions.IdleSessionMiddleware); polling a run's progress is not activity.
+SESSION_COOKIE_AGE = env.env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
+SESSION_IDLE_SECONDS = env.env_int("SESSION_IDLE_SECONDS", 3600, minimum=60)
+SESSION_PASSIVE_URL_NAMES = ("audit-run-status",)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
+    "reviews.sessions.IdleSessionMiddleware",
+)
+
+# Request caps and outages
+# A send to a broker that is down or hangs gives up within about 3 s (config.broker and the
+# socket timeouts of config.env.broker); the row it was for stays queued for the reconciler.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# The whole request body, judged on its Content-Length before a byte is read
+# (reviews.middleware.RequestCapMiddleware, first of all middleware): 413 past the cap of its
+# URL name, else REQUEST_MAX_BYTES. An image set's request carries at most one file of
+# IMAGE_UPLOAD_MAX_BYTES (several files share it) plus three side files of 5 MB
+# (audits.services.uploads.SIDE_FILE_MAX_BYTES); an answer up to five evidence files
+# (reviews.forms.MAX_FILES_PER_ANSWER); every other form a few times what Django parses in memory.
+REQUEST_MAX_BYTES = env.env_int("REQUEST_MAX_MB", 8, minimum=1) * 1024 * 1024
+REQUEST_LIMITS = {
+    "imageset-upload": IMAGE_UPLOAD_MAX_BYTES + 16 * 1024 * 1024,
+    "answer-edit": 5 * EVIDENCE_MAX_BYTES + 1024 * 1024,
+}
+# An upload is parsed only for a signed-in user who may change what the URL names
+# (url name -> the django-rules permission on the project of its `pk`).
+UPLOAD_PERMISSIONS = {"imageset-upload": "reviews.change_project", "answer-edit": "reviews.change_project"}
+# A visitor who is not signed in may send no more than Django parses in memory.
+ANONYMOUS_REQUEST_MAX_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
+CSRF_FAILURE_VIEW = "reviews.views.errors.csrf_failure"

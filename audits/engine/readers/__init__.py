@@ -29,6 +29,7 @@ from .common import (
     MAX_TOTAL_PIXELS,
     MAX_WARNINGS,
     NOT_AN_IMAGE,
+    ReadLimits,
     Rejected,
 )
 from .dicom import DICOM_HEADER_KEYWORDS, NATIVE_TRANSFER_SYNTAXES, dicom_header
@@ -56,6 +57,7 @@ __all__ = [
     "NIFTI_EXTENSION_NAMES",
     "NOT_AN_IMAGE",
     "PNG_SIGNATURE",
+    "ReadLimits",
     "Rejected",
     "dicom_header",
     "digital_source_type_from_xmp",

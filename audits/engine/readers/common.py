@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,37 @@ MAX_TEXT_CHARS = 2000  # header strings and PNG text values are cut to this leng
 MAX_WARNINGS = 5
 
 NOT_AN_IMAGE = "not a DICOM, NIfTI or PNG file"
+# A .nii.gz may decompress to this much more than its header and data: some writers pad.
+NIFTI_TRAILING_SLACK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Budgets the caller sets (the web app from its settings): checked on the header, before decoding.
+
+    declared_bytes: the largest pixel data one file may declare (NIfTI dimensions x bytes per
+    voxel, DICOM rows x columns x frames x samples x bytes); a .nii.gz is refused before any
+    voxel is decompressed, and its decompression stops as soon as it runs past the declared size.
+    """
+
+    declared_bytes: int = 512 * 1024**2
+
+
+def size_text(count: int) -> str:
+    """Bytes for a refusal message: 512 MiB, 1.5 GiB, 300 KiB."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if count >= scale:
+            return f"{count / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count} bytes"
+
+
+def check_declared(kind: str, shape_text: str, count: int, limits: ReadLimits) -> None:
+    """Refuse a file whose header declares more pixel data than the budget, naming both."""
+    if count > limits.declared_bytes:
+        raise Rejected(
+            f"{kind} header declares {shape_text} = {size_text(count)} of pixel data, more than the limit of "
+            f"{size_text(limits.declared_bytes)} per file; nothing was decompressed"
+        )
 
 
 class Rejected(Exception):

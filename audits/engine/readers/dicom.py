@@ -10,7 +10,17 @@ import numpy as np
 
 from ..preprocess import Preprocessing
 from ..types import FileRecord, Image
-from .common import MAX_FRAMES, MAX_SIDE, MAX_TOTAL_PIXELS, Rejected, _clip_text, _frame_images, interruptions
+from .common import (
+    MAX_FRAMES,
+    MAX_SIDE,
+    MAX_TOTAL_PIXELS,
+    ReadLimits,
+    Rejected,
+    _clip_text,
+    _frame_images,
+    check_declared,
+    interruptions,
+)
 from .units import dicom_units
 
 # Uncompressed transfer syntaxes: the pixel data length must equal what the header implies.
@@ -155,12 +165,14 @@ def _dicom_int(ds: Any, keyword: str, default: int | None = None) -> int:
         raise Rejected(f"DICOM {keyword} {value!r} is not a number") from exc
 
 
-def _read_dicom(path: Path, record: FileRecord, params: Preprocessing) -> list[Image]:
+def _read_dicom(path: Path, record: FileRecord, params: Preprocessing, limits: ReadLimits) -> list[Image]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(path)  # never force=True: a DICOM must really be one
+        # never force=True: a DICOM must really be one. Values over 1 MiB (the pixel data) are read
+        # only when used, after the header's declared size has passed the budget.
+        ds = pydicom.dcmread(path, defer_size="1 MB")
     except InvalidDicomError as exc:
         raise Rejected(f"not a valid DICOM file: {exc}") from exc
     except interruptions(MemoryError):
@@ -195,6 +207,12 @@ def _read_dicom(path: Path, record: FileRecord, params: Preprocessing) -> list[I
         raise Rejected(f"DICOM SamplesPerPixel {samples} is not supported (1 or 3)")
     if bits not in (1, 8, 16, 32, 64):
         raise Rejected(f"DICOM BitsAllocated {bits} is not supported")
+    check_declared(
+        "DICOM",
+        f"{rows}x{columns} pixels x {frames} frames x {samples} samples x {bits} bits",
+        math.ceil(rows * columns * frames * samples * bits / 8),
+        limits,
+    )
 
     photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
     transfer_syntax = str(record.header.get("transfer_syntax") or "")

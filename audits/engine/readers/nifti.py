@@ -22,12 +22,16 @@ from .common import (
     MAX_NIFTI_DIM,
     MAX_NIFTI_VOXELS,
     MAX_WARNINGS,
+    NIFTI_TRAILING_SLACK,
     NOT_AN_IMAGE,
+    ReadLimits,
     Rejected,
     _clip_text,
     _frame_images,
     _strict_json,
+    check_declared,
     interruptions,
+    size_text,
 )
 from .sniff import GZIP_MAGIC, _nifti_version
 
@@ -175,7 +179,26 @@ def _as_plain(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _read_nifti(path: Path, record: FileRecord, params: Preprocessing) -> list[Image]:
+def _check_gzip_length(path: Path, expected: int) -> None:
+    """Decompress a .nii.gz once, a chunk at a time, and stop as soon as it passes the size its header
+    declares: a stream that holds more than it says is refused before nibabel reads a voxel of it."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            while chunk := stream.read(1024 * 1024):
+                total += len(chunk)
+                if total > expected + NIFTI_TRAILING_SLACK:
+                    raise Rejected(
+                        f"NIfTI .gz stream decompresses to more than its header declares ({size_text(expected)}): "
+                        "decompression was stopped there; the file is forged or damaged"
+                    )
+    except (OSError, EOFError, zlib.error) as exc:
+        raise Rejected(f"NIfTI data does not decompress: {exc}") from exc
+    if total < expected:
+        raise Rejected(f"NIfTI file is {total} bytes once decompressed, its header declares {expected}")
+
+
+def _read_nifti(path: Path, record: FileRecord, params: Preprocessing, limits: ReadLimits) -> list[Image]:
     import nibabel
 
     with open(path, "rb") as handle:
@@ -195,7 +218,11 @@ def _read_nifti(path: Path, record: FileRecord, params: Preprocessing) -> list[I
     shape, bitpix, data_offset = _check_nifti_header(head, version, order)
     record.format = "nifti"
     data_bytes = math.prod(shape) * bitpix // 8
-    if not compressed:
+    shown = "x".join(str(d) for d in shape)
+    check_declared("NIfTI", f"{shown} voxels x {bitpix // 8 or 1} bytes", data_bytes, limits)
+    if compressed:
+        _check_gzip_length(path, data_offset + data_bytes)
+    else:
         size = path.stat().st_size
         if size < data_offset + data_bytes:
             raise Rejected(f"NIfTI data is {max(size - data_offset, 0)} bytes, header says {data_bytes}")

@@ -18,6 +18,7 @@ from .common import (
     MAX_SIDECAR_BYTES,
     MAX_WARNINGS,
     NOT_AN_IMAGE,
+    ReadLimits,
     Rejected,
     _frame_images,
     _strict_json,
@@ -29,8 +30,12 @@ from .png import _read_png
 from .sniff import file_sha256, sniff_format
 
 
-def read_file(path: Path, name: str, params: Preprocessing) -> tuple[FileRecord, list[Image]]:
-    """Recognise, validate and decode one file; a bad file gives a record with `error` and no images."""
+def read_file(
+    path: Path, name: str, params: Preprocessing, limits: ReadLimits | None = None
+) -> tuple[FileRecord, list[Image]]:
+    """Recognise, validate and decode one file; a bad file gives a record with `error` and no images.
+
+    `limits` bounds what a header may declare (ReadLimits' defaults when None)."""
     path = Path(path)
     record = FileRecord(name=name, sha256="")
     kind = ""
@@ -49,7 +54,7 @@ def read_file(path: Path, name: str, params: Preprocessing) -> tuple[FileRecord,
             raise Rejected(NOT_AN_IMAGE)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            images = reader(path, record, params)
+            images = reader(path, record, params, limits or ReadLimits())
         if not images:
             raise Rejected("file contains no 2-D image")
     except Rejected as exc:
@@ -112,6 +117,7 @@ def read_set(
     role: str,
     params: Preprocessing,
     metadata: dict[str, dict[str, str]] | None = None,
+    limits: ReadLimits | None = None,
 ) -> ImageSet:
     """Read (name, path) pairs into an ImageSet, in name order.
 
@@ -137,7 +143,7 @@ def read_set(
             if looks not in ("dicom", "nifti", "png"):
                 jsons.append((name, path))
                 continue
-        record, file_images = read_file(path, name, params)
+        record, file_images = read_file(path, name, params, limits)
         records.append(record)
         images.extend(file_images)
 

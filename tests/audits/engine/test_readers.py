@@ -256,7 +256,7 @@ def test_more_hostile_files(tmp_path: Path) -> None:
     data = nifti_gz.read_bytes()
     nifti_gz.write_bytes(data[: len(data) // 2])
     record, _ = read(nifti_gz)
-    assert record.error.startswith("NIfTI data does not decode")
+    assert record.error.startswith("NIfTI data does not decompress")
 
     big = fx.write_dicom(tmp_path / "big.dcm", Rows=10000)
     assert "DICOM image size 10000x64 is implausible" in read(big)[0].error
