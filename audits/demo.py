@@ -454,6 +454,7 @@ def attach_demo_sets(project: Any, researcher: Any) -> list[Any]:
                     files=[_zip_folder(paths[str(role)], archive)],
                     metadata=_csv_upload(metadata) if metadata else None,
                     manifest=_csv_upload(manifest) if manifest else None,
+                    ingest_now=True,  # read here, as a worker would: the demo's sets are current at once
                 )
                 for role, archive, metadata, manifest in uploads
             ]

@@ -9,6 +9,15 @@ class SetRole(models.TextChoices):
     HOLDOUT = "holdout", "Held-out real set"
 
 
+class SetStatus(models.TextChoices):
+    """An image set's ingestion: the upload stores the files, a worker reads them (audits.services.ingest)."""
+
+    INGESTING = "ingesting", "Reading files"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    REFUSED = "refused", "Refused"
+
+
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"

@@ -15,7 +15,7 @@ from django.core.files.storage import storages
 from django.db import models
 from django.urls import reverse
 
-from audits.enums import RunStatus, SetRole
+from audits.enums import RunStatus, SetRole, SetStatus
 
 
 def _private_storage() -> Any:
@@ -27,11 +27,29 @@ def image_upload_to(instance: ImageFile, filename: str) -> str:
 
 
 class ImageSet(models.Model):
-    """One uploaded set of images of a project; a new upload of the same role supersedes it."""
+    """One uploaded set of images of a project; a new upload of the same role supersedes it.
+
+    The upload stores the files as they came (`staged`) and leaves the set `ingesting`; a
+    worker extracts and reads them (audits.services.ingest) and only then makes the set
+    current, or ends it failed or refused with `message`. While ingesting, `worker` empty
+    means no worker holds it yet and `lease_until` is when the reconciler sends it again;
+    a claimed ingest keeps `lease_until` ahead with a heartbeat.
+    """
 
     project = models.ForeignKey("reviews.Project", on_delete=models.CASCADE, related_name="image_sets")
     role = models.CharField(max_length=20, choices=SetRole.choices)
     is_current = models.BooleanField(default=True)
+    status = models.CharField(max_length=20, choices=SetStatus.choices, default=SetStatus.READY, db_index=True)
+    message = models.TextField(blank=True, help_text="Why the ingest failed or was refused.")
+    notes = models.JSONField(default=list, blank=True, help_text="What the uploader should know (renamed files…).")
+    staged = models.JSONField(
+        default=list, blank=True, help_text="The uploaded files in private storage: [name, storage name] pairs."
+    )
+    n_read = models.PositiveIntegerField(default=0, help_text="Files read so far (all of them once ready).")
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    ingested_at = models.DateTimeField(null=True, blank=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(auto_now_add=True)
     digest = models.CharField(max_length=64, blank=True, help_text="SHA-256 over the accepted files' digests.")
@@ -53,6 +71,13 @@ class ImageSet(models.Model):
             models.UniqueConstraint(
                 fields=["project", "role"], condition=models.Q(is_current=True), name="one_current_set_per_role"
             ),
+            models.CheckConstraint(
+                condition=models.Q(is_current=False) | models.Q(status=SetStatus.READY), name="current_set_is_ready"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=[SetStatus.INGESTING, SetStatus.READY]) | ~models.Q(message=""),
+                name="failed_set_has_reason",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -60,7 +85,11 @@ class ImageSet(models.Model):
 
     @property
     def n_rejected(self) -> int:
-        return self.n_files - self.n_accepted
+        return self.n_read - self.n_accepted
+
+    @property
+    def is_ingesting(self) -> bool:
+        return self.status == SetStatus.INGESTING
 
 
 class ImageFile(models.Model):

@@ -21,7 +21,7 @@ from django.db.models.fields.json import KT, KeyTransform
 from django.urls import reverse
 
 from audits.engine import ENGINE_VERSION
-from audits.enums import AuditName, RunStatus, SetRole
+from audits.enums import AuditName, RunStatus, SetRole, SetStatus
 from audits.models import AuditConfig, AuditRun, ImageFile, ImageSet
 from audits.thresholds import SetAside, usable_thresholds
 from reviews.models import Project
@@ -95,6 +95,12 @@ def current_image_sets(project: Project) -> list[ImageSet]:
     """The current set of each role, in role order (synthetic, reference, held-out)."""
     sets = ImageSet.objects.filter(project=project, is_current=True).select_related("uploaded_by")
     return sorted(sets, key=lambda s: ROLE_ORDER.get(s.role, len(ROLE_ORDER)))
+
+
+def ingesting_image_sets(project: Project) -> list[ImageSet]:
+    """Sets whose files a worker is still reading (not current yet), in role order."""
+    sets = ImageSet.objects.filter(project=project, status=SetStatus.INGESTING).select_related("uploaded_by")
+    return sorted(sets, key=lambda s: (ROLE_ORDER.get(s.role, len(ROLE_ORDER)), s.pk))
 
 
 def current_sets(project: Project) -> dict[str, ImageSet]:

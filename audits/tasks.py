@@ -22,7 +22,7 @@ from audits.engine.preprocess import Preprocessing
 from audits.engine.readers import common as reader_common
 from audits.enums import RunStatus
 from audits.models import AuditChunk, AuditRun
-from audits.services import runs
+from audits.services import ingest, runs
 
 log = logging.getLogger(__name__)
 
@@ -116,3 +116,14 @@ def merge_run(*, run_id: int, attempt: int) -> None:
 @shared_task(name="audits.reconcile_runs", **_RETRY)
 def reconcile_runs() -> dict[str, int]:
     return runs.reconcile_runs()
+
+
+@shared_task(name="audits.ingest_set", **_RETRY, **_LIMITS)
+def ingest_set(*, image_set_id: int) -> None:
+    """Extract, validate and read an uploaded set; make it current (audits.services.ingest)."""
+    ingest.image_set_ingest(image_set_id=image_set_id)
+
+
+@shared_task(name="audits.reconcile_ingests", **_RETRY)
+def reconcile_ingests() -> dict[str, int]:
+    return ingest.reconcile_ingests()

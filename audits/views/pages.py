@@ -32,6 +32,7 @@ from audits.selectors import (
     current_thresholds,
     image_set_files,
     image_thumbnail_png,
+    ingesting_image_sets,
     latest_results,
     latest_run,
     project_image_file,
@@ -43,8 +44,10 @@ from audits.selectors import (
     run_summary,
 )
 from audits.services.config import ThresholdsFrozen, audit_config_update
-from audits.services.runs import audit_run_request
+from audits.services.ingest import WORKERS_UNREACHABLE
+from audits.services.runs import audit_run_request, run_waiting_for_workers
 from reviews.models import Project
+from reviews.throttling import Limit, by_user, throttle
 from reviews.views.access import AuthedRequest, get_project
 
 RUNS_PER_PAGE = 20
@@ -60,6 +63,7 @@ def audits_overview(request: AuthedRequest, pk: int) -> HttpResponse:
     context = {
         "project": project,
         "sets": sets,
+        "ingesting": ingesting_image_sets(project),
         "missing_roles": [(role, label) for role, label in SetRole.choices if role not in roles],
         "latest": latest_run(project),
         "results": latest_results(project),
@@ -76,14 +80,45 @@ def audits_overview(request: AuthedRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def image_set_detail(request: AuthedRequest, pk: int, set_pk: int) -> HttpResponse:
+    """The set's files once read; while a worker reads them, its progress (static/js/audits.js polls)."""
     project = get_project(request, pk)
     image_set = get_object_or_404(ImageSet.objects.select_related("uploaded_by"), pk=set_pk, project=project)
     page = Paginator(image_set_files(image_set), FILES_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"project": project, "image_set": image_set, "page": page, "files": page.object_list}
+    context = {
+        "project": project,
+        "image_set": image_set,
+        "page": page,
+        "files": page.object_list,
+        "waiting_for_workers": image_set.is_ingesting and image_set.message == WORKERS_UNREACHABLE,
+    }
     return render(request, "audits/image_set_detail.html", context)
 
 
 @login_required
+@require_GET
+def image_set_status(request: AuthedRequest, pk: int, set_pk: int) -> JsonResponse:
+    """What the set page polls while the files are read: counts, and whether it has ended."""
+    project = get_project(request, pk)
+    image_set = get_object_or_404(ImageSet, pk=set_pk, project=project)
+    response = JsonResponse(
+        {
+            "status": image_set.status,
+            "status_label": image_set.get_status_display(),
+            "finished": not image_set.is_ingesting,
+            "started": bool(image_set.worker),
+            "files": image_set.n_files,
+            "read": image_set.n_read,
+            "accepted": image_set.n_accepted,
+            "rejected": image_set.n_rejected,
+            "message": image_set.message,
+        }
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@throttle(Limit("audit-run-user", by_user))
 @require_POST
 def audit_run_start(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk, perm="audits.run_audits")
@@ -98,6 +133,11 @@ def audit_run_start(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.success(
             request,
             f"Nothing changed since run #{run.reused_from_id}: its results are reused in run #{run.pk}.",
+        )
+    elif run_waiting_for_workers(run):
+        messages.warning(
+            request,
+            f"Audit run #{run.pk} is queued; the workers are unreachable right now, it will start when they are back.",
         )
     else:
         messages.success(request, f"Audit run #{run.pk} is queued. This page follows its progress.")

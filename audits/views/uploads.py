@@ -6,16 +6,18 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from audits.archives import ArchiveRejected
+from audits.enums import SetStatus
 from audits.forms import ImageSetUploadForm
 from audits.models import ImageSet
 from audits.services.uploads import UploadRejected
 from audits.services.uploads import image_set_upload as upload_service
 from reviews.services.projects import ProjectNotEditable
+from reviews.throttling import Limit, by_user, throttle
 from reviews.views.access import AuthedRequest, get_project
 
 
 @login_required
+@throttle(Limit("upload-user", by_user))
 @require_http_methods(["GET", "POST"])
 def image_set_upload(request: AuthedRequest, pk: int) -> HttpResponse:
     """Upload a synthetic, reference or held-out set; a refused upload saves nothing and says why."""
@@ -41,8 +43,6 @@ def image_set_upload(request: AuthedRequest, pk: int) -> HttpResponse:
                     manifest=form.cleaned_data["manifest"],
                     notes=notes,
                 )
-            except ArchiveRejected as exc:
-                form.add_error("files", exc.reason)
             except UploadRejected as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             except ProjectNotEditable as exc:  # submitted since the page was loaded
@@ -55,21 +55,25 @@ def image_set_upload(request: AuthedRequest, pk: int) -> HttpResponse:
         "project": project,
         "form": form,
         "current_sets": ImageSet.objects.filter(project=project, is_current=True).order_by("role"),
+        "ingesting_sets": ImageSet.objects.filter(project=project, status=SetStatus.INGESTING).order_by("role", "pk"),
     }
     return render(request, "audits/upload.html", context, status=status)
 
 
 def _report(request: AuthedRequest, image_set: ImageSet, notes: list[str]) -> None:
-    if image_set.n_accepted:
-        messages.success(
-            request, f"{image_set.n_accepted} of {image_set.n_files} files accepted; the audit suite is queued."
+    files = len(image_set.staged)
+    received = f"Upload received: {files} file{'s' if files != 1 else ''}."
+    if getattr(image_set, "workers_unreachable", False):
+        messages.warning(
+            request,
+            f"{received} Reading them is queued; the workers are unreachable right now, it will start when "
+            "they are back. Your current set stays in use until then.",
         )
     else:
-        messages.error(
+        messages.success(
             request,
-            f"0 of {image_set.n_files} files accepted: none of them is a valid DICOM, NIfTI or PNG image. "
-            "The reason for each file is listed below; the audits have nothing to measure in this set "
-            "until you upload valid images.",
+            f"{received} A worker is now checking and reading them; this page shows the progress. "
+            "The set replaces the current one once every file has been read.",
         )
     for note in notes:
         messages.info(request, note)

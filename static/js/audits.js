@@ -71,8 +71,57 @@
     timer = window.setInterval(poll, 2000);
   }
 
+  // The image set page while a worker reads the files: poll every 2 s, show the counts, reload
+  // once the ingest has ended (the file table, or the refusal and its reason, come with the page).
+  function followIngest() {
+    const progress = document.getElementById("ingest-progress");
+    if (!progress || !progress.dataset.statusUrl) return;
+    const counts = document.getElementById("ingest-counts");
+    const message = document.getElementById("ingest-message");
+    let failures = 0;
+    let timer = null;
+
+    async function poll() {
+      try {
+        const response = await fetch(progress.dataset.statusUrl, {
+          headers: { Accept: "application/json" },
+          credentials: "same-origin",
+          cache: "no-store",
+        });
+        if (!response.ok) throw new Error(`status ${response.status}`);
+        const state = await response.json();
+        failures = 0;
+        if (state.finished) {
+          window.clearInterval(timer);
+          window.location.reload();
+          return;
+        }
+        if (counts) {
+          const of = state.files ? ` (of ${state.files})` : "";
+          counts.textContent = `Reading files: ${state.read} read, ${state.accepted} accepted, ${state.rejected} rejected${of}`;
+        }
+        if (message) {
+          message.textContent =
+            state.message ||
+            (state.started
+              ? "A worker is reading the files. This page updates by itself."
+              : "Waiting for a worker. This page updates by itself.");
+        }
+      } catch (error) {
+        failures += 1;
+        if (failures >= 5) {
+          window.clearInterval(timer);
+          if (message) message.textContent = "Lost contact with the server: reload the page to see the progress.";
+        }
+      }
+    }
+
+    timer = window.setInterval(poll, 2000);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     drawCharts();
     followRun();
+    followIngest();
   });
 })();

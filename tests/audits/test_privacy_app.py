@@ -36,8 +36,12 @@ def test_uploaded_headers_carry_every_value_the_audit_compares(
     # A generator that blanked the patient but kept the real exam's dates and the old IDs.
     synthetic_file = fx.write_dicom(tmp_path / "synthetic.dcm", "CT_small.dcm", PatientName="SYNTHETIC", PatientID="")
     with django_capture_on_commit_callbacks(execute=False):
-        image_set_upload(actor=researcher, project=project, role=SetRole.REFERENCE, files=[upload(real)])
-        image_set_upload(actor=researcher, project=project, role=SetRole.SYNTHETIC, files=[upload(synthetic_file)])
+        image_set_upload(
+            actor=researcher, project=project, role=SetRole.REFERENCE, files=[upload(real)], ingest_now=True
+        )
+        image_set_upload(
+            actor=researcher, project=project, role=SetRole.SYNTHETIC, files=[upload(synthetic_file)], ingest_now=True
+        )
     run = AuditRun.objects.latest("pk")
     sets = load_engine_sets(run, Preprocessing(size=16))
     header = sets[SetRole.REFERENCE].files[0].header

@@ -57,6 +57,7 @@ def test_csv_sex_wins_over_patient_sex_and_the_mapping_reaches_the_engine(
         files=dicoms(tmp_path / "s", 12, "F"),
         metadata=csv("Sex", ["W", "H"] * 6),
         value_map=SimpleUploadedFile("groups.csv", b"attribute,value,group\nsex,W,F\nsex,H,M\n"),
+        ingest_now=True,
     )
     # Every reference header says M; its CSV column is "SEX".
     image_set_upload(
@@ -65,6 +66,7 @@ def test_csv_sex_wins_over_patient_sex_and_the_mapping_reaches_the_engine(
         role="reference",
         files=dicoms(tmp_path / "r", 12, "M"),
         metadata=csv("SEX", ["female", "male"] * 6),
+        ingest_now=True,
     )
     results = run_through_the_app(project, researcher, django_capture_on_commit_callbacks)
     representation = results["representation"]

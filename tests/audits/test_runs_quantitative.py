@@ -31,8 +31,16 @@ def _computed_run(project, researcher, tmp_path: Path):
     ct = dicom_source("CT_small.dcm")
     flipped = write_dicom(tmp_path / "flipped.dcm", "CT_small.dcm", pixels=np.fliplr(read_pixels(ct)))
     raised = write_dicom(tmp_path / "raised.dcm", "CT_small.dcm", RescaleIntercept=-924)
-    image_set_upload(actor=researcher, project=project, role=SetRole.REFERENCE, files=[_upload(ct), _upload(flipped)])
-    image_set_upload(actor=researcher, project=project, role=SetRole.SYNTHETIC, files=[_upload(raised)])
+    image_set_upload(
+        actor=researcher,
+        project=project,
+        role=SetRole.REFERENCE,
+        files=[_upload(ct), _upload(flipped)],
+        ingest_now=True,
+    )
+    image_set_upload(
+        actor=researcher, project=project, role=SetRole.SYNTHETIC, files=[_upload(raised)], ingest_now=True
+    )
     run = runs.audit_run_request(project=project, actor=researcher, reason="test")
     run = runs.run_claim(run_id=run.pk)
     assert run is not None

@@ -18,11 +18,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
 
-from audits.archives import ArchiveRejected
-from audits.engine.readers import NOT_AN_IMAGE
-from audits.enums import RunStatus, SetRole
+from audits.engine.preprocess import Preprocessing
+from audits.engine.readers import NOT_AN_IMAGE, read_file
+from audits.enums import RunStatus, SetRole, SetStatus
 from audits.models import AuditRun, ImageFile, ImageSet
+from audits.services import ingest as ingest_service
 from audits.services import uploads
+from audits.services.ingest import image_set_ingest
 from audits.services.uploads import UploadRejected, image_set_upload
 from reviews.enums import Action, ProjectStatus
 from reviews.models import ActivityEntry
@@ -107,16 +109,43 @@ def assert_nothing_saved(before: set[str], upload_temp: Path) -> None:
 # --------------------------------------------------------------------------- the service
 
 
-def test_a_zip_of_real_dicom_is_checked_stored_and_queued(
-    project, researcher, scans_zip, hostile, upload_temp, django_capture_on_commit_callbacks
+def ingest(image_set: ImageSet) -> ImageSet:
+    """What the worker's audits.ingest_set task does, in this process."""
+    result = image_set_ingest(image_set_id=image_set.pk)
+    assert result is not None
+    return result
+
+
+def test_the_upload_stages_the_files_and_queues_the_ingest_without_reading_them(
+    project, researcher, scans_zip, upload_temp, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         image_set = image_set_upload(
             actor=researcher, project=project, role=SetRole.SYNTHETIC, files=[upload("scans.zip", scans_zip)]
         )
+    assert image_set.status == SetStatus.INGESTING and not image_set.is_current
+    assert ImageFile.objects.count() == 0 and AuditRun.objects.count() == 0  # nothing read in the request
+    ((label, staged),) = image_set.staged
+    assert label == "scans.zip" and staged.startswith(f"uploads/{image_set.pk}/")
+    assert (Path(settings.PRIVATE_STORAGE_ROOT) / staged).read_bytes() == scans_zip
+    assert len(callbacks) == 1  # the ingest message waits for the commit
+    entry = ActivityEntry.objects.get(action=Action.UPLOAD)
+    assert entry.new == {"role": "synthetic", "status": "ingesting", "uploaded_files": 1}
+    assert list(upload_temp.iterdir()) == []
 
+
+def test_a_zip_of_real_dicom_is_read_in_the_ingest_stored_and_queued(
+    project, researcher, scans_zip, hostile, upload_temp, django_capture_on_commit_callbacks
+) -> None:
+    image_set = image_set_upload(
+        actor=researcher, project=project, role=SetRole.SYNTHETIC, files=[upload("scans.zip", scans_zip)]
+    )
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        image_set = ingest(image_set)
+
+    assert image_set.status == SetStatus.READY and image_set.is_current and image_set.uploaded_by == researcher
     assert (image_set.n_files, image_set.n_accepted, image_set.n_rejected, image_set.n_images) == (4, 2, 2, 2)
-    assert image_set.is_current and image_set.uploaded_by == researcher
+    assert image_set.n_read == 4 and image_set.worker == "" and image_set.attempts == 1
     files = {f.name: f for f in image_set.files.all()}
     assert sorted(files) == ["scans/ct.dcm", "scans/mr.dcm", "scans/notes.dcm", "scans/truncated.dcm"]
 
@@ -125,11 +154,11 @@ def test_a_zip_of_real_dicom_is_checked_stored_and_queued(
         header = pydicom.dcmread(dicom_source(source), stop_before_pixels=True)
         assert image_file.error == "" and image_file.format == "dicom"
         assert (image_file.width, image_file.height, image_file.slices) == (header.Columns, header.Rows, 1)
-        assert image_file.size == len(data) and image_file.sha256 == sha(data)
+        assert image_file.size == len(data) and image_file.sha256 == sha(data)  # of the bytes as uploaded
         match = RANDOM_NAME.match(image_file.stored.name)
         assert match and int(match.group(1)) == image_set.pk  # random, not the uploaded name
         stored = Path(settings.PRIVATE_STORAGE_ROOT) / image_file.stored.name
-        assert stored.read_bytes() == data and stat.S_IMODE(stored.stat().st_mode) == 0o600
+        assert stored.read_bytes() == bytes(128) + data[128:] and stat.S_IMODE(stored.stat().st_mode) == 0o600
         assert image_file.header  # selected header values, JSON
 
     for name, data in (("scans/notes.dcm", hostile["text.dcm"]), ("scans/truncated.dcm", hostile["truncated.dcm"])):
@@ -141,29 +170,44 @@ def test_a_zip_of_real_dicom_is_checked_stored_and_queued(
     lines = sorted(f"{name}:{sha(data)}" for name, data in (("scans/ct.dcm", CT), ("scans/mr.dcm", MR)))
     assert image_set.digest == sha("\n".join(lines).encode())
 
-    entry = ActivityEntry.objects.get(action=Action.UPLOAD)
-    assert entry.project == project and entry.object_id == str(image_set.pk)
-    assert entry.new == {
-        "role": "synthetic",
-        "n_files": 4,
-        "n_accepted": 2,
-        "n_rejected": 2,
-        "digest": image_set.digest,
-    }
+    entry = ActivityEntry.objects.filter(action=Action.CHANGE, object_id=str(image_set.pk)).get()
+    assert entry.project == project
+    assert entry.new == {"status": "ready", "n_files": 4, "n_accepted": 2, "n_rejected": 2, "digest": image_set.digest}
 
     run = AuditRun.objects.get(project=project)
     assert run.status == RunStatus.QUEUED and list(run.sets.all()) == [image_set]
     assert run.reason == "synthetic set uploaded" and run.requested_by == researcher
-    assert len(callbacks) == 1  # the Celery message waits for the commit
+    assert len(callbacks) == 2  # the run's message and the staging clean-up wait for the commit
+    for callback in callbacks[1:]:
+        callback()
+    assert not any(name.startswith("uploads/") for name in private_tree())  # staging removed after the commit
     assert list(upload_temp.iterdir()) == []  # the extraction folder is gone
 
 
-def test_a_new_upload_supersedes_the_current_set_of_its_role(project, researcher) -> None:
-    reference = image_set_upload(actor=researcher, project=project, role="reference", files=[upload("mr.dcm", MR)])
-    first = image_set_upload(actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT)])
-    second = image_set_upload(
-        actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT), upload("mr.dcm", MR)]
+def test_the_dicom_preamble_is_zeroed_in_storage_and_the_digest_is_of_the_upload(project, researcher) -> None:
+    planted = b"<html><script>alert(1)</script></html>MZ\x90\x00".ljust(128, b" ") + CT[128:]
+    first = image_set_upload(
+        actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", planted)], ingest_now=True
     )
+    image_file = first.files.get()
+    stored = (Path(settings.PRIVATE_STORAGE_ROOT) / image_file.stored.name).read_bytes()
+    assert stored[:128] == bytes(128) and stored[128:] == CT[128:]
+    assert image_file.sha256 == sha(planted) and image_file.size == len(planted)
+    again = image_set_upload(
+        actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", planted)], ingest_now=True
+    )
+    assert again.digest == first.digest and again.is_current  # a re-upload of the same bytes: the same digest
+    record, _images = read_file(Path(image_file.stored.path), "ct.dcm", Preprocessing())
+    assert record.accepted and record.header["SOPInstanceUID"]  # the stored copy still reads
+
+
+def test_a_new_upload_supersedes_the_current_set_of_its_role(project, researcher) -> None:
+    def now(role: str, *files: SimpleUploadedFile) -> ImageSet:
+        return image_set_upload(actor=researcher, project=project, role=role, files=list(files), ingest_now=True)
+
+    reference = now("reference", upload("mr.dcm", MR))
+    first = now("synthetic", upload("ct.dcm", CT))
+    second = now("synthetic", upload("ct.dcm", CT), upload("mr.dcm", MR))
     first.refresh_from_db()
     reference.refresh_from_db()
     assert not first.is_current and second.is_current and reference.is_current
@@ -174,8 +218,21 @@ def test_a_new_upload_supersedes_the_current_set_of_its_role(project, researcher
     assert latest is not None and set(latest.sets.all()) == {reference, second}
 
 
+def test_an_ingesting_set_is_not_current_and_an_older_upload_never_overtakes_a_newer_one(project, researcher) -> None:
+    current = image_set_upload(
+        actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT)], ingest_now=True
+    )
+    older = image_set_upload(actor=researcher, project=project, role="synthetic", files=[upload("mr.dcm", MR)])
+    newer = image_set_upload(actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT)])
+    assert set(ImageSet.objects.filter(is_current=True)) == {current}  # both still being read
+    assert ingest(newer).is_current
+    older = ingest(older)
+    assert older.status == SetStatus.FAILED and not older.is_current
+    assert "A newer upload of this set became current" in older.message
+    assert set(ImageSet.objects.filter(is_current=True)) == {newer}
+
+
 def test_loose_files_and_archives_mix_and_duplicate_names_are_made_unique(project, researcher) -> None:
-    notes: list[str] = []
     image_set = image_set_upload(
         actor=researcher,
         project=project,
@@ -186,7 +243,7 @@ def test_loose_files_and_archives_mix_and_duplicate_names_are_made_unique(projec
             upload("ct.dcm", CT),
             upload("archive.bin", tgz_of({"c/ct.dcm": CT})),  # recognised by content, not by name
         ],
-        notes=notes,
+        ingest_now=True,
     )
     names = dict(image_set.files.values_list("name", "sha256"))
     assert names == {
@@ -197,9 +254,22 @@ def test_loose_files_and_archives_mix_and_duplicate_names_are_made_unique(projec
         "c/ct.dcm": sha(CT),
     }
     assert image_set.n_accepted == 5
-    assert any("Renamed a second “ct.dcm” to “ct~2.dcm”" in note for note in notes)
-    entry = ActivityEntry.objects.get(action=Action.UPLOAD)
-    assert entry.new["renamed"] == ["ct.dcm -> ct~2.dcm", "ct.dcm -> ct~3.dcm"]
+    assert any("Renamed a second “ct.dcm” to “ct~2.dcm”" in note for note in image_set.notes)
+
+
+def test_a_nested_archive_is_a_rejected_file_that_says_why(project, researcher) -> None:
+    inner = zip_of({"ct.dcm": CT})
+    image_set = image_set_upload(
+        actor=researcher,
+        project=project,
+        role="synthetic",
+        files=[upload("outer.zip", zip_of({"mr.dcm": MR, "inner.zip": inner, "inner.tgz": tgz_of({"a.dcm": CT})}))],
+        ingest_now=True,
+    )
+    files = {f.name: f for f in image_set.files.all()}
+    assert files["mr.dcm"].accepted and image_set.is_current
+    for name, kind in (("inner.zip", "zip"), ("inner.tgz", "tar")):
+        assert files[name].error.startswith(f"a {kind} archive inside the uploaded archive: nested archives are not")
 
 
 def test_a_nifti_sidecar_travels_with_its_image(project, researcher, tmp_path) -> None:
@@ -212,7 +282,7 @@ def test_a_nifti_sidecar_travels_with_its_image(project, researcher, tmp_path) -
         }
     )
     image_set = image_set_upload(
-        actor=researcher, project=project, role="synthetic", files=[upload("set.zip", archive)]
+        actor=researcher, project=project, role="synthetic", files=[upload("set.zip", archive)], ingest_now=True
     )
     files = {f.name: f for f in image_set.files.all()}
     assert sorted(files) == ["brain.nii.gz", "stray.json"]
@@ -222,39 +292,79 @@ def test_a_nifti_sidecar_travels_with_its_image(project, researcher, tmp_path) -
 
 def test_a_set_without_one_valid_file_is_still_recorded(project, researcher, hostile) -> None:
     image_set = image_set_upload(
-        actor=researcher, project=project, role="synthetic", files=[upload("notes.dcm", hostile["text.dcm"])]
+        actor=researcher,
+        project=project,
+        role="synthetic",
+        files=[upload("notes.dcm", hostile["text.dcm"])],
+        ingest_now=True,
     )
     assert (image_set.n_files, image_set.n_accepted) == (1, 0)
     assert image_set.files.get().error == NOT_AN_IMAGE
     assert AuditRun.objects.filter(project=project).exists()
 
 
-def test_a_refused_archive_saves_nothing(project, researcher, upload_temp) -> None:
-    before = private_tree()
+def test_a_refused_archive_is_refused_in_the_ingest_and_the_previous_set_stays(project, researcher) -> None:
+    previous = image_set_upload(
+        actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT)], ingest_now=True
+    )
+    runs_before = AuditRun.objects.count()
+    stored_before = {name for name in private_tree() if name.startswith("images/")}
     hostile = zip_of({"ct.dcm": CT, "../../evil.dcm": CT})
-    with pytest.raises(ArchiveRejected) as caught:
-        image_set_upload(
-            actor=researcher,
-            project=project,
-            role="synthetic",
-            files=[upload("mr.dcm", MR), upload("bad.zip", hostile)],
-        )
-    assert "bad.zip" in caught.value.reason and "outside" in caught.value.reason
-    assert_nothing_saved(before, upload_temp)
+    image_set = image_set_upload(
+        actor=researcher,
+        project=project,
+        role="synthetic",
+        files=[upload("mr.dcm", MR), upload("bad.zip", hostile)],
+        ingest_now=True,
+    )
+    assert image_set.status == SetStatus.REFUSED and not image_set.is_current
+    assert "The archive “bad.zip” was refused" in image_set.message and "outside" in image_set.message
+    previous.refresh_from_db()
+    assert previous.is_current and image_set.files.count() == 0
+    assert AuditRun.objects.count() == runs_before
+    assert {name for name in private_tree() if name.startswith("images/")} == stored_before
 
 
-def test_stored_bytes_are_deleted_when_the_transaction_fails(project, researcher, upload_temp, monkeypatch) -> None:
-    before = private_tree()
+def test_a_failing_ingest_keeps_no_stored_file_and_leaves_the_previous_set(project, researcher, monkeypatch) -> None:
+    previous = image_set_upload(
+        actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT)], ingest_now=True
+    )
+    stored_before = {name for name in private_tree() if name.startswith("images/")}
 
-    def broker_down(**kwargs: object) -> None:
+    def fault(**kwargs: object) -> None:
         raise RuntimeError("fault injected after the files were stored")
 
-    monkeypatch.setattr(uploads, "audit_run_request", broker_down)
+    monkeypatch.setattr(ingest_service, "audit_run_request", fault)
+    image_set = image_set_upload(
+        actor=researcher, project=project, role="synthetic", files=[upload("mr.dcm", MR)], ingest_now=True
+    )
+    assert image_set.status == SetStatus.FAILED and "fault injected" in image_set.message
+    previous.refresh_from_db()
+    assert previous.is_current and image_set.files.count() == 0
+    assert {name for name in private_tree() if name.startswith("images/")} == stored_before
+
+
+def test_staged_bytes_are_deleted_when_the_upload_transaction_fails(
+    project, researcher, upload_temp, monkeypatch
+) -> None:
+    before = private_tree()
+
+    def fault(**kwargs: object) -> None:
+        raise RuntimeError("fault injected after the files were staged")
+
+    monkeypatch.setattr(uploads, "activity_record", fault)
     with pytest.raises(RuntimeError):
         image_set_upload(
             actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT), upload("mr.dcm", MR)]
         )
     assert_nothing_saved(before, upload_temp)
+
+
+def test_a_delivered_twice_ingest_is_harmless(project, researcher) -> None:
+    image_set = image_set_upload(actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT)])
+    assert ingest(image_set).is_current
+    assert image_set_ingest(image_set_id=image_set.pk) is None  # the second delivery finds it done
+    assert ImageFile.objects.filter(image_set=image_set).count() == 1 and AuditRun.objects.count() == 1
 
 
 def test_no_upload_once_the_project_is_submitted(project, researcher, upload_temp) -> None:
@@ -266,8 +376,17 @@ def test_no_upload_once_the_project_is_submitted(project, researcher, upload_tem
     assert_nothing_saved(before, upload_temp)
 
 
+def test_a_project_submitted_while_the_files_are_read_keeps_its_sets(project, researcher) -> None:
+    image_set = image_set_upload(actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT)])
+    project.status = ProjectStatus.SUBMITTED
+    project.save()
+    image_set = ingest(image_set)
+    assert image_set.status == SetStatus.FAILED and not image_set.is_current
+    assert "submitted while the files were being read" in image_set.message
+    assert AuditRun.objects.count() == 0
+
+
 def test_metadata_and_manifest_are_checked_and_kept(project, researcher) -> None:
-    notes: list[str] = []
     metadata = "file,sex,age\nct.dcm,F,54\nmissing.dcm,M,60\n"
     manifest = '[{"file": "ct.dcm", "generator": "test-gan", "version": "1.0", "seed": 7}]'
     image_set = image_set_upload(
@@ -277,12 +396,13 @@ def test_metadata_and_manifest_are_checked_and_kept(project, researcher) -> None
         files=[upload("ct.dcm", CT), upload("mr.dcm", MR)],
         metadata=upload("subjects.csv", ("\ufeff" + metadata).encode()),
         manifest=upload("manifest.json", manifest.encode()),
-        notes=notes,
         value_map=upload("groups.csv", b"attribute,value,group\nsex,W,F\n"),
+        ingest_now=True,
     )
     assert image_set.metadata_csv == metadata and image_set.metadata_name == "subjects.csv"
     assert image_set.manifest_text == manifest and image_set.manifest_name == "manifest.json"
     assert image_set.value_map_text == "attribute,value,group\nsex,W,F\n" and image_set.value_map_name == "groups.csv"
+    notes = image_set.notes
     assert any("names 1 file(s) that are not accepted files of the set, e.g. “missing.dcm”" in n for n in notes)
     assert any("1 accepted file(s) have no entry in the manifest, e.g. “mr.dcm”" in n for n in notes)
 
@@ -331,50 +451,77 @@ def messages_of(response) -> list[str]:
 
 
 def test_the_form_shows_formats_current_sets_and_the_progress_bar(owner_client, project, researcher) -> None:
-    image_set_upload(actor=researcher, project=project, role="reference", files=[upload("mr.dcm", MR)])
+    image_set_upload(actor=researcher, project=project, role="reference", files=[upload("mr.dcm", MR)], ingest_now=True)
+    image_set_upload(actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT)])
     response = owner_client.get(url(project))
     assert response.status_code == 200
     html = response.content.decode()
     for words in ("JPEG 2000", "NIfTI (.nii, .nii.gz)", "PNG", "zip / tar archives", "Synthetic set only"):
         assert words in html
     assert "Reference set (real training images)" in html and "1 of 1 file accepted" in html
+    assert "Being read" in html and "not current until every file is read" in html  # the synthetic upload
     assert "data-upload-progress" in html and "w-pct-0" in html and "js/upload.js" in html
     assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) is None  # no inline script under the CSP
     assert "style=" not in html
 
 
 @override_settings(FILE_UPLOAD_MAX_MEMORY_SIZE=0)  # every upload is a temporary file, moved into storage
-def test_a_post_uploads_the_set_and_redirects_to_it(owner_client, project, scans_zip) -> None:
+def test_a_post_stages_the_set_redirects_to_it_and_the_page_follows_the_ingest(
+    owner_client, project, scans_zip
+) -> None:
     files = [upload("scans.zip", scans_zip), upload("loose-ct.dcm", CT)]
     response = owner_client.post(url(project), {"role": "synthetic", "files": files})
     image_set = ImageSet.objects.get(project=project)
-    assert response.status_code == 302
-    assert response["Location"] == reverse("imageset-detail", kwargs={"pk": project.pk, "set_pk": image_set.pk})
-    assert "3 of 5 files accepted; the audit suite is queued." in messages_of(response)
+    detail = reverse("imageset-detail", kwargs={"pk": project.pk, "set_pk": image_set.pk})
+    assert response.status_code == 302 and response["Location"] == detail
+    (message,) = messages_of(response)
+    assert message.startswith("Upload received: 2 files. A worker is now checking and reading them")
+    assert image_set.status == SetStatus.INGESTING and AuditRun.objects.count() == 0
+
+    page = owner_client.get(detail).content.decode()
+    assert "Reading files: 0 read, 0 accepted, 0 rejected" in page and "Waiting for a worker" in page
+    status_url = reverse("imageset-status", kwargs={"pk": project.pk, "set_pk": image_set.pk})
+    assert f'data-status-url="{status_url}"' in page and "js/audits.js" in page and "File manifest" not in page
+    assert owner_client.get(status_url).json()["finished"] is False
+    overview = owner_client.get(reverse("audits-overview", kwargs={"pk": project.pk})).content.decode()
+    assert "reading files" in overview and "Not current yet" in overview
+
+    image_set_ingest(image_set_id=image_set.pk)
+    state = owner_client.get(status_url).json()
+    assert state["finished"] is True and state["status"] == "ready"
+    assert (state["read"], state["accepted"], state["rejected"]) == (5, 3, 2)
+    page = owner_client.get(detail).content.decode()
+    assert "File manifest" in page and "Reading files" not in page and "loose-ct.dcm" in page
+    image_set.refresh_from_db()
     assert image_set.n_accepted == 3 and AuditRun.objects.filter(project=project).count() == 1
     stored = image_set.files.exclude(stored="")
     assert sorted(stored.values_list("name", flat=True)) == ["loose-ct.dcm", "scans/ct.dcm", "scans/mr.dcm"]
     for image_file in stored:
         path = Path(settings.PRIVATE_STORAGE_ROOT) / image_file.stored.name
-        assert path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == image_file.sha256
+        assert path.is_file() and path.read_bytes()[:128] == bytes(128)
 
 
 def test_a_set_without_valid_files_says_so(owner_client, project, hostile) -> None:
     response = owner_client.post(url(project), {"role": "reference", "files": [upload("x.dcm", hostile["text.dcm"])]})
     assert response.status_code == 302
-    (message,) = messages_of(response)
-    assert message.startswith("0 of 1 files accepted: none of them is a valid DICOM, NIfTI or PNG image")
+    image_set_ingest(image_set_id=ImageSet.objects.get().pk)
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "0 of 1 file accepted: none of them is a valid DICOM, NIfTI or PNG image" in page
 
 
-def test_a_refused_archive_is_a_field_error_and_nothing_is_saved(owner_client, project, upload_temp) -> None:
+def test_a_refused_archive_is_shown_with_its_reason_and_nothing_is_stored(owner_client, project, upload_temp) -> None:
     before = private_tree()
     bomb = zip_of({"zeros.dcm": bytes(50 * 1024 * 1024)})
     response = owner_client.post(url(project), {"role": "synthetic", "files": [upload("bomb.zip", bomb)]})
-    assert response.status_code == 400
-    errors = response.context["form"].errors["files"]
-    assert "The archive “bomb.zip” was refused" in errors[0] and "expands more than 200 times" in errors[0]
-    assert "bomb.zip" in response.content.decode()
-    assert_nothing_saved(before, upload_temp)
+    assert response.status_code == 302
+    image_set = image_set_ingest(image_set_id=ImageSet.objects.get().pk)
+    assert image_set is not None and image_set.status == SetStatus.REFUSED
+    page = owner_client.get(response["Location"]).content.decode()
+    assert "This upload was refused" in page and "The archive “bomb.zip” was refused" in page
+    assert "expands more than 100 times" in page and "zeros.dcm" in page
+    assert {name for name in private_tree() - before if not name.startswith("uploads/")} == set()
+    assert ImageFile.objects.count() == 0 and AuditRun.objects.count() == 0
+    assert list(upload_temp.iterdir()) == []
 
 
 @override_settings(UPLOAD_LIMITS={"imageset-upload": 1024})
