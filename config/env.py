@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -55,6 +56,13 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}")
+    return value
+
+
 def env_path(name: str, default: Path) -> Path:
     raw = env_str(name)
     return Path(raw).expanduser().resolve() if raw else default
@@ -85,7 +93,13 @@ def broker(*, folder_name: str = "broker") -> tuple[str, dict[str, Any]]:
     if url:
         if not url.startswith(("redis://", "rediss://")):
             raise ImproperlyConfigured(f"Broker URL must be redis:// or rediss://, got scheme {url.split(':', 1)[0]!r}")
-        return url, {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)}
+        return url, {
+            "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10),
+            # A broker that is down or hangs holds a web request for seconds, not minutes
+            # (config.broker); the worker's own polling waits 1 s at a time, well below these.
+            "socket_connect_timeout": 2,
+            "socket_timeout": 3,
+        }
     folder = VAR_DIR / folder_name
     return "filesystem://localhost//", {
         "data_folder_in": str(folder / "queue"),
@@ -93,4 +107,31 @@ def broker(*, folder_name: str = "broker") -> tuple[str, dict[str, Any]]:
         "processed_folder": str(folder / "processed"),
         "control_folder": str(folder / "control"),
         "store_processed": False,
+    }
+
+
+def cache(*, folder_name: str = "cache", key_prefix: str = "misyn") -> dict[str, Any]:
+    """The shared cache (throttle counters): Redis beside the broker, else files under var/.
+
+    Redis gets its own database number (CACHE_REDIS_DB; by default 1, or 2 when the broker
+    uses 1), never the broker's: clearing a cache flushes its whole database. The file cache
+    works across the dev server and worker processes, but its increments are not atomic.
+    """
+    url = env_str("CELERY_BROKER_URL") or env_str("REDIS_URL")
+    if url.startswith(("redis://", "rediss://")):
+        parts = urlsplit(url)
+        db_path = parts.path.strip("/")
+        broker_db = int(db_path) if db_path.isdigit() else 0
+        db = env_int("CACHE_REDIS_DB", 2 if broker_db == 1 else 1)
+        if db == broker_db:
+            raise ImproperlyConfigured(f"CACHE_REDIS_DB={db} is the broker's database; give the cache its own")
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": urlunsplit(parts._replace(path=f"/{db}")),
+            "KEY_PREFIX": key_prefix,
+        }
+    return {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / folder_name),
+        "KEY_PREFIX": key_prefix,
     }

@@ -9,3 +9,6 @@ urlpatterns = [
     path("", include("reviews.urls")),
     path("", include("audits.urls")),
 ]
+
+# A database or Redis that cannot be reached answers 503 with Retry-After, not 500.
+handler500 = "reviews.views.errors.server_error"

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from celery import current_app
 from django.conf import settings
 from django.core.files.storage import storages
 from django.db import transaction
@@ -35,6 +34,7 @@ from audits.engine.types import ImageSet as EngineSet
 from audits.enums import FINAL_RUN_STATUSES, RunStatus, SetRole
 from audits.models import AuditChunk, AuditRun, ImageFile
 from audits.selectors import current_params, current_sets, run_input_digest
+from config.broker import send_after_commit
 from reviews.enums import Action
 from reviews.models import Project, User
 from reviews.services.activity import activity_record
@@ -42,8 +42,29 @@ from reviews.services.activity import activity_record
 log = logging.getLogger(__name__)
 
 
+# What a queued run's page says while its message could not reach the broker.
+WORKERS_UNREACHABLE = "Queued; the workers are unreachable right now, it will start when they are back"
+
+
 def _send(task: str, **kwargs: Any) -> None:
-    transaction.on_commit(lambda: current_app.send_task(task, kwargs=kwargs))
+    """Send after commit; a broker that is down leaves the row queued for the reconciler
+    (config.broker). A run that could not be started says so on its page."""
+    run_id = kwargs.get("run_id")
+    unreachable = (lambda: _mark_unreachable(run_id)) if task == "audits.start_run" and run_id else None
+    send_after_commit(task, kwargs, unreachable=unreachable)
+
+
+def _mark_unreachable(run_id: int) -> None:
+    """Say so on the queued run, and make it due for the reconciler's next pass (which runs
+    as soon as the broker is back), rather than AUDIT_QUEUED_RESEND_SECONDS later."""
+    AuditRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        progress_message=WORKERS_UNREACHABLE, lease_until=timezone.now()
+    )
+
+
+def run_waiting_for_workers(run: AuditRun) -> bool:
+    """True when the run is queued and its message could not be sent (one query)."""
+    return AuditRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED, progress_message=WORKERS_UNREACHABLE).exists()
 
 
 @transaction.atomic
@@ -463,7 +484,7 @@ def reconcile_runs() -> dict[str, int]:
     # send it again, at most once per AUDIT_QUEUED_RESEND_SECONDS; the claim makes extra copies harmless.
     for run_id in AuditRun.objects.filter(status=RunStatus.QUEUED, lease_until__lt=now).values_list("pk", flat=True):
         if AuditRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, lease_until__lt=now).update(
-            lease_until=_resend_at()
+            lease_until=_resend_at(), progress_message="Waiting for a worker"
         ):
             _send("audits.start_run", run_id=run_id)
             counts["resent"] += 1

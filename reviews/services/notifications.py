@@ -13,10 +13,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.broker import send_many_after_commit
 from reviews.enums import NotificationKind, Role
 from reviews.models import Notification, Project, User
 
@@ -50,17 +50,10 @@ def notify(
             created.append(notification)
     if created:
         ids = [notification.pk for notification in created if notification.email_state == "pending"]
-        # robust: a broker that is down must not turn a committed change into a 500; the
-        # reconciler (reviews.services.reminders) re-queues emails left pending.
-        transaction.on_commit(lambda: _queue_emails(ids), robust=True)
+        # A broker that is down must not turn a committed change into a 500 (config.broker);
+        # the reconciler (reviews.services.reminders) re-queues emails left pending.
+        send_many_after_commit("reviews.send_notification_email", [{"notification_id": pk} for pk in ids])
     return created
-
-
-def _queue_emails(ids: list[int]) -> None:
-    from reviews.tasks import send_notification_email
-
-    for notification_id in ids:
-        send_notification_email.delay(notification_id=notification_id)
 
 
 def admins() -> list[User]:

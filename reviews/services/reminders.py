@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from celery import current_app
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
+from config.broker import send_many_after_commit
 from reviews.enums import ACTIVE_ASSIGNMENT_STATUSES, UNDER_REVIEW_STATUSES, AssignmentStatus, NotificationKind
 from reviews.models import Assignment, Notification, ReviewPolicy, Round, Signature, User
 from reviews.services.notifications import admins, notify
@@ -151,6 +151,5 @@ def notification_emails_reconcile(*, now: datetime | None = None) -> dict[str, i
         .order_by("pk")
         .values_list("pk", flat=True)[:EMAIL_RESEND_BATCH]
     )
-    for notification_id in pending:
-        current_app.send_task("reviews.send_notification_email", kwargs={"notification_id": notification_id})
+    send_many_after_commit("reviews.send_notification_email", [{"notification_id": pk} for pk in pending])
     return {"emails_failed": stuck, "emails_requeued": len(pending)}

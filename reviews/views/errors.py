@@ -1,0 +1,44 @@
+"""Error pages that need more than a template: a service outage (503) and a CSRF failure.
+
+Django sends every uncaught exception, in a view or in a middleware (the session middleware
+reading its table, say), to `handler500` while the exception is being handled; a database
+or Redis that cannot be reached becomes a 503 with Retry-After there, instead of a 500.
+The page is rendered without the request, so that it needs neither the session nor the
+database that just failed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import redis.exceptions
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.template import loader
+from django.views import defaults
+
+# A connection that failed or was lost, not a query that is wrong (those stay 500s).
+UNAVAILABLE = (OperationalError, InterfaceError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+RETRY_AFTER_SECONDS = 30
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if isinstance(sys.exc_info()[1], UNAVAILABLE):
+        return service_unavailable()
+    response: HttpResponseServerError = defaults.server_error(request)
+    return response
+
+
+def service_unavailable() -> HttpResponse:
+    html = loader.render_to_string("503.html", {"retry_after": RETRY_AFTER_SECONDS})
+    response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's check refused the form: say what to do, and give the denial log the reason."""
+    request.denial_reason = f"CSRF check failed: {reason}"  # type: ignore[attr-defined]
+    message = "the form was open too long or came from another site; reload the page and send it again"
+    return HttpResponse(loader.render_to_string("403.html", {"exception": message}, request), status=403)
