@@ -46,12 +46,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Remove this run's filesystem broker folder (config.settings.test gives each run its own)."""
+    """Remove this run's filesystem broker folder and cache (config.settings.test gives each run its own)."""
     from django.conf import settings
 
     folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("data_folder_in")
     if folder and f"test-broker/{settings.TEST_RUN}" in folder:
         shutil.rmtree(Path(folder).parent, ignore_errors=True)
+    clear_run_cache()
+    if "FileBasedCache" in settings.CACHES["default"]["BACKEND"]:
+        shutil.rmtree(settings.CACHES["default"]["LOCATION"], ignore_errors=True)
+
+
+def clear_run_cache() -> None:
+    """Empty this run's cache, and only it: on Redis the keys under the run's prefix (clearing
+    the whole database would take a dashboard's or another run's counters with it)."""
+    from django.core.cache import cache
+
+    if "RedisCache" in settings.CACHES["default"]["BACKEND"]:
+        client = cache._cache.get_client(None, write=True)  # type: ignore[attr-defined]
+        keys = list(client.scan_iter(match=f"{settings.CACHES['default']['KEY_PREFIX']}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> None:
+    """Each test starts with no throttle counted (the limits themselves are production's)."""
+    clear_run_cache()
 
 
 @pytest.fixture

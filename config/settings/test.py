@@ -29,6 +29,10 @@ for _name in ("default", "private"):
 TEST_RUN = os.environ.setdefault("MISYN_TEST_RUN", str(os.getpid()))
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = env.broker(folder_name=f"test-broker/{TEST_RUN}")
 
+# Throttle counters: a cache folder of the run's own, or on Redis the run's own key prefix
+# (tests/conftest.py empties it before each test; the limits stay the production ones).
+CACHES = {"default": env.cache(folder_name=f"test-cache/{TEST_RUN}", key_prefix=f"misyn-test-{TEST_RUN}")}
+
 # A file, not memory, for SQLite's test database: live tests share it with a worker process.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(env.VAR_DIR / f"test-misyn-{TEST_RUN}.sqlite3")}

@@ -25,6 +25,7 @@ from reviews.rules import is_admin
 from reviews.selectors.review import policy_for, policy_status
 from reviews.services.decisions import project_amend, project_withdraw, round_decide, round_sign
 from reviews.services.review import ReviewIncomplete, TransitionConflict
+from reviews.throttling import Limit, by_user, throttle
 from reviews.views.access import AuthedRequest, get_project
 from reviews.views.projects import project_detail_page
 from reviews.views.reviewing import latest_round_number, project_round, round_state
@@ -104,6 +105,7 @@ def _sign_page(
 
 
 @login_required
+@throttle(Limit("sign-user", by_user))
 @require_http_methods(["GET", "POST"])
 def round_sign_view(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
     project = get_project(request, pk)
