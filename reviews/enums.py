@@ -209,3 +209,5 @@ class NotificationKind(models.TextChoices):
     READY_FOR_DECISION = "ready_for_decision", "Ready for the final decision"
     DUE_SOON = "due_soon", "Review due soon"
     OVERDUE = "overdue", "Review overdue"
+    ACCOUNT_PENDING = "account_pending", "Account awaiting approval"
+    ACCOUNT_APPROVED = "account_approved", "Account approved"

@@ -42,6 +42,13 @@ def is_reviewer(user: Any) -> bool:
 
 
 @rules.predicate
+def is_verified(user: Any) -> bool:
+    """The account's email address is confirmed and, where the board requires it
+    (REGISTRATION_MODE=approval), an admin approved it."""
+    return bool(_active(user) and user.email_verified_at is not None and user.approved_at is not None)
+
+
+@rules.predicate
 def is_project_owner(user: Any, project: Any) -> bool:
     return bool(project is not None and _active(user) and project.owner_id == user.pk)
 
@@ -121,9 +128,10 @@ def is_conflict_free_reviewer(user: Any, project: Any) -> bool:
 
 
 can_view_project = is_project_owner | is_admin | is_accepted_reviewer
-can_edit_project = is_project_owner & is_project_editable
-can_submit_project = is_project_owner & is_project_editable
-can_create_project = is_researcher
+# Creating, editing (uploads included) and submitting need a confirmed, approved account.
+can_edit_project = is_project_owner & is_verified & is_project_editable
+can_submit_project = is_project_owner & is_verified & is_project_editable
+can_create_project = is_researcher & is_verified
 can_withdraw_project = is_project_owner & is_project_open
 can_amend_project = is_project_owner & is_project_approved
 can_respond_assignment = is_invited_reviewer & ~is_project_owner

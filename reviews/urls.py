@@ -1,19 +1,24 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from reviews.forms import LoginForm
 from reviews.views import accounts, assignments, catalogue, decisions, home, notifications, projects, reviewing
 
 urlpatterns = [
     path("", home.home, name="home"),
     path("accounts/register/", accounts.register, name="register"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", accounts.login_view, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", accounts.PasswordChangeView.as_view(), name="password-change"),
+    path("accounts/password/reset/", accounts.password_reset, name="password-reset"),
+    path("accounts/password/reset/sent/", accounts.password_reset_done, name="password-reset-done"),
+    path("accounts/password/reset/done/", accounts.password_reset_complete, name="password-reset-complete"),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        accounts.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path("accounts/confirm-email/resend/", accounts.email_verify_resend, name="email-verify-resend"),
+    path("accounts/confirm-email/<str:token>/", accounts.email_verify, name="email-verify"),
     path("projects/", projects.project_list, name="project-list"),
     path("projects/new/", projects.project_new, name="project-new"),
     path("projects/<int:pk>/", projects.project_detail, name="project-detail"),
@@ -47,4 +52,5 @@ urlpatterns = [
     path("staff/users/", accounts.user_list, name="user-list"),
     path("staff/users/new/", accounts.user_new, name="user-new"),
     path("staff/users/<int:pk>/", accounts.user_edit, name="user-edit"),
+    path("staff/users/<int:pk>/approve/", accounts.user_approve_view, name="user-approve"),
 ]

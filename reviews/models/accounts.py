@@ -6,6 +6,7 @@ import rules
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from reviews.enums import ExpertiseKind, Role
 
@@ -22,6 +23,16 @@ class User(AbstractUser):
         blank=True,
         help_text="Reviewers only: approval needs a technical and a non-technical signature.",
     )
+    # Accounts made by an admin, the demo or a migration are vouched for at creation; only
+    # self-registration starts with these empty (reviews.services.accounts.user_register).
+    email_verified_at = models.DateTimeField(
+        "email confirmed", null=True, blank=True, default=timezone.now,
+        help_text="When the owner followed the link sent to their address; empty until then.",
+    )  # fmt: skip
+    approved_at = models.DateTimeField(
+        "approved", null=True, blank=True, default=timezone.now,
+        help_text="With REGISTRATION_MODE=approval, empty until an admin approves the new researcher.",
+    )  # fmt: skip
 
     class Meta:
         constraints = [

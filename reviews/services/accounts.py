@@ -1,22 +1,127 @@
 from __future__ import annotations
 
-from django.db import transaction
+import logging
+import smtplib
 
-from reviews.enums import Action, ExpertiseKind, Role
+from django.conf import settings
+from django.core import signing
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from reviews.enums import Action, ExpertiseKind, NotificationKind, Role
 from reviews.models import User
 from reviews.services.activity import activity_record, changed_values, field_values
+from reviews.services.notifications import admins, notify
+
+logger = logging.getLogger(__name__)
 
 _USER_FIELDS = ["username", "email", "full_name", "affiliation", "role", "expertise", "is_active"]
+_VERIFICATION_SALT = "reviews.email-verification"
+
+
+class VerificationInvalid(Exception):
+    """A confirmation link that is forged, expired, or for an address the account no longer has."""
 
 
 @transaction.atomic
-def user_register(*, username: str, email: str, full_name: str, affiliation: str, password: str) -> User:
-    """A researcher signs up on their own."""
-    user = User(username=username, email=email, full_name=full_name, affiliation=affiliation, role=Role.RESEARCHER)
+def user_register(
+    *, username: str, email: str, full_name: str, affiliation: str, password: str, needs_approval: bool
+) -> User:
+    """A researcher signs up on their own: unconfirmed, and unapproved if the board approves
+    new researchers (the admins are told). The confirmation email goes out after commit."""
+    user = User(
+        username=username,
+        email=email,
+        full_name=full_name,
+        affiliation=affiliation,
+        role=Role.RESEARCHER,
+        email_verified_at=None,
+        approved_at=None if needs_approval else timezone.now(),
+    )
     user.set_password(password)
     user.save()
-    activity_record(actor=user, action=Action.CREATE, obj=user, new=field_values(user, _USER_FIELDS))
+    activity_record(actor=user, action=Action.CREATE, obj=user, new=field_values(user, [*_USER_FIELDS, "approved_at"]))
+    if needs_approval:
+        notify(
+            key=f"account-pending:{user.pk}",
+            recipients=admins(),
+            kind=NotificationKind.ACCOUNT_PENDING,
+            subject=f"New researcher awaiting approval: {user.display_name}",
+            body=f"{user.display_name} ({user.email}, {user.affiliation or 'no affiliation given'}) registered "
+            "and cannot create projects until an administrator approves the account.",
+            url=reverse("user-list") + "?pending=1",
+        )
+    transaction.on_commit(lambda: email_verification_send(user=user))
     return user
+
+
+def email_verification_token(*, user: User) -> str:
+    """A signed link token naming the account and the address it confirms."""
+    return signing.dumps({"user": user.pk, "email": user.email.lower()}, salt=_VERIFICATION_SALT, compress=True)
+
+
+def email_verification_send(*, user: User) -> bool:
+    """Email the confirmation link; a mail server that refuses is logged, and the user can ask again."""
+    link = settings.SITE_URL.rstrip("/") + reverse(
+        "email-verify", kwargs={"token": email_verification_token(user=user)}
+    )
+    hours = settings.EMAIL_VERIFICATION_MAX_AGE // 3600
+    try:
+        send_mail(
+            subject="[MISyn Review] Confirm your email address",
+            message=(
+                f"Hello {user.display_name},\n\nplease confirm that {user.email} is your address by opening this "
+                f"link within {hours} hours:\n\n{link}\n\nIf you did not register at MISyn Review, ignore this email."
+            ),
+            from_email=None,
+            recipient_list=[user.email],
+        )
+    except (smtplib.SMTPException, OSError):
+        logger.exception("confirmation email to user %s not sent", user.pk)
+        return False
+    return True
+
+
+@transaction.atomic
+def user_email_verify(*, token: str) -> User:
+    """Confirm the address the token names, once (compare-and-set); a second use is harmless."""
+    try:
+        data = signing.loads(token, salt=_VERIFICATION_SALT, max_age=settings.EMAIL_VERIFICATION_MAX_AGE)
+    except signing.SignatureExpired:
+        raise VerificationInvalid("This confirmation link has expired. Log in to have a new one sent.") from None
+    except signing.BadSignature:
+        raise VerificationInvalid("This confirmation link is not valid.") from None
+    user = User.objects.filter(pk=data.get("user"), is_active=True).first()
+    if user is None or user.email.lower() != data.get("email"):
+        raise VerificationInvalid("This confirmation link is for an address this account no longer has.")
+    now = timezone.now()
+    if User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=now):
+        user.email_verified_at = now
+        activity_record(
+            actor=user, action=Action.CHANGE, obj=user, old={"email_verified_at": None}, new={"email_verified_at": now}
+        )
+    return user
+
+
+@transaction.atomic
+def user_approve(*, actor: User, user: User) -> bool:
+    """An admin approves a researcher who registered while the board approves new accounts."""
+    now = timezone.now()
+    if not User.objects.filter(pk=user.pk, approved_at__isnull=True).update(approved_at=now):
+        return False
+    user.approved_at = now
+    activity_record(actor=actor, action=Action.CHANGE, obj=user, old={"approved_at": None}, new={"approved_at": now})
+    notify(
+        key=f"account-approved:{user.pk}",
+        recipients=[user],
+        kind=NotificationKind.ACCOUNT_APPROVED,
+        subject="Your researcher account was approved",
+        body=f"{actor.display_name} approved your account: you can now create projects.",
+        url=reverse("project-list"),
+    )
+    return True
 
 
 @transaction.atomic

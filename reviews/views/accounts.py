@@ -1,26 +1,58 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Case, Value, When
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
-from django.views.decorators.http import require_http_methods
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
 
-from reviews.forms import RegistrationForm, UserCreateForm, UserUpdateForm
+from reviews.forms import LoginForm, RegistrationForm, UserCreateForm, UserUpdateForm
 from reviews.models import User
-from reviews.services.accounts import user_create, user_password_changed, user_register, user_update
+from reviews.services.accounts import (
+    VerificationInvalid,
+    email_verification_send,
+    user_approve,
+    user_create,
+    user_email_verify,
+    user_password_changed,
+    user_register,
+    user_update,
+)
+from reviews.throttling import Limit, by_anonymous_address, by_field, by_user, throttle
 from reviews.views.access import AuthedRequest
 
 
+def _wrong_password(response: HttpResponseBase) -> bool:
+    """The login form shown again: wrong credentials (django-axes answers a lockout with 429)."""
+    return response.status_code == 200
+
+
+# Every attempt from an address counts (spraying one password over many names); per name only
+# wrong passwords do, so someone else's guesses cannot keep a reviewer out (settings).
+login_view = throttle(
+    Limit("login-address", by_anonymous_address),
+    Limit("login-username", by_field("username"), counts=_wrong_password),
+)(auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True))
+
+
+@throttle(Limit("register-address", by_anonymous_address))
 @require_http_methods(["GET", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
+    mode = settings.REGISTRATION_MODE
+    if mode == "closed":
+        return render(
+            request, "registration/register.html", {"closed": True}, status=403 if request.method == "POST" else 200
+        )
     form = RegistrationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -30,11 +62,50 @@ def register(request: HttpRequest) -> HttpResponse:
             full_name=data["full_name"],
             affiliation=data["affiliation"],
             password=data["password1"],
+            needs_approval=mode == "approval",
         )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.display_name}. Your researcher account is ready.")
+        next_step = (
+            " An administrator will approve your account, and we will let you know." if mode == "approval" else ""
+        )
+        messages.success(
+            request,
+            f"Welcome, {user.display_name}. We sent a link to {user.email}: open it to confirm your address "
+            f"before you create projects.{next_step}",
+        )
         return redirect("project-list")
-    return render(request, "registration/register.html", {"form": form})
+    return render(request, "registration/register.html", {"form": form, "approval": mode == "approval"})
+
+
+@require_http_methods(["GET", "POST"])
+def email_verify(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the confirmation email: a page with a button, so that a mail scanner that
+    follows links does not confirm the address on its own."""
+    if request.method != "POST":
+        return render(request, "registration/email_verify.html", {"token": token})
+    try:
+        user = user_email_verify(token=token)
+    except VerificationInvalid as exc:
+        return render(request, "registration/email_verify.html", {"error": str(exc)}, status=400)
+    messages.success(request, f"Thank you: {user.email} is confirmed.")
+    return redirect("project-list" if request.user.is_authenticated else "login")
+
+
+@login_required
+@throttle(Limit("verification-resend-user", by_user))
+@require_POST
+def email_verify_resend(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    if user.email_verified_at is not None:
+        messages.info(request, f"{user.email} is already confirmed.")
+    elif email_verification_send(user=user):
+        messages.success(request, f"We sent a new confirmation link to {user.email}.")
+    else:
+        messages.error(request, "The confirmation email could not be sent just now. Please try again later.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = "home"
+    return redirect(back)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -47,6 +118,34 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
+# Password reset: Django's views. The request page answers the same whether or not the
+# address has an account (no user enumeration); the emailed link points at SITE_URL.
+password_reset = throttle(
+    Limit("password-reset-address", by_anonymous_address), Limit("password-reset-email", by_field("email"))
+)(
+    auth_views.PasswordResetView.as_view(
+        success_url=reverse_lazy("password-reset-done"),
+        email_template_name="registration/password_reset_email.txt",
+        subject_template_name="registration/password_reset_subject.txt",
+        extra_email_context={"site_url": settings.SITE_URL.rstrip("/")},
+        extra_context={"timeout_minutes": settings.PASSWORD_RESET_TIMEOUT // 60},
+    )
+)
+password_reset_done = auth_views.PasswordResetDoneView.as_view()
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    success_url = reverse_lazy("password-reset-complete")
+
+    def form_valid(self, form):  # type: ignore[no-untyped-def]
+        response = super().form_valid(form)
+        user_password_changed(user=form.user)
+        return response
+
+
+password_reset_complete = auth_views.PasswordResetCompleteView.as_view()
+
+
 def _require_user_admin(request: AuthedRequest) -> None:
     if not request.user.has_perm("reviews.manage_users"):
         raise PermissionDenied
@@ -54,9 +153,33 @@ def _require_user_admin(request: AuthedRequest) -> None:
 
 @login_required
 def user_list(request: AuthedRequest) -> HttpResponse:
+    """Every account, those awaiting approval first; `?pending=1` lists only them."""
     _require_user_admin(request)
-    page = Paginator(User.objects.order_by("role", "full_name", "username"), 100).get_page(request.GET.get("page"))
-    return render(request, "reviews/user_list.html", {"page": page, "users": page.object_list})
+    pending_first = Case(When(approved_at__isnull=True, then=Value(0)), default=Value(1))
+    accounts = User.objects.order_by(pending_first, "role", "full_name", "username")
+    pending_only = request.GET.get("pending") == "1"
+    if pending_only:
+        accounts = accounts.filter(approved_at__isnull=True)
+    page = Paginator(accounts, 100).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "users": page.object_list,
+        "pending_only": pending_only,
+        "pending_count": User.objects.filter(approved_at__isnull=True).count(),
+    }
+    return render(request, "reviews/user_list.html", context)
+
+
+@login_required
+@require_POST
+def user_approve_view(request: AuthedRequest, pk: int) -> HttpResponse:
+    _require_user_admin(request)
+    account = get_object_or_404(User, pk=pk)
+    if user_approve(actor=request.user, user=account):
+        messages.success(request, f"{account.display_name} is approved and can now create projects.")
+    else:
+        messages.info(request, f"{account.display_name} was already approved.")
+    return redirect("user-list")
 
 
 @login_required

@@ -361,6 +361,28 @@ TABLE: dict[str, Row] = {
             "new_password2": "a-new-long-passphrase-42",
         },
     ),
+    # Password reset: the same answer for everyone and every address (no user enumeration);
+    # a link with a wrong token shows "this link no longer works" and changes nothing.
+    "password-reset": Row(
+        get=per_role(200, 200, 200, 200, 200),
+        post=per_role(*[Redirect("password-reset-done")] * 5),
+        data=lambda w: {"email": w.owner.email},
+    ),
+    "password-reset-done": Row(get=per_role(200, 200, 200, 200, 200)),
+    "password-reset-confirm": Row(
+        get=per_role(200, 200, 200, 200, 200),
+        post=per_role(200, 200, 200, 200, 200),
+        kwargs=lambda w, p: {"uidb64": "MQ", "token": "not-a-token"},
+        data=lambda w: {"new_password1": "a-new-long-passphrase-42", "new_password2": "a-new-long-passphrase-42"},
+    ),
+    "password-reset-complete": Row(get=per_role(200, 200, 200, 200, 200)),
+    # Email confirmation: a forged link confirms nothing; everyone in the world is confirmed already.
+    "email-verify": Row(
+        get=per_role(200, 200, 200, 200, 200),
+        post=per_role(400, 400, 400, 400, 400),
+        kwargs=lambda w, p: {"token": "forged-token"},
+    ),
+    "email-verify-resend": Row(get=per_role(LOGIN, 405, 405, 405, 405), post=per_role(LOGIN, HOME, HOME, HOME, HOME)),
     "project-list": Row(get=per_role(LOGIN, 200, 200, 200, 200)),
     "project-new": Row(
         get=per_role(LOGIN, 200, 200, 403, 403),
@@ -433,6 +455,11 @@ TABLE: dict[str, Row] = {
             "expertise": "",
             "is_active": "on",
         },
+    ),
+    "user-approve": Row(
+        get=per_role(LOGIN, 405, 405, 405, 405),
+        post=per_role(LOGIN, 403, 403, 403, Redirect("user-list")),
+        kwargs=lambda w, p: {"pk": w.owner.pk},
     ),
     # Audits (audits.urls). Reviewers see nothing until assignments exist, like the project itself.
     # Running the audits is for the owner and admins in every project state; setting thresholds
@@ -607,7 +634,10 @@ def _state() -> dict[str, Any]:
     }
 
 
-_USER_COLUMNS = ("pk", "username", "password", "full_name", "email", "affiliation", "role", "expertise", "is_active")
+_USER_COLUMNS = (
+    "pk", "username", "password", "full_name", "email", "affiliation", "role", "expertise", "is_active",
+    "email_verified_at", "approved_at",
+)  # fmt: skip
 
 
 @dataclass

@@ -278,6 +278,7 @@ def test_every_predicate_of_the_module_is_covered_here():
         "is_admin",
         "is_researcher",
         "is_reviewer",
+        "is_verified",
         "is_project_owner",
         "is_project_editable",
         "is_project_open",
