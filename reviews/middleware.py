@@ -1,0 +1,195 @@
+"""Guards that act before Django reads a request body, and the log line of every refusal.
+
+RequestCapMiddleware is the first middleware, ahead of the session and CSRF middleware: the
+CSRF check reads `request.POST`, which parses a multipart body, so without it an anonymous
+client could make the server read (and spool to disk) gigabytes before being sent to log in.
+It looks only at the headers and, for a multipart body, at the session cookie:
+
+- a Content-Length beyond the cap of the URL (settings.REQUEST_LIMITS by URL name, else
+  REQUEST_MAX_BYTES) is refused with 413, and a body without a Content-Length (chunked
+  transfer) with 411: Django reads a body only up to its Content-Length (LimitedStream),
+  so these two checks bound every byte read by the cap, whatever the body really holds;
+- a body beyond ANONYMOUS_REQUEST_MAX_BYTES (what Django parses in memory, no temporary
+  file) from someone not signed in, or any multipart body to an upload URL
+  (settings.UPLOAD_PERMISSIONS) from them, is sent to log in; an upload from someone who may
+  not change that project gets the view's own 404 or 403; all without reading a byte of the
+  body. Checking the session cookie costs one session read (and one user read), and only
+  for these requests: the public forms (log in, register) stay open, with small bodies.
+
+DenialLogMiddleware writes one structured line (logger "reviews.security") for every
+request answered 403 or 429: permission and rules denials, CSRF failures, django-axes
+lockouts and throttles, with the user, the client address and the URL. Denials are not
+chained activity rows: the activity log records changes (SECURITY.md), and a row per
+refusal would let anyone grow it and contend for its chain head at will.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template import loader
+from django.urls import Resolver404, ResolverMatch, resolve
+
+from reviews.http import client_ip
+
+log = logging.getLogger("reviews.security")
+
+BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def client_address(request: HttpRequest) -> str:
+    """The one place the denial log reads the client's address (reviews.http.client_ip:
+    REMOTE_ADDR, or the trusted proxy's header when TRUSTED_PROXY_HOPS says so)."""
+    return client_ip(request)
+
+
+def _user_text(request: HttpRequest) -> str:
+    user = getattr(request, "user", None)
+    try:
+        if user is not None and user.is_authenticated:
+            return f"{user.get_username()} (id {user.pk})"
+    except Exception:  # noqa: BLE001 (the session's database may be the reason for the refusal)
+        return "unknown"
+    return "anonymous"
+
+
+def log_denial(request: HttpRequest, status: int, reason: str = "") -> None:
+    """One line per refused request; values are JSON-quoted, so a crafted URL cannot forge lines."""
+    fields = {
+        "status": status,
+        "user": _user_text(request),
+        "address": client_address(request),
+        "method": request.method,
+        "url": request.get_full_path()[:500],
+        "reason": reason[:300],
+    }
+    log.warning("denied %s", " ".join(f"{key}={json.dumps(value)}" for key, value in fields.items()))
+
+
+def _match(request: HttpRequest) -> ResolverMatch | None:
+    try:
+        return resolve(request.path_info)
+    except Resolver404:
+        return None
+
+
+def request_cap(match: ResolverMatch | None) -> int:
+    """The largest body the URL accepts, in bytes."""
+    name = (match.url_name or "") if match is not None else ""
+    return int(settings.REQUEST_LIMITS.get(name, settings.REQUEST_MAX_BYTES))
+
+
+def _refusal(request: HttpRequest, status: int, headline: str, detail: str) -> HttpResponse:
+    # Rendered without the request: no session or database is read to refuse a request.
+    html = loader.render_to_string("413.html", {"status": status, "headline": headline, "detail": detail})
+    response = HttpResponse(html, status=status)
+    log_denial(request, status, headline)
+    return response
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):,.0f} MB" if size >= 1024 * 1024 else f"{size:,} bytes"
+
+
+def _session_user(request: HttpRequest) -> Any:
+    """The signed-in user of the session cookie (one session read, one user read), else anonymous.
+
+    The same checks as AuthenticationMiddleware (session hash, active account); the session
+    middleware replaces `request.session` with its own store afterwards.
+    """
+    if not request.COOKIES.get(settings.SESSION_COOKIE_NAME):
+        return AnonymousUser()
+    engine = import_module(settings.SESSION_ENGINE)
+    request.session = engine.SessionStore(request.COOKIES[settings.SESSION_COOKIE_NAME])
+    return get_user(request)
+
+
+class RequestCapMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        refused = self.check(request)
+        return refused if refused is not None else self.get_response(request)
+
+    def check(self, request: HttpRequest) -> HttpResponse | None:
+        raw = str(request.META.get("CONTENT_LENGTH") or "").strip()
+        if not raw:
+            if request.META.get("HTTP_TRANSFER_ENCODING") and request.method in BODY_METHODS:
+                return _refusal(
+                    request,
+                    411,
+                    "A request body must state its length",
+                    "This server reads a body only when its Content-Length is given; send the form again "
+                    "from the page (browsers do this by themselves).",
+                )
+            return None
+        if not raw.isdigit():
+            return _refusal(request, 400, "Malformed request", "The Content-Length header is not a number.")
+        length = int(raw)
+        match = _match(request)
+        cap = request_cap(match)
+        if length > cap:
+            return _refusal(
+                request,
+                413,
+                f"This request is larger than the {_megabytes(cap)} this page accepts",
+                f"It was {_megabytes(length)}; nothing of it was read or stored. Upload fewer or smaller files "
+                "at a time, or put a large image set in an archive of at most that size.",
+            )
+        multipart = str(request.META.get("CONTENT_TYPE", "")).lower().startswith("multipart/")
+        permission = settings.UPLOAD_PERMISSIONS.get(match.url_name or "") if match is not None else None
+        if length > settings.ANONYMOUS_REQUEST_MAX_BYTES or (multipart and permission and length):
+            return self.check_sender(request, match, permission if multipart else None)
+        return None
+
+    def check_sender(
+        self, request: HttpRequest, match: ResolverMatch | None, permission: str | None
+    ) -> HttpResponse | None:
+        """A large body, or any upload, is read only for a signed-in user; an upload only for one
+        who may change the project (the view's own 404 / 403), before a byte of it is read."""
+        user = _session_user(request)
+        if not user.is_authenticated:
+            log_denial(request, 302, "body too large for a visitor who is not signed in: sent to log in, not read")
+            return redirect_to_login(request.get_full_path())
+        if permission is None or match is None or "pk" not in match.kwargs:
+            return None
+        from reviews.views.access import get_project  # the views' own 404 / 403 rule
+
+        request.user = user
+        try:
+            get_project(request, int(match.kwargs["pk"]), perm=permission)
+        except PermissionDenied as denied:
+            log_denial(request, 403, f"{denied} (upload refused before reading its body)")
+            raise
+        return None
+
+
+class DenialLogMiddleware:
+    """Logs every 403 and 429 answer with who, from where and what (see the module docstring)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code in (403, 429):
+            reason = getattr(request, "denial_reason", "")
+            if not reason and getattr(request, "axes_locked_out", False):
+                reason = "locked out after repeated failed logins (django-axes)"
+            log_denial(request, response.status_code, reason or response.reason_phrase)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        if isinstance(exception, PermissionDenied):
+            request.denial_reason = str(exception) or "permission denied"  # type: ignore[attr-defined]
