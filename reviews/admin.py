@@ -2,7 +2,8 @@
 
 A published version, its stages and its items are read-only here; publishing and
 starting a new draft go through the catalogue services, so they are logged. Sign-off
-policies are edited here too, and every change to one is logged. The append-only records
+policies, accounts and groups are edited here too. Every change made here is logged in the
+activity chain like the app's own (reviews.admin_trail.LoggedAdmin). The append-only records
 (activity, signatures, round outcomes) can be looked at, never added, changed or deleted.
 """
 
@@ -12,14 +13,16 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db import transaction
+from django.contrib.auth.models import Group
+from django.db import router, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from reviews.enums import Action
+from reviews.admin_trail import LoggedAdmin
 from reviews.models import (
     ActivityEntry,
     GuidelineItem,
@@ -31,7 +34,6 @@ from reviews.models import (
     Stage,
     User,
 )
-from reviews.services.activity import activity_record, changed_values, field_values
 from reviews.services.catalogue import CatalogueError, guideline_version_new_draft, guideline_version_publish
 from reviews.services.decisions import open_rounds_recheck
 
@@ -65,7 +67,7 @@ def _published(obj: Any) -> bool:
     return version.is_published
 
 
-class FrozenWhenPublishedAdmin(admin.ModelAdmin):
+class FrozenWhenPublishedAdmin(LoggedAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_change_permission(request, obj) and not _published(obj)
 
@@ -74,7 +76,7 @@ class FrozenWhenPublishedAdmin(admin.ModelAdmin):
 
 
 @admin.register(GuidelineSet)
-class GuidelineSetAdmin(admin.ModelAdmin):
+class GuidelineSetAdmin(LoggedAdmin):
     list_display = ("name", "slug")
 
 
@@ -153,7 +155,7 @@ class GuidelineItemAdmin(FrozenWhenPublishedAdmin):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(LoggedAdmin, BaseUserAdmin):
     list_display = ("username", "full_name", "email", "role", "expertise", "is_active")
     list_filter = ("role", "expertise", "is_active")
     search_fields = ("username", "full_name", "email", "affiliation")
@@ -161,19 +163,21 @@ class UserAdmin(BaseUserAdmin):
         *(BaseUserAdmin.fieldsets or ()),
         ("MISyn Review", {"fields": ("full_name", "affiliation", "role", "expertise")}),
     )
+    # Compared and logged like the in-app Users page; a password only as "changed".
+    logged_fields = (*_LOGGED_USER_FIELDS, "groups", "user_permissions")
 
-    @transaction.atomic
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        """Account changes made here are logged like those of the in-app Users page."""
-        before = {} if not change else field_values(User.objects.get(pk=obj.pk), _LOGGED_USER_FIELDS)
-        super().save_model(request, obj, form, change)
-        after = field_values(obj, _LOGGED_USER_FIELDS)
-        if "password" in form.changed_data or "password1" in form.changed_data:
-            after["password"] = "changed"  # noqa: S105 (a log marker; the hash is never logged)
-        old, new = changed_values(before, after)
-        if new:
-            action = Action.CHANGE if change else Action.CREATE
-            activity_record(actor=request.user, action=action, obj=obj, old=old or None, new=new)
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        # Django's password form saves outside a transaction; the log row must share the change's.
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            return super().user_change_password(request, id, form_url)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(LoggedAdmin, BaseGroupAdmin):
+    pass
 
 
 def _policy_summary(policy: ReviewPolicy) -> str:
@@ -211,7 +215,7 @@ class ReviewPolicyForm(forms.ModelForm):
 
 
 @admin.register(ReviewPolicy)
-class ReviewPolicyAdmin(admin.ModelAdmin):
+class ReviewPolicyAdmin(LoggedAdmin):
     """Admins set the sign-off policy of each guideline version; every change is logged."""
 
     form = ReviewPolicyForm
@@ -231,25 +235,18 @@ class ReviewPolicyAdmin(admin.ModelAdmin):
         # A policy belongs to one version for good; choose the version only when adding.
         return ("version",) if obj is not None else ()
 
-    @transaction.atomic
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        before = {} if not change else field_values(ReviewPolicy.objects.get(pk=obj.pk), _LOGGED_POLICY_FIELDS)
-        super().save_model(request, obj, form, change)
-        old, new = changed_values(before, field_values(obj, _LOGGED_POLICY_FIELDS))
-        if new:
-            action = Action.CHANGE if change else Action.CREATE
-            activity_record(actor=request.user, action=action, obj=obj, old=old or None, new=new)
-            open_rounds_recheck(version_id=obj.version_id, actor=cast(User, request.user))
+    logged_fields = tuple(_LOGGED_POLICY_FIELDS)
 
-    @transaction.atomic
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        open_rounds_recheck(version_id=obj.version_id, actor=cast(User, request.user))
+
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         """Deleting a policy puts its version back on the defaults; the log keeps what it was."""
-        activity_record(actor=request.user, action=Action.DELETE, obj=obj, old=field_values(obj, _LOGGED_POLICY_FIELDS))
         version_id = obj.version_id
         super().delete_model(request, obj)
         open_rounds_recheck(version_id=version_id, actor=cast(User, request.user))
 
-    @transaction.atomic
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ReviewPolicy]) -> None:
         for policy in queryset:
             self.delete_model(request, policy)
