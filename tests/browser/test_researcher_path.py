@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.core import mail
 from playwright.sync_api import Page, expect
 from pypdf import PdfWriter
 
@@ -88,6 +89,19 @@ def test_researcher_registers_answers_and_submits(page: Page, shot, browser_erro
     shot("projects-after-register")
     user = User.objects.get(username="rosa")
     assert user.role == "researcher"
+
+    # 1b. No projects before the address is confirmed: the banner says so; the emailed link
+    # opens a page whose button confirms it.
+    banner = page.get_by_role("status").filter(has_text="Confirm your email address.")
+    expect(banner).to_contain_text("rosa@example.org")
+    expect(page.get_by_role("link", name="New project")).to_have_count(0)
+    [message] = mail.outbox
+    link = re.search(r"https?://\S+", message.body).group(0)
+    page.goto("/" + link.split("/", 3)[3])
+    shot("confirm-email")
+    page.get_by_role("button", name="Confirm my email address").click()
+    expect(page.get_by_role("alert")).to_contain_text("rosa@example.org is confirmed")
+    expect(banner).to_have_count(0)
 
     # 2. Create a project; land on its checklist with 7 stages and nothing answered.
     page.get_by_role("link", name="New project").click()
