@@ -124,6 +124,27 @@ def _same_as_shown(setting: Setting, value: Any, in_force: Any) -> bool:
     return format(float(value), SHOWN) == format(float(in_force), SHOWN)
 
 
+def _engine_words(audit: str, error: ValueError) -> str:
+    """The engine's message without its own "<audit>: " prefix (the form names the audit itself)."""
+    text = str(error)
+    return text[len(audit) + 2 :] if text.startswith(f"{audit}: ") else text
+
+
+def _culprits(audit: str, values: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+    """The thresholds a refused combination involves, asked of the engine itself: each value
+    whose reset to the default satisfies the rule; when no single reset does, every value that
+    differs from its default. The engine's messages need not name their parameters."""
+    changed = [name for name in values if values[name] != defaults[name]]
+    culprits = []
+    for name in changed:
+        try:
+            check_combination(audit, {**values, name: defaults[name]})
+        except ValueError:
+            continue
+        culprits.append(name)
+    return culprits or changed or list(values)
+
+
 @dataclass
 class ThresholdRow:
     """One threshold on the page: its field (and Off box), the value in force, its code name."""
@@ -197,12 +218,19 @@ class ThresholdsForm(forms.Form):
             try:
                 check_combination(audit, values)
             except ValueError as error:
-                message = f"{AUDIT_LABELS.get(audit, audit)}: {error}"
-                self.section_errors.setdefault(audit, []).append(message)
-                self.add_error(None, message)
+                self._refuse_combination(audit, settings, values, _engine_words(audit, error))
                 continue
             self._values[audit] = values
         return cleaned
+
+    def _refuse_combination(self, audit: str, settings: dict[str, Setting], values: dict[str, Any], words: str) -> None:
+        """A rule between values (a warn bound beyond its fail bound): the error goes on each field
+        that the rule involves, and once more at the top of the audit's section."""
+        for name in _culprits(audit, values, self.defaults[audit]):
+            self.add_error(field_name(audit, name), f"{settings[name].label} ({name}): {words}")
+        message = f"{AUDIT_LABELS.get(audit, audit)}: {words}"
+        self.section_errors.setdefault(audit, []).append(message)
+        self.add_error(None, message)
 
     def audit_sections(self) -> list[AuditFields]:
         sections = []
