@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -118,19 +120,26 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
-# Password reset: Django's views. The request page answers the same whether or not the
-# address has an account (no user enumeration); the emailed link points at SITE_URL.
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset request. The page answers the same whether or not the address has an
+    account (no user enumeration), and the emailed link points at SITE_URL. Someone signed
+    in changes their password instead, so every request here is anonymous and throttled."""
+
+    success_url = reverse_lazy("password-reset-done")
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.user.is_authenticated:
+            return redirect("password-change")
+        self.extra_email_context = {"site_url": settings.SITE_URL.rstrip("/")}
+        self.extra_context = {"timeout_minutes": settings.PASSWORD_RESET_TIMEOUT // 60}
+        return super().dispatch(request, *args, **kwargs)
+
+
 password_reset = throttle(
     Limit("password-reset-address", by_anonymous_address), Limit("password-reset-email", by_field("email"))
-)(
-    auth_views.PasswordResetView.as_view(
-        success_url=reverse_lazy("password-reset-done"),
-        email_template_name="registration/password_reset_email.txt",
-        subject_template_name="registration/password_reset_subject.txt",
-        extra_email_context={"site_url": settings.SITE_URL.rstrip("/")},
-        extra_context={"timeout_minutes": settings.PASSWORD_RESET_TIMEOUT // 60},
-    )
-)
+)(PasswordResetView.as_view())
 password_reset_done = auth_views.PasswordResetDoneView.as_view()
 
 

@@ -361,11 +361,12 @@ TABLE: dict[str, Row] = {
             "new_password2": "a-new-long-passphrase-42",
         },
     ),
-    # Password reset: the same answer for everyone and every address (no user enumeration);
-    # a link with a wrong token shows "this link no longer works" and changes nothing.
+    # Password reset: the same answer for every address (no user enumeration), and someone
+    # signed in changes their password instead; a link with a wrong token shows "this link
+    # no longer works" and changes nothing.
     "password-reset": Row(
-        get=per_role(200, 200, 200, 200, 200),
-        post=per_role(*[Redirect("password-reset-done")] * 5),
+        get=per_role(200, *[Redirect("password-change")] * 4),
+        post=per_role(Redirect("password-reset-done"), *[Redirect("password-change")] * 4),
         data=lambda w: {"email": w.owner.email},
     ),
     "password-reset-done": Row(get=per_role(200, 200, 200, 200, 200)),

@@ -84,3 +84,13 @@ def test_a_weak_new_password_is_refused_with_the_reason(researcher):
     response = post(client, set_url, {"new_password1": "short", "new_password2": "short"})
     assert response.status_code == 200 and "too short" in response.content.decode()
     assert _logs_in(researcher.username, PASSWORD)
+
+
+@pytest.mark.django_db
+def test_someone_signed_in_changes_their_password_instead(researcher):
+    client = Client()
+    client.force_login(researcher)
+    assert client.get(reverse("password-reset"))["Location"] == reverse("password-change")
+    response = post(client, reverse("password-reset"), {"email": "victim@example.org"})
+    assert response["Location"] == reverse("password-change")
+    assert mail.outbox == []
