@@ -36,7 +36,7 @@ from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template import loader
 from django.urls import Resolver404, ResolverMatch, resolve
 
@@ -169,10 +169,19 @@ class RequestCapMiddleware:
         request.user = user
         try:
             get_project(request, int(match.kwargs["pk"]), perm=permission)
+        except Http404:
+            return _error_page(request, 404, "No such project")
         except PermissionDenied as denied:
             log_denial(request, 403, f"{denied} (upload refused before reading its body)")
-            raise
+            return _error_page(request, 403, str(denied))
         return None
+
+
+def _error_page(request: HttpRequest, status: int, exception: str) -> HttpResponse:
+    """The 404 or 403 page, rendered here rather than by raising: Django's error views run the
+    CSRF check (requires_csrf_token), and the CSRF check parses the body we must not read."""
+    html = loader.render_to_string(f"{status}.html", {"exception": exception}, request)
+    return HttpResponse(html, status=status)
 
 
 class DenialLogMiddleware:

@@ -64,6 +64,13 @@ def _post(client: Client, url: str, stream: CountingStream, *, length: int | Non
 
 
 @pytest.fixture
+def strict() -> Client:
+    """CSRF checks on, as in production: Django's 404 and 403 views run the CSRF check
+    (requires_csrf_token), which parses a POST body unless the test client turns it off."""
+    return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture
 def temp_dir(tmp_path: Path):
     folder = tmp_path / "upload-temp"
     folder.mkdir()
@@ -75,10 +82,10 @@ def _upload_url(project) -> str:
     return reverse("imageset-upload", kwargs={"pk": project.pk})
 
 
-def test_a_3_gib_body_is_refused_from_its_length_before_a_byte_is_read(client, project, researcher, temp_dir):
-    client.force_login(researcher)
+def test_a_3_gib_body_is_refused_from_its_length_before_a_byte_is_read(strict, project, researcher, temp_dir):
+    strict.force_login(researcher)
     stream = CountingStream(3 * GIB, _multipart_head())
-    response = _post(client, _upload_url(project), stream, length=3 * GIB)
+    response = _post(strict, _upload_url(project), stream, length=3 * GIB)
     text = response.content.decode()
     cap = settings.REQUEST_LIMITS["imageset-upload"]
     assert response.status_code == 413
@@ -90,32 +97,32 @@ def test_a_3_gib_body_is_refused_from_its_length_before_a_byte_is_read(client, p
     assert response["X-Frame-Options"] == "DENY" and "script-src 'self'" in response["Content-Security-Policy"]
 
 
-def test_every_other_url_has_the_default_cap(client, researcher, temp_dir):
-    client.force_login(researcher)
+def test_every_other_url_has_the_default_cap(strict, researcher, temp_dir):
+    strict.force_login(researcher)
     stream = CountingStream(settings.REQUEST_MAX_BYTES + 1)
-    response = _post(client, reverse("project-new"), stream, length=settings.REQUEST_MAX_BYTES + 1)
+    response = _post(strict, reverse("project-new"), stream, length=settings.REQUEST_MAX_BYTES + 1)
     assert response.status_code == 413 and stream.position == 0
 
 
-def test_an_anonymous_upload_is_sent_to_log_in_without_reading_its_body(client, project, temp_dir):
+def test_an_anonymous_upload_is_sent_to_log_in_without_reading_its_body(strict, project, temp_dir):
     stream = CountingStream(50 * 1024**2, _multipart_head())
-    response = _post(client, _upload_url(project), stream, length=50 * 1024**2)
+    response = _post(strict, _upload_url(project), stream, length=50 * 1024**2)
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
     assert stream.position == 0 and list(temp_dir.iterdir()) == []
 
 
-def test_a_forged_session_cookie_is_anonymous(client, project, temp_dir):
-    client.cookies[settings.SESSION_COOKIE_NAME] = "not-a-session-anyone-has"
+def test_a_forged_session_cookie_is_anonymous(strict, project, temp_dir):
+    strict.cookies[settings.SESSION_COOKIE_NAME] = "not-a-session-anyone-has"
     stream = CountingStream(1024, _multipart_head())
-    response = _post(client, _upload_url(project), stream, length=1024)
+    response = _post(strict, _upload_url(project), stream, length=1024)
     assert response.status_code == 302 and stream.position == 0
 
 
-def test_a_large_anonymous_body_to_any_url_is_not_read(client, temp_dir):
+def test_a_large_anonymous_body_to_any_url_is_not_read(strict, temp_dir):
     size = settings.ANONYMOUS_REQUEST_MAX_BYTES + 1
     stream = CountingStream(size)
-    response = _post(client, reverse("login"), stream, length=size)
+    response = _post(strict, reverse("login"), stream, length=size)
     assert response.status_code == 302 and stream.position == 0
 
 
@@ -125,21 +132,21 @@ def test_a_small_anonymous_form_still_reaches_the_login_page(client, researcher)
 
 
 def test_an_upload_to_a_project_the_user_may_not_see_or_change_is_refused_unread(
-    client, project, other_researcher, temp_dir, caplog
+    strict, project, other_researcher, temp_dir, caplog
 ):
-    client.force_login(other_researcher)  # may not see it: the view's own 404
+    strict.force_login(other_researcher)  # may not see it: the view's own 404
     stream = CountingStream(1024 * 1024, _multipart_head())
-    assert _post(client, _upload_url(project), stream, length=1024 * 1024).status_code == 404
+    assert _post(strict, _upload_url(project), stream, length=1024 * 1024).status_code == 404
     assert stream.position == 0
 
     reviewer = ReviewerFactory()
     project.assignments.create(
         reviewer=reviewer, assigned_by=reviewer, status="accepted", due_date=timezone.localdate() + timedelta(days=21)
     )
-    client.force_login(reviewer)  # may see it, not change it: 403
+    strict.force_login(reviewer)  # may see it, not change it: 403
     stream = CountingStream(1024 * 1024, _multipart_head())
     with caplog.at_level("WARNING", logger="reviews.security"):
-        response = _post(client, _upload_url(project), stream, length=1024 * 1024)
+        response = _post(strict, _upload_url(project), stream, length=1024 * 1024)
     assert response.status_code == 403 and stream.position == 0
     assert "only the project&#x27;s researcher can change it" in response.content.decode()
     line = next(r.getMessage() for r in caplog.records if r.name == "reviews.security")
@@ -156,10 +163,10 @@ def test_the_owner_upload_is_read(client, project, researcher):
     assert response.status_code in (200, 302, 400)
 
 
-def test_a_chunked_body_without_a_length_is_refused_with_411(client, researcher):
-    client.force_login(researcher)
+def test_a_chunked_body_without_a_length_is_refused_with_411(strict, researcher):
+    strict.force_login(researcher)
     stream = CountingStream(10 * 1024**2)
-    response = _post(client, reverse("project-new"), stream, HTTP_TRANSFER_ENCODING="chunked")
+    response = _post(strict, reverse("project-new"), stream, HTTP_TRANSFER_ENCODING="chunked")
     assert response.status_code == 411 and stream.position == 0
     assert "must state its length" in response.content.decode()
 
