@@ -227,3 +227,18 @@ def test_a_crafted_url_cannot_forge_a_log_line(client, reviewer, project, caplog
     with caplog.at_level(logging.WARNING, logger="reviews.security"):
         client.post(reverse("project-edit", kwargs={"pk": project.pk}) + "?x=%0Adenied%20status=200")
     assert all("\n" not in line for line in _denials(caplog))
+
+
+def test_a_lockout_after_failed_logins_is_logged_with_the_address_and_url(client, researcher, caplog):
+    with caplog.at_level(logging.WARNING, logger="reviews.security"):
+        for _attempt in range(8):
+            response = client.post(
+                reverse("login"), {"username": researcher.username, "password": "wrong"}, REMOTE_ADDR="192.0.2.44"
+            )
+            if response.status_code == 429:
+                break
+    assert response.status_code == 429
+    lines = _denials(caplog)
+    assert lines and lines[-1].startswith("denied status=429")
+    assert 'user="anonymous"' in lines[-1] and 'address="192.0.2.44"' in lines[-1]
+    assert 'url="/accounts/login/"' in lines[-1]
