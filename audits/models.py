@@ -33,7 +33,8 @@ class ImageSet(models.Model):
     worker extracts and reads them (audits.services.ingest) and only then makes the set
     current, or ends it failed or refused with `message`. While ingesting, `worker` empty
     means no worker holds it yet and `lease_until` is when the reconciler sends it again;
-    a claimed ingest keeps `lease_until` ahead with a heartbeat.
+    a claimed ingest keeps `lease_until` ahead with a heartbeat. Once ended, `worker` names
+    the worker process that read the files.
     """
 
     project = models.ForeignKey("reviews.Project", on_delete=models.CASCADE, related_name="image_sets")
@@ -85,7 +86,8 @@ class ImageSet(models.Model):
 
     @property
     def n_rejected(self) -> int:
-        return self.n_read - self.n_accepted
+        """Files refused so far: of those read while ingesting, of all files once it ended."""
+        return (self.n_read if self.is_ingesting else self.n_files) - self.n_accepted
 
     @property
     def is_ingesting(self) -> bool:

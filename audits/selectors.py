@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.db.models.fields.json import KT, KeyTransform
 from django.urls import reverse
 
@@ -97,10 +97,14 @@ def current_image_sets(project: Project) -> list[ImageSet]:
     return sorted(sets, key=lambda s: ROLE_ORDER.get(s.role, len(ROLE_ORDER)))
 
 
-def ingesting_image_sets(project: Project) -> list[ImageSet]:
-    """Sets whose files a worker is still reading (not current yet), in role order."""
-    sets = ImageSet.objects.filter(project=project, status=SetStatus.INGESTING).select_related("uploaded_by")
-    return sorted(sets, key=lambda s: (ROLE_ORDER.get(s.role, len(ROLE_ORDER)), s.pk))
+def current_and_ingesting_sets(project: Project) -> tuple[list[ImageSet], list[ImageSet]]:
+    """The current set of each role, and the sets whose files a worker is still reading (not
+    current yet), each in role order: one query."""
+    sets = ImageSet.objects.filter(Q(is_current=True) | Q(status=SetStatus.INGESTING), project=project).select_related(
+        "uploaded_by"
+    )
+    ordered = sorted(sets, key=lambda s: (ROLE_ORDER.get(s.role, len(ROLE_ORDER)), s.pk))
+    return [s for s in ordered if s.is_current], [s for s in ordered if s.is_ingesting]
 
 
 def current_sets(project: Project) -> dict[str, ImageSet]:

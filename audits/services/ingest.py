@@ -499,7 +499,6 @@ def _finish(*, image_set: ImageSet, candidates: list[_Candidate], notes: list[st
             **counts,
             status=SetStatus.READY,
             is_current=True,
-            worker="",
             lease_until=None,
             ingested_at=timezone.now(),
         )
@@ -533,9 +532,7 @@ def _end(*, image_set: ImageSet, status: SetStatus, message: str, attempt: int |
     with transaction.atomic():
         queryset = ImageSet.objects.filter(pk=image_set.pk, status=SetStatus.INGESTING)
         queryset = queryset.filter(attempts=image_set.attempts if attempt is None else attempt)
-        updated = queryset.update(
-            status=status, message=message[:4000], worker="", lease_until=None, ingested_at=timezone.now()
-        )
+        updated = queryset.update(status=status, message=message[:4000], lease_until=None, ingested_at=timezone.now())
         if updated:
             activity_record(
                 actor=None,

@@ -28,11 +28,10 @@ from audits.selectors import (
     AUDITS,
     FILES_PER_PAGE,
     ROLE_ORDER,
-    current_image_sets,
+    current_and_ingesting_sets,
     current_thresholds,
     image_set_files,
     image_thumbnail_png,
-    ingesting_image_sets,
     latest_results,
     latest_run,
     project_image_file,
@@ -57,13 +56,13 @@ RUNS_PER_PAGE = 20
 @require_GET
 def audits_overview(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk)
-    sets = current_image_sets(project)
+    sets, ingesting = current_and_ingesting_sets(project)
     page = Paginator(run_history(project), RUNS_PER_PAGE).get_page(request.GET.get("page"))
     roles = {image_set.role for image_set in sets}
     context = {
         "project": project,
         "sets": sets,
-        "ingesting": ingesting_image_sets(project),
+        "ingesting": ingesting,
         "missing_roles": [(role, label) for role, label in SetRole.choices if role not in roles],
         "latest": latest_run(project),
         "results": latest_results(project),

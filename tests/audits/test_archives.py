@@ -8,13 +8,14 @@ import stat
 import struct
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from audits.archives import ArchiveRejected, archive_kind, extract_archive
+from audits.archives import ArchiveRejected, UploadBudget, archive_kind, extract_archive, nested_archive
 from audits.engine.preprocess import Preprocessing
 from audits.engine.readers import NOT_AN_IMAGE, read_file
 from tests.audits.images import dicom_source, write_nifti
@@ -70,6 +71,43 @@ def lying_zip(data: bytes, declared: int) -> bytes:
     central = raw.index(b"PK\x01\x02")
     struct.pack_into("<I", raw, central + 24, declared)
     return bytes(raw)
+
+
+def many_member_zip(count: int, size: int) -> bytes:
+    """A zip of `count` members of `size` zero bytes each, deflated once and repeated (fast to build):
+    each member alone stays under the member ratio floor; together they are a bomb."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    deflated = packer.compress(bytes(size)) + packer.flush()
+    crc = zlib.crc32(bytes(size))
+    out, directory = bytearray(), bytearray()
+    for index in range(count):
+        name = f"slices/{index:05d}.dcm".encode()
+        offset = len(out)
+        out += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(deflated), size, len(name), 0)
+        out += name + deflated
+        directory += struct.pack(
+            "<4s6H3L5H2L",
+            b"PK\x01\x02",
+            20,
+            20,
+            0,
+            8,
+            0,
+            0x21,
+            crc,
+            len(deflated),
+            size,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            offset,
+        )
+        directory += name
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(directory), len(out), 0)
+    return bytes(out + directory + end)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -253,18 +291,61 @@ def test_a_declared_total_over_the_limit_is_refused(into: Path) -> None:
 def test_a_zip_bomb_is_refused_by_its_ratio(into: Path) -> None:
     bomb = zip_bytes([("ok.dcm", CT), ("zeros.dcm", bytes(50 * 1024 * 1024))])
     assert len(bomb) < 200 * 1024
-    assert_refused(bomb, into, "expands more than 200 times", "zeros.dcm")
+    assert_refused(bomb, into, "expands more than 100 times", "zeros.dcm")
 
 
 def test_a_tar_gz_bomb_is_refused_by_its_ratio(into: Path) -> None:
     bomb = tar_bytes([tar_file("zeros.dcm", bytes(50 * 1024 * 1024))], "gz")
-    assert_refused(bomb, into, "expands more than 200 times its own size")
+    assert_refused(bomb, into, "expands more than 100 times its own size", "ARCHIVE_MAX_RATIO")
 
 
 def test_a_hidden_member_of_a_tar_bomb_counts_although_it_is_skipped(into: Path) -> None:
     # Skipping a member of a compressed tar still decompresses it.
     bomb = tar_bytes([tar_file("ok.dcm", CT), tar_file(".zeros", bytes(50 * 1024 * 1024))], "gz")
-    assert_refused(bomb, into, "expands more than 200 times its own size")
+    assert_refused(bomb, into, "expands more than 100 times its own size")
+
+
+def test_many_members_each_under_the_member_floor_are_refused_by_the_whole_archive_ratio(into: Path) -> None:
+    # The attack measured on the old code: 1,100 members just under the 1 MiB floor, 1.07 GiB from ~1.3 MB.
+    bomb = many_member_zip(1100, 1024 * 1024 - 1)
+    assert len(bomb) < 1.5 * 1024 * 1024
+    with zipfile.ZipFile(io.BytesIO(bomb)) as archive:  # a valid zip whose every member expands
+        assert archive.read("slices/00007.dcm") == bytes(1024 * 1024 - 1)
+    reason = assert_refused(bomb, into, "expands more than 100 times its own size", "ARCHIVE_MAX_RATIO")
+    assert "a likely archive bomb" in reason
+
+
+def test_a_small_archive_of_blank_slices_is_not_held_to_the_whole_archive_ratio(into: Path) -> None:
+    # Ten blank 512 KiB slices: 5 MiB from a few KiB, under the 32 MiB floor for a whole archive.
+    extracted = extract(many_member_zip(10, 512 * 1024), into)
+    assert len(extracted) == 10 and all(path.stat().st_size == 512 * 1024 for _name, path in extracted)
+
+
+def test_the_upload_budget_holds_across_archives(into: Path) -> None:
+    budget = UploadBudget(bytes_left=len(CT) + len(MR) + 10, files_left=10, total_bytes=len(CT) + len(MR) + 10)
+    first = extract_archive(io.BytesIO(zip_bytes([("ct.dcm", CT), ("mr.dcm", MR)])), into, budget=budget)
+    assert len(first) == 2 and budget.bytes_left == 10 and budget.files_left == 8
+    with pytest.raises(ArchiveRejected) as caught:
+        extract_archive(io.BytesIO(zip_bytes([("ct.dcm", CT)])), into, budget=budget)
+    assert (
+        "more than" in caught.value.reason and "the limit for one upload, UPLOAD_MAX_EXPANDED_MB" in caught.value.reason
+    )
+
+
+def test_the_upload_budget_counts_files(into: Path) -> None:
+    budget = UploadBudget(bytes_left=10**9, files_left=2, total_bytes=10**9, total_files=2)
+    with pytest.raises(ArchiveRejected) as caught:
+        extract_archive(io.BytesIO(zip_bytes([("a.dcm", CT), ("b.dcm", MR), ("c.dcm", CT)])), into, budget=budget)
+    assert "more than 2 files (the limit for one upload, UPLOAD_MAX_FILES)" in caught.value.reason
+    assert list(into.iterdir()) == []
+
+
+def test_a_nested_archive_is_named_as_such(tmp_path: Path) -> None:
+    inner = tmp_path / "inner.bin"
+    inner.write_bytes(tar_bytes([tar_file("ct.dcm", CT)], "gz"))
+    assert "a tar archive inside the uploaded archive: nested archives are not opened" in (nested_archive(inner) or "")
+    nifti = write_nifti(tmp_path / "brain.nii.gz", kind="slice", flag=None)
+    assert nested_archive(nifti) is None  # a gzip stream, but no archive
 
 
 def test_small_members_are_not_held_to_the_ratio(into: Path) -> None:

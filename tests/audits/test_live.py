@@ -19,8 +19,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from audits.enums import RunStatus, SetRole
-from audits.models import AuditRun, ImageFile
+from audits.enums import RunStatus, SetRole, SetStatus
+from audits.models import AuditRun, ImageFile, ImageSet
 from audits.services.uploads import image_set_upload
 from reviews.models import ActivityEntry
 from tests.audits.images import example4d, to_uint16, write_nifti, write_png
@@ -59,7 +59,19 @@ def _project_with_sets(n_reference: int = 10, n_synthetic: int = 5):
     image_set_upload(
         actor=owner, project=project, role=SetRole.SYNTHETIC, files=[_zip([*novel, copy], "synthetic.zip")]
     )
+    _wait_ingested(project)
     return project
+
+
+def _wait_ingested(project, timeout: float = 120) -> list[ImageSet]:
+    """The worker reads the uploaded sets (audits.ingest_set); wait until none is ingesting."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sets = list(ImageSet.objects.filter(project=project).order_by("pk"))
+        if sets and all(s.status != SetStatus.INGESTING for s in sets):
+            return sets
+        time.sleep(0.2)
+    pytest.fail(f"sets still ingesting after {timeout} s: {list(ImageSet.objects.filter(project=project).values())}")
 
 
 def _wait_final(project, timeout: float = 180) -> AuditRun:
@@ -83,6 +95,11 @@ def _succeeded_entries(run: AuditRun) -> int:
 def test_upload_run_result_and_chart_page(start_worker, client):
     start_worker()
     project = _project_with_sets()
+    for image_set in ImageSet.objects.filter(project=project):  # read by the worker, not by this process
+        assert image_set.status == SetStatus.READY and image_set.is_current, image_set.message
+        assert image_set.worker and not image_set.worker.endswith(f":{os.getpid()}") and image_set.attempts == 1
+        assert image_set.n_read == image_set.n_files == image_set.n_accepted > 0
+        assert not list((Path(settings.PRIVATE_STORAGE_ROOT) / "uploads" / str(image_set.pk)).glob("*"))
     run = _wait_final(project)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert set(run.results) == {"disclosure", "privacy", "memorization", "fidelity", "representation", "manifest"}
@@ -152,7 +169,16 @@ def test_a_run_over_its_time_limit_fails_with_the_reason_and_the_worker_lives_on
     long_series = np.tile(example4d(), (1, 1, 1, 20))
     volume = write_nifti(tmp_path / "long-series.nii.gz", data=long_series)
     upload = SimpleUploadedFile("long-series.nii.gz", volume.read_bytes())
+    # Read by the worker, the ingest itself runs into the limit: the set fails and says where.
     image_set_upload(actor=owner, project=project, role=SetRole.SYNTHETIC, files=[upload])
+    (failed,) = _wait_ingested(project)
+    assert failed.status == SetStatus.FAILED and not failed.is_current
+    assert failed.message.startswith("Reading the files took longer than the limit of 1 s per set")
+    assert "while reading “long-series.nii.gz”" in failed.message
+    assert not AuditRun.objects.filter(project=project).exists()
+    # Read here instead, the run's steps run into it.
+    upload.seek(0)
+    image_set_upload(actor=owner, project=project, role=SetRole.SYNTHETIC, files=[upload], ingest_now=True)
 
     run = _wait_final(project)
     assert run.status == RunStatus.FAILED
@@ -171,26 +197,26 @@ def test_a_file_over_the_memory_limit_is_reported_and_the_worker_lives_on(start_
     """The worker's pool processes have a capped address space; a file that needs more is
     rejected with that reason, the rest of the set is audited, and the worker goes on."""
     # A pool process is about 390 MB of address space once the engine is imported (measured
-    # here); 800 MB leaves the small files room and cannot hold the series below.
-    worker = start_worker(AUDIT_MEMORY_LIMIT_MB="800")
+    # here); 800 MB leaves the small files room and cannot hold the series below. The declared
+    # size budget (512 MiB by default) would refuse it before reading: raised here.
+    worker = start_worker(AUDIT_MEMORY_LIMIT_MB="800", IMAGE_MAX_DECLARED_MB="2048")
     owner = ResearcherFactory()
     project = ProjectFactory(owner=owner)
     # A real EPI volume tiled to 1024 x 768 x 360 (566 MB of int16; small once gzipped):
-    # plausible, so the upload (no memory cap) accepts it; the worker cannot hold it.
+    # plausible, so the upload stores it; the worker that reads it cannot hold it.
     huge = np.tile(example4d()[..., 0], (8, 8, 15))
     volume = write_nifti(tmp_path / "huge.nii.gz", data=huge)
     slices = [_png(example4d()[:, :, k, 0], f"synthetic-{k:02d}.png") for k in (3, 5, 7)]
     upload = SimpleUploadedFile("huge.nii.gz", volume.read_bytes())
     image_set_upload(actor=owner, project=project, role=SetRole.SYNTHETIC, files=[upload, *slices])
 
+    (image_set,) = _wait_ingested(project)
+    assert image_set.status == SetStatus.READY and (image_set.n_accepted, image_set.n_rejected) == (3, 1)
+    huge_file = ImageFile.objects.get(name="huge.nii.gz")
+    assert huge_file.error == "file needs more memory to decode than is available" and not huge_file.stored
     run = _wait_final(project)
     assert run.status == RunStatus.SUCCEEDED, run.error
-    assert ImageFile.objects.get(name="huge.nii.gz").error == ""  # accepted at upload
     inputs = run.results["disclosure"]["inputs"]
     assert (inputs["n_synthetic_accepted"], inputs["n_synthetic_rejected"]) == (3, 1)  # refused by the worker
     assert run.results["disclosure"]["metrics"]["n_files"] == 3
-    assert any(
-        "huge.nii.gz (synthetic set) could not be read by the worker: file needs more memory" in caveat
-        for caveat in run.results["disclosure"]["caveats"]
-    ), run.results["disclosure"]["caveats"]
     assert worker.poll() is None
