@@ -27,7 +27,7 @@ class VerificationInvalid(Exception):
 
 @transaction.atomic
 def user_register(
-    *, username: str, email: str, full_name: str, affiliation: str, password: str, needs_approval: bool
+    *, username: str, email: str, full_name: str, affiliation: str, password: str, needs_approval: bool = False
 ) -> User:
     """A researcher signs up on their own: unconfirmed, and unapproved if the board approves
     new researchers (the admins are told). The confirmation email goes out after commit."""
