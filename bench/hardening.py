@@ -52,7 +52,8 @@ DB = "misyn_battery"
 WEB_ROLE = "misyn_battery_web"
 PG = ("127.0.0.1", 5432)
 REDIS = ("127.0.0.1", 6379)
-REDIS_DB = 7
+REDIS_DB = 7  # the broker's database; the shared cache (throttle counters) has the next one
+CACHE_DB = 8
 DEMO_PASSWORD = "demo-password"  # noqa: S105 (the demo accounts' published password)
 MiB = 1024 * 1024
 
@@ -143,7 +144,10 @@ class Stack:
         return self.folder / "tmp"
 
     def web_workers(self) -> list[int]:
-        master = self.procs["web"].pid
+        return self.children("web")
+
+    def children(self, name: str) -> list[int]:
+        master = self.procs[name].pid
         children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
         return [int(pid) for pid in children]
 
@@ -168,7 +172,8 @@ def start_stack(folder: Path, big_cap_mb: int) -> Stack:
         f"GRANT misyn_app TO {WEB_ROLE};",
         db="postgres",
     )
-    subprocess.run(["redis-cli", "-n", str(REDIS_DB), "FLUSHDB"], check=True, capture_output=True)
+    for number in (REDIS_DB, CACHE_DB):
+        subprocess.run(["redis-cli", "-n", str(number), "FLUSHDB"], check=True, capture_output=True)
     pg, redis = Relay(PG), Relay(REDIS)
     (folder / "tmp").mkdir()
     (folder / "private").mkdir()
@@ -193,6 +198,7 @@ def start_stack(folder: Path, big_cap_mb: int) -> Stack:
         "DATABASE_URL": f"postgres://{WEB_ROLE}@127.0.0.1:{pg.port}/{DB}",
         "DATABASE_CONN_MAX_AGE": "0",
         "REDIS_URL": f"redis://127.0.0.1:{redis.port}/{REDIS_DB}",
+        "CACHE_REDIS_DB": str(CACHE_DB),
         "PRIVATE_STORAGE_ROOT": str(folder / "private"),
         "MISYN_VAR_DIR": str(folder / "var"),
         "TMPDIR": str(folder / "tmp"),
@@ -414,9 +420,10 @@ class DiskSampler:
         self.peak = max(self.peak, self._size())
 
 
-def peak_rss_mb(stack: Stack) -> float:
+def peak_rss_mb(stack: Stack, name: str = "web") -> float:
+    """The largest kernel high-water mark (VmHWM) among the web workers or the Celery pool processes."""
     peaks = []
-    for pid in stack.web_workers():
+    for pid in stack.children(name):
         with contextlib.suppress(OSError):
             status = Path(f"/proc/{pid}/status").read_text()
             match = re.search(r"VmHWM:\s+(\d+) kB", status)
@@ -455,7 +462,7 @@ def zip_bomb(members: int = 1100, member_bytes: int = 1024 * 1024 - 1) -> bytes:
     return buffer.getvalue()
 
 
-def lying_nifti(declared: tuple[int, int, int] = (1024, 1024, 512)) -> bytes:
+def lying_nifti(declared: tuple[int, int, int] = (512, 512, 1024)) -> bytes:
     """A .nii.gz whose header declares a 1 GiB float32 volume, compressed to about a megabyte."""
     header = bytearray(352)
     struct.pack_into("<i", header, 0, 348)
@@ -517,7 +524,7 @@ class Battery:
 
     def newest_set(self) -> tuple[int, str, str]:
         row = psql(
-            "SELECT id, coalesce(status, ''), coalesce(error, '') FROM audits_imageset "
+            "SELECT id, coalesce(status, ''), coalesce(message, '') FROM audits_imageset "
             f"WHERE project_id = {self.project} ORDER BY id DESC LIMIT 1"
         )
         set_id, status, error = row.split("|", 2)
@@ -573,6 +580,8 @@ class Battery:
     # -- ingestion
 
     def ingest(self, name: str, files: list[tuple[str, bytes]], expect: str) -> None:
+        """Refused whole (the set) or file by file (the file's reason), always naming the limit; the web
+        worker never reads the bytes and the Celery process stays far below the expansion."""
         client = self.researcher()
         before = self.current_sets()
         rss_before = peak_rss_mb(self.stack)
@@ -581,15 +590,21 @@ class Battery:
         set_id, _status, _error = self.newest_set()
         final = wait_for(lambda: self.newest_set()[1] in ("ready", "refused", "failed") and self.newest_set(), 120)
         status, error = (final[1], final[2]) if final else ("(never finished)", "")
+        accepted = psql(f"SELECT n_accepted FROM audits_imageset WHERE id = {set_id}")
+        reasons = psql(f"SELECT error FROM audits_imagefile WHERE image_set_id = {set_id} AND error <> ''")
+        worker_rss = peak_rss_mb(self.stack, "worker")
         after = self.current_sets()
         kept = after.get("synthetic") == before.get("synthetic")
-        held = answer.status in (302, 200) and status in ("refused", "failed") and kept and expect in error.lower()
+        refused = status in ("refused", "failed") and kept and expect in error.lower()
+        rejected = status == "ready" and accepted == "0" and expect in reasons.lower()
+        held = answer.status in (302, 200) and (refused or rejected) and worker_rss < 1500
+        outcome = f"set refused: {error[:140]!r}" if refused else f"file rejected: {reasons[:140]!r}"
         self.record(
             name,
             held,
             f"upload answered {answer.status} in {answer.seconds:.2f} s (web worker peak RSS {rss_before:.0f} -> "
-            f"{rss:.0f} MB); set {set_id} ended {status}: {error[:160]!r}; previous synthetic set "
-            f"{'still current' if kept else 'REPLACED'}",
+            f"{rss:.0f} MB); set {set_id} ended {status}, {outcome}; Celery pool peak RSS {worker_rss:.0f} MB; "
+            f"previous synthetic set {'still current' if kept else 'replaced (by a set of 0 accepted files)'}",
         )
 
     def preamble(self) -> None:
@@ -686,7 +701,7 @@ class Battery:
         for index in range(30):
             attacker = Client(self.stack, address="192.0.2.67", spoof=f"10.9.{index}.1")
             statuses.append(
-                attacker.post("/accounts/login/", {"username": "admin", "password": "wrong-password"}).status
+                attacker.post("/accounts/login/", {"username": f"guess{index}", "password": "wrong-password"}).status
             )
         throttled = statuses.count(429)
         self.record(
@@ -705,6 +720,21 @@ class Battery:
             "an attacker's failures lock out a named reviewer",
             answer.status == 302,
             f"the reviewer from her own address then signs in: answer {answer.status}",
+        )
+
+    def lockout_from_many(self) -> None:
+        """Wrong passwords for one name from many addresses must not keep its owner out of her own browser."""
+        victim = Client(self.stack, address="198.51.100.201")
+        first = victim.login("reviewer-clin")
+        victim.post("/accounts/logout/", {}, csrf_from="/")
+        for index in range(40):
+            attacker = Client(self.stack, address=f"192.0.2.{100 + index}")
+            attacker.post("/accounts/login/", {"username": "reviewer-clin", "password": "wrong-password"})
+        again = victim.login("reviewer-clin")
+        self.record(
+            "wrong passwords for a reviewer's name from 40 addresses",
+            first.status == 302 and again.status == 302,
+            f"the reviewer, who had signed in from this browser before, then signs in: answer {again.status}",
         )
 
     def registrations(self) -> None:
@@ -897,6 +927,7 @@ ITEMS = [
     "spray",
     "rotating_spoof",
     "lockout_by_proxy",
+    "lockout_from_many",
     "registrations",
     "uploads_burst",
     "admin_edit",
@@ -925,7 +956,7 @@ def main() -> None:
             "zip of 1,100 members just under 1 MiB", [("bomb.zip", zip_bomb())], "limit"
         ),
         "lying_nifti": lambda: battery.ingest(
-            ".nii.gz declaring a 1 GiB volume", [("liar.nii.gz", lying_nifti())], "volume"
+            ".nii.gz declaring a 1 GiB volume", [("liar.nii.gz", lying_nifti())], "limit"
         ),
         "preamble": battery.preamble,
         "broker_down_upload": battery.broker_down_upload,
@@ -933,6 +964,7 @@ def main() -> None:
         "spray": battery.spray,
         "rotating_spoof": battery.rotating_spoof,
         "lockout_by_proxy": battery.lockout_by_proxy,
+        "lockout_from_many": battery.lockout_from_many,
         "registrations": battery.registrations,
         "uploads_burst": battery.uploads_burst,
         "admin_edit": battery.admin_edit,
