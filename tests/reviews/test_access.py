@@ -480,6 +480,10 @@ TABLE: dict[str, Row] = {
         get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)),
         kwargs=lambda w, p: {"pk": p.pk, "set_pk": w.image_sets[_variant_of(w, p)].pk},
     ),
+    "imageset-status": _owner_row(
+        get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)),
+        kwargs=lambda w, p: {"pk": p.pk, "set_pk": w.image_sets[_variant_of(w, p)].pk},
+    ),
     # require_POST answers a GET with 405 before any lookup, so it reveals nothing.
     "audit-run-start": _owner_row(
         get=per_role(LOGIN, 405, 405, 405, 405),
@@ -712,6 +716,9 @@ def _content_problems(w: World, name: str, role: str, method: str, variant: str,
     if name == "audit-run-status":
         state = json.loads(body)
         return [] if state.get("status") == RunStatus.SUCCEEDED else [f"unexpected status {state!r}"]
+    if name == "imageset-status":
+        state = json.loads(body)
+        return [] if state.get("status") == "ready" and state.get("finished") else [f"unexpected status {state!r}"]
     return [] if w.projects[variant].title in text else ["the page does not show the project"]
 
 
