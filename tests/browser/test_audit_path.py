@@ -35,10 +35,12 @@ def _upload(page: Page, project_pk: int, role: str, archive: Path) -> None:
     page.locator("select[name=role]").select_option(value=role)
     page.locator("input[type=file][name=files]").set_input_files(str(archive))
     page.get_by_role("button", name="Upload and check").click()
-    # Wait for the new set's own page: the upload page itself lists the sets already uploaded
-    # ("10 of 10 files accepted"), which must not be mistaken for this upload's answer.
+    # The answer is the new set's own page: the files are stored, a worker reads them.
     expect(page).to_have_url(re.compile(rf"/projects/{project_pk}/audits/sets/\d+/$"), timeout=60_000)
-    expect(page.get_by_text(re.compile(r"files? accepted")).first).to_be_visible()
+    expect(page.get_by_text("Upload received: 1 file. A worker is now checking and reading them")).to_be_visible()
+    # The page follows the worker ("Reading files: N read, …") and shows the files once it is done.
+    expect(page.get_by_role("heading", name="File manifest")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(r"\d+ \(\d+ accepted, 0 rejected\)"))).to_be_visible()
 
 
 def test_researcher_uploads_sets_and_reads_the_memorization_chart(
