@@ -48,7 +48,6 @@ from django.utils import timezone
 
 from audits.archives import ArchiveRejected, UploadBudget, archive_kind, extract_archive, nested_archive
 from audits.engine.inputs import parse_manifest, parse_metadata_csv
-from audits.engine.preprocess import Preprocessing
 from audits.engine.readers import ReadLimits, file_sha256, read_file, read_set, sniff_format
 from audits.engine.types import FileRecord
 from audits.engine.types import ImageSet as EngineSet
@@ -307,11 +306,12 @@ def _limits() -> ReadLimits:
     return ReadLimits(declared_bytes=settings.IMAGE_MAX_DECLARED_BYTES)
 
 
-def _read_one(candidate: _Candidate, params: Preprocessing) -> FileRecord:
+def _read_one(candidate: _Candidate) -> FileRecord:
     if candidate.nested:
         return FileRecord(name=candidate.name, sha256=file_sha256(candidate.path), error=candidate.nested)
     try:
-        record, _images = read_file(candidate.path, candidate.name, params, _limits())
+        # Validation only (no preprocessed images): every frame decodes, as the audits will need.
+        record, _images = read_file(candidate.path, candidate.name, None, _limits())
     except (SoftTimeLimitExceeded, MemoryError):
         raise
     except Exception:  # the reader promises not to raise; if it does, one file fails, not the set
@@ -333,13 +333,12 @@ def _is_sidecar_candidate(candidate: _Candidate) -> bool:
 def _read_all(candidates: list[_Candidate], progress: _Progress, stored: list[str], current: list[str]) -> None:
     """Read and store every file; a `x.json` beside `x.nii(.gz)` becomes that file's sidecar, as in
     readers.read_set (it is then no file of the set: its record stays None)."""
-    params = Preprocessing()
     sidecars = [c for c in candidates if _is_sidecar_candidate(c)]
     for candidate in candidates:
         if candidate in sidecars:
             continue
         current[0] = candidate.name
-        candidate.record = _read_one(candidate, params)
+        candidate.record = _read_one(candidate)
         _store(candidate, stored, progress.image_set.pk)
         progress.count(candidate.record)
     owners = {
@@ -353,7 +352,9 @@ def _read_all(candidates: list[_Candidate], progress: _Progress, stored: list[st
         # The owner was stored already (an extracted one moved there): read it where it is now.
         where = Path(owner.row.stored.path) if owner is not None and owner.row and owner.row.stored else None
         pairs = [(owner.name, where or owner.path)] if owner is not None else []
-        records = {r.name: r for r in read_set([*pairs, (sidecar.name, sidecar.path)], "", params).files}
+        records = {
+            r.name: r for r in read_set([*pairs, (sidecar.name, sidecar.path)], "", None, limits=_limits()).files
+        }
         if owner is not None and owner.name in records and owner.row is not None:
             owner.record = records[owner.name]
             owner.row.header = _storable(owner.record.header)

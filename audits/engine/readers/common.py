@@ -77,17 +77,28 @@ def _strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
+_NO_PIXELS = np.zeros((0, 0), np.float32)
+
+
 def _frame_images(
     name: str,
     frames: Iterable[np.ndarray],
-    params: Preprocessing,
+    params: Preprocessing | None,
     invert: bool = False,
     rescale: Callable[[np.ndarray, int], np.ndarray] | None = None,
     unit: str = "",
 ) -> list[Image]:
     """One Image per frame: the relative `pixels`, the digest of the stored values, and the values in
     the file's own units (`rescale(frame, index)` maps stored values to them, e.g. the DICOM modality
-    LUT; without it the stored values are those units). MONOCHROME1 inverts the display, not the units."""
+    LUT; without it the stored values are those units). MONOCHROME1 inverts the display, not the units.
+
+    With `params` None (validation only: read_file's caller wants the record, not the images)
+    every frame is still decoded, but no image is preprocessed: each gets empty pixels."""
+    if params is None:
+        return [
+            Image(file=name, index=index, pixels=_NO_PIXELS, pixel_sha256="", blank=True)
+            for index, _stored in enumerate(frames)
+        ]
     images = []
     for index, stored in enumerate(frames):
         pixels, blank = preprocess(stored, params)

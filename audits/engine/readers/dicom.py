@@ -165,7 +165,7 @@ def _dicom_int(ds: Any, keyword: str, default: int | None = None) -> int:
         raise Rejected(f"DICOM {keyword} {value!r} is not a number") from exc
 
 
-def _read_dicom(path: Path, record: FileRecord, params: Preprocessing, limits: ReadLimits) -> list[Image]:
+def _read_dicom(path: Path, record: FileRecord, params: Preprocessing | None, limits: ReadLimits) -> list[Image]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 

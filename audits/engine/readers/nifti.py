@@ -198,7 +198,7 @@ def _check_gzip_length(path: Path, expected: int) -> None:
         raise Rejected(f"NIfTI file is {total} bytes once decompressed, its header declares {expected}")
 
 
-def _read_nifti(path: Path, record: FileRecord, params: Preprocessing, limits: ReadLimits) -> list[Image]:
+def _read_nifti(path: Path, record: FileRecord, params: Preprocessing | None, limits: ReadLimits) -> list[Image]:
     import nibabel
 
     with open(path, "rb") as handle:

@@ -52,7 +52,7 @@ def _png_chunks(data: bytes) -> tuple[tuple[int, int, int, int], list[str]]:
     return (width, height, depth, colour), types
 
 
-def _read_png(path: Path, record: FileRecord, params: Preprocessing, limits: object = None) -> list[Image]:
+def _read_png(path: Path, record: FileRecord, params: Preprocessing | None, limits: object = None) -> list[Image]:
     from PIL import Image as PILImage
 
     data = path.read_bytes()

@@ -31,11 +31,12 @@ from .sniff import file_sha256, sniff_format
 
 
 def read_file(
-    path: Path, name: str, params: Preprocessing, limits: ReadLimits | None = None
+    path: Path, name: str, params: Preprocessing | None, limits: ReadLimits | None = None
 ) -> tuple[FileRecord, list[Image]]:
     """Recognise, validate and decode one file; a bad file gives a record with `error` and no images.
 
-    `limits` bounds what a header may declare (ReadLimits' defaults when None)."""
+    `limits` bounds what a header may declare (ReadLimits' defaults when None). `params` None
+    validates only: every frame is decoded, none preprocessed (the images have empty pixels)."""
     path = Path(path)
     record = FileRecord(name=name, sha256="")
     kind = ""
@@ -115,7 +116,7 @@ def _sidecar(path: Path) -> dict[str, Any]:
 def read_set(
     files: Iterable[tuple[str, Path]],
     role: str,
-    params: Preprocessing,
+    params: Preprocessing | None,
     metadata: dict[str, dict[str, str]] | None = None,
     limits: ReadLimits | None = None,
 ) -> ImageSet:

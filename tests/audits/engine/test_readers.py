@@ -459,3 +459,24 @@ def test_one_nifti_slice_reads_as_read_file_shows_it(tmp_path, name):
         assert pixel_digest(native) == images[index].pixel_sha256
     assert read_nifti_slice(stored, 48) is None
     assert read_nifti_slice(stored, -1) is None
+
+
+def test_validation_only_decodes_every_frame_but_preprocesses_none(tmp_path: Path) -> None:
+    nifti = fx.write_nifti(tmp_path / "series.nii.gz", "4d", flag=None)
+    full, images = read_file(nifti, "series.nii.gz", Preprocessing())
+    record, placeholders = read_file(nifti, "series.nii.gz", None)
+    assert record == full and record.slices == 48
+    assert len(placeholders) == len(images) == 48 and all(image.pixels.size == 0 for image in placeholders)
+    truncated = tmp_path / "cut.nii.gz"
+    truncated.write_bytes(gzip.compress(gzip.decompress(nifti.read_bytes())[:-5000]))
+    assert read_file(truncated, "cut.nii.gz", None)[0].error  # the data is still read to its end
+
+
+def test_the_declared_budget_is_the_caller_s(tmp_path: Path) -> None:
+    nifti = fx.write_nifti(tmp_path / "series.nii.gz", "4d", flag=None)  # 128 x 96 x 24 x 2 int16: 1.1 MiB
+    record, images = read_file(nifti, "series.nii.gz", None, readers.ReadLimits(declared_bytes=1024 * 1024))
+    assert record.error == (
+        "NIfTI header declares 128x96x24x2 voxels x 2 bytes = 1.1 MiB of pixel data, more than the limit of "
+        "1 MiB per file; nothing was decompressed"
+    )
+    assert images == [] and read_file(nifti, "series.nii.gz", None)[0].accepted
