@@ -291,10 +291,10 @@ EMAIL_VERIFICATION_MAX_AGE = env.env_int("EMAIL_VERIFICATION_HOURS", 72, minimum
 PASSWORD_RESET_TIMEOUT = env.env_int("PASSWORD_RESET_MINUTES", 60, minimum=5) * 60
 
 # A session ends after a working day, however active, and after an idle hour
-# (reviews.sessions.IdleSessionMiddleware); polling a run's progress is not activity.
+# (reviews.sessions.IdleSessionMiddleware); pages polling a run's or an ingest's progress are not activity.
 SESSION_COOKIE_AGE = env.env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
 SESSION_IDLE_SECONDS = env.env_int("SESSION_IDLE_SECONDS", 3600, minimum=60)
-SESSION_PASSIVE_URL_NAMES = ("audit-run-status",)
+SESSION_PASSIVE_URL_NAMES = ("audit-run-status", "imageset-status")
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
     "reviews.sessions.IdleSessionMiddleware",

@@ -66,11 +66,13 @@ def test_a_working_day_ends_the_session_however_active(researcher):
 
 
 @pytest.mark.django_db
-def test_polling_a_runs_progress_is_not_activity(project):
+@pytest.mark.parametrize(("name", "kwarg"), [("audit-run-status", "run_pk"), ("imageset-status", "set_pk")])
+def test_polling_progress_is_not_activity(project, name, kwarg):
+    """The run and ingest pages poll on their own while open: that keeps nobody signed in."""
     client = _signed_in(project.owner)
     _age(client, idle=600)
     before = client.session[LAST_ACTIVITY]
-    client.get(reverse("audit-run-status", kwargs={"pk": project.pk, "run_pk": 999999}))
+    client.get(reverse(name, kwargs={"pk": project.pk, kwarg: 999999}))
     assert client.session[LAST_ACTIVITY] == before
     client.get(reverse("project-list"))
     assert client.session[LAST_ACTIVITY] > before
