@@ -249,11 +249,16 @@ def test_closed_registration_creates_no_account():
     assert not User.objects.filter(username="newcomer").exists()
     assert not Project.objects.exists()
     assert mail.outbox == []
+    # Nothing invites anyone to register.
+    login_page = client.get(reverse("login")).content.decode()
+    assert reverse("register") not in login_page and "created by the administrators" in login_page
+    assert reverse("register") not in client.get(reverse("home")).content.decode()
 
 
 @pytest.mark.django_db
 def test_registration_is_open_and_asks_for_confirmation_by_default(catalogue):
     client = Client()
+    assert f'href="{reverse("register")}"' in client.get(reverse("login")).content.decode()
     user = register(client)
     assert user.approved_at is not None and user.email_verified_at is None
     assert timezone.now() - user.date_joined < timedelta(minutes=1)
