@@ -19,6 +19,7 @@ attempts, which the per-name login limit needs.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import time
@@ -53,7 +54,18 @@ ACTIONS = {
 
 
 def by_address(request: HttpRequest) -> str | None:
-    return client_ip(request) or None
+    """The client's address; for IPv6 its /64 network, since one subscriber usually holds a
+    whole /64 and could otherwise take a fresh address for every attempt."""
+    address = client_ip(request)
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address or None
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 def by_anonymous_address(request: HttpRequest) -> str | None:

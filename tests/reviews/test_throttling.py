@@ -116,6 +116,20 @@ def test_successful_logins_do_not_use_up_the_name_allowance(reviewer):
         assert response.status_code == 302
 
 
+@pytest.mark.django_db
+def test_an_ipv6_client_cannot_dodge_the_limit_by_rotating_addresses_in_its_network():
+    limit = limit_of("login-address")
+    for n in range(limit):
+        post(Client(), reverse("login"), {"username": f"name{n}", "password": "x"}, address=f"2001:db8:1:2::{n + 1:x}")
+    response = post(Client(), reverse("login"), {"username": "another", "password": "x"}, address="2001:db8:1:2::ffff")
+    assert_throttled(response, scope="login-address", action="log-in attempts")
+    # A neighbouring /64 is someone else.
+    assert (
+        post(Client(), reverse("login"), {"username": "x", "password": "y"}, address="2001:db8:1:3::1").status_code
+        == 200
+    )
+
+
 # --- registration and password reset --------------------------------------------------------
 
 
