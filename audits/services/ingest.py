@@ -180,8 +180,9 @@ def image_set_ingest(*, image_set_id: int) -> ImageSet | None:
     try:
         _discard_earlier_attempts(image_set)
         with tempfile.TemporaryDirectory(prefix="misyn-ingest-", dir=settings.FILE_UPLOAD_TEMP_DIR) as workdir:
-            candidates, notes = _collect(image_set, Path(workdir))
-            progress = _Progress(image_set=image_set, files=len(candidates))
+            progress = _Progress(image_set=image_set)
+            candidates, notes = _collect(image_set, Path(workdir), progress)
+            progress.files = len(candidates)
             progress.beat(force=True)
             _read_all(candidates, progress, stored, current)
             _finish(image_set=image_set, candidates=candidates, notes=notes, stored=stored)
@@ -263,8 +264,10 @@ def _unique(name: str, taken: set[str]) -> str:
     return name
 
 
-def _collect(image_set: ImageSet, workdir: Path) -> tuple[list[_Candidate], list[str]]:
-    """Every file of the upload: archives extracted under one budget, loose files as they are, names unique."""
+def _collect(image_set: ImageSet, workdir: Path, progress: _Progress) -> tuple[list[_Candidate], list[str]]:
+    """Every file of the upload: archives extracted under one budget, loose files as they are, names unique.
+
+    The lease is kept between archives (one archive of a few GiB extracts well within it)."""
     storage = storages["private"]
     budget = UploadBudget.from_settings()
     notes: list[str] = list(image_set.notes)
@@ -280,6 +283,7 @@ def _collect(image_set: ImageSet, workdir: Path) -> tuple[list[_Candidate], list
                 if not members:
                     notes.append(f"The archive “{label}” holds no files (only folders or hidden files).")
                 found.extend((name, member, True) for name, member in members)
+                progress.beat()
                 continue
         try:
             budget.charge_bytes(path.stat().st_size)

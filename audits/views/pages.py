@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audits import charts
-from audits.enums import FINAL_RUN_STATUSES, RunStatus, SetRole
+from audits.enums import FINAL_RUN_STATUSES, RunStatus, SetRole, SetStatus
 from audits.forms_thresholds import ThresholdsForm
 from audits.models import AuditConfig, AuditRun, ImageSet
 from audits.selectors import (
@@ -122,7 +122,12 @@ def image_set_status(request: AuthedRequest, pk: int, set_pk: int) -> JsonRespon
 def audit_run_start(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk, perm="audits.run_audits")
     if not ImageSet.objects.filter(project=project, role=SetRole.SYNTHETIC, is_current=True).exists():
-        messages.warning(request, "Upload a synthetic image set first: every audit needs one.")
+        if ImageSet.objects.filter(project=project, role=SetRole.SYNTHETIC, status=SetStatus.INGESTING).exists():
+            messages.info(
+                request, "The synthetic set is still being read; the audits start by themselves once it is done."
+            )
+        else:
+            messages.warning(request, "Upload a synthetic image set first: every audit needs one.")
         return redirect("audits-overview", pk=project.pk)
     newest_before = AuditRun.objects.filter(project=project).order_by("-pk").values_list("pk", flat=True).first()
     run = audit_run_request(project=project, actor=request.user, reason=f"requested by {request.user.display_name}")

@@ -267,3 +267,13 @@ def test_a_broker_down_at_upload_keeps_the_files_and_the_reconcilers_send_later(
     AuditRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
     assert runs.reconcile_runs()["resent"] == 1
     assert sent[-1] == ("audits.start_run", {"run_id": run.pk})
+
+
+def test_asking_for_a_run_while_the_synthetic_set_is_read_says_so(client, project, researcher) -> None:
+    image_set_upload(actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT)])
+    client.force_login(researcher)
+    response = client.post(reverse("audit-run-start", kwargs={"pk": project.pk}), follow=True)
+    assert "The synthetic set is still being read; the audits start by themselves once it is done." in (
+        response.content.decode()
+    )
+    assert not AuditRun.objects.exists()
