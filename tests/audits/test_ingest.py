@@ -158,7 +158,7 @@ def test_the_declared_pixel_budget_is_a_setting(project, researcher, settings) -
     )
     assert image_set.files.get().error == (
         "DICOM header declares 128x128 pixels x 1 frames x 1 samples x 16 bits = 32 KiB of pixel data, "
-        "more than the limit of 16 KiB per file; nothing was decompressed"
+        "more than the limit of 16 KiB per file; no pixel was decoded"
     )
 
 

@@ -54,7 +54,8 @@ def check_declared(kind: str, shape_text: str, count: int, limits: ReadLimits) -
     if count > limits.declared_bytes:
         raise Rejected(
             f"{kind} header declares {shape_text} = {size_text(count)} of pixel data, more than the limit of "
-            f"{size_text(limits.declared_bytes)} per file; nothing was decompressed"
+            f"{size_text(limits.declared_bytes)} per file; "
+            + ("nothing was decompressed" if kind == "NIfTI" else "no pixel was decoded")
         )
 
 
