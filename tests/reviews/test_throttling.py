@@ -247,11 +247,11 @@ def test_the_counters_hold_across_two_cache_connections():
 
 def test_the_window_closes_after_its_period():
     scope = "sign-user"
-    with override_settings(THROTTLE_RATES={**settings.THROTTLE_RATES, scope: (2, 1)}):
+    with override_settings(THROTTLE_RATES={**settings.THROTTLE_RATES, scope: (2, 3)}):
         assert throttle_hit(scope, "u") is None
         assert throttle_hit(scope, "u") is None
-        assert throttle_hit(scope, "u") == 1
-        time.sleep(1.2)
+        assert throttle_hit(scope, "u") in (1, 2, 3)
+        time.sleep(3.2)
         assert throttle_hit(scope, "u") is None
 
 
