@@ -12,3 +12,5 @@ urlpatterns = [
 
 # A database or Redis that cannot be reached answers 503 with Retry-After, not 500.
 handler500 = "reviews.views.errors.server_error"
+# Every refusal is logged with user, address and URL (reviews.middleware.log_denial).
+handler403 = "reviews.views.errors.permission_denied"

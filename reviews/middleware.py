@@ -16,11 +16,14 @@ It looks only at the headers and, for a multipart body, at the session cookie:
   body. Checking the session cookie costs one session read (and one user read), and only
   for these requests: the public forms (log in, register) stay open, with small bodies.
 
-DenialLogMiddleware writes one structured line (logger "reviews.security") for every
-request answered 403 or 429: permission and rules denials, CSRF failures, django-axes
-lockouts and throttles, with the user, the client address and the URL. Denials are not
-chained activity rows: the activity log records changes (SECURITY.md), and a row per
-refusal would let anyone grow it and contend for its chain head at will.
+`log_denial` writes the one structured line (logger "reviews.security") of every refused
+request, with the user, the client address and the URL: the refusals here, permission and
+rules denials (handler403), CSRF failures (CSRF_FAILURE_VIEW) and django-axes lockouts
+(reviews.receivers), all in reviews.views.errors. Denials are not chained activity rows:
+the activity log records changes (SECURITY.md), and a row per refusal would let anyone grow
+it and contend for its chain head at will. (A middleware that logged every 403 answer was
+tried first: on the normal path of every request it made the answer page's pathological
+Markdown test four times slower, for reasons not understood; the handlers cost nothing.)
 """
 
 from __future__ import annotations
@@ -182,23 +185,3 @@ def _error_page(request: HttpRequest, status: int, exception: str) -> HttpRespon
     CSRF check (requires_csrf_token), and the CSRF check parses the body we must not read."""
     html = loader.render_to_string(f"{status}.html", {"exception": exception}, request)
     return HttpResponse(html, status=status)
-
-
-class DenialLogMiddleware:
-    """Logs every 403 and 429 answer with who, from where and what (see the module docstring)."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        if response.status_code in (403, 429):
-            reason = getattr(request, "denial_reason", "")
-            if not reason and getattr(request, "axes_locked_out", False):
-                reason = "locked out after repeated failed logins (django-axes)"
-            log_denial(request, response.status_code, reason or response.reason_phrase)
-        return response
-
-    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
-        if isinstance(exception, PermissionDenied):
-            request.denial_reason = str(exception) or "permission denied"  # type: ignore[attr-defined]

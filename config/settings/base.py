@@ -45,7 +45,6 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before the session and CSRF middleware: the CSRF check parses the body (reviews.middleware).
     "reviews.middleware.RequestCapMiddleware",
-    "reviews.middleware.DenialLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
