@@ -58,11 +58,11 @@ def dead_broker_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Celery]:
     monkeypatch.setenv("REDIS_URL", DEAD_BROKER)
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     url, options = env.broker()
-    app = Celery("dead-broker")
+    previous = current_app._get_current_object()
+    app = Celery("dead-broker", set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.conf.broker_url = url
     app.conf.broker_transport_options = options
-    previous = current_app._get_current_object()
     app.set_current()
     try:
         yield app
@@ -118,6 +118,28 @@ def test_a_dead_broker_url_answers_the_page_quickly_and_keeps_the_run(client, pr
     assert elapsed < 10, f"the request took {elapsed:.1f} s with the broker down"
     assert run.status == RunStatus.QUEUED and run.progress_message == runs.WORKERS_UNREACHABLE
     assert "the workers are unreachable right now" in client.get(response["Location"]).content.decode()
+
+    # The broker is back (the test's own: a filesystem queue, or Redis with REDIS_URL): the
+    # reconciler's pass puts the start message on it.
+    assert runs.reconcile_runs()["resent"] == 1
+    assert _queued_start(run.pk)
+
+
+def _queued_start(run_id: int) -> bool:
+    """Whether an audits.start_run message for the run waits on the broker (read and acknowledged)."""
+    with current_app.connection_for_read() as connection:
+        queue = connection.SimpleQueue("celery")
+        try:
+            for _ in range(200):
+                message = queue.get(timeout=5)
+                message.ack()
+                if message.headers.get("task") == "audits.start_run" and message.payload[1] == {"run_id": run_id}:
+                    return True
+        except queue.Empty:
+            return False
+        finally:
+            queue.close()
+    return False
 
 
 def test_notification_emails_wait_for_a_broker_that_is_down(researcher, reviewer, django_capture_on_commit_callbacks):
