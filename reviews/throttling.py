@@ -29,6 +29,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import BaseCache, caches
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
@@ -84,6 +85,51 @@ def by_field(name: str) -> KeyFunc:
         if request.user.is_authenticated:
             return None
         return str(request.POST.get(name, "")).strip().lower() or None
+
+    return key
+
+
+DEVICE_COOKIE = "misyn_device"
+_DEVICE_SALT = "reviews.throttling.device"
+_DEVICE_NAMES_MAX = 5
+
+
+def device_names(request: HttpRequest) -> list[str]:
+    """The names (lower case) that signed in from this browser before, from its signed cookie."""
+    try:
+        value = request.get_signed_cookie(
+            DEVICE_COOKIE, default="", salt=_DEVICE_SALT, max_age=settings.LOGIN_DEVICE_COOKIE_DAYS * 86400
+        )
+    except signing.BadSignature:
+        return []
+    return [name for name in (value or "").split(",") if name]
+
+
+def remember_device(request: HttpRequest, response: HttpResponseBase, username: str) -> None:
+    """After a successful sign-in: add the name to this browser's cookie (the latest few names).
+    Usernames cannot contain commas (Django's username validator), so the list is comma-joined."""
+    name = username.strip().lower()
+    names = [name, *(known for known in device_names(request) if known != name)][:_DEVICE_NAMES_MAX]
+    response.set_signed_cookie(
+        DEVICE_COOKIE,
+        ",".join(names),
+        salt=_DEVICE_SALT,
+        max_age=settings.LOGIN_DEVICE_COOKIE_DAYS * 86400,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def by_field_unless_known_device(name: str) -> KeyFunc:
+    """Like by_field, but a browser that this name signed in from before is left out of the limit:
+    wrong guesses from elsewhere then lock out other browsers only, never the owner's own. The
+    per-address limit and django-axes (name and address) still count that browser's attempts."""
+    field_key = by_field(name)
+
+    def key(request: HttpRequest) -> str | None:
+        ident = field_key(request)
+        return None if ident is not None and ident in device_names(request) else ident
 
     return key
 

@@ -292,6 +292,10 @@ PASSWORD_RESET_TIMEOUT = env.env_int("PASSWORD_RESET_MINUTES", 60, minimum=5) * 
 # A session ends after a working day, however active, and after an idle hour
 # (reviews.sessions.IdleSessionMiddleware); pages polling a run's or an ingest's progress are not activity.
 SESSION_COOKIE_AGE = env.env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=300)
+# A browser someone signed in from keeps a signed cookie naming them (reviews.throttling): its
+# wrong passwords are not counted against the name, so guesses from many other addresses
+# cannot keep that person out of their own browser (OWASP's "device cookies").
+LOGIN_DEVICE_COOKIE_DAYS = env.env_int("LOGIN_DEVICE_COOKIE_DAYS", 90, minimum=1)
 SESSION_IDLE_SECONDS = env.env_int("SESSION_IDLE_SECONDS", 3600, minimum=60)
 SESSION_PASSIVE_URL_NAMES = ("audit-run-status", "imageset-status")
 MIDDLEWARE.insert(

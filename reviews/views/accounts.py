@@ -28,7 +28,15 @@ from reviews.services.accounts import (
     user_register,
     user_update,
 )
-from reviews.throttling import Limit, by_anonymous_address, by_field, by_user, throttle
+from reviews.throttling import (
+    Limit,
+    by_anonymous_address,
+    by_field,
+    by_field_unless_known_device,
+    by_user,
+    remember_device,
+    throttle,
+)
 from reviews.views.access import AuthedRequest
 
 
@@ -37,12 +45,23 @@ def _wrong_password(response: HttpResponseBase) -> bool:
     return response.status_code == 200
 
 
+class LoginView(auth_views.LoginView):
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        remember_device(self.request, response, form.get_user().get_username())
+        return response
+
+
 # Every attempt from an address counts (spraying one password over many names); per name only
-# wrong passwords do, so someone else's guesses cannot keep a reviewer out (settings).
+# wrong passwords do, and not those from a browser the name signed in from before, so someone
+# else's guesses cannot keep a reviewer out (settings).
 login_view = throttle(
     Limit("login-address", by_anonymous_address),
-    Limit("login-username", by_field("username"), counts=_wrong_password),
-)(auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True))
+    Limit("login-username", by_field_unless_known_device("username"), counts=_wrong_password),
+)(LoginView.as_view())
 
 
 @throttle(Limit("register-address", by_anonymous_address))

@@ -108,6 +108,31 @@ def test_one_attacker_cannot_keep_a_named_reviewer_out(reviewer):
 
 
 @pytest.mark.django_db
+def test_guesses_from_many_addresses_do_not_keep_a_reviewer_out_of_her_own_browser(reviewer):
+    """The browser she signed in from before carries a signed cookie naming her: the name's
+    allowance, used up by guesses from elsewhere, does not apply to it (OWASP device cookies)."""
+    own = Client()
+    assert post(own, reverse("login"), {"username": reviewer.username, "password": PASSWORD}).status_code == 302
+    own.post(reverse("logout"))
+    for n in range(limit_of("login-username") + 5):
+        post(Client(), reverse("login"), {"username": reviewer.username, "password": f"guess-{n}"},
+             address=f"198.51.100.{n + 1}")  # fmt: skip
+    stranger = Client()
+    response = post(stranger, reverse("login"), {"username": reviewer.username, "password": PASSWORD},
+                    address="203.0.113.50")  # fmt: skip
+    assert_throttled(response, scope="login-username", action="log-in attempts")
+    response = post(own, reverse("login"), {"username": reviewer.username, "password": PASSWORD})
+    assert response.status_code == 302 and own.session["_auth_user_id"] == str(reviewer.pk)
+    # The cookie names her only: another name from the same browser is still held to its allowance,
+    # and a forged cookie counts for nothing.
+    forged = Client()
+    forged.cookies["misyn_device"] = f"{reviewer.username.lower()}:forged:signature"
+    response = post(forged, reverse("login"), {"username": reviewer.username, "password": PASSWORD},
+                    address="203.0.113.51")  # fmt: skip
+    assert_throttled(response, scope="login-username", action="log-in attempts")
+
+
+@pytest.mark.django_db
 def test_successful_logins_do_not_use_up_the_name_allowance(reviewer):
     for n in range(limit_of("login-username") + 2):
         client = Client()
