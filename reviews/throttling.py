@@ -36,6 +36,7 @@ from django.shortcuts import render
 from redis.exceptions import RedisError
 
 from reviews.http import client_ip
+from reviews.middleware import log_denial
 
 logger = logging.getLogger("reviews.throttling")
 
@@ -194,14 +195,8 @@ def throttle_check(scope: str, ident: str, *, store: BaseCache | None = None) ->
 
 
 def throttled_response(request: HttpRequest, *, scope: str, retry_after: int) -> HttpResponse:
-    logger.warning(
-        "throttled %s: user=%s address=%s url=%s retry_after=%ss",
-        scope,
-        request.user.pk if request.user.is_authenticated else "anonymous",
-        client_ip(request),
-        request.get_full_path(),
-        retry_after,
-    )
+    # The same denial line as every other refusal (user, address, URL), on reviews.security.
+    log_denial(request, 429, f"throttled {scope}, retry after {retry_after} s")
     context = {
         "action": ACTIONS.get(scope.split("-", 1)[0], "requests"),
         "retry_after": retry_after,

@@ -59,12 +59,13 @@ def test_spraying_one_password_over_many_names_from_one_address_is_throttled(cap
     for n in range(limit):
         response = post(client, reverse("login"), {"username": f"name{n}", "password": "Summer2026!"})
         assert response.status_code == 200  # the form again: wrong name or password
-    with caplog.at_level(logging.WARNING, logger="reviews.throttling"):
+    with caplog.at_level(logging.WARNING, logger="reviews.security"):
         response = post(client, reverse("login"), {"username": "name-last", "password": "Summer2026!"})
     assert_throttled(response, scope="login-address", action="log-in attempts")
-    # Logged with who, from where and what.
-    line = next(r.getMessage() for r in caplog.records if r.name == "reviews.throttling")
-    assert "user=anonymous" in line and "address=192.0.2.10" in line and "url=/accounts/login/" in line
+    # Logged with who, from where and what, as every other denial.
+    line = next(r.getMessage() for r in caplog.records if r.name == "reviews.security")
+    assert 'status=429 user="anonymous" address="192.0.2.10"' in line and 'url="/accounts/login/"' in line
+    assert "throttled login-address" in line
     # Another address is not held back by this one.
     assert post(Client(), reverse("login"), {"username": "x", "password": "y"}, address="192.0.2.11").status_code == 200
 
