@@ -28,6 +28,10 @@ for _name in ("default", "private"):
 # filesystem broker and SQLite file, so two runs on one checkout never meet.
 TEST_RUN = os.environ.setdefault("MISYN_TEST_RUN", str(os.getpid()))
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = env.broker(folder_name=f"test-broker/{TEST_RUN}")
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # On Redis too: every queue, result and broadcast key of the run under its own prefix, so a
+    # second run on the machine (another checkout, a developer's) never takes this run's messages.
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = f"misyn-test-{TEST_RUN}:"
 
 # Throttle counters: a cache folder of the run's own, or on Redis the run's own key prefix
 # (tests/conftest.py empties it before each test; the limits stay the production ones).
