@@ -50,7 +50,7 @@ document.addEventListener("DOMContentLoaded", () => {
         }
       });
       xhr.upload.addEventListener("load", () => {
-        show(100, "Uploaded. Checking every file; a large set can take a few minutes…");
+        show(100, "Uploaded. Storing the files; a worker then reads them, and the set’s page follows its progress…");
         bar.classList.add("progress-bar-striped", "progress-bar-animated");
       });
       xhr.addEventListener("load", () => {
