@@ -164,6 +164,16 @@ METRIC_LABELS: dict[str, str] = {
 }
 
 
+# (metric, direction) of each warn/fail pair: "above" rules fail above, "below" rules below.
+ORDERED_PAIRS = (
+    ("w1_ratio", "above"),
+    ("hu_w1", "above"),
+    ("fd_ratio", "above"),
+    ("coverage", "below"),
+    ("precision", "below"),
+)
+
+
 def resolve_params(params: dict[str, Any] | None) -> dict[str, Any]:
     """Defaults overlaid with `params`; an unknown name or a malformed value is an error.
 
@@ -183,6 +193,15 @@ def resolve_params(params: dict[str, Any] | None) -> dict[str, Any]:
                 raise ValueError(f"fidelity parameter {name} must be a non-negative integer, got {value!r}")
         elif isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
             raise ValueError(f"fidelity parameter {name} must be a finite number, got {value!r}")
+    # A warn bound beyond its fail bound would never warn: every value past the fail bound fails first.
+    for metric, direction in ORDERED_PAIRS:
+        warn, fail = resolved[f"{metric}_warn"], resolved[f"{metric}_fail"]
+        if warn is not None and fail is not None and (warn > fail if direction == "above" else warn < fail):
+            relation = "above" if direction == "above" else "below"
+            raise ValueError(
+                f"fidelity: {THRESHOLDS[metric + '_warn'].label} ({metric}_warn, {warn:g}) must not be {relation} "
+                f"{THRESHOLDS[metric + '_fail'].label} ({metric}_fail, {fail:g})"
+            )
     for name in ("k", "kid_subset_size"):
         if resolved[name] < 1:
             raise ValueError(f"fidelity parameter {name} must be at least 1")

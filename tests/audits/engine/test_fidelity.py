@@ -842,3 +842,29 @@ def test_a_w1_ratio_within_chance_is_reported_not_judged(ct_reference: ImageSet)
     ungated = fidelity.run(lowered, ct_reference, {"w1_significance": None})
     assert ungated.status in (Status.WARN, Status.FAIL)
     assert "intensity W1 ratio" in ungated.summary
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"w1_ratio_warn": 12.0}, "w1_ratio_warn"),
+        ({"hu_w1_fail": 10.0}, "hu_w1_warn"),
+        ({"fd_ratio_warn": 30.0, "fd_ratio_fail": 20.0}, "fd_ratio_warn"),
+        ({"coverage_warn": 0.4}, "coverage_warn"),
+        ({"precision_fail": 0.9}, "precision_warn"),
+    ],
+)
+def test_a_warn_bound_beyond_its_fail_bound_is_refused_naming_both(params, named):
+    """It would never warn (every value past the fail bound fails first): refused, as the form refuses it."""
+    from audits.engine.fidelity.params import resolve_params
+
+    with pytest.raises(ValueError, match=named):
+        resolve_params(params)
+
+
+def test_warn_and_fail_bounds_that_agree_or_are_empty_are_taken():
+    from audits.engine.fidelity.params import resolve_params
+
+    assert resolve_params({"w1_ratio_warn": 10.0, "w1_ratio_fail": 10.0})["w1_ratio_warn"] == 10.0
+    assert resolve_params({"precision_fail": 0.5})["precision_fail"] == 0.5
+    assert resolve_params({"coverage_fail": None, "coverage_warn": 0.1})["coverage_warn"] == 0.1
