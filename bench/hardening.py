@@ -635,6 +635,8 @@ class Battery:
         client = self.researcher()
         self.stack.redis.cut()
         try:
+            # The shared cache (throttle counters) is on the same Redis: signing in must still work.
+            login = Client(self.stack, address="198.51.100.77").login("reviewer-tech")
             answer = upload(client, self.project, "synthetic", [(f"s{i}.dcm", dicom_bytes(seed=i)) for i in range(4)])
             set_id = self.newest_set()[0]
             files_before = len(list((self.stack.folder / "private").rglob("*")))
@@ -659,10 +661,18 @@ class Battery:
             ).split()
             if not (self.stack.folder / "private" / name).exists()
         ]
-        held = answer.status in (200, 302) and bool(done) and done[1] == "ready" and bool(runs) and not missing
+        held = (
+            login.status == 302
+            and answer.status in (200, 302)
+            and bool(done)
+            and done[1] == "ready"
+            and bool(runs)
+            and not missing
+        )
         self.record(
             "broker cut during an upload",
             held,
+            f"a sign-in answered {login.status} in {login.seconds:.2f} s; "
             f"upload answered {answer.status} in {answer.seconds:.2f} s ({files_before} private files then); "
             f"set {set_id} {done[1] if done else 'never ingested'}; an audit run started after the broker came "
             f"back: {bool(runs)}; stored files missing: {len(missing)}",
