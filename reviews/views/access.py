@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
 from reviews.enums import ProjectStatus
+from reviews.middleware import log_denial
 from reviews.models import Project, User
 
 
@@ -31,6 +32,8 @@ def get_project(request: HttpRequest, pk: int, *, perm: str | None = None) -> Pr
     queryset = Project.objects.select_related("owner", "guideline_version__guideline_set")
     project = get_object_or_404(queryset, pk=pk)
     if not request.user.has_perm("reviews.view_project", project):
+        # Answered as if it did not exist, but a denial all the same: probing is in the denial log.
+        log_denial(request, 404, f"project {project.pk} exists but is not visible to this user")
         raise Http404("No such project")
     if perm is not None and not request.user.has_perm(perm, project):
         if project.owner_id == request.user.pk and not project.is_editable:

@@ -207,6 +207,17 @@ def test_a_permission_denied_by_an_assigned_reviewer_is_logged(client, reviewer,
     assert f'url="/projects/{project.pk}/edit/"' in line and 'method="POST"' in line
 
 
+def test_probing_a_project_one_may_not_see_is_a_logged_denial_answered_as_not_found(client, reviewer, project, caplog):
+    client.force_login(reviewer)  # not assigned: the project does not exist for her
+    with caplog.at_level(logging.WARNING, logger="reviews.security"):
+        response = client.get(reverse("project-detail", kwargs={"pk": project.pk}), REMOTE_ADDR="203.0.113.10")
+        missing = client.get(reverse("project-detail", kwargs={"pk": project.pk + 1000}), REMOTE_ADDR="203.0.113.10")
+    assert response.status_code == 404 and missing.status_code == 404
+    (line,) = _denials(caplog)  # the project that does not exist is no denial
+    assert line.startswith("denied status=404") and 'address="203.0.113.10"' in line
+    assert f'user="{reviewer.username} (id {reviewer.pk})"' in line and f'url="/projects/{project.pk}/"' in line
+
+
 @override_settings(TRUSTED_PROXY_HOPS=1)
 def test_a_csrf_failure_is_logged_with_the_address_the_proxy_saw(researcher, caplog):
     client = Client(enforce_csrf_checks=True)

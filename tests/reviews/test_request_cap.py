@@ -149,7 +149,9 @@ def test_an_upload_to_a_project_the_user_may_not_see_or_change_is_refused_unread
         response = _post(strict, _upload_url(project), stream, length=1024 * 1024)
     assert response.status_code == 403 and stream.position == 0
     assert "only the project&#x27;s researcher can change it" in response.content.decode()
-    line = next(r.getMessage() for r in caplog.records if r.name == "reviews.security")
+    first, line = [r.getMessage() for r in caplog.records if r.name == "reviews.security"]
+    # The project someone may not see is answered as missing, and logged as the denial it is.
+    assert first.startswith("denied status=404") and f'user="{other_researcher.username} ' in first
     assert f'user="{reviewer.username} (id {reviewer.pk})"' in line and "upload refused before reading" in line
     assert list(temp_dir.iterdir()) == []
 
