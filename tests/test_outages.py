@@ -120,26 +120,26 @@ def test_a_dead_broker_url_answers_the_page_quickly_and_keeps_the_run(client, pr
     assert "the workers are unreachable right now" in client.get(response["Location"]).content.decode()
 
     # The broker is back (the test's own: a filesystem queue, or Redis with REDIS_URL): the
-    # reconciler's pass puts the start message on it.
+    # reconciler's pass puts the start message on it. Recorded as the broker accepts it rather
+    # than read back from the queue, which a live worker of another test may already have taken.
+    accepted = _accepted_sends(monkeypatch)
     assert runs.reconcile_runs()["resent"] == 1
-    assert _queued_start(run.pk)
+    assert ("audits.start_run", {"run_id": run.pk}) in accepted
 
 
-def _queued_start(run_id: int) -> bool:
-    """Whether an audits.start_run message for the run waits on the broker (read and acknowledged)."""
-    with current_app.connection_for_read() as connection:
-        queue = connection.SimpleQueue("celery")
-        try:
-            for _ in range(200):
-                message = queue.get(timeout=5)
-                message.ack()
-                if message.headers.get("task") == "audits.start_run" and message.payload[1] == {"run_id": run_id}:
-                    return True
-        except queue.Empty:
-            return False
-        finally:
-            queue.close()
-    return False
+def _accepted_sends(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict]]:
+    """(task, kwargs) of every message the real broker accepted from now on."""
+    app = current_app._get_current_object()
+    real = app.send_task
+    accepted: list[tuple[str, dict]] = []
+
+    def send_task(name: str, *args: object, **kwargs: object) -> object:
+        result = real(name, *args, **kwargs)  # raises, and records nothing, if the broker refuses
+        accepted.append((name, dict(kwargs.get("kwargs") or {})))  # type: ignore[call-overload]
+        return result
+
+    monkeypatch.setattr(app, "send_task", send_task)
+    return accepted
 
 
 def test_notification_emails_wait_for_a_broker_that_is_down(researcher, reviewer, django_capture_on_commit_callbacks):

@@ -130,6 +130,8 @@ def dicom_header(ds: Any) -> dict[str, Any]:
         try:
             tag = tag_for_keyword(keyword)
             value = ds[tag].value if tag is not None and tag in ds else None
+        except interruptions():
+            raise  # the caller's time limit, not a malformed element
         except Exception as exc:  # noqa: BLE001 - a malformed element must not reject the whole header
             header[keyword] = f"<unreadable: {exc}>"
             continue
@@ -139,6 +141,8 @@ def dicom_header(ds: Any) -> dict[str, Any]:
         header["ImageType"] = [image_type]
     try:
         synthesizing, equipment = _synthesizing_equipment(ds)
+    except interruptions():
+        raise
     except Exception:  # noqa: BLE001 - a malformed sequence counts as no equipment recorded
         synthesizing, equipment = False, []
     header["synthesizing_equipment"] = synthesizing
@@ -146,6 +150,8 @@ def dicom_header(ds: Any) -> dict[str, Any]:
     try:  # the IDs only: the items may hold other identifiers the audits do not need
         items = ds.get("OtherPatientIDsSequence", None) or []
         header["OtherPatientIDsSequence"] = [_json_safe(item.get("PatientID", None)) for item in items]
+    except interruptions():
+        raise
     except Exception as exc:  # noqa: BLE001 - a malformed sequence must not reject the whole header
         header["OtherPatientIDsSequence"] = f"<unreadable: {exc}>"
     transfer_syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)

@@ -480,3 +480,35 @@ def test_the_declared_budget_is_the_caller_s(tmp_path: Path) -> None:
         "1 MiB per file; nothing was decompressed"
     )
     assert images == [] and read_file(nifti, "series.nii.gz", None)[0].accepted
+
+
+class _TimeUp(Exception):
+    """Stands in for Celery's SoftTimeLimitExceeded, which the tasks add to PASS_THROUGH."""
+
+
+@pytest.mark.parametrize("where", ["element", "equipment", "other_ids"])
+def test_a_time_limit_during_the_dicom_header_ends_the_read_instead_of_becoming_a_header_value(monkeypatch, where):
+    """The header's per-element handlers keep a malformed element from rejecting the file, but
+    must let the caller's interruptions through: a time limit swallowed there let an ingest
+    over its limit finish as if nothing had happened."""
+    from audits.engine.readers import common, dicom
+
+    monkeypatch.setattr(common, "PASS_THROUGH", [_TimeUp])
+    ds = pydicom.dcmread(fx.dicom_source("CT_small.dcm"))
+
+    def time_up(*args: object, **kwargs: object) -> object:
+        raise _TimeUp
+
+    if where == "element":
+        monkeypatch.setattr(pydicom.datadict, "tag_for_keyword", time_up)
+    elif where == "equipment":
+        monkeypatch.setattr(dicom, "_synthesizing_equipment", time_up)
+    else:
+        ds.OtherPatientIDsSequence = [pydicom.Dataset()]
+        monkeypatch.setattr(pydicom.Dataset, "get", time_up)
+    with pytest.raises(_TimeUp):
+        dicom.dicom_header(ds)
+    # Without the interruption a malformed element is still only noted.
+    monkeypatch.setattr(common, "PASS_THROUGH", [])
+    header = dicom.dicom_header(ds)
+    assert isinstance(header, dict)
