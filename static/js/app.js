@@ -22,3 +22,86 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 });
+
+// Warn before unsaved input is lost (site-wide contract): a <form data-warn-unsaved> whose
+// fields the user has changed makes the browser ask "Leave site?" until the form is submitted.
+// - Dirty means: the user typed, picked or chose something (a trusted input/change event) and
+//   the fields now differ from what the page showed when it loaded. Undoing a change undoes it.
+// - A form the server sent back with errors (fields marked invalid) holds input that is not
+//   saved yet: it counts as changed from the start, as does <form data-warn-unsaved="unsaved">.
+// - Submitting the form ends the warning for it (unless another listener cancelled the
+//   submission, e.g. a confirm() answered "Cancel").
+// - A script that saves a form in the background (fetch) tells us so with
+//   form.dispatchEvent(new Event("warn-unsaved:saved")): what the form holds now is the saved
+//   state. form.dispatchEvent(new Event("warn-unsaved:changed")) marks it changed.
+(() => {
+  const SELECTOR = "form[data-warn-unsaved]";
+  const saved = new WeakMap(); // form -> its fields as last saved (or as loaded)
+  const touched = new WeakSet(); // forms the user has changed since then
+  const submitted = new WeakSet();
+
+  const snapshot = (form) => {
+    const parts = [];
+    for (const [name, value] of new FormData(form)) {
+      const shown = value instanceof File ? `file:${value.name}:${value.size}` : value;
+      parts.push(`${name}=${shown}`);
+    }
+    return parts.join("\n");
+  };
+  const refusedByServer = (form) =>
+    form.dataset.warnUnsaved === "unsaved" ||
+    form.querySelector(".is-invalid, [aria-invalid='true'], .errorlist, .alert-block.alert-danger") !== null;
+  const isDirty = (form) => {
+    if (submitted.has(form) || !form.isConnected || !touched.has(form)) return false;
+    return !saved.has(form) || saved.get(form) !== snapshot(form);
+  };
+  const remember = (form) => {
+    saved.set(form, snapshot(form));
+    touched.delete(form);
+    submitted.delete(form);
+  };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll(SELECTOR).forEach((form) => {
+      if (refusedByServer(form)) touched.add(form); // no snapshot: dirty until submitted
+      else saved.set(form, snapshot(form));
+    });
+  });
+  const onEdit = (event) => {
+    if (!event.isTrusted) return;
+    const form = event.target.form || event.target.closest?.("form");
+    if (form instanceof HTMLFormElement && form.matches(SELECTOR)) {
+      touched.add(form);
+      submitted.delete(form);
+    }
+  };
+  document.addEventListener("input", onEdit, true);
+  document.addEventListener("change", onEdit, true);
+  document.addEventListener("warn-unsaved:saved", (event) => remember(event.target), true);
+  document.addEventListener(
+    "warn-unsaved:changed",
+    (event) => {
+      if (event.target instanceof HTMLFormElement) touched.add(event.target);
+    },
+    true,
+  );
+  // On the document, in the bubbling phase: runs after the form's own submit listeners.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form instanceof HTMLFormElement && form.matches(SELECTOR) && !event.defaultPrevented) {
+      submitted.add(form);
+    }
+  });
+  document.addEventListener("reset", (event) => {
+    if (event.target instanceof HTMLFormElement) touched.delete(event.target);
+  });
+  window.addEventListener("beforeunload", (event) => {
+    if (![...document.querySelectorAll(SELECTOR)].some(isDirty)) return;
+    event.preventDefault();
+    event.returnValue = ""; // older browsers need a value to show their dialog
+  });
+  // Back to a page kept in the browser's cache: its forms can be submitted again.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) document.querySelectorAll(SELECTOR).forEach((form) => submitted.delete(form));
+  });
+})();
