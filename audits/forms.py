@@ -18,9 +18,37 @@ ACCEPTED_IMAGES = (
 )
 
 
+# What the file picker offers and the browser lets through (static/js/upload.js); the server
+# still checks every file by its content. A DICOM file often has no extension or a numeric one
+# (a UID), so only a name ending in another word is refused before upload.
+IMAGE_EXTENSIONS = (".dcm", ".dicom", ".ima", ".nii", ".nii.gz", ".png", ".json")
+ARCHIVE_EXTENSIONS = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+SIDE_FILE_EXTENSIONS = {"metadata": (".csv", ".txt"), "value_map": (".csv", ".txt"), "manifest": (".csv", ".json")}
+
+
 def _loose_file_limit() -> int:
     """Files one request may carry (Django refuses more), less the metadata CSV, the mapping and the manifest."""
     return max(1, int(settings.DATA_UPLOAD_MAX_NUMBER_FILES or 10) - 3)
+
+
+def upload_limits() -> dict[str, object]:
+    """The limits the upload page states and its script checks before sending a byte."""
+    return {
+        "max_files": _loose_file_limit(),
+        "max_file_bytes": int(settings.IMAGE_UPLOAD_MAX_BYTES),
+        # The images of one upload share one file's allowance (settings.REQUEST_LIMITS).
+        "max_total_bytes": int(settings.IMAGE_UPLOAD_MAX_BYTES),
+        "side_file_bytes": SIDE_FILE_MAX_BYTES,
+    }
+
+
+def too_many_files_message() -> str:
+    limit = _loose_file_limit()
+    return (
+        f"Too many files: one upload carries at most {limit} image files or archives (and the metadata CSV, the "
+        "mapping and the manifest). Nothing was uploaded. Put the images in one zip or tar archive and upload "
+        "that instead."
+    )
 
 
 class ImageSetUploadForm(forms.Form):
@@ -74,6 +102,10 @@ class ImageSetUploadForm(forms.Form):
     def __init__(self, *args: Any, rejected_uploads: list[tuple[str, str, int]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rejected_uploads = rejected_uploads or []
+        # Read by static/js/upload.js, which refuses other names before anything is sent.
+        self.fields["files"].widget.attrs["data-extensions"] = " ".join(IMAGE_EXTENSIONS + ARCHIVE_EXTENSIONS)
+        for name, extensions in SIDE_FILE_EXTENSIONS.items():
+            self.fields[name].widget.attrs["data-extensions"] = " ".join(extensions)
 
     def _too_large(self, field: str) -> list[str]:
         """Files the upload handler skipped while streaming because they passed the per-file cap."""
@@ -90,6 +122,15 @@ class ImageSetUploadForm(forms.Form):
         files: list[UploadedFile] = self.cleaned_data.get("files") or []
         if not files:
             raise ValidationError("Choose at least one image file or archive.")
+        if len(files) > _loose_file_limit():
+            raise ValidationError(f"{len(files)} files were chosen. {too_many_files_message()}")
+        total = sum(upload.size or 0 for upload in files)
+        if total > settings.IMAGE_UPLOAD_MAX_BYTES:
+            raise ValidationError(
+                f"The images come to {filesizeformat(total)}; one upload may carry at most "
+                f"{filesizeformat(settings.IMAGE_UPLOAD_MAX_BYTES)}. Nothing was uploaded: upload the set in an "
+                "archive of at most that size."
+            )
         return files
 
     def clean_metadata(self) -> UploadedFile | None:

@@ -1,3 +1,108 @@
+// Upload limits, checked before a byte is sent: forms marked data-max-files state the limits
+// the server enforces (audits/forms.py upload_limits), and each file input lists the names it
+// takes in data-extensions. Too many files, a file or a set too large, or a file of another
+// kind is named in the form's [data-upload-refusal] box, and the form is not sent. The server
+// checks the same limits again (and every file by its content).
+const uploadSize = (bytes) => {
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} bytes` : `${value.toFixed(1).replace(/\.0$/, "")} ${units[unit]}`;
+};
+
+// A DICOM file often has no extension or a numeric one (part of a UID): only a name that ends
+// in a word (".jpg", ".pdf") is of another kind.
+const uploadNameAllowed = (name, extensions) => {
+  const lower = name.toLowerCase();
+  if (extensions.some((extension) => lower.endsWith(extension))) return true;
+  const dot = lower.lastIndexOf(".");
+  return dot <= 0 || !/[a-z]/.test(lower.slice(dot + 1));
+};
+
+const uploadProblems = (form) => {
+  const problems = [];
+  const maxFiles = Number(form.dataset.maxFiles);
+  const maxFileBytes = Number(form.dataset.maxFileBytes);
+  const maxTotalBytes = Number(form.dataset.maxTotalBytes);
+  const sideFileBytes = Number(form.dataset.sideFileBytes);
+  form.querySelectorAll("input[type='file']").forEach((input) => {
+    const files = [...(input.files || [])];
+    const extensions = (input.dataset.extensions || "").split(" ").filter(Boolean);
+    const images = input.name === "files";
+    const label = form.querySelector(`label[for='${input.id}']`);
+    const what = label ? label.textContent.replace("*", "").trim() : input.name;
+    if (images && maxFiles && files.length > maxFiles) {
+      problems.push(
+        `${files.length} files chosen: one upload carries at most ${maxFiles} image files or archives. ` +
+          "Put the images in one zip or tar archive and upload that instead.",
+      );
+    }
+    files.forEach((file) => {
+      if (extensions.length && !uploadNameAllowed(file.name, extensions)) {
+        problems.push(`“${file.name}” (${what}) is not a kind of file this field takes: ${extensions.join(", ")}.`);
+      }
+      const cap = images ? maxFileBytes : sideFileBytes;
+      if (cap && file.size > cap) {
+        problems.push(`“${file.name}” is ${uploadSize(file.size)}; a file here may be at most ${uploadSize(cap)}.`);
+      }
+    });
+    const total = files.reduce((sum, file) => sum + file.size, 0);
+    if (images && maxTotalBytes && files.length > 1 && total > maxTotalBytes) {
+      problems.push(
+        `The images come to ${uploadSize(total)}; one upload may carry at most ${uploadSize(maxTotalBytes)} in all.`,
+      );
+    }
+  });
+  return problems;
+};
+
+const showUploadProblems = (form, problems) => {
+  const box = form.querySelector("[data-upload-refusal]");
+  if (!box) return;
+  box.replaceChildren();
+  if (!problems.length) {
+    box.classList.add("d-none");
+    return;
+  }
+  const heading = document.createElement("p");
+  heading.className = "fw-semibold mb-1";
+  heading.textContent = "Not uploaded; nothing was sent:";
+  const list = document.createElement("ul");
+  list.className = "mb-0";
+  problems.forEach((problem) => {
+    const item = document.createElement("li");
+    item.textContent = problem;
+    list.append(item);
+  });
+  box.append(heading, list);
+  box.classList.remove("d-none");
+};
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form[data-max-files]").forEach((form) => {
+    form.querySelectorAll("input[type='file']").forEach((input) => {
+      input.addEventListener("change", () => {
+        const problems = uploadProblems(form);
+        showUploadProblems(form, problems);
+        input.setAttribute("aria-invalid", problems.length ? "true" : "false");
+      });
+    });
+    // Registered before the progress handler below: a refused upload is stopped here.
+    form.addEventListener("submit", (event) => {
+      const problems = uploadProblems(form);
+      if (!problems.length) return;
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      showUploadProblems(form, problems);
+      form.querySelector("[data-upload-refusal]")?.focus();
+    });
+  });
+});
+
 // Upload progress for forms marked data-upload-progress. Progressive enhancement only:
 // without this file the form posts as usual. With it, the same multipart post goes through
 // XMLHttpRequest so that the bytes sent can be shown; the server's answer then replaces the
@@ -54,6 +159,8 @@ document.addEventListener("DOMContentLoaded", () => {
         bar.classList.add("progress-bar-striped", "progress-bar-animated");
       });
       xhr.addEventListener("load", () => {
+        // The server has the upload now (stored, or refused with the form shown again).
+        form.dispatchEvent(new Event("warn-unsaved:saved"));
         if (xhr.responseText) {
           replacePage(xhr);
         } else if (xhr.responseURL) {
