@@ -18,6 +18,7 @@ from django import forms
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from audits import metric_labels
 from audits.engine.schema import Setting
 from audits.enums import AuditName
 from audits.thresholds import check_combination, declared_thresholds, default_thresholds
@@ -58,15 +59,15 @@ def _bounds(setting: Setting) -> str:
     return ""
 
 
-def _help(parameter: str, setting: Setting, default: Any) -> SafeString:
+def _help(audit: str, parameter: str, setting: Setting, default: Any) -> SafeString:
     facts = [f"Default {value_text(setting, default)}"]
     if setting.kind in ("int", "float") and _bounds(setting):
         facts.append(_bounds(setting))
     if setting.allow_none:
         facts.append("tick Off to switch this rule off")
     return format_html(
-        '{} {}. <span class="text-nowrap">Code <code>{}</code></span>',
-        setting.help,
+        '{} {}. <span class="text-nowrap metric-code">Code <code>{}</code></span>',
+        metric_labels.explain(parameter, audit),
         "; ".join(facts),
         parameter,
     )
@@ -81,24 +82,32 @@ def _number_attrs(setting: Setting) -> dict[str, Any]:
     return attrs
 
 
-def threshold_field(parameter: str, setting: Setting, default: Any, value: Any) -> forms.Field:
-    """The form field of one declared threshold, showing `value` (the one in force)."""
-    label = setting.label + (f" ({setting.unit})" if setting.unit and setting.kind in ("int", "float") else "")
-    options: dict[str, Any] = {"label": label, "required": False, "help_text": _help(parameter, setting, default)}
+def threshold_field(audit: str, parameter: str, setting: Setting, default: Any, value: Any) -> forms.Field:
+    """The form field of one declared threshold, showing `value` (the one in force), in the
+    words of audits.metric_labels."""
+    words = metric_labels.label(parameter, audit)
+    unit = (
+        f" ({setting.unit})" if setting.unit and setting.kind in ("int", "float") and setting.unit not in words else ""
+    )
+    options: dict[str, Any] = {
+        "label": words + unit,
+        "required": False,
+        "help_text": _help(audit, parameter, setting, default),
+    }
     if setting.kind == "bool":
         return forms.TypedChoiceField(
             choices=[("true", "Yes"), ("false", "No")],
             coerce=lambda text: text == "true",
             empty_value=None,
             initial=None if value is None else ("true" if value else "false"),
-            error_messages={"invalid_choice": f"{setting.label}: choose yes or no."},
+            error_messages={"invalid_choice": f"{words}: choose yes or no."},
             **options,
         )
     if setting.kind == "choice":
         return forms.ChoiceField(
             choices=list(setting.choices),
             initial=value,
-            error_messages={"invalid_choice": f"{setting.label}: choose one of the listed values."},
+            error_messages={"invalid_choice": f"{words}: choose one of the listed values."},
             **options,
         )
     shown = value if value is not None else default
@@ -106,15 +115,20 @@ def threshold_field(parameter: str, setting: Setting, default: Any, value: Any) 
         return forms.IntegerField(
             initial=shown,
             widget=forms.NumberInput(attrs=_number_attrs(setting)),
-            error_messages={"invalid": f"{setting.label} ({parameter}): enter a whole number."},
+            error_messages={"invalid": f"{words} ({parameter}): enter a whole number."},
             **options,
         )
     return forms.FloatField(
         initial=None if shown is None else format(float(shown), SHOWN),
         widget=forms.NumberInput(attrs=_number_attrs(setting)),
-        error_messages={"invalid": f"{setting.label} ({parameter}): enter a number."},
+        error_messages={"invalid": f"{words} ({parameter}): enter a number."},
         **options,
     )
+
+
+def _in_words(audit: str, name: str, setting: Setting, message: str) -> str:
+    """The engine's refusal, naming the threshold as the form does (audits.metric_labels)."""
+    return message.replace(f"{setting.label} ({name})", f"{metric_labels.label(name, audit)} ({name})", 1)
 
 
 def _same_as_shown(setting: Setting, value: Any, in_force: Any) -> bool:
@@ -183,7 +197,9 @@ class ThresholdsForm(forms.Form):
         for audit, settings in self.declared.items():
             for name, setting in settings.items():
                 value = self.current[audit][name]
-                self.fields[field_name(audit, name)] = threshold_field(name, setting, self.defaults[audit][name], value)
+                self.fields[field_name(audit, name)] = threshold_field(
+                    audit, name, setting, self.defaults[audit][name], value
+                )
                 if setting.allow_none and setting.kind in ("int", "float"):
                     self.fields[field_name(audit, name) + OFF_SUFFIX] = forms.BooleanField(
                         label="Off", required=False, initial=value is None
@@ -212,7 +228,7 @@ class ThresholdsForm(forms.Form):
                 try:
                     values[name] = setting.check(name, raw)
                 except ValueError as error:
-                    self.add_error(key, str(error))
+                    self.add_error(key, _in_words(audit, name, setting, str(error)))
             if len(values) < len(settings):
                 continue
             try:
@@ -227,7 +243,7 @@ class ThresholdsForm(forms.Form):
         """A rule between values (a warn bound beyond its fail bound): the error goes on each field
         that the rule involves, and once more at the top of the audit's section."""
         for name in _culprits(audit, values, self.defaults[audit]):
-            self.add_error(field_name(audit, name), f"{settings[name].label} ({name}): {words}")
+            self.add_error(field_name(audit, name), f"{metric_labels.label(name, audit)} ({name}): {words}")
         message = f"{AUDIT_LABELS.get(audit, audit)}: {words}"
         self.section_errors.setdefault(audit, []).append(message)
         self.add_error(None, message)

@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
+from audits import metric_labels
 from audits.engine import disclosure, manifest
 from audits.enums import AuditName, RunStatus, SetRole
 from audits.models import AuditConfig, AuditRun
@@ -58,9 +59,9 @@ def test_the_form_shows_each_declared_threshold_in_words_and_no_compute_setting(
     page = _client(researcher).get(_url(project)).content.decode()
     declared = declared_thresholds()
     for audit, settings in declared.items():
-        for name, setting in settings.items():
+        for name in settings:
             assert f'name="{audit}__{name}"' in page
-            assert escape(setting.label) in page and f"<code>{name}</code>" in page
+            assert escape(metric_labels.label(name, audit)) in page and f"<code>{name}</code>" in page
         for name in audit_defaults()[audit]:
             if name not in settings:  # compute settings: block sizes, seeds, sample caps, threads
                 assert f'name="{audit}__{name}"' not in page
@@ -299,7 +300,11 @@ def test_thresholds_are_frozen_with_the_round_once_submitted(
     # The page shows them read-only, frozen with the round.
     page = _client(researcher).get(_url(project)).content.decode()
     assert "Frozen with round 1" in page and "Save thresholds" not in page
-    assert f'title="disclosure.warn_fraction">{WARN_LABEL}</span></td><td class="text-end fw-semibold">0.9</td>' in page
+    assert re.search(
+        rf'title="disclosure.warn_fraction">{re.escape(WARN_LABEL)}</span>'
+        r'<div class="text-muted metric-help">[^<]+</div></td><td class="text-end fw-semibold">0.9</td>',
+        page,
+    )
 
     # The round page shows the same values as the thresholds its round froze.
     round_page = _client(researcher).get(round_.get_absolute_url()).content.decode()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from audits import metric_labels
 from audits.engine.schema import Setting, check_thresholds
 from audits.forms_thresholds import OFF_SUFFIX, ThresholdsForm, field_name
 from audits.thresholds import declared_thresholds, default_thresholds, usable_thresholds
@@ -79,7 +80,7 @@ def test_a_value_beyond_its_bounds_is_an_error_on_its_own_field(audit, name, set
         assert not _engine_accepts(audit, {**DEFAULTS[audit], name: value})
         errors = form.errors.get(field_name(audit, name))
         assert errors, f"{audit}.{name}={value!r}: no error on its field; errors: {form.errors.as_data()}"
-        assert f"({name})" in errors[0] and setting.label in errors[0]
+        assert f"({name})" in errors[0] and metric_labels.label(name, audit) in errors[0]
         assert set(form.errors) <= {field_name(audit, name), "__all__"}
 
 
@@ -113,5 +114,5 @@ def test_a_warn_bound_beyond_its_fail_bound_is_marked_on_the_field_that_was_chan
     form = ThresholdsForm({"representation__tvd_fail": "0.01"})
     assert not form.is_valid()
     (error,) = form.errors[field_name("representation", "tvd_fail")]
-    assert error.startswith(f"{DECLARED['representation']['tvd_fail'].label} (tvd_fail): ")
+    assert error.startswith(f"{metric_labels.label('tvd_fail', 'representation')} (tvd_fail): ")
     assert "tvd_warn" in error and field_name("representation", "tvd_warn") not in form.errors
