@@ -96,6 +96,40 @@ class AnswerChange:
             or self.files_renamed
         )
 
+    @property
+    def what_changed(self) -> list[str]:
+        """The change in words, for the summary that leads the page ("answer: Met → Not met")."""
+        if self.is_new:
+            return ["new item in this round's checklist"]
+        if self.is_gone:
+            return ["no longer in the checklist"]
+        words = []
+        if self.status_changed:
+            words.append(f"answer: {self.status_before_label} → {self.status_after_label}")
+        if self.justification:
+            words.append("justification rewritten")
+        if self.evidence_text:
+            words.append("evidence text rewritten")
+        if self.files_added:
+            words.append(_count(len(self.files_added), "evidence file") + " added")
+        if self.files_removed:
+            words.append(_count(len(self.files_removed), "evidence file") + " removed")
+        if self.files_renamed:
+            words.append(_count(len(self.files_renamed), "evidence file") + " renamed")
+        return words
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+_VERDICT_WORDS = {"pass": "pass", "warn": "warning", "fail": "fail", "not_computable": "not computable"}
+
+
+def verdict_words(status: str) -> str:
+    """An audit's verdict as the summary says it; no result for a round without one."""
+    return _VERDICT_WORDS.get(status, "no result")
+
 
 @dataclass
 class ImageSetChange:
@@ -159,6 +193,13 @@ class AuditChange:
     @property
     def changed(self) -> bool:
         return self.status_changed or any(metric.changed for metric in self.metrics)
+
+    @property
+    def verdict_change(self) -> str:
+        """ "Memorization: fail → pass"; empty when the verdict is the same in both rounds."""
+        if not self.status_changed:
+            return ""
+        return f"{self.label}: {verdict_words(self.status_before)} → {verdict_words(self.status_after)}"
 
 
 @dataclass
