@@ -41,6 +41,7 @@ urlpatterns = [
     path("projects/<int:pk>/invitation/", assignments.assignment_respond_view, name="assignment-respond"),
     path("projects/<int:pk>/conflict/", assignments.conflict_declare_view, name="conflict-declare"),
     path("projects/<int:pk>/rounds/<int:number>/review/", reviewing.round_review, name="round-review"),
+    path("projects/<int:pk>/rounds/<int:number>/review/draft/", reviewing.review_draft_view, name="review-draft"),
     path("projects/<int:pk>/rounds/<int:number>/waive/<str:audit>/", reviewing.audit_waive_view, name="audit-waive"),
     path("projects/<int:pk>/rounds/<int:number>/changes/", reviewing.round_diff, name="round-diff"),
     path("projects/<int:pk>/rounds/<int:number>/sign/", decisions.round_sign_view, name="round-sign"),

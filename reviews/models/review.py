@@ -131,6 +131,28 @@ class RoundReview(models.Model):
         return self.submitted_at is not None
 
 
+class ReviewDraft(models.Model):
+    """A reviewer's verdicts, comments and overclaim check on one round as last typed, before
+    they submit: saved on every change, private to them (no page shows it to anyone else and
+    the frozen round never holds it), and deleted when the review is submitted.
+
+    `data` holds the review form's fields by name (`verdict_EV-1`, `comment_EV-1`,
+    `declared_phase`, ...), checked against the round's items by services.review.review_draft_save;
+    unlike ItemReview rows it may hold a concern still without its comment.
+    """
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="review_drafts")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_drafts")
+    data = models.JSONField(default=dict)
+    saved_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["round", "reviewer"], name="one_draft_per_reviewer_and_round")]
+
+    def __str__(self) -> str:
+        return f"Draft of {self.reviewer} on {self.round}"
+
+
 class ItemReview(models.Model):
     review = models.ForeignKey(RoundReview, on_delete=models.CASCADE, related_name="items")
     item = models.ForeignKey(GuidelineItem, on_delete=models.PROTECT, related_name="+")

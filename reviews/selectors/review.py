@@ -297,3 +297,22 @@ def consolidated_feedback(reviews: list[RoundReview]) -> list[ItemFeedback]:
 
 def last_round(project: Project) -> Round | None:
     return Round.objects.filter(project=project).select_related("guideline_version").order_by("-number").first()
+
+
+def signed_rounds(user: Any) -> list[Signature]:
+    """Every round the reviewer signed, newest first, with its project and how the round ended:
+    the record of their finished work. One query."""
+    return list(
+        Signature.objects.filter(signer=user)
+        .select_related("round__project", "round__outcome")
+        .order_by("-signed_at", "-pk")
+    )
+
+
+def pending_invitations(user: Any) -> list[Assignment]:
+    """The reviewer's invitations still to answer, soonest due first. One query."""
+    return list(
+        Assignment.objects.filter(reviewer=user, status=AssignmentStatus.INVITED)
+        .select_related("project__owner")
+        .order_by("due_date", "pk")
+    )

@@ -8,6 +8,8 @@ not signed it yet. The round's outcome row is unique, so a round ends exactly on
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -268,6 +270,10 @@ def _notify_outcome(project: Project, round_: Round, ended: RoundOutcome) -> Non
         a.reviewer
         for a in Assignment.objects.filter(project=project, status__in=sorted(statuses)).select_related("reviewer")
     ]
+    if ended.outcome == Outcome.CHANGES_REQUESTED and ended.decided_by is not None:
+        # The other reviewers hear it in their own words (_tell_other_reviewers), once.
+        reviewers = [reviewer for reviewer in reviewers if reviewer.pk == ended.decided_by_id]
+        _tell_other_reviewers(project, round_, ended)
     people = [project.owner, *reviewers, *admins()]
     if ended.outcome == Outcome.WITHDRAWN:
         people = [*reviewers, *admins()]
@@ -280,6 +286,64 @@ def _notify_outcome(project: Project, round_: Round, ended: RoundOutcome) -> Non
         body=(f"Round {round_.number} was {verb} at {ended.decided_at:%Y-%m-%d %H:%M:%S} UTC.")
         + (f"\n\n{ended.reasons}" if ended.reasons else ""),
         url=round_.get_absolute_url(),
+    )
+
+
+def _tell_other_reviewers(project: Project, round_: Round, ended: RoundOutcome) -> None:
+    """One reviewer's change request ends the round for all (the policy): every other reviewer
+    is told that nothing more is needed from them on it, and an invitation not yet answered is
+    withdrawn, since the round it was for is over (an administrator may invite again)."""
+    requester = ended.decided_by
+    name = requester.display_name if requester is not None else "A reviewer"
+    when = f"{ended.decided_at:%Y-%m-%d %H:%M:%S} UTC"
+    others = Assignment.objects.filter(project=project, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)).exclude(
+        reviewer_id=ended.decided_by_id
+    )
+    accepted = []
+    for assignment in others.select_for_update(of=("self",), no_key=True).select_related("reviewer"):
+        if assignment.status == AssignmentStatus.ACCEPTED:
+            accepted.append(assignment.reviewer)
+            continue
+        _withdraw_invitation(project, round_, assignment, f"{name} requested changes at {when}")
+    notify(
+        key=f"round-closed:{round_.pk}",
+        recipients=accepted,
+        kind=NotificationKind.CHANGES_REQUESTED,
+        project=project,
+        subject=f"{project.title}: round {round_.number} closed by {name}'s change request",
+        body=(
+            f"{name} requested changes at {when}, which ends round {round_.number} for every reviewer. "
+            "Nothing more is needed from you on this round; what you had not submitted stays private. "
+            f"You will be told when the researcher submits round {round_.number + 1}."
+        )
+        + (f"\n\n{ended.reasons}" if ended.reasons else ""),
+        url=reverse("round-review", kwargs={"pk": project.pk, "number": round_.number}),
+    )
+
+
+def _withdraw_invitation(project: Project, round_: Round, assignment: Assignment, why: str) -> None:
+    reason = (
+        f"Round {round_.number} closed before you answered: {why}. The invitation no longer stands; "
+        "nothing is needed from you. An administrator may invite you again for the revised round."
+    )
+    assignment.status, assignment.removed_reason = AssignmentStatus.REMOVED, reason
+    assignment.save(update_fields=["status", "removed_reason"])
+    activity_record(
+        actor=None,
+        action=Action.CHANGE,
+        obj=assignment,
+        project=project,
+        old={"status": AssignmentStatus.INVITED},
+        new={"status": assignment.status, "reason": reason},
+    )
+    notify(
+        key=f"invitation-withdrawn:{assignment.pk}",
+        recipients=[assignment.reviewer],
+        kind=NotificationKind.REMOVED,
+        project=project,
+        subject=f"Review invitation withdrawn: {project.title}",
+        body=reason,
+        url=reverse("assignment-respond", kwargs={"pk": project.pk}),
     )
 
 
@@ -337,17 +401,20 @@ def project_amend(*, actor: User, project: Project) -> Project:
 def notify_resubmission(*, project: Project, round_: Round) -> None:
     """Called by project_submit for rounds after the first: the reviewers who accepted review
     again (one still invited answers the invitation first, and is reminded of it)."""
-    reviewers = [
-        a.reviewer
-        for a in Assignment.objects.filter(project=project, status=AssignmentStatus.ACCEPTED).select_related("reviewer")
-    ]
+    accepted = Assignment.objects.filter(project=project, status=AssignmentStatus.ACCEPTED)
+    # Each round is reviewed in the policy's time from its submission, not from the first invitation.
+    due = timezone.localdate() + timedelta(days=policy_for(project.guideline_version_id).review_days)
+    accepted.filter(due_date__lt=due).update(due_date=due)
+    reviewers = [a.reviewer for a in accepted.select_related("reviewer")]
     notify(
         key=f"resubmitted:{round_.pk}",
         recipients=[*reviewers, *admins()],
         kind=NotificationKind.RESUBMITTED,
         project=project,
         subject=f"{project.title}: round {round_.number} submitted",
-        body=f"{project.owner.display_name} submitted round {round_.number}. See what changed since round {round_.number - 1}.",
+        body=f"{project.owner.display_name} submitted round {round_.number}; your review is due {due:%d %B %Y}. "
+        f"See what changed since round {round_.number - 1}: your review starts from your round {round_.number - 1} "
+        "verdicts, with the changed items marked for you to decide again.",
         url=reverse("round-diff", kwargs={"pk": project.pk, "number": round_.number}),
     )
 

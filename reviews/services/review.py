@@ -7,7 +7,9 @@ effect and a TransitionConflict naming what happened instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -32,6 +34,7 @@ from reviews.models import (
     RoundReview,
     User,
 )
+from reviews.models.review import ReviewDraft
 from reviews.selectors.review import WAIVABLE, bound_audits, policy_status
 from reviews.services.activity import activity_record
 
@@ -164,6 +167,8 @@ def round_review_save(
             raise ReviewIncomplete(problems)
         review.submitted_at = timezone.now()
     review.save()
+    if submit:  # the submitted review replaces the draft; nothing private is left behind
+        ReviewDraft.objects.filter(round=round_, reviewer=actor).delete()
     if submit:
         counts = {verdict: review.items.filter(verdict=verdict).count() for verdict in Verdict.values}
         activity_record(
@@ -174,6 +179,59 @@ def round_review_save(
             new={"round": round_.number, **counts, "overclaim": review.overclaim, "declared_phase": declared_phase},
         )
     return review
+
+
+# The longest text a draft keeps per field: the review form's own limit (reviews.forms.LONG_TEXT).
+DRAFT_TEXT_LIMIT = 20_000
+
+
+@transaction.atomic
+def review_draft_save(*, actor: User, round_: Round, fields: Mapping[str, Any]) -> ReviewDraft:
+    """Keep what the reviewer typed on the review page, as typed, until they submit.
+
+    Only the review form's fields are kept (other posted names are ignored, so the page may
+    send its whole form); a value no form field could hold is refused with the field named.
+    Like every review write, it needs the round still open and the reviewer's accepted,
+    conflict-free assignment; a submitted review has no draft.
+    """
+    project = lock_round_under_review(round_)
+    _signing_assignment(project=project, reviewer=actor)
+    submitted = RoundReview.objects.filter(round=round_, reviewer=actor, submitted_at__isnull=False).first()
+    if submitted is not None and submitted.submitted_at is not None:
+        raise TransitionConflict(
+            f"You submitted your review of round {round_.number} at {submitted.submitted_at:%Y-%m-%d %H:%M:%S} UTC; "
+            "there is no draft to save."
+        )
+    data = _draft_data(round_, fields)
+    draft, _created = ReviewDraft.objects.update_or_create(round=round_, reviewer=actor, defaults={"data": data})
+    return draft
+
+
+def _draft_data(round_: Round, fields: Mapping[str, Any]) -> dict[str, str]:
+    codes = GuidelineItem.objects.filter(version=round_.guideline_version_id).values_list("code", flat=True)
+    data: dict[str, str] = {}
+    for code in codes:
+        verdict = str(fields.get(f"verdict_{code}") or "")
+        if verdict and verdict not in Verdict.values:
+            raise ValueError(f"{code}: choose acceptable, concern or must change.")
+        data[f"verdict_{code}"] = verdict
+        data[f"comment_{code}"] = _draft_text(fields.get(f"comment_{code}"), f"The comment on {code}")
+    phase = str(fields.get("declared_phase") or "")
+    if phase and phase not in {str(value) for value in EvaluationPhase.values}:
+        raise ValueError("Choose the evaluation phase the project declares (EV-1), from 1 to 5.")
+    overclaim = str(fields.get("overclaim") or "")
+    if overclaim and overclaim not in OverclaimFinding.values:
+        raise ValueError("Choose whether the claims stay within the declared phase.")
+    data["declared_phase"], data["overclaim"] = phase, overclaim
+    data["overclaim_note"] = _draft_text(fields.get("overclaim_note"), "The note on the claims")
+    return data
+
+
+def _draft_text(value: Any, name: str) -> str:
+    text = str(value or "")
+    if len(text) > DRAFT_TEXT_LIMIT:
+        raise ValueError(f"{name} is longer than {DRAFT_TEXT_LIMIT:,} characters; shorten it.")
+    return text
 
 
 def _check_overclaim(*, declared_phase: int | None, overclaim: str, overclaim_note: str) -> None:

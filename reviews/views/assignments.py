@@ -22,7 +22,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from reviews.enums import UNDER_REVIEW_STATUSES, AssignmentStatus, Meaning, Modality, NotificationKind, ProjectStatus
 from reviews.forms.assignments import CONFLICT_DECLARE, AcceptForm, AssignForm, ConflictForm, DeclineForm, RemoveForm
 from reviews.models import Assignment, Project, Round, RoundReview, Signature, User
-from reviews.selectors.review import policy_for, project_assignments, reviewer_suggestions
+from reviews.models.review import ReviewDraft
+from reviews.selectors.review import policy_for, project_assignments, reviewer_suggestions, signed_rounds
 from reviews.services.assignments import (
     assignment_create,
     assignment_declare_conflict,
@@ -225,7 +226,8 @@ def assignment_respond_view(request: AuthedRequest, pk: int) -> HttpResponse:
         return _render_invitation(request, project, assignment, can_respond)
     if not can_respond:
         closed = (
-            "An administrator withdrew this invitation."
+            (assignment.removed_reason if assignment.removed_reason.startswith("Round ") else "")
+            or "An administrator withdrew this invitation."
             if assignment.status == AssignmentStatus.REMOVED
             else f"You already {assignment.get_status_display().lower()} this invitation."
         )
@@ -332,6 +334,7 @@ def _reviewer_assignments(user: User) -> QuerySet[Assignment]:
     latest = Round.objects.filter(project=OuterRef("project")).order_by("-number")
     in_latest = {"round__project": OuterRef("project"), "round__number": OuterRef("round_number")}
     review = RoundReview.objects.filter(reviewer=user, **in_latest)
+    draft = ReviewDraft.objects.filter(reviewer=user, **in_latest)
     signature = Signature.objects.filter(signer=user, **in_latest)
     return (
         Assignment.objects.filter(reviewer=user)
@@ -340,6 +343,7 @@ def _reviewer_assignments(user: User) -> QuerySet[Assignment]:
         .annotate(
             review_submitted_at=Subquery(review.values("submitted_at")[:1]),
             review_started=Subquery(review.values("pk")[:1]),
+            draft_started=Subquery(draft.values("pk")[:1]),
             signed_meaning=Subquery(signature.values("meaning")[:1]),
             signed_at=Subquery(signature.values("signed_at")[:1]),
         )
@@ -374,7 +378,7 @@ class ReviewRow:
 
     @property
     def review_started(self) -> bool:
-        return getattr(self.assignment, "review_started", None) is not None
+        return any(getattr(self.assignment, name, None) is not None for name in ("review_started", "draft_started"))
 
     @property
     def under_review(self) -> bool:
@@ -397,5 +401,11 @@ def my_reviews(request: AuthedRequest) -> HttpResponse:
         else:
             finished.append(row)
     finished.sort(key=lambda row: row.assignment.responded_at or row.assignment.assigned_at, reverse=True)
-    context = {"invitations": invitations, "current": current, "finished": finished, "today": timezone.localdate()}
+    context = {
+        "invitations": invitations,
+        "current": current,
+        "finished": finished,
+        "signed": signed_rounds(request.user),
+        "today": timezone.localdate(),
+    }
     return render(request, "reviews/my_reviews.html", context)

@@ -7,20 +7,21 @@ transition is a message (409 for a conflict, 400 for a form error), never a serv
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, QueryDict
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AUDITS, AuditSummary, round_audits, run_metrics
 from audits.thresholds import metric_labels, threshold_labels
-from reviews.enums import UNDER_REVIEW_STATUSES, AssignmentStatus, Verdict
+from reviews.enums import UNDER_REVIEW_STATUSES, AssignmentStatus, Outcome, Verdict
 from reviews.forms.review import ItemFields, ReviewForm, WaiverForm
 from reviews.models import (
     Assignment,
@@ -32,10 +33,18 @@ from reviews.models import (
     RoundReview,
     User,
 )
+from reviews.models.review import ReviewDraft
 from reviews.rules import is_admin
+from reviews.selectors.carry import CarryForward, PreviousVerdict, carry_forward
 from reviews.selectors.diff import diff_audits, diff_snapshots
 from reviews.selectors.review import WAIVABLE, PolicyStatus, policy_status, visible_reviews
-from reviews.services.review import ReviewIncomplete, TransitionConflict, audit_waive, round_review_save
+from reviews.services.review import (
+    ReviewIncomplete,
+    TransitionConflict,
+    audit_waive,
+    review_draft_save,
+    round_review_save,
+)
 from reviews.views.access import AuthedRequest, get_project
 
 # The buttons of the review form (the `action` posted).
@@ -103,6 +112,8 @@ class ReviewRow:
     fields: ItemFields | None = None
     own: ItemReview | None = None
     others: list[OtherVerdict] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # what changed since the round before, in words
+    previous: PreviousVerdict | None = None  # the viewer's own verdict on it in the round before
 
     @property
     def code(self) -> str:
@@ -214,6 +225,23 @@ def _own_review(round_: Round, user: User) -> RoundReview | None:
     return RoundReview.objects.filter(round=round_, reviewer=user).prefetch_related("items").first()
 
 
+def _own_draft(round_: Round, user: User) -> ReviewDraft | None:
+    """The viewer's own draft: drafts are only ever read by their author."""
+    return ReviewDraft.objects.filter(round=round_, reviewer=user).first()
+
+
+def _starting_values(
+    draft: ReviewDraft | None, own: RoundReview | None, carry: CarryForward | None, items: list[GuidelineItem]
+) -> dict[str, Any]:
+    """What the review form shows: the draft as last typed, else the verdicts saved in this
+    round, else the reviewer's round-N work carried forward (changed items left undecided)."""
+    if draft is not None:
+        return dict(draft.data)
+    if own is not None and (own.items.all() or own.declared_phase is not None or own.overclaim):
+        return _initial(own, items)
+    return dict(carry.initial) if carry is not None else {}
+
+
 def _initial(review: RoundReview | None, items: list[GuidelineItem]) -> dict[str, Any]:
     if review is None:
         return {}
@@ -259,14 +287,21 @@ def _review_page(
     # shows the form with what was typed, so nothing is lost; only the buttons go.
     editable = can_save or (access.may_post and form is not None and form.is_bound)
     items = _version_items(round_)
+    status = policy_status(round_)
+    carry = carry_forward(round_, user, items, audits=status.audits) if can_save else None
+    draft = _own_draft(round_, user) if can_save else None
     if editable and form is None:
-        form = ReviewForm(initial=_initial(own, items), items=items)
+        form = ReviewForm(initial=_starting_values(draft, own, carry, items), items=items)
     visible = visible_reviews(round_, user)
     others = [review for review in visible if review.reviewer_id != user.pk]
-    status = policy_status(round_)
     stages, _ = frozen_checklist(
         project, round_, status=status, form=form if editable else None, own=own, others=others, items=items
     )
+    if carry is not None:
+        for stage in stages:
+            for row in stage.rows:
+                row.changed = carry.changed.get(row.code, [])
+                row.previous = carry.previous.get(row.code)
     answers = {entry["item"]: entry for entry in round_.snapshot.get("answers") or []}
     forms_by_audit = waiver_forms or {}
     waivable = [
@@ -298,19 +333,41 @@ def _review_page(
         "can_waive": access.may_post and state == "open",
         "overclaim_answers": [(code, answers.get(code)) for code in OVERCLAIM_ITEMS],
         "conflict": conflict,
+        "carry": carry,
+        "draft": draft,
+        "closed_by_request": _closed_by_request(round_) if state == "closed" else None,
         "tab": "round",
     }
     return render(request, "reviews/round_review.html", context, status=http_status)
 
 
-def _accept_rest(data: QueryDict, items: list[GuidelineItem]) -> QueryDict:
-    """The posted form with every undecided item marked acceptable (the reviewer's shortcut)."""
+def _closed_by_request(round_: Round) -> User | None:
+    """Who ended the round by requesting changes, when that is how it ended."""
+    outcome = getattr(round_, "outcome", None)
+    if outcome is not None and outcome.outcome == Outcome.CHANGES_REQUESTED:
+        return outcome.decided_by
+    return None
+
+
+def _accept_rest(data: QueryDict, items: list[GuidelineItem], *, changed: set[str]) -> tuple[QueryDict, int]:
+    """The posted form with every undecided item marked acceptable (the reviewer's shortcut),
+    except the items changed since the round before: those the reviewer decides one by one."""
     data = data.copy()
+    marked = 0
     for item in items:
         name = ReviewForm.verdict_name(item)
-        if not data.get(name):
+        if not data.get(name) and item.code not in changed:
             data[name] = Verdict.ACCEPTABLE
-    return data
+            marked += 1
+    return data, marked
+
+
+def _save_typed_draft(request: AuthedRequest, round_: Round) -> None:
+    """Keep what was typed on the review page before acting on it, so that nothing typed is
+    lost whatever happens next. A draft that cannot be saved (the round closed meanwhile) is
+    not an error here: the action that follows reports why, with the typed text kept."""
+    with contextlib.suppress(TransitionConflict, ValueError, PermissionError):
+        review_draft_save(actor=request.user, round_=round_, fields=request.POST)
 
 
 @login_required
@@ -325,7 +382,14 @@ def round_review(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
         raise PermissionDenied(access.reason or "only the reviewers assigned to this project review its rounds")
     action = request.POST.get("action", "save")  # no button (Enter in a field): save
     items = _version_items(round_)
-    data = _accept_rest(request.POST, items) if action == "accept_rest" else request.POST
+    _save_typed_draft(request, round_)
+    data: QueryDict = request.POST
+    marked, skipped = 0, 0
+    if action == "accept_rest":
+        carry = carry_forward(round_, request.user, items)
+        changed = set(carry.changed) if carry is not None else set()
+        data, marked = _accept_rest(request.POST, items, changed=changed)
+        skipped = sum(1 for item in items if item.code in changed and not data.get(ReviewForm.verdict_name(item)))
     form = ReviewForm(data, items=items, submitting=action == "submit")
     if action not in REVIEW_ACTIONS:
         form.is_valid()  # the other errors show too
@@ -362,8 +426,15 @@ def round_review(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
             "Sign your decision when you are ready.",
         )
     elif action == "accept_rest":
+        left = (
+            f" {skipped} item{'' if skipped == 1 else 's'} changed since the round before "
+            f"{'is' if skipped == 1 else 'are'} left for you to decide."
+            if skipped
+            else ""
+        )
         messages.success(
-            request, "Undecided items marked acceptable; draft saved. Submit the review when it is complete."
+            request,
+            f"Undecided items marked acceptable ({marked}); draft saved.{left} Submit the review when it is complete.",
         )
     else:
         messages.success(request, "Draft saved. Only you can see it until you submit the review.")
@@ -377,6 +448,9 @@ def audit_waive_view(request: AuthedRequest, pk: int, number: int, audit: str) -
     round_ = project_round(project, number)
     if audit not in AUDITS:
         raise Http404("No such audit")
+    # The review page sends its unsaved verdicts and comments with the waiver: keep them first.
+    if request.POST.get("review_draft"):
+        _save_typed_draft(request, round_)
     status = policy_status(round_)
     access = ReviewAccess(may_post=True)
     form = WaiverForm(request.POST, prefix=f"waive-{audit}")
@@ -406,6 +480,31 @@ def audit_waive_view(request: AuthedRequest, pk: int, number: int, audit: str) -
         return _review_page(request, project, round_, access=access, waiver_forms={audit: form}, http_status=400)
     messages.success(request, f"{AUDIT_LABELS.get(audit, audit)} waived for round {round_.number}, with your reason.")
     return redirect(reverse("round-review", kwargs={"pk": project.pk, "number": round_.number}) + "#audits")
+
+
+@login_required
+@require_POST
+def review_draft_view(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
+    """The review page's autosave: the reviewer's form as typed, kept as their private draft.
+
+    Answers JSON for the page's script: 200 with the time saved, or 409 / 400 with the reason
+    in words, shown beside the form (nothing the reviewer typed leaves their page).
+    """
+    project = get_project(request, pk, perm="reviews.review_project")
+    round_ = project_round(project, number)
+    try:
+        draft = review_draft_save(actor=request.user, round_=round_, fields=request.POST)
+    except TransitionConflict as exc:
+        return JsonResponse({"saved": False, "error": str(exc)}, status=409)
+    except (ValueError, PermissionError) as exc:
+        return JsonResponse({"saved": False, "error": f"Draft not saved: {exc}"}, status=400)
+    return JsonResponse(
+        {
+            "saved": True,
+            "saved_at": f"{draft.saved_at:%H:%M:%S}",
+            "message": f"Draft saved {draft.saved_at:%H:%M:%S} UTC.",
+        }
+    )
 
 
 # ---- what changed between two rounds -------------------------------------------------------

@@ -64,3 +64,101 @@ window.addEventListener("pageshow", (event) => {
     });
   });
 });
+
+// The review page's draft (issue 10): what the reviewer types is saved on the server as they
+// go (their private draft, per round), so a reload, a second tab or a waiver loses nothing.
+// Without this script the "Save draft" button does the same.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("review-form");
+  if (!form) return;
+  const url = form.dataset.draftUrl;
+  const status = document.getElementById("draft-status");
+  const show = (text, failed) => {
+    if (!status) return;
+    status.textContent = text;
+    status.classList.toggle("text-danger", Boolean(failed));
+    status.setAttribute("role", failed ? "alert" : "status");
+  };
+  const fields = () => {
+    const data = new FormData(form);
+    data.delete("action");
+    return data;
+  };
+  let edits = 0; // bumped on every edit: a reply only marks the form saved if nothing changed since
+  let timer = null;
+  let inFlight = Promise.resolve();
+  const save = () => {
+    if (!url) return inFlight;
+    window.clearTimeout(timer);
+    const sent = edits;
+    inFlight = fetch(url, {
+      method: "POST",
+      body: fields(),
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]")?.value || "", Accept: "application/json" },
+    })
+      .then((response) =>
+        response
+          .json()
+          .catch(() => ({ error: `Draft not saved (the server answered ${response.status}); use “Save draft”.` }))
+          .then((body) => ({ ok: response.ok, body })),
+      )
+      .then(({ ok, body }) => {
+        if (ok) {
+          show(body.message || "Draft saved.", false);
+          if (sent === edits) form.dispatchEvent(new Event("warn-unsaved:saved"));
+        } else {
+          show(body.error || "Draft not saved.", true);
+        }
+      })
+      .catch(() => show("Draft not saved: the server could not be reached. Keep this page open and try “Save draft”.", true));
+    return inFlight;
+  };
+  const edited = (event, delay) => {
+    if (!event.isTrusted || !url) return;
+    edits += 1;
+    show("Unsaved changes…", false);
+    window.clearTimeout(timer);
+    timer = window.setTimeout(save, delay);
+  };
+  form.addEventListener("input", (event) => edited(event, 1000));
+  form.addEventListener("change", (event) => edited(event, 200));
+
+  // A waiver posted from this page carries the unsaved verdicts and comments with it; the
+  // server keeps them as the draft before recording the waiver.
+  document.querySelectorAll("form.waiver-post").forEach((waiver) => {
+    waiver.addEventListener("submit", () => {
+      waiver.querySelectorAll("[data-review-copy]").forEach((input) => input.remove());
+      const copy = (name, value) => {
+        const input = document.createElement("input");
+        input.type = "hidden";
+        input.name = name;
+        input.value = value;
+        input.dataset.reviewCopy = "";
+        waiver.append(input);
+      };
+      copy("review_draft", "1");
+      for (const [name, value] of fields()) {
+        if (name !== "csrfmiddlewaretoken" && typeof value === "string") copy(name, value);
+      }
+      window.clearTimeout(timer);
+      form.dispatchEvent(new Event("warn-unsaved:saved")); // sent with the waiver
+    });
+  });
+
+  // "Mark all undecided items acceptable" applies to the unchanged items only, and asks first.
+  const acceptRest = form.querySelector("button[data-accept-rest]");
+  if (acceptRest) {
+    acceptRest.addEventListener("click", (event) => {
+      const undecided = (row) => !row.querySelector("input[type=radio]:checked:not([value=''])");
+      const rows = [...form.querySelectorAll(".review-row")].filter(undecided);
+      const count = rows.filter((row) => !row.hasAttribute("data-changed")).length;
+      const changed = rows.length - count;
+      const left = changed ? ` ${changed} undecided item${changed === 1 ? "" : "s"} changed since the round before stay${changed === 1 ? "s" : ""} undecided for you to read.` : "";
+      const question = count
+        ? `Mark ${count} undecided item${count === 1 ? "" : "s"} acceptable without reading ${count === 1 ? "it" : "them"} one by one?${left}`
+        : `No unchanged item is undecided; nothing will be marked acceptable.${left} Save the draft?`;
+      if (!window.confirm(question)) event.preventDefault();
+    });
+  }
+});

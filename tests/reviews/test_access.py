@@ -551,6 +551,14 @@ TABLE: dict[str, Row] = {
         kwargs=_round_one,
         data=lambda w: {"action": "save", "declared_phase": "1", "overclaim": "within"},
     ),
+    # The review page's autosave (issue 10): the assigned reviewer already submitted, so there
+    # is no draft to keep (409); nobody else may write a reviewer's draft.
+    "review-draft": _owner_row(
+        get=per_role(LOGIN, 405, 405, 405, 405, invited=405, assigned=405),
+        post=per_role(LOGIN, 403, 404, 404, 403, assigned=V(404, 409)),
+        kwargs=_round_one,
+        data=lambda w: {"verdict_PF-1": "acceptable", "declared_phase": "1"},
+    ),
     # Round 1 froze no image set, so every audit is uncomputable and may be waived.
     "audit-waive": _owner_row(
         get=per_role(LOGIN, 405, 405, 405, 405, invited=405, assigned=405),

@@ -580,9 +580,9 @@ def test_my_reviews_runs_a_fixed_number_of_queries(admin_user, catalogue, django
         if n % 2:
             assignment_respond(actor=reviewer, project=project, accept=True)
     client = login(reviewer)
-    # session, user, the assignments with their latest round, review and signature, and the
-    # unread count of the navigation bar.
-    with django_assert_num_queries(4):
+    # session, user, the assignments with their latest round, review, draft and signature, the
+    # rounds they signed (issue 10: listed once finished), and the unread count of the navigation bar.
+    with django_assert_num_queries(5):
         response = client.get(reverse("my-reviews"))
     assert page(response).count("Study ") == count
 
