@@ -426,9 +426,9 @@ def attach_demo_sets(project: Any, researcher: Any) -> list[Any]:
     """Upload the demo sets to `project` as `researcher` and leave one audit run queued.
 
     Idempotent: returns [] when the project already has a current image set (or is no longer
-    a draft, when uploads are refused). Each upload
-    queues the suite over the sets current at that moment, and cancels the run the previous
-    upload queued (audits.services.runs), so the worker computes only the run over all three sets. Returns the new ImageSet rows.
+    a draft, when uploads are refused). The real sets come first and queue nothing (every
+    audit needs the synthetic set); the synthetic upload queues the one run over all three
+    sets. Returns the new ImageSet rows.
     """
     from django.db import transaction
 

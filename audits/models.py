@@ -12,7 +12,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import storages
-from django.db import models
+from django.db import models, transaction
+from django.db.models import Max
 from django.urls import reverse
 
 from audits.enums import RunStatus, SetRole, SetStatus
@@ -122,9 +123,14 @@ class ImageFile(models.Model):
 
 
 class AuditRun(models.Model):
-    """One run of the audit suite over a project's current image sets."""
+    """One run of the audit suite over a project's current image sets.
+
+    `number` counts the project's runs from 1 (what every page calls "run #N"); the primary
+    key is global and is only used in URLs.
+    """
 
     project = models.ForeignKey("reviews.Project", on_delete=models.CASCADE, related_name="audit_runs")
+    number = models.PositiveIntegerField(help_text="The project's own run number, from 1.")
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
@@ -150,6 +156,7 @@ class AuditRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="unique_run_number_per_project"),
             models.CheckConstraint(
                 condition=~models.Q(status=RunStatus.SUCCEEDED) | models.Q(results__isnull=False),
                 name="succeeded_run_has_results",
@@ -161,7 +168,21 @@ class AuditRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Audit run #{self.pk} ({self.get_status_display().lower()})"
+        return f"Audit run #{self.number} ({self.get_status_display().lower()})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A new run takes the project's next number under the project's row lock, so two runs
+        created at once (an upload's ingest and a submission, say) never draw the same one."""
+        if self.number is not None:
+            super().save(*args, **kwargs)
+            return
+        from reviews.models import Project
+
+        with transaction.atomic():
+            Project.objects.select_for_update(no_key=True).filter(pk=self.project_id).values_list("pk").first()
+            highest = AuditRun.objects.filter(project_id=self.project_id).aggregate(highest=Max("number"))["highest"]
+            self.number = (highest or 0) + 1
+            super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("audit-run", kwargs={"pk": self.project_id, "run_pk": self.pk})

@@ -9,7 +9,7 @@ from typing import Any
 from django.dispatch import receiver
 
 from audits.models import ImageSet
-from audits.selectors import current_input_digest, current_thresholds, latest_current_run
+from audits.selectors import current_input_digest, current_thresholds, has_synthetic_set, latest_current_run
 from audits.services.runs import audit_run_request
 from reviews.signals import round_frozen, round_snapshot_sections
 
@@ -58,4 +58,5 @@ def image_sets_and_results(sender: Any, *, project: Any, **kwargs: Any) -> dict[
 
 @receiver(round_frozen)
 def queue_suite_on_submission(sender: Any, *, project: Any, round: Any, actor: Any, **kwargs: Any) -> None:
-    audit_run_request(project=project, actor=actor, reason=f"round {round.number} submitted")
+    if has_synthetic_set(project):  # without it every audit is "not computable": nothing to run
+        audit_run_request(project=project, actor=actor, reason=f"round {round.number} submitted")

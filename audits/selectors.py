@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.fields.json import KT, KeyTransform
 from django.urls import reverse
 
@@ -88,7 +88,10 @@ def _summaries(run: AuditRun, *, with_sentences: bool) -> RunSummary:
 
 
 def _runs(project: Project) -> QuerySet[AuditRun]:
-    return AuditRun.objects.filter(project=project).defer("results")
+    """The project's runs without their results, each with the number of the run it reused."""
+    return (
+        AuditRun.objects.filter(project=project).defer("results").annotate(reused_from_number=F("reused_from__number"))
+    )
 
 
 def current_image_sets(project: Project) -> list[ImageSet]:
@@ -105,6 +108,12 @@ def current_and_ingesting_sets(project: Project) -> tuple[list[ImageSet], list[I
     )
     ordered = sorted(sets, key=lambda s: (ROLE_ORDER.get(s.role, len(ROLE_ORDER)), s.pk))
     return [s for s in ordered if s.is_current], [s for s in ordered if s.is_ingesting]
+
+
+def has_synthetic_set(project: Project) -> bool:
+    """Whether the project has a current synthetic set: every audit needs one, so no run is
+    queued without it (a run over reference images alone is "not computable" throughout)."""
+    return ImageSet.objects.filter(project=project, role=SetRole.SYNTHETIC, is_current=True).exists()
 
 
 def current_sets(project: Project) -> dict[str, ImageSet]:
@@ -211,6 +220,38 @@ def latest_results(project: Project, *, with_sentences: bool = True) -> RunSumma
         .first()
     )
     return _summaries(run, with_sentences=with_sentences) if run is not None else None
+
+
+@dataclass
+class ShownResults:
+    """The results the audits overview shows: the latest run over the current inputs, else the
+    latest finished run at all, with what changed since (so the page never says "no finished
+    run" while finished runs are listed below it)."""
+
+    summary: RunSummary
+    current: bool
+    thresholds_changed: bool = False
+    sets_changed: bool = False
+
+
+def shown_results(project: Project) -> ShownResults | None:
+    """Three queries (sets, thresholds, run), two more when no run is over the current inputs."""
+    sets = current_sets(project)
+    params = current_params(project)
+    finished = _runs(project).filter(status=RunStatus.SUCCEEDED).annotate(**_status_keys(), **_summary_keys())
+    run = finished.filter(input_digest=run_input_digest(sets, params)).order_by("-finished_at", "-pk").first()
+    if run is not None:
+        return ShownResults(summary=_summaries(run, with_sentences=True), current=True)
+    run = finished.order_by("-finished_at", "-pk").first()
+    if run is None:
+        return None
+    used = set(run.sets.values_list("pk", flat=True))
+    return ShownResults(
+        summary=_summaries(run, with_sentences=True),
+        current=False,
+        thresholds_changed=(run.params or {}).get("audits") != params["audits"],
+        sets_changed=used != {image_set.pk for image_set in sets.values()},
+    )
 
 
 def project_run(project: Project, run_pk: int) -> AuditRun | None:

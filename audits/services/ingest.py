@@ -53,6 +53,7 @@ from audits.engine.types import FileRecord
 from audits.engine.types import ImageSet as EngineSet
 from audits.enums import SetStatus
 from audits.models import ImageFile, ImageSet
+from audits.selectors import has_synthetic_set
 from audits.services.runs import audit_run_request
 from config.broker import send_after_commit
 from reviews.enums import Action
@@ -521,7 +522,9 @@ def _finish(*, image_set: ImageSet, candidates: list[_Candidate], notes: list[st
             },
         )
         Project.objects.filter(pk=project.pk).update(updated_at=timezone.now())
-        audit_run_request(project=project, actor=image_set.uploaded_by, reason=f"{image_set.role} set uploaded")
+        # Every audit needs the synthetic set: without one a run would only say "not computable".
+        if has_synthetic_set(project):
+            audit_run_request(project=project, actor=image_set.uploaded_by, reason=f"{image_set.role} set uploaded")
         _remove_staging_on_commit(image_set)
     log.info(
         "image set %s of project %s ingested: %s of %s files accepted",

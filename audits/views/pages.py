@@ -30,9 +30,9 @@ from audits.selectors import (
     ROLE_ORDER,
     current_and_ingesting_sets,
     current_thresholds,
+    has_synthetic_set,
     image_set_files,
     image_thumbnail_png,
-    latest_results,
     latest_run,
     project_image_file,
     project_run,
@@ -41,6 +41,7 @@ from audits.selectors import (
     run_history,
     run_history_rows,
     run_summary,
+    shown_results,
 )
 from audits.services.config import ThresholdsFrozen, audit_config_update
 from audits.services.ingest import WORKERS_UNREACHABLE
@@ -59,13 +60,18 @@ def audits_overview(request: AuthedRequest, pk: int) -> HttpResponse:
     sets, ingesting = current_and_ingesting_sets(project)
     page = Paginator(run_history(project), RUNS_PER_PAGE).get_page(request.GET.get("page"))
     roles = {image_set.role for image_set in sets}
+    latest, shown = latest_run(project), shown_results(project)
     context = {
         "project": project,
         "sets": sets,
         "ingesting": ingesting,
         "missing_roles": [(role, label) for role, label in SetRole.choices if role not in roles],
-        "latest": latest_run(project),
-        "results": latest_results(project),
+        "latest": latest,
+        "shown": shown,
+        "results": shown.summary if shown is not None else None,
+        "running": latest is not None
+        and latest.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+        and (shown is None or latest.pk != shown.summary.run.pk),
         "page": page,
         "history": run_history_rows(list(page.object_list)),
         "audit_labels": AUDIT_LABELS,
@@ -89,6 +95,8 @@ def image_set_detail(request: AuthedRequest, pk: int, set_pk: int) -> HttpRespon
         "page": page,
         "files": page.object_list,
         "waiting_for_workers": image_set.is_ingesting and image_set.message == WORKERS_UNREACHABLE,
+        "has_synthetic": image_set.role == SetRole.SYNTHETIC or has_synthetic_set(project),
+        "can_upload": request.user.has_perm("reviews.change_project", project),
     }
     return render(request, "audits/image_set_detail.html", context)
 
@@ -132,19 +140,19 @@ def audit_run_start(request: AuthedRequest, pk: int) -> HttpResponse:
     newest_before = AuditRun.objects.filter(project=project).order_by("-pk").values_list("pk", flat=True).first()
     run = audit_run_request(project=project, actor=request.user, reason=f"requested by {request.user.display_name}")
     if newest_before is not None and run.pk <= newest_before:
-        messages.info(request, f"Run #{run.pk} on the same images and thresholds is already under way.")
+        messages.info(request, f"Run #{run.number} on the same images and thresholds is already under way.")
     elif run.reused_from_id:
         messages.success(
             request,
-            f"Nothing changed since run #{run.reused_from_id}: its results are reused in run #{run.pk}.",
+            f"Nothing changed since run #{run.reused_from.number if run.reused_from else ''}: its results are reused in run #{run.number}.",
         )
     elif run_waiting_for_workers(run):
         messages.warning(
             request,
-            f"Audit run #{run.pk} is queued; the workers are unreachable right now, it will start when they are back.",
+            f"Audit run #{run.number} is queued; the workers are unreachable right now, it will start when they are back.",
         )
     else:
-        messages.success(request, f"Audit run #{run.pk} is queued. This page follows its progress.")
+        messages.success(request, f"Audit run #{run.number} is queued. This page follows its progress.")
     return redirect(run)
 
 

@@ -323,7 +323,8 @@ def test_overview_lists_sets_latest_results_and_history(client, world, researche
     for summary in SUMMARIES.values():
         assert summary in page
     assert page.count("text-bg-warning") >= 6
-    assert "is running (40 %: Read 2 of 5 chunks)" in page and "The results below are from the previous run." in page
+    assert "is running (40 %: Read 2 of 5 chunks)" in page
+    assert f"Until it finishes, the results below are from run #{world.run.number}." in page
     assert reverse("audit-run-start", kwargs={"pk": world.project.pk}) in page
     assert reverse("imageset-upload", kwargs={"pk": world.project.pk}) in page
     assert reverse("audit-thresholds", kwargs={"pk": world.project.pk}) in page
@@ -339,7 +340,7 @@ def test_admins_may_run_audits_but_not_upload(client, world, admin_user):
 def test_overview_of_a_project_without_sets_or_runs(client, project, researcher):
     client.force_login(researcher)
     page = client.get(reverse("audits-overview", kwargs={"pk": project.pk})).content.decode()
-    assert "No finished audit run yet. The audits start once a synthetic image set is uploaded." in page
+    assert "No finished audit run yet. The audits will run once a synthetic image set is uploaded" in page
     assert "No audit run yet." in page
     assert re.search(r"<button[^>]*disabled[^>]*>.*Run audits again", page, re.S)
 
@@ -589,7 +590,7 @@ def test_a_failed_run_shows_its_error_and_a_reused_run_its_source(client, world,
     client.force_login(researcher)
     assert "Time limit of 1200 s exceeded." in client.get(failed.get_absolute_url()).content.decode()
     page = client.get(reused.get_absolute_url()).content.decode()
-    assert f"run #{world.run.pk}</a>: its results are reused" in page
+    assert f"run #{world.run.number}</a>: its results are reused" in page
 
 
 # ---------------------------------------------------------------------------------------
@@ -611,7 +612,7 @@ def test_run_again_queues_a_run_and_sends_it_after_the_commit(
     assert run.status == RunStatus.QUEUED and run.reason == f"requested by {researcher.display_name}"
     assert response["Location"] == run.get_absolute_url() and len(callbacks) == 1
     page = client.get(response["Location"]).content.decode()
-    assert f"Audit run #{run.pk} is queued" in page
+    assert f"Audit run #{run.number} is queued" in page
 
     # A second click while it waits gives the same run, and says so.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -629,7 +630,7 @@ def test_run_again_on_the_same_inputs_reuses_the_results(client, world, research
     run = AuditRun.objects.filter(project=world.project).order_by("-pk").first()
     assert run.reused_from_id == world.run.pk and run.status == RunStatus.SUCCEEDED and callbacks == []
     page = client.get(response["Location"]).content.decode()
-    assert f"Nothing changed since run #{world.run.pk}: its results are reused in run #{run.pk}." in page
+    assert f"Nothing changed since run #{world.run.number}: its results are reused in run #{run.number}." in page
 
 
 def test_run_again_without_a_synthetic_set_asks_for_one(client, project, researcher):

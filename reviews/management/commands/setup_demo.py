@@ -18,7 +18,9 @@ from reviews.validators import validate_evidence_file
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 (documented demo credential, refused in production)
 DEMO_TITLE = "Synthetic brain MRI slices for tumour-segmentation training (demo)"
-SUBMITTED_TITLE = "Synthetic EPI slices shared in place of patient scans (demo, submitted)"
+# Titles name no status: the demo project is submitted here, then reviewed, approved, amended.
+SUBMITTED_TITLE = "Synthetic EPI slices shared in place of patient scans (demo)"
+OLD_SUBMITTED_TITLE = "Synthetic EPI slices shared in place of patient scans (demo, submitted)"
 
 ACCOUNTS = [
     ("researcher", "Dr Rosa Researcher", Role.RESEARCHER, ""),
@@ -119,6 +121,9 @@ class Command(BaseCommand):
     def _submitted_project(self, researcher: User) -> Project | None:
         """Every item answered, the demo image sets uploaded, then submitted: round 1 binds the
         audit run the uploads queued, so reviewers see its results once the worker is done."""
+        # A demo set up before the title lost its status keeps its project, renamed (not a
+        # researcher's edit: the demo's own data, so no activity entry).
+        Project.objects.filter(owner=researcher, title=OLD_SUBMITTED_TITLE).update(title=SUBMITTED_TITLE)
         if Project.objects.filter(owner=researcher, title=SUBMITTED_TITLE).exists():
             return None
         project = project_create(
