@@ -362,12 +362,12 @@ def _accept_rest(data: QueryDict, items: list[GuidelineItem], *, changed: set[st
     return data, marked
 
 
-def _save_typed_draft(request: AuthedRequest, round_: Round) -> None:
+def _save_typed_draft(request: AuthedRequest, round_: Round, data: QueryDict | None = None) -> None:
     """Keep what was typed on the review page before acting on it, so that nothing typed is
     lost whatever happens next. A draft that cannot be saved (the round closed meanwhile) is
     not an error here: the action that follows reports why, with the typed text kept."""
     with contextlib.suppress(TransitionConflict, ValueError, PermissionError):
-        review_draft_save(actor=request.user, round_=round_, fields=request.POST)
+        review_draft_save(actor=request.user, round_=round_, fields=request.POST if data is None else data)
 
 
 @login_required
@@ -382,7 +382,6 @@ def round_review(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
         raise PermissionDenied(access.reason or "only the reviewers assigned to this project review its rounds")
     action = request.POST.get("action", "save")  # no button (Enter in a field): save
     items = _version_items(round_)
-    _save_typed_draft(request, round_)
     data: QueryDict = request.POST
     marked, skipped = 0, 0
     if action == "accept_rest":
@@ -390,6 +389,7 @@ def round_review(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
         changed = set(carry.changed) if carry is not None else set()
         data, marked = _accept_rest(request.POST, items, changed=changed)
         skipped = sum(1 for item in items if item.code in changed and not data.get(ReviewForm.verdict_name(item)))
+    _save_typed_draft(request, round_, data)
     form = ReviewForm(data, items=items, submitting=action == "submit")
     if action not in REVIEW_ACTIONS:
         form.is_valid()  # the other errors show too
