@@ -7,18 +7,30 @@ from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 
-from reviews.enums import ACTIVE_ASSIGNMENT_STATUSES, JUSTIFICATION_REQUIRED, VersionStatus
+from audits.selectors import AuditSummary, RunSummary
+from reviews.enums import (
+    ACTIVE_ASSIGNMENT_STATUSES,
+    JUSTIFICATION_REQUIRED,
+    OverclaimFinding,
+    ProjectStatus,
+    Verdict,
+    VersionStatus,
+)
 from reviews.models import (
     ActivityEntry,
     Answer,
     Assignment,
+    AuditWaiver,
     EvidenceFile,
     GuidelineItem,
     GuidelineVersion,
     Project,
+    Round,
+    RoundReview,
     Stage,
 )
 from reviews.rules import is_admin, is_reviewer
+from reviews.selectors.review import ItemFeedback, consolidated_feedback
 
 DEFAULT_SET = "misyn"
 
@@ -112,3 +124,81 @@ def submission_problems(*, checklist: list[ChecklistStage]) -> list[ChecklistRow
 
 def project_activity(*, project: Project) -> QuerySet[ActivityEntry]:
     return ActivityEntry.objects.filter(project=project).order_by("-at", "-pk")
+
+
+# The catalogue items an overclaim finding is about: the declared evaluation phase, the
+# claims matrix and the check itself (as reviews.views.reviewing.OVERCLAIM_ITEMS).
+CLAIM_ITEMS = ("EV-1", "EV-10", "OV-2")
+
+
+@dataclass
+class FailingAudit:
+    """An audit whose latest result over the current images fails, with the items bound to it."""
+
+    entry: AuditSummary
+    items: list[GuidelineItem]
+
+
+@dataclass
+class ResearcherTodo:
+    """What the researcher must act on, as the project overview lists it."""
+
+    round: Round | None = None
+    must_change: list[ItemFeedback] = field(default_factory=list)
+    overclaims: list[RoundReview] = field(default_factory=list)
+    failing_audits: list[FailingAudit] = field(default_factory=list)
+    claim_items: list[GuidelineItem] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.must_change or self.overclaims or self.failing_audits)
+
+
+def researcher_todo(
+    *,
+    project: Project,
+    checklist: list[ChecklistStage],
+    latest_round: Round | None,
+    reviews: list[RoundReview],
+    results: RunSummary | None,
+) -> ResearcherTodo:
+    """Items a reviewer marked "must change", overclaim findings and failing audits not waived.
+
+    `reviews` are the latest round's reviews the researcher may read (none before it ended:
+    reviews.selectors.review.visible_reviews); `results` the latest results over the project's
+    current images (audits.selectors.latest_results). A failing audit a reviewer of the latest
+    round waived is left out. At most one query (the waivers), none when no audit fails.
+    """
+    decided = latest_round is not None and hasattr(latest_round, "outcome")
+    must_change = (
+        [entry for entry in consolidated_feedback(reviews) if entry.worst == Verdict.MUST_CHANGE]
+        if decided and project.status == ProjectStatus.CHANGES_REQUESTED
+        else []
+    )
+    overclaims = [review for review in reviews if review.overclaim == OverclaimFinding.OVERCLAIM] if decided else []
+    failing = [entry for entry in (results.audits if results else []) if entry.status == "fail"]
+    waived: set[str] = set()
+    if failing and latest_round is not None:
+        waived = set(
+            AuditWaiver.objects.filter(round=latest_round, audit__in=[entry.audit for entry in failing]).values_list(
+                "audit", flat=True
+            )
+        )
+    bound: dict[str, list[GuidelineItem]] = {}
+    claim_items = []
+    for stage in checklist:
+        for row in stage.rows:
+            if row.item.audit:
+                bound.setdefault(row.item.audit, []).append(row.item)
+            if row.item.code in CLAIM_ITEMS:
+                claim_items.append(row.item)
+    return ResearcherTodo(
+        round=latest_round if decided else None,
+        must_change=must_change,
+        overclaims=overclaims,
+        failing_audits=[
+            FailingAudit(entry=entry, items=bound.get(entry.audit, []))
+            for entry in failing
+            if entry.audit not in waived
+        ],
+        claim_items=claim_items,
+    )

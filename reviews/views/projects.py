@@ -14,7 +14,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AuditSummary, latest_results
 from audits.thresholds import default_thresholds, threshold_labels
-from reviews.enums import Action, AssignmentStatus, FinalDecision, Meaning, Modality, Outcome, ProjectStatus, Verdict
+from reviews.enums import (
+    Action,
+    AssignmentStatus,
+    FinalDecision,
+    Meaning,
+    Modality,
+    Outcome,
+    OverclaimFinding,
+    ProjectStatus,
+    Verdict,
+)
 from reviews.forms import AnswerForm, ProjectForm
 from reviews.forms.review import WithdrawForm
 from reviews.models import Answer, Assignment, EvidenceFile, GuidelineItem, Project, Round, RoundReview, Signature, User
@@ -26,6 +36,7 @@ from reviews.selectors import (
     submission_problems,
 )
 from reviews.selectors.diff import ThresholdChange, diff_thresholds
+from reviews.selectors.projects import CLAIM_ITEMS, researcher_todo
 from reviews.selectors.review import consolidated_feedback, policy_for, policy_status, visible_reviews
 from reviews.services.projects import (
     ProjectNotEditable,
@@ -40,6 +51,13 @@ from reviews.views.access import AuthedRequest, get_project
 from reviews.views.reviewing import frozen_checklist, latest_round_number, project_round, round_state
 
 MODALITY_LABELS = dict(Modality.choices)
+# The states an amendment passes through; an earlier round's approval stands meanwhile.
+AMENDMENT_STATUSES = {
+    ProjectStatus.AMENDMENT,
+    ProjectStatus.SUBMITTED,
+    ProjectStatus.IN_REVIEW,
+    ProjectStatus.CHANGES_REQUESTED,
+}
 
 
 @login_required
@@ -89,16 +107,16 @@ def decisions_visible(user: User, round_: Round, submitted_round_ids: set[int]) 
     return bool(is_admin(user) or hasattr(round_, "outcome") or round_.pk in submitted_round_ids)
 
 
-def _feedback(request: AuthedRequest, project: Project, round_: Round | None) -> dict[str, Any] | None:
+def _feedback(project: Project, round_: Round | None, reviews: list[RoundReview]) -> dict[str, Any] | None:
     """How the latest round ended, for the overview: the signed decision and, when changes
-    were requested or the project rejected, the reviewers' comments per item."""
+    were requested or the project rejected, the reviewers' comments per item (`reviews`: the
+    round's reviews the viewer may read)."""
     ended = {ProjectStatus.CHANGES_REQUESTED, ProjectStatus.REJECTED, ProjectStatus.APPROVED}
     if round_ is None or project.status not in ended:
         return None
     outcome = getattr(round_, "outcome", None)
     if outcome is None:
         return None
-    round_.project = project
     if outcome.outcome == Outcome.APPROVED:
         return {"round": round_, "outcome": outcome, "signatures": list(round_.signatures.all()), "items": []}
     signatures = [
@@ -110,8 +128,17 @@ def _feedback(request: AuthedRequest, project: Project, round_: Round | None) ->
         "round": round_,
         "outcome": outcome,
         "signatures": signatures,
-        "items": consolidated_feedback(visible_reviews(round_, request.user)),
+        "items": consolidated_feedback(reviews),
     }
+
+
+def _latest_round_reviews(request: AuthedRequest, project: Project, round_: Round | None) -> list[RoundReview]:
+    """The latest round's reviews the viewer may read, once it has ended (the overview's
+    feedback and the researcher's to-do list both come from them); no query before."""
+    if round_ is None or not hasattr(round_, "outcome"):
+        return []
+    round_.project = project
+    return visible_reviews(round_, request.user)
 
 
 def project_detail_page(
@@ -126,19 +153,48 @@ def project_detail_page(
     )
     submitted = _submitted_round_ids(request.user, project) if rounds else set()
     cards = [RoundCard(r, list(r.signatures.all()), decisions_visible(request.user, r, submitted)) for r in rounds]
+    latest = rounds[0] if rounds else None
+    reviews = _latest_round_reviews(request, project, latest)
+    is_owner = project.owner_id == request.user.pk
+    todo = (
+        researcher_todo(
+            project=project,
+            checklist=checklist,
+            latest_round=latest,
+            reviews=reviews,
+            results=latest_results(project=project),
+        )
+        if is_owner
+        else None
+    )
     context = {
+        "todo": todo,
+        "is_owner": is_owner,
+        "approval": _standing_approval(project, rounds),
         "project": project,
         "checklist": checklist,
         "answered": sum(stage.answered for stage in checklist),
         "total": sum(len(stage.rows) for stage in checklist),
         "rounds": cards,
         "modalities": [MODALITY_LABELS.get(code, code) for code in project.modalities],
-        "feedback": _feedback(request, project, rounds[0] if rounds else None),
+        "feedback": _feedback(project, latest, reviews),
         "can_withdraw": request.user.has_perm("reviews.withdraw_project", project),
         "can_amend": request.user.has_perm("reviews.amend_project", project),
         "withdraw_form": withdraw_form or WithdrawForm(),
     }
     return render(request, "reviews/project_detail.html", context, status=http_status)
+
+
+def _standing_approval(project: Project, rounds: list[Round]) -> Round | None:
+    """The newest approved round while a later one is prepared or reviewed (an amendment), for
+    the overview's header: the approval stands until a new decision replaces it. None while
+    the project's status itself says approved."""
+    if project.status not in AMENDMENT_STATUSES:
+        return None
+    return next(
+        (r for r in rounds if getattr(r, "outcome", None) is not None and r.outcome.outcome == Outcome.APPROVED),
+        None,
+    )
 
 
 @login_required
@@ -247,23 +303,35 @@ def answer_edit(request: AuthedRequest, pk: int, code: str) -> HttpResponse:
 
 
 def _item_feedback(request: AuthedRequest, project: Project, item: GuidelineItem) -> dict[str, Any] | None:
-    """The reviewers' comments on this item from the round that ended with changes requested.
+    """The reviewers' comments on this item from the round that ended with changes requested,
+    and on the items of the overclaim check (CLAIM_ITEMS) the overclaim findings of the
+    latest decided round.
 
-    Read only while the project is returned for changes, so other answer pages cost nothing.
+    Read only while the project is returned for changes, or for the claim items, so other
+    answer pages cost nothing.
     """
-    if project.status != ProjectStatus.CHANGES_REQUESTED:
+    claims = item.code in CLAIM_ITEMS
+    if project.status != ProjectStatus.CHANGES_REQUESTED and not claims:
         return None
     round_ = Round.objects.filter(project=project).select_related("outcome").order_by("-number").first()
     if round_ is None or getattr(round_, "outcome", None) is None:
         return None
     round_.project = project
-    entries = [
-        entry
-        for review in visible_reviews(round_, request.user)
-        for entry in review.items.all()
-        if entry.item_id == item.pk and (entry.verdict != Verdict.ACCEPTABLE or entry.comment)
-    ]
-    return {"round": round_, "entries": entries}
+    reviews = visible_reviews(round_, request.user)
+    entries = (
+        [
+            entry
+            for review in reviews
+            for entry in review.items.all()
+            if entry.item_id == item.pk and (entry.verdict != Verdict.ACCEPTABLE or entry.comment)
+        ]
+        if project.status == ProjectStatus.CHANGES_REQUESTED
+        else []
+    )
+    overclaims = [review for review in reviews if claims and review.overclaim == OverclaimFinding.OVERCLAIM]
+    if not entries and not overclaims and project.status != ProjectStatus.CHANGES_REQUESTED:
+        return None
+    return {"round": round_, "entries": entries, "overclaims": overclaims}
 
 
 def _audit_entry(project: Project, item: GuidelineItem) -> AuditSummary | None:
@@ -405,6 +473,11 @@ def round_detail(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
         "ended": round_.outcome.outcome != Outcome.APPROVED if hasattr(round_, "outcome") else False,
         "reviews": visible,
         "feedback": consolidated_feedback(visible),
+        # Every finding of the overclaim check the viewer may read (an overclaim first).
+        "overclaim_findings": sorted(
+            (review for review in visible if review.overclaim),
+            key=lambda review: review.overclaim != OverclaimFinding.OVERCLAIM,
+        ),
         "thresholds_set": round_thresholds(round_.snapshot),
         "waiver_rows": [
             {
