@@ -378,8 +378,15 @@ def project_withdraw(*, actor: User, project: Project, reason: str) -> Project:
 
 
 @transaction.atomic
-def project_amend(*, actor: User, project: Project) -> Project:
-    """Reopen an approved project for an amendment; its next submission is reviewed again."""
+def project_amend(*, actor: User, project: Project, reason: str) -> Project:
+    """Reopen an approved project for an amendment; its next submission is reviewed again.
+
+    The reason is required and goes into the activity log's entry (hash-chained), so the
+    project's history says why the approved project was reopened.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("Say why the project is amended.")
     locked = lock_project(project)
     if locked.status != ProjectStatus.APPROVED:
         raise TransitionConflict(
@@ -393,7 +400,7 @@ def project_amend(*, actor: User, project: Project) -> Project:
         obj=locked,
         project=locked,
         old={"status": ProjectStatus.APPROVED},
-        new={"status": locked.status},
+        new={"status": locked.status, "reason": reason},
     )
     return locked
 

@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviews.enums import FINAL_MEANINGS, REVIEWER_MEANINGS, STATEMENT_REQUIRED, FinalDecision, Verdict
+from reviews.forms.amendment import AmendForm
 from reviews.forms.review import SignatureForm, WithdrawForm
 from reviews.models import Project, Round, RoundReview, Signature
 from reviews.rules import is_admin
@@ -165,8 +166,12 @@ def project_withdraw_view(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_POST
 def project_amend_view(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk, perm="reviews.amend_project")
+    form = AmendForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "No amendment opened: say why below.")
+        return project_detail_page(request, project, amend_form=form, http_status=400)
     try:
-        project_amend(actor=request.user, project=project)
+        project_amend(actor=request.user, project=project, reason=form.cleaned_data["reason"])
     except TransitionConflict as exc:
         messages.error(request, str(exc))
         return redirect(project)

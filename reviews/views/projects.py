@@ -26,6 +26,7 @@ from reviews.enums import (
     Verdict,
 )
 from reviews.forms import AnswerForm, ProjectForm
+from reviews.forms.amendment import AmendForm
 from reviews.forms.review import WithdrawForm
 from reviews.models import Answer, Assignment, EvidenceFile, GuidelineItem, Project, Round, RoundReview, Signature, User
 from reviews.rules import is_admin
@@ -142,7 +143,12 @@ def _latest_round_reviews(request: AuthedRequest, project: Project, round_: Roun
 
 
 def project_detail_page(
-    request: AuthedRequest, project: Project, *, withdraw_form: WithdrawForm | None = None, http_status: int = 200
+    request: AuthedRequest,
+    project: Project,
+    *,
+    withdraw_form: WithdrawForm | None = None,
+    amend_form: AmendForm | None = None,
+    http_status: int = 200,
 ) -> HttpResponse:
     checklist = project_checklist(project=project)
     rounds = list(
@@ -181,6 +187,7 @@ def project_detail_page(
         "can_withdraw": request.user.has_perm("reviews.withdraw_project", project),
         "can_amend": request.user.has_perm("reviews.amend_project", project),
         "withdraw_form": withdraw_form or WithdrawForm(),
+        "amend_form": amend_form or AmendForm(),
     }
     return render(request, "reviews/project_detail.html", context, status=http_status)
 

@@ -1114,15 +1114,19 @@ def approved(project, admin_user) -> Project:
     return project
 
 
-def test_amending_ignores_every_posted_field(approved, other_researcher, catalogue):
+def test_amending_ignores_every_posted_field_but_the_reason(approved, other_researcher, catalogue):
     data = {
         "status": ProjectStatus.APPROVED,
         "owner": other_researcher.pk,
         "guideline_version": 0,
         "title": SCRIPT,
         "round": 0,
-        "reason": "x" * LONG,
+        "reason": SCRIPT,
     }
+    too_long = _client(approved.owner).post(
+        reverse("project-amend", kwargs={"pk": approved.pk}), {"reason": "x" * LONG}
+    )
+    assert too_long.status_code == 400 and "at most 20000 characters" in body_of(too_long)
 
     response = _client(approved.owner).post(reverse("project-amend", kwargs={"pk": approved.pk}), data)
 
@@ -1138,7 +1142,7 @@ def test_amending_ignores_every_posted_field(approved, other_researcher, catalog
 
 def test_amending_an_amendment_again_is_refused_with_a_message(approved):
     client = _client(approved.owner)
-    client.post(reverse("project-amend", kwargs={"pk": approved.pk}))
+    client.post(reverse("project-amend", kwargs={"pk": approved.pk}), {"reason": "A second site joins."})
     before = review_state()
 
     response = client.post(reverse("project-amend", kwargs={"pk": approved.pk}), {"status": "approved"})

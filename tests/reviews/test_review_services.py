@@ -1017,15 +1017,17 @@ def test_a_revision_is_a_new_round_reviewed_by_the_same_reviewers(project, round
 def test_an_amendment_reopens_an_approved_project_for_a_new_reviewed_round(project, admin_user, items):
     _, (technical, clinical) = approved_project(project, admin_user)
     with pytest.raises(TransitionConflict, match="Only an approved project"):
-        project_amend(actor=project.owner, project=ProjectFactory(status=ProjectStatus.IN_REVIEW))
+        project_amend(
+            actor=project.owner, project=ProjectFactory(status=ProjectStatus.IN_REVIEW), reason="A second site joins."
+        )
 
     with logged() as rows:
-        amended = project_amend(actor=project.owner, project=project)
+        amended = project_amend(actor=project.owner, project=project, reason="A second site joins.")
     assert rows == [(Action.AMEND, "reviews.project")]
     assert amended.status == ProjectStatus.AMENDMENT and amended.is_editable
     assert project.owner.has_perm("reviews.change_project", amended)
     with pytest.raises(TransitionConflict):
-        project_amend(actor=project.owner, project=project)
+        project_amend(actor=project.owner, project=project, reason="A second site joins.")
 
     answer_save(
         actor=project.owner,
@@ -1059,7 +1061,7 @@ def _project_in(status: str, project: Project, admin_user) -> tuple[Project, tup
         return project, team
     if status == ProjectStatus.AMENDMENT:
         _, team = approved_project(project, admin_user)
-        return project_amend(actor=project.owner, project=project), team
+        return project_amend(actor=project.owner, project=project, reason="A second site joins."), team
     round_ = submitted(project)
     if status == ProjectStatus.SUBMITTED:
         return reload(project), team
@@ -1126,7 +1128,7 @@ def test_the_whole_loop_logs_one_row_per_transition_and_notifies_each_event_once
     ready_to_sign(round2, technical, clinical)
     sign(round2, technical)
     sign(round2, clinical)
-    project_amend(actor=researcher, project=project)
+    project_amend(actor=researcher, project=project, reason="A second site joins.")
     round3 = submitted(project)
     ready_to_sign(round3, clinical, technical)
     sign(round3, clinical)

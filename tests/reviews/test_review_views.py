@@ -845,7 +845,8 @@ def test_request_changes_revise_resubmit_diff_and_approve_through_the_views(proj
     assert "Approved in round 2" in overview and "Open an amendment" in overview
 
     # 7. An amendment reopens it for a new round.
-    assert owner.post(reverse("project-amend", kwargs={"pk": project.pk})).status_code == 302
+    amend = reverse("project-amend", kwargs={"pk": project.pk})
+    assert owner.post(amend, {"reason": "A second site joins."}).status_code == 302
     project.refresh_from_db()
     assert project.status == ProjectStatus.AMENDMENT
 
