@@ -434,7 +434,8 @@ def round_review(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
         )
         messages.success(
             request,
-            f"Undecided items marked acceptable ({marked}); draft saved.{left} Submit the review when it is complete.",
+            f"Undecided items marked acceptable; draft saved ({marked} marked).{left} "
+            "Submit the review when it is complete.",
         )
     else:
         messages.success(request, "Draft saved. Only you can see it until you submit the review.")

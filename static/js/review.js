@@ -87,10 +87,13 @@ document.addEventListener("DOMContentLoaded", () => {
   let edits = 0; // bumped on every edit: a reply only marks the form saved if nothing changed since
   let timer = null;
   let inFlight = Promise.resolve();
+  let pending = false; // an autosave is on its way to the server
+  let leaving = false; // the page is being submitted: no autosave may land after it
   const save = () => {
-    if (!url) return inFlight;
+    if (!url || leaving) return inFlight;
     window.clearTimeout(timer);
     const sent = edits;
+    pending = true;
     inFlight = fetch(url, {
       method: "POST",
       body: fields(),
@@ -111,9 +114,30 @@ document.addEventListener("DOMContentLoaded", () => {
           show(body.error || "Draft not saved.", true);
         }
       })
-      .catch(() => show("Draft not saved: the server could not be reached. Keep this page open and try “Save draft”.", true));
+      .catch(() => show("Draft not saved: the server could not be reached. Keep this page open and try “Save draft”.", true))
+      .finally(() => {
+        pending = false;
+      });
     return inFlight;
   };
+  // A submission must reach the server after any autosave already sent, or the older autosave
+  // would overwrite the draft it saves: wait for it, then submit again with the same button.
+  const afterAutosave = (event, submitting) => {
+    window.clearTimeout(timer);
+    if (!pending) {
+      leaving = true;
+      return false;
+    }
+    event.preventDefault();
+    inFlight.then(() => submitting.requestSubmit(event.submitter || undefined));
+    return true;
+  };
+  form.addEventListener("submit", (event) => {
+    if (!event.defaultPrevented) afterAutosave(event, form);
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) leaving = false; // back to this page from the browser's cache
+  });
   const edited = (event, delay) => {
     if (!event.isTrusted || !url) return;
     edits += 1;
@@ -127,7 +151,8 @@ document.addEventListener("DOMContentLoaded", () => {
   // A waiver posted from this page carries the unsaved verdicts and comments with it; the
   // server keeps them as the draft before recording the waiver.
   document.querySelectorAll("form.waiver-post").forEach((waiver) => {
-    waiver.addEventListener("submit", () => {
+    waiver.addEventListener("submit", (event) => {
+      if (afterAutosave(event, waiver)) return;
       waiver.querySelectorAll("[data-review-copy]").forEach((input) => input.remove());
       const copy = (name, value) => {
         const input = document.createElement("input");
@@ -141,7 +166,6 @@ document.addEventListener("DOMContentLoaded", () => {
       for (const [name, value] of fields()) {
         if (name !== "csrfmiddlewaretoken" && typeof value === "string") copy(name, value);
       }
-      window.clearTimeout(timer);
       form.dispatchEvent(new Event("warn-unsaved:saved")); // sent with the waiver
     });
   });
