@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from audits.models import ImageSet
 from reviews.enums import AnswerStatus, AssignmentStatus, ExpertiseKind, Meaning, NotificationKind, Verdict
 from reviews.models import Assignment, GuidelineItem, Notification, Project, Round
 from reviews.selectors.carry import carry_forward
@@ -19,6 +20,7 @@ from reviews.services.assignments import assignment_create
 from reviews.services.projects import answer_save, project_submit
 from reviews.services.review import VerdictInput, round_review_save
 from tests.factories import ReviewerFactory
+from tests.reviews.test_review_services import finish_run, with_images
 from tests.workflow import review, reviewers_on, sign, submitted
 
 CHANGED = "DS-1"
@@ -212,3 +214,28 @@ def test_a_wrong_signing_password_is_an_announced_alert_on_the_field(project, ad
     assert 'aria-describedby="error_1_id_password password-help"' in field.group(0)
     alert = re.search(r'<div class="alert[^"]*" role="alert" id="error_1_id_password">(.*?)</div>', page, re.S)
     assert alert is not None and "The password is not correct. Nothing was signed." in alert.group(1)
+
+
+def test_an_item_whose_bound_audit_result_changed_is_marked(project, admin_user):
+    image_set = with_images(project)
+    round1 = submitted(project)
+    technical, _clinical = reviewers_on(project, admin=admin_user)
+    statuses = {audit: "pass" for audit in ("disclosure", "privacy", "memorization", "fidelity", "representation")}
+    finish_run(round1, {**statuses, "manifest": "fail", "privacy": "fail"})
+    review(round1, technical, verdict=Verdict.MUST_CHANGE)
+    sign(round1, technical, Meaning.REQUEST_CHANGES, "Remove the identifying headers.")
+    # The researcher uploads cleaned images: a new set, its run passes privacy; manifest still fails.
+    ImageSet.objects.filter(pk=image_set.pk).update(digest="b" * 64)
+    round2 = project_submit(actor=project.owner, project=Project.objects.get(pk=project.pk))
+    finish_run(round2, {**statuses, "manifest": "fail"})
+
+    items = list(GuidelineItem.objects.filter(version=round2.guideline_version_id).select_related("stage"))
+    carry = carry_forward(round2, technical, items)
+    assert carry is not None
+    privacy_items = {item.code for item in items if item.audit == "privacy"}
+    assert privacy_items and set(carry.changed) == privacy_items
+    for code in privacy_items:
+        assert carry.changed[code] == ["Privacy (PHI) audit failed → passed"]
+        assert f"verdict_{code}" not in carry.initial
+    manifest_items = [item.code for item in items if item.audit == "manifest"]
+    assert manifest_items and all(carry.initial[f"verdict_{code}"] == Verdict.MUST_CHANGE for code in manifest_items)
