@@ -56,6 +56,25 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def site_url() -> tuple[str, bool]:
+    """(SITE_URL, whether it was configured). SITE_URL is the address people open the site at,
+    for links in emails: "https://review.example.org" (a path prefix is allowed). Unset, it
+    is the development server's address, http://127.0.0.1:$PORT (bin/dev's PORT, 8000 by
+    default), and config.site prefers the address requests actually arrive at."""
+    raw = env_str("SITE_URL")
+    if not raw:
+        port = env_int("PORT", 8000, minimum=1)
+        return f"http://127.0.0.1:{port}", False
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ImproperlyConfigured(f"SITE_URL={raw!r} is not a site address like https://review.example.org")
+    try:
+        parts.port  # noqa: B018 (reading it validates the port)
+    except ValueError:
+        raise ImproperlyConfigured(f"SITE_URL={raw!r} has an invalid port") from None
+    return raw.rstrip("/"), True
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env_str(name, default).lower() or default
     if value not in choices:

@@ -50,6 +50,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Links in emails use the address requests arrive at, unless SITE_URL is set.
+    "config.site.SiteOriginMiddleware",
+    # A refusal of the method (405) as a page of the site; 403s carry their reason.
+    "reviews.views.errors.MethodNotAllowedMiddleware",
     # Last, so that it sees the final response of a login attempt.
     "axes.middleware.AxesMiddleware",
 ]
@@ -103,6 +107,8 @@ AXES_COOLOFF_TIME = env.env_int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # h
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Renders that template with the wait in words ("15 minutes"), not django-axes' ISO "PT15M".
+AXES_LOCKOUT_CALLABLE = "reviews.views.accounts.locked_out"
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-gb"
@@ -176,8 +182,11 @@ EMAIL_HOST_USER = env.env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env.env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env.env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env.env_str("DEFAULT_FROM_EMAIL", "MISyn Review <noreply@localhost>")
-# Links in emails point here (the address people open the dashboard at).
-SITE_URL = env.env_str("SITE_URL", "http://127.0.0.1:8000")
+# Links in emails point here (the address people open the dashboard at). Unset, links use the
+# address requests arrive at (config.site), else the development server's (PORT).
+SITE_URL, SITE_URL_CONFIGURED = env.site_url()
+# An invitation to an account an admin created: its link sets the first password.
+INVITATION_DAYS = env.env_int("INVITATION_DAYS", 7, minimum=1)
 
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = env.broker()
 CELERY_TASK_ACKS_LATE = True

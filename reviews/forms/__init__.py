@@ -1,10 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django import forms
-from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm, UsernameField
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, UserCreationForm, UsernameField
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
@@ -45,13 +45,13 @@ class RegistrationForm(UserCreationForm):
 
 
 class UserCreateForm(forms.ModelForm):
-    password = forms.CharField(
-        widget=forms.PasswordInput, min_length=10, max_length=128, help_text="An initial password to share privately."
-    )
+    """An admin creates an account; its owner chooses the password through an emailed
+    invitation (reviews.services.accounts.invitation_send), so no admin ever knows it."""
 
     class Meta:
         model = User
         fields = ("username", "full_name", "email", "affiliation", "role", "expertise")
+        help_texts = {"email": "The invitation to choose a password goes to this address."}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -63,16 +63,6 @@ class UserCreateForm(forms.ModelForm):
         if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
             raise ValidationError("An account with this email address already exists.")
         return email
-
-    def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        candidate = User(
-            username=self.data.get("username", ""),
-            email=self.data.get("email", ""),
-            full_name=self.data.get("full_name", ""),
-        )
-        password_validation.validate_password(password, candidate)
-        return str(password)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -87,9 +77,13 @@ class UserUpdateForm(UserCreateForm):
     class Meta(UserCreateForm.Meta):
         fields = ("full_name", "email", "affiliation", "role", "expertise", "is_active")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        del self.fields["password"]
+
+class InvitablePasswordResetForm(PasswordResetForm):
+    """Django's reset request, also for an invited account that has not chosen a password yet
+    (Django skips those): an invitation that expired is renewed by asking here."""
+
+    def get_users(self, email: str) -> Iterator[User]:
+        return iter(User.objects.filter(email__iexact=email, is_active=True))
 
 
 class ProjectForm(forms.ModelForm):

@@ -4,12 +4,16 @@ import logging
 import smtplib
 
 from django.conf import settings
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
+from config.site import site_url
 from reviews.enums import Action, ExpertiseKind, NotificationKind, Role
 from reviews.models import User
 from reviews.services.activity import activity_record, changed_values, field_values
@@ -64,9 +68,7 @@ def email_verification_token(*, user: User) -> str:
 
 def email_verification_send(*, user: User) -> bool:
     """Email the confirmation link; a mail server that refuses is logged, and the user can ask again."""
-    link = settings.SITE_URL.rstrip("/") + reverse(
-        "email-verify", kwargs={"token": email_verification_token(user=user)}
-    )
+    link = site_url() + reverse("email-verify", kwargs={"token": email_verification_token(user=user)})
     hours = settings.EMAIL_VERIFICATION_MAX_AGE // 3600
     try:
         send_mail(
@@ -124,6 +126,53 @@ def user_approve(*, actor: User, user: User) -> bool:
     return True
 
 
+class InvitationTokenGenerator(PasswordResetTokenGenerator):
+    """The token of an invitation link: like a password reset's, valid until the account has a
+    password (the password hash is part of it) and for INVITATION_DAYS rather than an hour."""
+
+    key_salt = "reviews.services.accounts.InvitationTokenGenerator"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeout = settings.INVITATION_DAYS * 24 * 3600  # type: ignore[assignment]
+
+
+invitation_token_generator = InvitationTokenGenerator()
+
+
+def invitation_link(*, user: User) -> str:
+    """The link that lets an invited person choose their password (the reset page's address)."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = invitation_token_generator.make_token(user)
+    return site_url() + reverse("password-reset-confirm", kwargs={"uidb64": uid, "token": token})
+
+
+def invitation_send(*, user: User, actor: User | None = None) -> bool:
+    """Email the invitation to an account without a password; a refusing mail server is
+    logged, and the admin can send it again from the account's page."""
+    days = settings.INVITATION_DAYS
+    by = f"{actor.display_name} created" if actor else "An administrator created"
+    role = user.get_role_display().lower()
+    try:
+        send_mail(
+            subject="[MISyn Review] Your account: choose your password",
+            message=(
+                f"Hello {user.display_name},\n\n{by} a {role} account for you at MISyn Review, the ethics "
+                f"review of medical image synthesis projects. Your user name is {user.get_username()}.\n\n"
+                f"To choose your password and log in, open this link within {days} day{'s' if days != 1 else ''}; "
+                f"it works once:\n\n{invitation_link(user=user)}\n\n"
+                f"If it has expired, ask for a new one at {site_url()}{reverse('password-reset')} with this "
+                "email address, or ask the administrator.\n"
+            ),
+            from_email=None,
+            recipient_list=[user.email],
+        )
+    except (smtplib.SMTPException, OSError):
+        logger.exception("invitation email to user %s not sent", user.pk)
+        return False
+    return True
+
+
 @transaction.atomic
 def user_create(
     *,
@@ -134,9 +183,9 @@ def user_create(
     affiliation: str,
     role: Role,
     expertise: ExpertiseKind | str,
-    password: str,
 ) -> User:
-    """An admin creates an account, typically a reviewer with an expertise kind."""
+    """An admin creates an account, typically a reviewer with an expertise kind. It has no
+    password until its owner chooses one through the invitation emailed after commit."""
     user = User(
         username=username,
         email=email,
@@ -147,9 +196,10 @@ def user_create(
         is_staff=role == Role.ADMIN,
         is_superuser=role == Role.ADMIN,
     )
-    user.set_password(password)
+    user.set_unusable_password()
     user.save()
     activity_record(actor=actor, action=Action.CREATE, obj=user, new=field_values(user, _USER_FIELDS))
+    transaction.on_commit(lambda: invitation_send(user=user, actor=actor))
     return user
 
 

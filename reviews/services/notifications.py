@@ -11,12 +11,12 @@ import smtplib
 from collections.abc import Iterable
 from typing import Any
 
-from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import F
 from django.utils import timezone
 
 from config.broker import send_many_after_commit
+from config.site import site_url
 from reviews.enums import NotificationKind, Role
 from reviews.models import Notification, Project, User
 
@@ -80,7 +80,7 @@ def notification_email_send(*, notification_id: int) -> bool:
     if not claimed:
         return False
     notification = Notification.objects.select_related("recipient").get(pk=notification_id)
-    link = f"{settings.SITE_URL.rstrip('/')}{notification.url}" if notification.url else settings.SITE_URL
+    link = site_url() + (notification.url or "/")
     try:
         send_mail(
             subject=f"[MISyn Review] {notification.subject}",

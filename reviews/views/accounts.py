@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from axes.helpers import get_cool_off
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Case, Value, When
@@ -16,11 +19,14 @@ from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from reviews.forms import LoginForm, RegistrationForm, UserCreateForm, UserUpdateForm
+from config.site import site_url
+from reviews.forms import InvitablePasswordResetForm, LoginForm, RegistrationForm, UserCreateForm, UserUpdateForm
 from reviews.models import User
 from reviews.services.accounts import (
     VerificationInvalid,
     email_verification_send,
+    invitation_send,
+    invitation_token_generator,
     user_approve,
     user_create,
     user_email_verify,
@@ -145,13 +151,14 @@ class PasswordResetView(auth_views.PasswordResetView):
     in changes their password instead, so every request here is anonymous and throttled."""
 
     success_url = reverse_lazy("password-reset-done")
+    form_class = InvitablePasswordResetForm
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.user.is_authenticated:
             return redirect("password-change")
-        self.extra_email_context = {"site_url": settings.SITE_URL.rstrip("/")}
+        self.extra_email_context = {"site_url": site_url(request)}
         self.extra_context = {"timeout_minutes": settings.PASSWORD_RESET_TIMEOUT // 60}
         return super().dispatch(request, *args, **kwargs)
 
@@ -162,12 +169,47 @@ password_reset = throttle(
 password_reset_done = auth_views.PasswordResetDoneView.as_view()
 
 
+class _ResetOrInvitationToken:
+    """The confirm page takes both links: a password reset's (an hour) and an invitation's
+    (INVITATION_DAYS). Both stop working once the account's password changes."""
+
+    def make_token(self, user: Any) -> str:
+        return default_token_generator.make_token(user)
+
+    def check_token(self, user: Any, token: str | None) -> bool:
+        return default_token_generator.check_token(user, token) or (
+            not user.has_usable_password() and invitation_token_generator.check_token(user, token)
+        )
+
+
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """The emailed link's page. For an invited account (no password yet) it reads as the
+    invitation it is, and choosing the password logs the person in."""
+
     success_url = reverse_lazy("password-reset-complete")
+    token_generator = _ResetOrInvitationToken()  # type: ignore[assignment]
+
+    def _invited(self) -> bool:
+        user = getattr(self, "user", None)
+        return user is not None and not user.has_usable_password()
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["invitation"] = self._invited()
+        context["invitation_days"] = settings.INVITATION_DAYS
+        context["timeout_minutes"] = settings.PASSWORD_RESET_TIMEOUT // 60
+        return context
 
     def form_valid(self, form):  # type: ignore[no-untyped-def]
+        invited = self._invited()
         response = super().form_valid(form)
         user_password_changed(user=form.user)
+        if invited:
+            login(self.request, form.user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(
+                self.request, f"Welcome, {form.user.display_name}: your password is set and you are logged in."
+            )
+            return redirect("home")
         return response
 
 
@@ -176,7 +218,7 @@ password_reset_complete = auth_views.PasswordResetCompleteView.as_view()
 
 def _require_user_admin(request: AuthedRequest) -> None:
     if not request.user.has_perm("reviews.manage_users"):
-        raise PermissionDenied
+        raise PermissionDenied("only administrators manage accounts")
 
 
 @login_required
@@ -217,10 +259,16 @@ def user_new(request: AuthedRequest) -> HttpResponse:
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        user = user_create(actor=request.user, **{k: data[k] for k in form.Meta.fields}, password=data["password"])
-        messages.success(request, f"Account “{user.username}” created.")
+        user = user_create(actor=request.user, **{k: data[k] for k in form.Meta.fields})
+        days = settings.INVITATION_DAYS
+        messages.success(
+            request,
+            f"Account “{user.username}” created. We emailed {user.email} an invitation to choose a password; "
+            f"its link works for {days} day{'s' if days != 1 else ''}.",
+        )
         return redirect("user-list")
-    return render(request, "reviews/user_form.html", {"form": form, "account": None})
+    context = {"form": form, "account": None, "invitation_days": settings.INVITATION_DAYS}
+    return render(request, "reviews/user_form.html", context)
 
 
 @login_required
@@ -228,6 +276,8 @@ def user_new(request: AuthedRequest) -> HttpResponse:
 def user_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     _require_user_admin(request)
     account = get_object_or_404(User, pk=pk)
+    if request.method == "POST" and request.POST.get("action") == "resend-invitation":
+        return _resend_invitation(request, account)
     form = UserUpdateForm(request.POST or None, instance=account)
     if request.method == "POST" and form.is_valid():
         if account == request.user and not form.cleaned_data["is_active"]:
@@ -237,3 +287,40 @@ def user_edit(request: AuthedRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Account “{account.username}” saved.")
             return redirect("user-list")
     return render(request, "reviews/user_form.html", {"form": form, "account": account})
+
+
+def _resend_invitation(request: AuthedRequest, account: User) -> HttpResponse:
+    if account.has_usable_password():
+        messages.info(request, f"{account.display_name} has already chosen a password.")
+    elif not account.is_active:
+        messages.error(request, f"{account.display_name}'s account is deactivated: reactivate it first.")
+    elif invitation_send(user=account, actor=request.user):
+        days = settings.INVITATION_DAYS
+        messages.success(
+            request,
+            f"We sent a new invitation to {account.email}; its link works for {days} day{'s' if days != 1 else ''}.",
+        )
+    else:
+        messages.error(request, "The invitation could not be sent just now. Please try again later.")
+    return redirect("user-edit", pk=account.pk)
+
+
+def _duration_words(span: timedelta) -> str:
+    """15 minutes, 1 hour, 1 hour 30 minutes, 2 days."""
+    minutes = max(1, round(span.total_seconds() / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [(days, "day"), (hours, "hour"), (minutes, "minute")]
+    return " ".join(f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in parts if n)
+
+
+def locked_out(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
+) -> HttpResponse:
+    """django-axes' answer to a locked login (AXES_LOCKOUT_CALLABLE): the wait in words."""
+    cool_off = get_cool_off(request)
+    context = {
+        "cooloff_words": _duration_words(cool_off) if cool_off else "",
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+    }
+    return render(request, "registration/locked_out.html", context, status=429)

@@ -441,7 +441,6 @@ TABLE: dict[str, Row] = {
             "affiliation": "Elsewhere",
             "role": Role.REVIEWER,
             "expertise": "clinical",
-            "password": "an-initial-password-77",
         },
     ),
     "user-edit": Row(

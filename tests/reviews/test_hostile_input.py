@@ -752,7 +752,6 @@ def new_user_data(**changes: Any) -> dict[str, Any]:
         "affiliation": "Typed Hospital",
         "role": Role.REVIEWER,
         "expertise": "clinical",
-        "password": "an-initial-password-77",
     }
     return {**data, **changes}
 
@@ -784,7 +783,6 @@ def _kept_user_fields(case: Case) -> set[str]:
     Case("username-too-long", {"username": "u" * 200}, "username", "at most 150 characters (it has 200)"),
     Case("username-script", {"username": SCRIPT}, "username", "Enter a valid username"),
     Case("username-taken", {"username": "taken"}, "username", "A user with that username already exists"),
-    Case("password-too-short", {"password": "short"}, "password", "at least 10 characters"),
 )
 def test_user_new_refuses_bad_values_and_keeps_the_rest(admin_user, researcher, case):
     User.objects.filter(pk=researcher.pk).update(username="taken", email="taken@example.org")

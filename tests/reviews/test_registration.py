@@ -163,7 +163,7 @@ def test_resend_does_not_redirect_off_site():
 def test_accounts_made_by_admins_factories_and_the_demo_are_confirmed(catalogue):
     admin = AdminFactory()
     made = user_create(actor=admin, username="rev", email="rev@example.org", full_name="Rev", affiliation="",
-                       role="reviewer", expertise="clinical", password="an-initial-password-77")  # fmt: skip
+                       role="reviewer", expertise="clinical")  # fmt: skip
     for user in (made, ResearcherFactory(), ReviewerFactory(), admin):
         assert user.email_verified_at is not None and user.approved_at is not None
     call_command("setup_demo", verbosity=0)

@@ -626,11 +626,11 @@ def test_user_register_makes_a_researcher_with_an_argon2_hash(db):
 def test_user_create_makes_a_reviewer_with_expertise(admin_user):
     user = user_create(
         actor=admin_user, username="cleo", email="cleo@example.org", full_name="Cleo Clinician", affiliation="Hospital",
-        role=Role.REVIEWER, expertise=ExpertiseKind.CLINICAL, password="plum-sky-4471",
+        role=Role.REVIEWER, expertise=ExpertiseKind.CLINICAL,
     )  # fmt: skip
     user.refresh_from_db()
     assert (user.role, user.expertise, user.is_staff) == (Role.REVIEWER, ExpertiseKind.CLINICAL, False)
-    assert user.password.startswith("argon2")
+    assert not user.has_usable_password()  # its owner chooses it through the emailed invitation
     [entry] = log_for(user)
     assert (entry.action, entry.actor) == (Action.CREATE, admin_user)
     assert entry.new["expertise"] == "clinical"
@@ -639,7 +639,7 @@ def test_user_create_makes_a_reviewer_with_expertise(admin_user):
 def test_user_create_gives_expertise_only_to_reviewers(admin_user):
     user = user_create(
         actor=admin_user, username="alex", email="alex@example.org", full_name="Alex Admin", affiliation="",
-        role=Role.ADMIN, expertise=ExpertiseKind.ETHICS, password="plum-sky-4471",
+        role=Role.ADMIN, expertise=ExpertiseKind.ETHICS,
     )  # fmt: skip
     user.refresh_from_db()
     assert (user.role, user.expertise, user.is_staff) == (Role.ADMIN, "", True)
