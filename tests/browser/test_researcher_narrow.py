@@ -80,3 +80,31 @@ def test_the_audit_pages_fit_a_phone(page: Page, shot, browser_errors, catalogue
     history = page.locator("#history-heading").locator("xpath=ancestor::section[1]").locator(".table-responsive")
     expect(history).to_be_visible()
     assert browser_errors == []
+
+
+def test_the_researchers_review_pages_fit_a_phone(page: Page, shot, browser_errors, catalogue) -> None:
+    from tests.browser.test_researcher_todo import _changes_requested_with_a_failing_audit
+
+    project, round_ = _changes_requested_with_a_failing_audit(catalogue)
+    page.set_viewport_size(PHONE)
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(project.owner.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile("/accounts/login/"))
+    pages = {
+        "overview": f"/projects/{project.pk}/",
+        "checklist": f"/projects/{project.pk}/checklist/",
+        "answer": f"/projects/{project.pk}/checklist/EV-5/",
+        "submit": f"/projects/{project.pk}/submit/",
+        "round": round_.get_absolute_url(),
+        "edit": f"/projects/{project.pk}/edit/",
+    }
+    wide = []
+    for name, url in pages.items():
+        page.goto(url)
+        shot(name)
+        if not _fits(page):
+            wide.append((name, _too_wide(page)))
+    assert wide == []
+    assert browser_errors == []
