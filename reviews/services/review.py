@@ -7,7 +7,7 @@ effect and a TransitionConflict naming what happened instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,13 +186,17 @@ DRAFT_TEXT_LIMIT = 20_000
 
 
 @transaction.atomic
-def review_draft_save(*, actor: User, round_: Round, fields: Mapping[str, Any]) -> ReviewDraft:
+def review_draft_save(
+    *, actor: User, round_: Round, fields: Mapping[str, Any], only: Collection[str] | None = None
+) -> ReviewDraft:
     """Keep what the reviewer typed on the review page, as typed, until they submit.
 
     Only the review form's fields are kept (other posted names are ignored, so the page may
     send its whole form); a value no form field could hold is refused with the field named.
-    Like every review write, it needs the round still open and the reviewer's accepted,
-    conflict-free assignment; a submitted review has no draft.
+    With `only` (the fields the reviewer changed on that page), an existing draft takes just
+    those: an autosave from a second tab does not undo what the first tab saved in other
+    fields. Like every review write, it needs the round still open and the reviewer's
+    accepted, conflict-free assignment; a submitted review has no draft.
     """
     project = lock_round_under_review(round_)
     _signing_assignment(project=project, reviewer=actor)
@@ -203,7 +207,13 @@ def review_draft_save(*, actor: User, round_: Round, fields: Mapping[str, Any]) 
             "there is no draft to save."
         )
     data = _draft_data(round_, fields)
-    draft, _created = ReviewDraft.objects.update_or_create(round=round_, reviewer=actor, defaults={"data": data})
+    draft = ReviewDraft.objects.select_for_update().filter(round=round_, reviewer=actor).first()
+    if draft is None:
+        return ReviewDraft.objects.create(round=round_, reviewer=actor, data=data)
+    if only is not None:
+        data = {**draft.data, **{name: value for name, value in data.items() if name in set(only)}}
+    draft.data = data
+    draft.save(update_fields=["data", "saved_at"])
     return draft
 
 

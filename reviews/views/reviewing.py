@@ -488,13 +488,17 @@ def audit_waive_view(request: AuthedRequest, pk: int, number: int, audit: str) -
 def review_draft_view(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
     """The review page's autosave: the reviewer's form as typed, kept as their private draft.
 
-    Answers JSON for the page's script: 200 with the time saved, or 409 / 400 with the reason
-    in words, shown beside the form (nothing the reviewer typed leaves their page).
+    The page sends its whole form and names the fields the reviewer changed (`changed_field`),
+    so that an existing draft takes only those. Answers JSON for the page's script: 200 with
+    the time saved, or 409 / 400 with the reason in words, shown beside the form (nothing the
+    reviewer typed leaves their page).
     """
     project = get_project(request, pk, perm="reviews.review_project")
     round_ = project_round(project, number)
     try:
-        draft = review_draft_save(actor=request.user, round_=round_, fields=request.POST)
+        draft = review_draft_save(
+            actor=request.user, round_=round_, fields=request.POST, only=request.POST.getlist("changed_field") or None
+        )
     except TransitionConflict as exc:
         return JsonResponse({"saved": False, "error": str(exc)}, status=409)
     except (ValueError, PermissionError) as exc:

@@ -85,6 +85,7 @@ document.addEventListener("DOMContentLoaded", () => {
     return data;
   };
   let edits = 0; // bumped on every edit: a reply only marks the form saved if nothing changed since
+  const changed = new Set(); // the fields edited on this page since its last autosave
   let timer = null;
   let inFlight = Promise.resolve();
   let pending = false; // an autosave is on its way to the server
@@ -93,10 +94,14 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!url || leaving) return inFlight;
     window.clearTimeout(timer);
     const sent = edits;
+    const typed = fields();
+    const names = [...changed];
+    names.forEach((name) => typed.append("changed_field", name));
+    changed.clear();
     pending = true;
     inFlight = fetch(url, {
       method: "POST",
-      body: fields(),
+      body: typed,
       credentials: "same-origin",
       headers: { "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]")?.value || "", Accept: "application/json" },
     })
@@ -111,10 +116,14 @@ document.addEventListener("DOMContentLoaded", () => {
           show(body.message || "Draft saved.", false);
           if (sent === edits) form.dispatchEvent(new Event("warn-unsaved:saved"));
         } else {
+          names.forEach((name) => changed.add(name)); // to be sent again with the next save
           show(body.error || "Draft not saved.", true);
         }
       })
-      .catch(() => show("Draft not saved: the server could not be reached. Keep this page open and try “Save draft”.", true))
+      .catch(() => {
+        names.forEach((name) => changed.add(name));
+        show("Draft not saved: the server could not be reached. Keep this page open and try “Save draft”.", true);
+      })
       .finally(() => {
         pending = false;
       });
@@ -140,6 +149,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   const edited = (event, delay) => {
     if (!event.isTrusted || !url) return;
+    if (event.target.name) changed.add(event.target.name);
     edits += 1;
     show("Unsaved changes…", false);
     window.clearTimeout(timer);

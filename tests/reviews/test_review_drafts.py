@@ -137,3 +137,16 @@ def test_a_refused_save_keeps_the_draft_and_submitting_removes_it(open_round):
     assert not ReviewDraft.objects.filter(reviewer=technical).exists()
     response = client.post(draft_url(round_), {"verdict_PF-1": "acceptable"})
     assert response.status_code == 409 and "there is no draft to save" in json.loads(response.content)["error"]
+
+
+def test_an_autosave_from_a_second_tab_changes_only_what_was_edited_there(open_round):
+    round_, technical, _clinical = open_round
+    client = client_of(technical)
+    # Tab 1 saves a comment; tab 2, loaded before it, changes another item's verdict.
+    client.post(draft_url(round_), {"verdict_PF-1": "concern", "comment_PF-1": SECRET, "changed_field": "comment_PF-1"})
+    stale_tab = {"verdict_PF-1": "", "comment_PF-1": "", "verdict_PF-2": "acceptable", "changed_field": "verdict_PF-2"}
+    assert client.post(draft_url(round_), stale_tab).status_code == 200
+    data = ReviewDraft.objects.get(reviewer=technical).data
+    assert (data["verdict_PF-1"], data["comment_PF-1"], data["verdict_PF-2"]) == ("concern", SECRET, "acceptable")
+    # A refused value in a field not edited is still refused: the whole form is checked.
+    assert client.post(draft_url(round_), {**stale_tab, "verdict_PF-3": "maybe"}).status_code == 400
