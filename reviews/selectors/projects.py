@@ -175,7 +175,9 @@ def researcher_todo(
         else []
     )
     overclaims = [review for review in reviews if review.overclaim == OverclaimFinding.OVERCLAIM] if decided else []
-    failing = [entry for entry in (results.audits if results else []) if entry.status == "fail"]
+    # Once decided (approved, rejected) or withdrawn, a failing audit asks nothing more of anyone.
+    open_for_review = project.status not in {ProjectStatus.APPROVED, ProjectStatus.REJECTED, ProjectStatus.WITHDRAWN}
+    failing = [entry for entry in (results.audits if results and open_for_review else []) if entry.status == "fail"]
     waived: set[str] = set()
     if failing and latest_round is not None:
         waived = set(
