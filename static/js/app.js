@@ -105,3 +105,49 @@ document.addEventListener("DOMContentLoaded", () => {
     if (event.persisted) document.querySelectorAll(SELECTOR).forEach((form) => submitted.delete(form));
   });
 })();
+
+// Form errors announced to screen readers: a form the server sent back with errors gets a
+// summary at its top (role="alert") naming each field to correct, with a link to it, and the
+// summary takes the focus, so a screen reader reads it and a keyboard starts from it. Fields
+// themselves carry aria-invalid and aria-describedby (Django renders them).
+document.addEventListener("DOMContentLoaded", () => {
+  const form = [...document.querySelectorAll("main form")].find((candidate) =>
+    candidate.querySelector(".is-invalid, .alert-danger"),
+  );
+  if (!form) return;
+  let summary = form.querySelector("[role='alert']");
+  const fields = [...form.querySelectorAll(".is-invalid[id]")];
+  if (!summary && fields.length) {
+    summary = document.createElement("div");
+    summary.className = "alert alert-danger error-summary";
+    const title = document.createElement("p");
+    title.className = "fw-semibold mb-1";
+    title.textContent =
+      fields.length === 1 ? "One field needs your attention:" : `${fields.length} fields need your attention:`;
+    const list = document.createElement("ul");
+    fields.forEach((field) => {
+      const label = form.querySelector(`label[for='${CSS.escape(field.id)}']`);
+      const error = document.getElementById(`${field.id}_error`);
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `#${field.id}`;
+      link.textContent = (label ? label.textContent : field.name).replace(/\*\s*$/, "").trim();
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        field.focus();
+      });
+      item.append(link);
+      if (error) item.append(`: ${error.textContent.trim()}`);
+      list.append(item);
+    });
+    summary.append(title, list);
+    summary.setAttribute("role", "alert");
+    form.prepend(summary);
+  }
+  if (!summary) {
+    summary = form.querySelector(".alert-danger");
+    summary.setAttribute("role", "alert");
+  }
+  summary.setAttribute("tabindex", "-1");
+  summary.focus();
+});

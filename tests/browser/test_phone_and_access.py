@@ -3,6 +3,8 @@ link, the refusal pages, the account pages, and no sideways scrolling at 390 px.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -61,3 +63,100 @@ def test_a_changed_form_warns_before_its_input_is_lost_until_it_is_submitted(pag
     expect(page.get_by_label("Full name")).to_have_value("Rui Reviewer")
     assert warnings == ["beforeunload", "beforeunload"]
     assert browser_errors == []
+
+
+# ---- keyboards and screen readers ----------------------------------------------------------
+
+
+def test_the_skip_link_is_the_first_stop_and_form_errors_are_announced(page: Page, shot, browser_errors, db):
+    page.goto("/")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to main content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_visible()  # shown once focused
+    shot("skip-link-focused")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+
+    # The registration form sent back: a summary with role=alert takes the focus and names each field.
+    page.goto("/accounts/register/")
+    page.get_by_label("Username").fill("rosa")
+    page.get_by_label("Email").fill("not-an-address")
+    page.get_by_role("button", name=re.compile("Register|Create")).click()
+    summary = page.get_by_role("alert").filter(has_text="need your attention")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link", name="Email")).to_be_visible()
+    email = page.get_by_label("Email")
+    expect(email).to_have_attribute("aria-invalid", "true")
+    described = email.get_attribute("aria-describedby") or ""
+    assert any("valid email" in (page.locator(f"#{ident}").text_content() or "") for ident in described.split())
+    summary.get_by_role("link", name="Email").click()
+    expect(email).to_be_focused()
+    shot("register-errors")
+    assert browser_errors == []
+
+
+# ---- refusals and accounts -----------------------------------------------------------------
+
+
+def test_refusals_say_why_and_lead_back(page: Page, shot, browser_errors, researcher):
+    _log_in(page, researcher.username)
+    page.goto("/staff/users/", referer=page.url.split("/accounts/")[0] + "/projects/")
+    expect(page.get_by_role("heading", name="You may not do this")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_text("Why: only administrators manage accounts.")
+    shot("403")
+    page.get_by_role("link", name="Back to the previous page").click()
+    expect(page).to_have_url(re.compile(r"/projects/$"))
+
+    page.goto("/accounts/logout/")  # a bookmark of the logout button's address
+    expect(page.get_by_role("heading", name="This address only accepts form submissions")).to_be_visible()
+    expect(page.get_by_text("Nothing was changed")).to_be_visible()
+    shot("405")
+    page.get_by_role("link", name="Start page").click()
+    expect(page.locator("nav").get_by_text(researcher.display_name)).to_be_visible()  # still logged in
+
+
+def test_an_invitation_link_sets_the_password_and_logs_in(page: Page, context, shot, browser_errors, db):
+    from django.core import mail
+
+    AdminFactory(username="ada")
+    _log_in(page, "ada")
+    page.goto("/staff/users/new/")
+    shot("new-account-form")
+    page.get_by_label("Username").fill("cleo")
+    page.get_by_label("Full name").fill("Cleo Clinician")
+    page.get_by_label("Email").fill("cleo@example.org")
+    page.get_by_label("Expertise").select_option(label="Clinical")
+    expect(page.locator("input[type='password']")).to_have_count(0)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text("We emailed cleo@example.org an invitation")).to_be_visible()
+
+    [message] = mail.outbox
+    link = re.search(r"https?://\S+/accounts/password/reset/\S+", message.body).group(0)
+    assert link.startswith(page.url.split("/staff/")[0])  # the address the admin is using
+    invited = context.browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        phone = invited.new_page()
+        phone.goto(link)
+        expect(phone.get_by_role("heading", name="Welcome, Cleo Clinician")).to_be_visible()
+        phone.get_by_label("New password", exact=False).first.fill("a-passphrase-of-her-own-58")
+        phone.get_by_label("New password confirmation").fill("a-passphrase-of-her-own-58")
+        phone.screenshot(path=str(shot("invitation-form").parent / "invitation-390.png"), full_page=True)
+        phone.get_by_role("button", name="Set my password and log in").click()
+        expect(phone.get_by_text("your password is set and you are logged in")).to_be_visible()
+        expect(phone.locator("nav").get_by_text("Cleo Clinician")).to_be_attached()
+    finally:
+        invited.close()
+
+
+def test_the_lockout_reads_in_minutes(page: Page, shot, researcher):
+    page.goto("/accounts/login/")
+    for attempt in range(8):
+        page.get_by_label("Username").fill(researcher.username)
+        page.get_by_label("Password").fill(f"wrong-guess-{attempt}")
+        page.get_by_role("button", name="Log in").click()
+        if page.get_by_role("heading", name="Too many failed attempts").count():
+            break
+    expect(page.get_by_role("alert")).to_contain_text("locked for 15 minutes")
+    expect(page.get_by_role("alert")).not_to_contain_text("PT15M")
+    shot("lockout")
