@@ -3,13 +3,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, TooManyFilesSent
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AuditSummary, latest_results
@@ -25,7 +27,7 @@ from reviews.enums import (
     ProjectStatus,
     Verdict,
 )
-from reviews.forms import AnswerForm, ProjectForm
+from reviews.forms import MAX_FILES_PER_ANSWER, AnswerForm, ProjectForm
 from reviews.forms.amendment import AmendForm
 from reviews.forms.review import WithdrawForm
 from reviews.models import Answer, Assignment, EvidenceFile, GuidelineItem, Project, Round, RoundReview, Signature, User
@@ -249,9 +251,31 @@ def project_checklist_view(request: AuthedRequest, pk: int) -> HttpResponse:
     return render(request, "reviews/checklist.html", context)
 
 
+@csrf_exempt  # only to read the body first: every answer that could be saved is csrf_protect-ed below
 @login_required
 @require_http_methods(["GET", "POST"])
 def answer_edit(request: AuthedRequest, pk: int, code: str) -> HttpResponse:
+    """One checklist item's answer: the item, the reviewers' comments, the form.
+
+    Django refuses a body with more files than DATA_UPLOAD_MAX_NUMBER_FILES while parsing it,
+    and the CSRF check is what parses it first: the refusal would be a bare 400. So the body
+    is parsed here; a refused one shows the page again with why (it changes nothing, so it
+    needs no token), everything else goes through the CSRF check (csrf_protect).
+    """
+    if request.method == "POST":
+        try:
+            request.POST  # noqa: B018 (parses the body, files included)
+        except TooManyFilesSent:
+            refusal = (
+                f"Too many files: attach at most {MAX_FILES_PER_ANSWER} evidence files at a time. The form was "
+                "refused whole, so nothing was saved and what you typed could not be kept: enter it again and "
+                "attach the files in several saves."
+            )
+            return _answer_page(request, pk, code, refusal=refusal)
+    return _answer_edit(request, pk, code)
+
+
+def _answer_page(request: AuthedRequest, pk: int, code: str, *, refusal: str = "") -> HttpResponse:
     project = get_project(request, pk)
     item = get_object_or_404(
         GuidelineItem.objects.select_related("stage"), version=project.guideline_version_id, code=code
@@ -264,18 +288,19 @@ def answer_edit(request: AuthedRequest, pk: int, code: str) -> HttpResponse:
     can_edit = request.user.has_perm("reviews.change_project", project)
     if request.method == "POST" and not can_edit:
         raise PermissionDenied
+    bound = request.method == "POST" and not refusal
     initial = (
         {"status": answer.status, "justification": answer.justification, "evidence_text": answer.evidence_text}
         if answer
         else {}
     )
     form = AnswerForm(
-        request.POST or None,
-        request.FILES or None,
+        request.POST if bound else None,
+        request.FILES if bound else None,
         initial=initial,
         rejected_uploads=getattr(request, "rejected_uploads", None),
     )
-    if request.method == "POST" and form.is_valid():
+    if bound and form.is_valid():
         try:
             answer_save(
                 actor=request.user,
@@ -305,8 +330,17 @@ def answer_edit(request: AuthedRequest, pk: int, code: str) -> HttpResponse:
         "next": _neighbour(project, item, +1),
         "audit_entry": _audit_entry(project, item),
         "item_feedback": _item_feedback(request, project, item),
+        "refusal": refusal,
+        "evidence_limits": {
+            "max_files": MAX_FILES_PER_ANSWER,
+            "max_file_bytes": settings.EVIDENCE_MAX_BYTES,
+            "max_total_bytes": MAX_FILES_PER_ANSWER * settings.EVIDENCE_MAX_BYTES,
+        },
     }
-    return render(request, "reviews/answer_form.html", context, status=400 if form.errors else 200)
+    return render(request, "reviews/answer_form.html", context, status=400 if form.errors or refusal else 200)
+
+
+_answer_edit = csrf_protect(_answer_page)
 
 
 def _item_feedback(request: AuthedRequest, project: Project, item: GuidelineItem) -> dict[str, Any] | None:

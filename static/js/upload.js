@@ -1,8 +1,10 @@
 // Upload limits, checked before a byte is sent: forms marked data-max-files state the limits
-// the server enforces (audits/forms.py upload_limits), and each file input lists the names it
-// takes in data-extensions. Too many files, a file or a set too large, or a file of another
-// kind is named in the form's [data-upload-refusal] box, and the form is not sent. The server
-// checks the same limits again (and every file by its content).
+// the server enforces (the image-set upload: audits/forms.py upload_limits; an answer's
+// evidence files: reviews/views/projects.py), and each file input may list the names it takes
+// in data-extensions. The multiple-file input is held to data-max-files, data-max-file-bytes
+// per file and data-max-total-bytes in all; a single-file input to data-side-file-bytes. Too
+// many files, a file or a set too large, or a file of another kind is named in the form's
+// [data-upload-refusal] box, and the form is not sent. The server checks the same limits again.
 const uploadSize = (bytes) => {
   const units = ["bytes", "KB", "MB", "GB", "TB"];
   let value = bytes;
@@ -32,20 +34,18 @@ const uploadProblems = (form) => {
   form.querySelectorAll("input[type='file']").forEach((input) => {
     const files = [...(input.files || [])];
     const extensions = (input.dataset.extensions || "").split(" ").filter(Boolean);
-    const images = input.name === "files";
+    const images = input.multiple;
     const label = form.querySelector(`label[for='${input.id}']`);
     const what = label ? label.textContent.replace("*", "").trim() : input.name;
     if (images && maxFiles && files.length > maxFiles) {
-      problems.push(
-        `${files.length} files chosen: one upload carries at most ${maxFiles} image files or archives. ` +
-          "Put the images in one zip or tar archive and upload that instead.",
-      );
+      const hint = form.dataset.tooManyHint ? ` ${form.dataset.tooManyHint}` : "";
+      problems.push(`${files.length} files chosen for “${what}”: at most ${maxFiles} can be sent at a time.${hint}`);
     }
     files.forEach((file) => {
       if (extensions.length && !uploadNameAllowed(file.name, extensions)) {
         problems.push(`“${file.name}” (${what}) is not a kind of file this field takes: ${extensions.join(", ")}.`);
       }
-      const cap = images ? maxFileBytes : sideFileBytes;
+      const cap = images ? maxFileBytes : sideFileBytes || maxFileBytes;
       if (cap && file.size > cap) {
         problems.push(`“${file.name}” is ${uploadSize(file.size)}; a file here may be at most ${uploadSize(cap)}.`);
       }
@@ -53,7 +53,7 @@ const uploadProblems = (form) => {
     const total = files.reduce((sum, file) => sum + file.size, 0);
     if (images && maxTotalBytes && files.length > 1 && total > maxTotalBytes) {
       problems.push(
-        `The images come to ${uploadSize(total)}; one upload may carry at most ${uploadSize(maxTotalBytes)} in all.`,
+        `The files chosen for ${what} come to ${uploadSize(total)}; one upload may carry at most ${uploadSize(maxTotalBytes)} in all.`,
       );
     }
   });
@@ -70,7 +70,7 @@ const showUploadProblems = (form, problems) => {
   }
   const heading = document.createElement("p");
   heading.className = "fw-semibold mb-1";
-  heading.textContent = "Not uploaded; nothing was sent:";
+  heading.textContent = "Not sent, so nothing was uploaded or saved:";
   const list = document.createElement("ul");
   list.className = "mb-0";
   problems.forEach((problem) => {

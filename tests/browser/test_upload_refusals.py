@@ -41,9 +41,10 @@ def test_too_many_files_are_refused_before_upload(page: Page, shot, browser_erro
     page.goto(f"/projects/{project.pk}/audits/upload/")
     expect(page.get_by_text(f"at most {limit} image files or archives")).to_be_visible()
     page.get_by_label("Images").set_input_files(chosen)
-    refusal = page.get_by_role("alert").filter(has_text="nothing was sent")
+    refusal = page.get_by_role("alert").filter(has_text="Not sent, so nothing was uploaded or saved")
     # Said as soon as the files are picked, before anyone presses the button.
-    expect(refusal).to_contain_text(f"{limit + 6} files chosen: one upload carries at most {limit}")
+    expect(refusal).to_contain_text(f"{limit + 6} files chosen for “Images”: at most {limit} can be sent at a time.")
+    expect(refusal).to_contain_text("Put the images in one zip or tar archive")
     page.get_by_role("button", name="Upload and check").click()
     expect(refusal).to_be_focused()
     expect(page).to_have_url(re.compile(rf"/projects/{project.pk}/audits/upload/$"))
@@ -62,4 +63,33 @@ def test_too_many_files_are_refused_before_upload(page: Page, shot, browser_erro
     page.get_by_role("button", name="Upload and check").click()
     expect(page).to_have_url(re.compile(rf"/projects/{project.pk}/audits/sets/\d+/$"), timeout=30_000)
     assert len(ImageSet.objects.get(project=project).staged) == 2
+    assert browser_errors == []
+
+
+def test_too_many_evidence_files_are_refused_before_the_answer_is_sent(
+    page: Page, shot, browser_errors, tmp_path: Path, catalogue
+) -> None:
+    from reviews.forms import MAX_FILES_PER_ANSWER
+    from reviews.models import Answer
+
+    owner = ResearcherFactory(username="ugo")
+    project = ProjectFactory(owner=owner, guideline_version=catalogue)
+    chosen = []
+    for k in range(MAX_FILES_PER_ANSWER + 1):
+        path = tmp_path / f"protocol-{k}.txt"
+        path.write_text("Section 3 describes the split.")
+        chosen.append(str(path))
+    _log_in(page, owner.username)
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
+    page.goto(f"/projects/{project.pk}/checklist/EV-5/")
+    page.get_by_label("Evidence", exact=True).fill("Typed and kept in the form.")
+    page.get_by_label("Attach evidence files").set_input_files(chosen)
+    refusal = page.get_by_role("alert").filter(has_text="Not sent, so nothing was uploaded or saved")
+    expect(refusal).to_contain_text(f"at most {MAX_FILES_PER_ANSWER} can be sent at a time")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(refusal).to_be_focused()
+    expect(page.get_by_label("Evidence", exact=True)).to_have_value("Typed and kept in the form.")
+    shot("too-many-evidence-files")
+    assert posts == [] and not Answer.objects.filter(project=project).exists()
     assert browser_errors == []
