@@ -4,6 +4,7 @@ link, the refusal pages, the account pages, and no sideways scrolling at 390 px.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -11,6 +12,8 @@ from playwright.sync_api import Page, expect
 from tests.factories import PASSWORD, AdminFactory
 
 pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser" / "phone-390"
 
 
 def _log_in(page: Page, username: str) -> None:
@@ -160,3 +163,80 @@ def test_the_lockout_reads_in_minutes(page: Page, shot, researcher):
     expect(page.get_by_role("alert")).to_contain_text("locked for 15 minutes")
     expect(page.get_by_role("alert")).not_to_contain_text("PT15M")
     shot("lockout")
+
+
+# ---- phones: 390 px wide -------------------------------------------------------------------
+
+PHONE = {"width": 390, "height": 844}
+LONG_TITLE = "Synthetic contrast-enhanced abdominal CT for liver-lesion segmentation (multi-centre, 2026 cohort)"
+
+_TOO_WIDE = """() => [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+    .filter((e) => !(e.parentElement && e.parentElement.getBoundingClientRect().right > window.innerWidth + 1))
+    .slice(0, 3)
+    .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}`)"""
+
+
+def _phone_world(catalogue):
+    """Realistic data: a researcher with projects in several states and long titles, a round
+    under review by two reviewers with audit results, notifications, and an admin."""
+    from audits.enums import SetRole
+    from audits.selectors import AUDITS
+    from reviews.services.projects import project_submit
+    from tests.audits.test_pages import CT_SMALL, SYNTHETIC_NAME, add_run, add_set, make_result
+    from tests.factories import ProjectFactory, ResearcherFactory
+    from tests.workflow import answer_everything, reviewers_on
+
+    admin = AdminFactory(username="ada", full_name="Ada Administrator-Longname")
+    owner = ResearcherFactory(
+        username="rosa", full_name="Rosa Researcher", email="rosa.researcher-with-a-long-address@radiology.example.org"
+    )
+    for number in range(6):
+        ProjectFactory(owner=owner, guideline_version=catalogue, title=f"{LONG_TITLE} draft {number}")
+    project = ProjectFactory(owner=owner, guideline_version=catalogue, title=LONG_TITLE)
+    add_set(project, owner, SetRole.SYNTHETIC, {SYNTHETIC_NAME: CT_SMALL.read_bytes()})
+    add_set(
+        project,
+        owner,
+        SetRole.REFERENCE,
+        {"reference/patient-0007-ct-a-rather-long-file-name.dcm": CT_SMALL.read_bytes()},
+    )
+    run = add_run(project, results={a: make_result(a, "fail" if k % 2 else "pass") for k, a in enumerate(AUDITS)})
+    answer_everything(project)
+    round_ = project_submit(actor=owner, project=project)
+    technical, clinical = reviewers_on(project, admin=admin)
+    return {"admin": admin, "owner": owner, "technical": technical, "clinical": clinical}, project, round_, run
+
+
+def test_the_main_pages_have_no_horizontal_scroll_at_390_px(browser, live_server, catalogue):
+    people, project, round_, run = _phone_world(catalogue)
+    pk, number = project.pk, round_.number
+    common = ["/", "/projects/", "/notifications/", "/catalogue/", f"/catalogue/{catalogue.pk}/"]
+    project_pages = [
+        f"/projects/{pk}/",
+        f"/projects/{pk}/checklist/",
+        f"/projects/{pk}/audits/",
+        run.get_absolute_url(),
+    ]
+    pages = {
+        "owner": common + project_pages + [f"/projects/{pk}/rounds/{number}/", f"/projects/{pk}/audits/thresholds/"],
+        "technical": [*common, "/reviews/", f"/projects/{pk}/rounds/{number}/review/", f"/projects/{pk}/audits/"],
+        "admin": [*common, "/staff/users/", "/staff/users/new/", f"/projects/{pk}/assignments/", *project_pages],
+    }
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    overflowing: list[str] = []
+    for role, urls in pages.items():
+        context = browser.new_context(base_url=live_server.url, viewport=PHONE, locale="en-GB", timezone_id="UTC")
+        try:
+            page = context.new_page()
+            _log_in(page, people[role].username)
+            for url in urls:
+                response = page.goto(url)
+                assert response is not None and response.status == 200, f"{role} {url}: {response and response.status}"
+                if page.evaluate("document.scrollingElement.scrollWidth > window.innerWidth"):
+                    overflowing.append(f"{role} {url}: {page.evaluate(_TOO_WIDE)}")
+                name = re.sub(r"[^a-z0-9]+", "-", f"{role}{url}").strip("-")
+                page.screenshot(path=f"{ARTIFACTS}/{name}.png", full_page=True)
+        finally:
+            context.close()
+    assert not overflowing, "wider than 390 px:\n" + "\n".join(overflowing)
