@@ -434,7 +434,7 @@ def round_review(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
         )
         messages.success(
             request,
-            f"Undecided items marked acceptable; draft saved ({marked} marked).{left} "
+            f"Undecided items marked acceptable; draft saved. {marked} item{'' if marked == 1 else 's'} marked.{left} "
             "Submit the review when it is complete.",
         )
     else:

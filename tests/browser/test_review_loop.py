@@ -191,7 +191,9 @@ def test_carry_forward_marks_a_changed_item(page: Page, shot, browser_errors, wo
     # One unchanged item back to undecided: the shortcut counts it, and only it.
     page.locator("#item-PF-1").locator("label", has_text="Undecided").click()
     page.get_by_role("button", name="Mark all undecided items acceptable").click()
-    expect(page.get_by_role("alert").first).to_contain_text("Undecided items marked acceptable; draft saved (1 marked)")
+    expect(page.get_by_role("alert").first).to_contain_text(
+        "Undecided items marked acceptable; draft saved. 1 item marked."
+    )
     assert dialogs[-1].startswith("Mark 1 undecided item acceptable"), dialogs
     assert "1 undecided item changed since the round before stays undecided" in dialogs[-1]
     expect(page.locator(f"#item-{CHANGED}").get_by_role("radio", name="Undecided")).to_be_checked()

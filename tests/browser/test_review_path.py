@@ -126,6 +126,15 @@ def review_round(
     expect(page.get_by_role("button", name="Submit review")).to_have_count(0)
 
 
+def decide_changed_item(page: Page) -> None:
+    """Round 2 marks the item the researcher changed and leaves it undecided (carry-forward):
+    the reviewer reads it and decides it before the shortcut marks the rest."""
+    row = page.locator(f"#item-{CHANGED_ITEM}")
+    expect(row).to_contain_text("Changed since round 1")
+    expect(row.get_by_role("radio", name="Undecided")).to_be_checked()
+    row.locator("label", has_text="Acceptable").click()
+
+
 def sign(page: Page, meaning: str, *, statement: str = "", password: str = PASSWORD) -> None:
     """Fill the sign page's form and press the sign button."""
     page.get_by_label(meaning, exact=True).check()
@@ -347,6 +356,7 @@ def test_assign_request_changes_revise_and_approve(
     shot("technical-diff-round-2")
     page.get_by_role("link", name="Review round 2").first.click()
     expect(page.get_by_role("heading", name="Review of round 2")).to_be_visible()
+    decide_changed_item(page)
     review_round(page)
     # The flash says where the others' verdicts will show; none is in yet, and the page says so.
     expect(page.get_by_role("alert").first).to_contain_text(
@@ -401,8 +411,9 @@ def test_assign_request_changes_revise_and_approve(
     # 7. The clinical reviewer reviews round 2, types a wrong password once, then approves.
     log_in(page, clinical)
     page.get_by_role("link", name="My reviews").click()
-    page.get_by_role("link", name="Review round 2").click()
+    page.get_by_role("link", name=re.compile(r"^Open review")).click()
     expect(page.get_by_role("heading", name="Review of round 2")).to_be_visible()
+    decide_changed_item(page)
     review_round(page)
     expect(page.locator(".other-verdict").filter(has_text="Tess Technical").first).to_be_visible()
     page.get_by_role("link", name="Sign your decision").click()
@@ -412,8 +423,10 @@ def test_assign_request_changes_revise_and_approve(
     with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/sign/")) as posted:
         sign(page, "Approve", password="not-my-password")
     assert posted.value.status == 400
-    password_error = page.locator("#id_password").locator("xpath=..").locator(".invalid-feedback")
+    password_error = page.locator("#error_1_id_password")  # announced: role=alert, tied to the field
+    expect(password_error).to_have_attribute("role", "alert")
     expect(password_error).to_have_text("The password is not correct. Nothing was signed.")
+    expect(field(page, "Your password")).to_have_attribute("aria-invalid", "true")
     expect(field(page, "Your password")).to_have_value("")
     expect(page.get_by_label("Approve", exact=True)).to_be_checked()  # the choice is kept
     shot("clinical-wrong-password")

@@ -142,7 +142,7 @@ def test_round_two_starts_from_round_one_with_the_changed_item_undecided(project
     # The shortcut marks nothing changed: the one changed item stays for the reviewer.
     response = client.post(url, {"action": "accept_rest", "declared_phase": "1", "overclaim": "within"}, follow=True)
     assert (
-        "Undecided items marked acceptable; draft saved (44 marked). 1 item changed since the round before is left"
+        "Undecided items marked acceptable; draft saved. 44 items marked. 1 item changed since the round before is left"
         in (text_of(response))
     )
     assert response.context["form"].initial[f"verdict_{CHANGED}"] == ""
