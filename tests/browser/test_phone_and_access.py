@@ -240,3 +240,48 @@ def test_the_main_pages_have_no_horizontal_scroll_at_390_px(browser, live_server
         finally:
             context.close()
     assert not overflowing, "wider than 390 px:\n" + "\n".join(overflowing)
+
+
+# ---- readable to clinicians ----------------------------------------------------------------
+
+
+def test_the_round_diff_leads_with_words_and_keeps_the_figures_folded(
+    page: Page, shot, browser_errors, project, admin_user
+):
+    from reviews.enums import AnswerStatus, Meaning, Verdict
+    from reviews.models import GuidelineItem
+    from reviews.services.projects import answer_save, project_submit
+    from tests.reviews.test_review_views import add_run
+    from tests.workflow import answer_everything, review, reviewers_on, sign
+
+    answer_everything(project)
+    add_run(project, digest="1" * 64, statuses={"memorization": "fail"},
+            metrics={"memorization": {"frac_probable_copies": 0.25}})  # fmt: skip
+    round1 = project_submit(actor=project.owner, project=project)
+    technical, clinical = reviewers_on(project, admin=admin_user)
+    review(round1, technical, verdict=Verdict.MUST_CHANGE)
+    sign(round1, technical, Meaning.REQUEST_CHANGES)
+    item = GuidelineItem.objects.get(version=project.guideline_version_id, code="EV-5")
+    answer_save(actor=project.owner, project=project, item=item, status=AnswerStatus.PARTLY_MET,
+                justification="The external cohort is being collected.", evidence_text="Two sites so far.")  # fmt: skip
+    add_run(project, digest="2" * 64, statuses={}, metrics={"memorization": {"frac_probable_copies": 0.05}})
+    project_submit(actor=project.owner, project=project)
+
+    _log_in(page, clinical.username)
+    page.goto(f"/projects/{project.pk}/rounds/2/changes/")
+    summary = page.locator(".diff-summary")
+    expect(summary.get_by_role("heading", name="In short")).to_be_visible()
+    expect(summary).to_contain_text("EV-5")
+    expect(summary).to_contain_text("answer: Met → Partly met")
+    expect(summary).to_contain_text("Memorization: fail → pass")
+    figures = page.get_by_role("cell", name="Share of synthetic images over the copy threshold")
+    expect(figures).to_be_hidden()  # behind the disclosure until asked for
+    shot("round-diff-desktop")
+    page.get_by_text("The figures behind these verdicts, round by round").click()
+    expect(figures).to_be_visible()
+    expect(figures.locator(".metric-name")).to_have_attribute("title", re.compile(r"^frac_probable_copies: "))
+    shot("round-diff-figures-open")
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    shot("round-diff-390")
+    assert browser_errors == []
