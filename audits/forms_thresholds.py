@@ -40,7 +40,7 @@ def value_text(setting: Setting, value: Any) -> str:
     if setting.kind == "choice":
         return dict(setting.choices).get(value, str(value))
     text = str(value) if isinstance(value, int) else f"{value:.6g}"
-    return f"{text} {setting.unit}".strip()
+    return f"{text} {metric_labels.unit(setting.unit)}".strip()
 
 
 SHOWN = ".6g"  # a float as the form shows it: six significant digits
@@ -86,9 +86,8 @@ def threshold_field(audit: str, parameter: str, setting: Setting, default: Any, 
     """The form field of one declared threshold, showing `value` (the one in force), in the
     words of audits.metric_labels."""
     words = metric_labels.label(parameter, audit)
-    unit = (
-        f" ({setting.unit})" if setting.unit and setting.kind in ("int", "float") and setting.unit not in words else ""
-    )
+    shown_unit = metric_labels.unit(setting.unit)
+    unit = f" ({shown_unit})" if shown_unit and setting.kind in ("int", "float") and shown_unit not in words else ""
     options: dict[str, Any] = {
         "label": words + unit,
         "required": False,

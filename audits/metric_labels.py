@@ -204,31 +204,31 @@ THRESHOLD_WORDS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "fidelity": {
         "w1_ratio_warn": (
-            "Intensity shift, warn above (times what chance gives)",
+            "Intensity shift, warn above",
             "Warns when the synthetic pixel values are shifted more than this many times the shift between two halves of the real set.",
         ),
         "w1_ratio_fail": (
-            "Intensity shift, fail above (times what chance gives)",
+            "Intensity shift, fail above",
             "Fails when the synthetic pixel values are shifted more than this many times the shift between two halves of the real set.",
         ),
         "w1_significance": (
-            "Intensity shift rules apply only when beyond chance at (p-value)",
+            "Intensity shift rules apply only when beyond chance at",
             "A shift is judged only when one this large would arise by chance less often than this.",
         ),
         "hu_w1_warn": (
-            "CT intensity shift, warn above (HU)",
+            "CT intensity shift, warn above",
             "CT in HU only: warns when the shift in Hounsfield units exceeds what chance gives by more than this.",
         ),
         "hu_w1_fail": (
-            "CT intensity shift, fail above (HU)",
+            "CT intensity shift, fail above",
             "CT in HU only: fails when the shift in Hounsfield units exceeds what chance gives by more than this.",
         ),
         "fd_ratio_warn": (
-            "Feature distance, warn above (times what chance gives)",
+            "Feature distance, warn above",
             "Warns when real and synthetic image features are this many times further apart than two halves of the real set.",
         ),
         "fd_ratio_fail": (
-            "Feature distance, fail above (times what chance gives)",
+            "Feature distance, fail above",
             "Fails when real and synthetic image features are this many times further apart than two halves of the real set.",
         ),
         "fd_warn_min": (
@@ -253,6 +253,14 @@ THRESHOLD_WORDS: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
 }
+
+# A threshold's unit as the form shows it after the label.
+UNIT_WORDS = {"x baseline": "times what chance gives"}
+
+
+def unit(text: str) -> str:
+    """A threshold's unit in words ("x baseline" -> "times what chance gives")."""
+    return UNIT_WORDS.get(text, text)
 
 
 @cache

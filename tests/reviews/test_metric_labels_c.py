@@ -67,7 +67,8 @@ def test_a_code_no_audit_knows_is_reported_unknown_rather_than_given_invented_wo
 def test_the_same_code_reads_as_its_own_audit_means_it():
     assert metric_labels.label("fidelity.coverage") == "Share of real images with a synthetic image close by"
     assert metric_labels.label("coverage", "manifest") == "Share of files listed in the manifest"
-    assert "HU" in metric_labels.label("fidelity.hu_w1_warn")
+    assert metric_labels.label("fidelity.hu_w1_warn") == "CT intensity shift, warn above"  # no "W1"
+    assert metric_labels.unit("x baseline") == "times what chance gives"
     assert metric_labels.label("representation.attributes.sex.tvd").startswith("Sex: share difference")
 
 
