@@ -11,7 +11,7 @@ from reviews.models import GuidelineItem, GuidelineVersion, Stage
 
 def _require_catalogue(request: HttpRequest) -> None:
     if not request.user.has_perm("reviews.view_catalogue"):
-        raise PermissionDenied
+        raise PermissionDenied("the guideline catalogue is open to active accounts only")
 
 
 @login_required
