@@ -294,9 +294,10 @@ def _answer_page(request: AuthedRequest, pk: int, code: str, *, refusal: str = "
         if answer
         else {}
     )
+    # An empty body (a broken multipart one among them) leaves the form unbound, as a GET.
     form = AnswerForm(
-        request.POST if bound else None,
-        request.FILES if bound else None,
+        (request.POST or None) if bound else None,
+        (request.FILES or None) if bound else None,
         initial=initial,
         rejected_uploads=getattr(request, "rejected_uploads", None),
     )
