@@ -149,5 +149,6 @@ document.addEventListener("DOMContentLoaded", () => {
     summary.setAttribute("role", "alert");
   }
   summary.setAttribute("tabindex", "-1");
-  summary.focus();
+  // A page that already puts the focus on the field to correct (autofocus) keeps it there.
+  if (!form.querySelector(".is-invalid[autofocus]")) summary.focus();
 });
