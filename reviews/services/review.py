@@ -239,6 +239,8 @@ def _draft_data(round_: Round, fields: Mapping[str, Any]) -> dict[str, str]:
 
 def _draft_text(value: Any, name: str) -> str:
     text = str(value or "")
+    if "\x00" in text:  # PostgreSQL keeps no NUL in text or JSON; the form refuses it too
+        raise ValueError(f"{name} contains a null character; remove it.")
     if len(text) > DRAFT_TEXT_LIMIT:
         raise ValueError(f"{name} is longer than {DRAFT_TEXT_LIMIT:,} characters; shorten it.")
     return text

@@ -150,3 +150,11 @@ def test_an_autosave_from_a_second_tab_changes_only_what_was_edited_there(open_r
     assert (data["verdict_PF-1"], data["comment_PF-1"], data["verdict_PF-2"]) == ("concern", SECRET, "acceptable")
     # A refused value in a field not edited is still refused: the whole form is checked.
     assert client.post(draft_url(round_), {**stale_tab, "verdict_PF-3": "maybe"}).status_code == 400
+
+
+def test_a_null_character_is_refused_in_words_not_stored(open_round):
+    round_, technical, _clinical = open_round
+    response = client_of(technical).post(draft_url(round_), {"comment_PF-1": "a\x00b"})
+    assert response.status_code == 400
+    assert "The comment on PF-1 contains a null character" in json.loads(response.content)["error"]
+    assert not ReviewDraft.objects.exists()
