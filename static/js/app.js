@@ -125,9 +125,10 @@ document.addEventListener("DOMContentLoaded", () => {
     title.textContent =
       fields.length === 1 ? "One field needs your attention:" : `${fields.length} fields need your attention:`;
     const list = document.createElement("ul");
+    // Each field by its label, linked; the error itself stays under the field, tied to it by
+    // aria-describedby, so a screen reader reads it on arriving there (and it is not said twice).
     fields.forEach((field) => {
       const label = form.querySelector(`label[for='${CSS.escape(field.id)}']`);
-      const error = document.getElementById(`${field.id}_error`);
       const item = document.createElement("li");
       const link = document.createElement("a");
       link.href = `#${field.id}`;
@@ -137,7 +138,6 @@ document.addEventListener("DOMContentLoaded", () => {
         field.focus();
       });
       item.append(link);
-      if (error) item.append(`: ${error.textContent.trim()}`);
       list.append(item);
     });
     summary.append(title, list);

@@ -105,7 +105,7 @@ def test_the_skip_link_is_the_first_stop_and_form_errors_are_announced(page: Pag
 def test_refusals_say_why_and_lead_back(page: Page, shot, browser_errors, researcher):
     _log_in(page, researcher.username)
     page.goto("/staff/users/", referer=page.url.split("/accounts/")[0] + "/projects/")
-    expect(page.get_by_role("heading", name="You may not do this")).to_be_visible()
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     expect(page.get_by_role("alert")).to_have_text("Why: only administrators manage accounts.")
     shot("403")
     page.get_by_role("link", name="Back to the previous page").click()
