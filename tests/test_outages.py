@@ -94,7 +94,7 @@ def test_a_refused_message_leaves_the_run_queued_says_so_and_the_reconciler_send
     page = client.get(run.get_absolute_url())
     text = page.content.decode()
     assert page.status_code == 200
-    assert f"Audit run #{run.pk} is queued; the workers are unreachable right now" in text
+    assert f"Audit run #{run.number} is queued; the workers are unreachable right now" in text
     assert "it will start when they are back" in text
 
     with broker_recording() as send:
