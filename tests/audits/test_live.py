@@ -92,7 +92,12 @@ def _succeeded_entries(run: AuditRun) -> int:
     )
 
 
-def test_upload_run_result_and_chart_page(start_worker, client):
+def test_upload_run_result_and_chart_page_and_messages_delivered_twice_leave_one_result(start_worker, client):
+    """One worker and one audited project for both promises (a worker start and a whole run cost
+    seconds each): the path from upload to chart page, and duplicate deliveries of the start,
+    merge and chunk messages leaving one run with one result."""
+    from config.celery import app
+
     start_worker()
     project = _project_with_sets()
     for image_set in ImageSet.objects.filter(project=project):  # read by the worker, not by this process
@@ -104,12 +109,24 @@ def test_upload_run_result_and_chart_page(start_worker, client):
         while staging.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not staging.exists()
+    run = AuditRun.objects.filter(project=project).order_by("-pk").first()
+    for _ in range(3):  # duplicate deliveries of the start message
+        app.send_task("audits.start_run", kwargs={"run_id": run.pk})
     run = _wait_final(project)
     assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.attempts == 1
     assert set(run.results) == {"disclosure", "privacy", "memorization", "fidelity", "representation", "manifest"}
     memorization = run.results["memorization"]
     assert memorization["metrics"]["n_exact_duplicates"] == 1
     assert any(item["synthetic_file"] == "synthetic-copy.png" for item in memorization["flagged"])
+    assert _succeeded_entries(run) == 1
+
+    results = run.results
+    app.send_task("audits.merge_run", kwargs={"run_id": run.pk, "attempt": 1})
+    app.send_task("audits.process_chunk", kwargs={"run_id": run.pk, "attempt": 1, "index": 0})
+    time.sleep(5)
+    run.refresh_from_db()
+    assert run.results == results
     assert _succeeded_entries(run) == 1
 
     client.force_login(project.owner)
@@ -141,25 +158,6 @@ def test_a_worker_killed_mid_run_ends_with_exactly_one_result(start_worker):
     # by the reconciler re-queueing the run once its lease expired (attempt 2).
     assert final.finished_at > killed_at
     assert final.results["memorization"]["metrics"]["n_exact_duplicates"] == 1
-    assert _succeeded_entries(final) == 1
-
-
-def test_messages_delivered_twice_leave_one_result(start_worker):
-    from config.celery import app
-
-    start_worker()
-    project = _project_with_sets(n_reference=6, n_synthetic=3)
-    run = AuditRun.objects.filter(project=project).order_by("-pk").first()
-    for _ in range(3):  # duplicate deliveries of the start message
-        app.send_task("audits.start_run", kwargs={"run_id": run.pk})
-    final = _wait_final(project)
-    assert final.status == RunStatus.SUCCEEDED and final.attempts == 1
-    results = final.results
-    app.send_task("audits.merge_run", kwargs={"run_id": run.pk, "attempt": 1})
-    app.send_task("audits.process_chunk", kwargs={"run_id": run.pk, "attempt": 1, "index": 0})
-    time.sleep(5)
-    final.refresh_from_db()
-    assert final.results == results
     assert _succeeded_entries(final) == 1
 
 
