@@ -6,4 +6,7 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Reviews"
 
     def ready(self) -> None:
-        from reviews import receivers  # noqa: F401 (connects the denial log to django-axes)
+        from reviews import (
+            receivers,  # noqa: F401 (connects the denial log to django-axes)
+            sessions,  # noqa: F401 (stamps a session's start at login, before any request is served)
+        )

@@ -25,6 +25,7 @@ from reviews.enums import (
     Outcome,
     OverclaimFinding,
     ProjectStatus,
+    Role,
     Verdict,
 )
 from reviews.forms import MAX_FILES_PER_ANSWER, AnswerForm, ProjectForm
@@ -73,7 +74,13 @@ def project_list(request: AuthedRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def project_new(request: AuthedRequest) -> HttpResponse:
     if not request.user.has_perm("reviews.add_project"):
-        raise PermissionDenied
+        if request.user.role != Role.RESEARCHER:
+            raise PermissionDenied(
+                "projects are created by researchers; reviewers and administrators see the ones they review"
+            )
+        raise PermissionDenied(
+            "your account is not confirmed yet: follow the link in the email we sent you, or wait for an administrator's approval"
+        )
     form = ProjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         project = project_create(actor=request.user, data=form.cleaned_data)
@@ -287,7 +294,8 @@ def _answer_page(request: AuthedRequest, pk: int, code: str, *, refusal: str = "
     )
     can_edit = request.user.has_perm("reviews.change_project", project)
     if request.method == "POST" and not can_edit:
-        raise PermissionDenied
+        get_project(request, project.pk, perm="reviews.change_project")  # raises with the reason
+        raise PermissionDenied("only the project's researcher can change its answers")
     bound = request.method == "POST" and not refusal
     initial = (
         {"status": answer.status, "justification": answer.justification, "evidence_text": answer.evidence_text}
