@@ -102,7 +102,7 @@ def test_admin_project_list_with_many_owners(client, django_assert_num_queries, 
     assert "All projects" in page
     for project, owner in zip(projects, owners, strict=True):
         assert f"Owned by {owner.full_name}" in page
-        assert f"<td data-label=\"Researcher\">{owner.full_name}</td>" in page
+        assert f'<td data-label="Researcher">{owner.full_name}</td>' in page
         assert project.get_absolute_url() in page
 
 
