@@ -22,8 +22,10 @@ run: $(VENV)/.installed-run
 	bin/dev
 
 ## Set up and run the whole test suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set).
+# Two processes by default (pytest-xdist, one module per process at a time; PYTEST_WORKERS=0 runs in one).
+PYTEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

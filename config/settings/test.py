@@ -27,6 +27,11 @@ for _name in ("default", "private"):
 # Each test run (and the workers it starts, which inherit MISYN_TEST_RUN) gets its own
 # filesystem broker and SQLite file, so two runs on one checkout never meet.
 TEST_RUN = os.environ.setdefault("MISYN_TEST_RUN", str(os.getpid()))
+# Under pytest-xdist each worker process is a run of its own (its broker, cache prefix and SQLite
+# file); the Celery workers a live test starts inherit PYTEST_XDIST_WORKER and so land on the same.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _XDIST_WORKER and not TEST_RUN.endswith(f"-{_XDIST_WORKER}"):
+    TEST_RUN = f"{TEST_RUN}-{_XDIST_WORKER}"
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = env.broker(folder_name=f"test-broker/{TEST_RUN}")
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # On Redis too: every queue, result and broadcast key of the run under its own prefix, so a
