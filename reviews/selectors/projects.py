@@ -140,7 +140,7 @@ class FailingAudit:
 
 
 @dataclass
-class ResearcherTodo:
+class ResearcherTasks:
     """What the researcher must act on, as the project overview lists it."""
 
     round: Round | None = None
@@ -153,14 +153,14 @@ class ResearcherTodo:
         return bool(self.must_change or self.overclaims or self.failing_audits)
 
 
-def researcher_todo(
+def researcher_tasks(
     *,
     project: Project,
     checklist: list[ChecklistStage],
     latest_round: Round | None,
     reviews: list[RoundReview],
     results: RunSummary | None,
-) -> ResearcherTodo:
+) -> ResearcherTasks:
     """Items a reviewer marked "must change", overclaim findings and failing audits not waived.
 
     `reviews` are the latest round's reviews the researcher may read (none before it ended:
@@ -193,7 +193,7 @@ def researcher_todo(
                 bound.setdefault(row.item.audit, []).append(row.item)
             if row.item.code in CLAIM_ITEMS:
                 claim_items.append(row.item)
-    return ResearcherTodo(
+    return ResearcherTasks(
         round=latest_round if decided else None,
         must_change=must_change,
         overclaims=overclaims,

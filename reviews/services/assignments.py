@@ -171,6 +171,22 @@ def assignment_declare_conflict(*, actor: User, project: Project, statement: str
     return assignment
 
 
+def mark_assignment_removed(*, actor: User | None, project: Project, assignment: Assignment, reason: str) -> None:
+    """End an assignment (locked by the caller) with its reason, in the activity log; the caller
+    tells the reviewer in its own words."""
+    old_status = assignment.status
+    assignment.status, assignment.removed_reason = AssignmentStatus.REMOVED, reason
+    assignment.save(update_fields=["status", "removed_reason"])
+    activity_record(
+        actor=actor,
+        action=Action.CHANGE,
+        obj=assignment,
+        project=project,
+        old={"status": old_status},
+        new={"status": assignment.status, "reason": reason},
+    )
+
+
 @transaction.atomic
 def assignment_remove(*, actor: User, assignment: Assignment, reason: str) -> Assignment:
     reason = reason.strip()
@@ -184,17 +200,7 @@ def assignment_remove(*, actor: User, assignment: Assignment, reason: str) -> As
         raise TransitionConflict(
             f"{current.reviewer.display_name}'s assignment is already {current.get_status_display().lower()}."
         )
-    old_status = current.status
-    current.status, current.removed_reason = AssignmentStatus.REMOVED, reason
-    current.save(update_fields=["status", "removed_reason"])
-    activity_record(
-        actor=actor,
-        action=Action.CHANGE,
-        obj=current,
-        project=locked,
-        old={"status": old_status},
-        new={"status": current.status, "reason": reason},
-    )
+    mark_assignment_removed(actor=actor, project=locked, assignment=current, reason=reason)
     notify(
         key=f"removed:{current.pk}",
         recipients=[current.reviewer],

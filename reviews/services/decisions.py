@@ -35,6 +35,7 @@ from reviews.enums import (
 from reviews.models import Assignment, Project, Round, RoundOutcome, RoundReview, Signature, User
 from reviews.selectors.review import policy_for, policy_status
 from reviews.services.activity import activity_record
+from reviews.services.assignments import mark_assignment_removed
 from reviews.services.chain import chain_append
 from reviews.services.notifications import admins, notify
 from reviews.services.review import (
@@ -326,16 +327,7 @@ def _withdraw_invitation(project: Project, round_: Round, assignment: Assignment
         f"Round {round_.number} closed before you answered: {why}. The invitation no longer stands; "
         "nothing is needed from you. An administrator may invite you again for the revised round."
     )
-    assignment.status, assignment.removed_reason = AssignmentStatus.REMOVED, reason
-    assignment.save(update_fields=["status", "removed_reason"])
-    activity_record(
-        actor=None,
-        action=Action.CHANGE,
-        obj=assignment,
-        project=project,
-        old={"status": AssignmentStatus.INVITED},
-        new={"status": assignment.status, "reason": reason},
-    )
+    mark_assignment_removed(actor=None, project=project, assignment=assignment, reason=reason)
     notify(
         key=f"invitation-withdrawn:{assignment.pk}",
         recipients=[assignment.reviewer],
@@ -363,18 +355,23 @@ def project_withdraw(*, actor: User, project: Project, reason: str) -> Project:
             action=Action.WITHDRAW,
         )
     else:
-        old_status = locked.status
-        locked.status = ProjectStatus.WITHDRAWN
-        locked.save(update_fields=["status", "updated_at"])
-        activity_record(
-            actor=actor,
-            action=Action.WITHDRAW,
-            obj=locked,
-            project=locked,
-            old={"status": old_status},
-            new={"status": locked.status, "reason": reason.strip()},
-        )
+        _set_status(actor=actor, project=locked, status=ProjectStatus.WITHDRAWN, action=Action.WITHDRAW, reason=reason)
     return locked
+
+
+def _set_status(*, actor: User, project: Project, status: ProjectStatus, action: Action, reason: str) -> None:
+    """Move a locked project to `status` outside any round, the reason in the activity log."""
+    old_status = project.status
+    project.status = status
+    project.save(update_fields=["status", "updated_at"])
+    activity_record(
+        actor=actor,
+        action=action,
+        obj=project,
+        project=project,
+        old={"status": old_status},
+        new={"status": project.status, "reason": reason.strip()},
+    )
 
 
 @transaction.atomic
@@ -392,16 +389,7 @@ def project_amend(*, actor: User, project: Project, reason: str) -> Project:
         raise TransitionConflict(
             f"Only an approved project can be amended; this one is {locked.get_status_display().lower()}."
         )
-    locked.status = ProjectStatus.AMENDMENT
-    locked.save(update_fields=["status", "updated_at"])
-    activity_record(
-        actor=actor,
-        action=Action.AMEND,
-        obj=locked,
-        project=locked,
-        old={"status": ProjectStatus.APPROVED},
-        new={"status": locked.status, "reason": reason},
-    )
+    _set_status(actor=actor, project=locked, status=ProjectStatus.AMENDMENT, action=Action.AMEND, reason=reason)
     return locked
 
 

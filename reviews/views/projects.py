@@ -40,7 +40,7 @@ from reviews.selectors import (
     submission_problems,
 )
 from reviews.selectors.diff import ThresholdChange, diff_thresholds
-from reviews.selectors.projects import CLAIM_ITEMS, researcher_todo
+from reviews.selectors.projects import CLAIM_ITEMS, researcher_tasks
 from reviews.selectors.review import consolidated_feedback, policy_for, policy_status, visible_reviews
 from reviews.services.projects import (
     ProjectNotEditable,
@@ -171,8 +171,8 @@ def project_detail_page(
     latest = rounds[0] if rounds else None
     reviews = _latest_round_reviews(request, project, latest)
     is_owner = project.owner_id == request.user.pk
-    todo = (
-        researcher_todo(
+    tasks = (
+        researcher_tasks(
             project=project,
             checklist=checklist,
             latest_round=latest,
@@ -183,7 +183,7 @@ def project_detail_page(
         else None
     )
     context = {
-        "todo": todo,
+        "tasks": tasks,
         "is_owner": is_owner,
         "approval": _standing_approval(project, rounds),
         "project": project,

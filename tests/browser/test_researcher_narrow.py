@@ -83,7 +83,7 @@ def test_the_audit_pages_fit_a_phone(page: Page, shot, browser_errors, catalogue
 
 
 def test_the_researchers_review_pages_fit_a_phone(page: Page, shot, browser_errors, catalogue) -> None:
-    from tests.browser.test_researcher_todo import _changes_requested_with_a_failing_audit
+    from tests.browser.test_researcher_tasks import _changes_requested_with_a_failing_audit
 
     project, round_ = _changes_requested_with_a_failing_audit(catalogue)
     page.set_viewport_size(PHONE)

@@ -5,7 +5,8 @@ refusals (403, 405) say why and what to do."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -16,7 +17,7 @@ from django.urls import reverse
 from config import env, site
 from reviews.enums import ExpertiseKind, Role
 from reviews.models import User
-from reviews.services.accounts import user_create
+from reviews.services.accounts import InvitationTokenGenerator, user_create
 from reviews.views.accounts import _duration_words
 from tests.factories import ResearcherFactory
 
@@ -190,3 +191,22 @@ def test_a_script_asking_for_json_keeps_the_bare_405(researcher):
     client.force_login(researcher)
     response = client.get(reverse("logout"), HTTP_ACCEPT="application/json")
     assert response.status_code == 405 and response.content == b""
+
+
+@pytest.mark.parametrize(
+    ("age", "works"), [(timedelta(hours=2), True), (timedelta(days=6), True), (timedelta(days=8), False)]
+)
+def test_an_invitation_link_works_for_invitation_days_not_the_reset_hour(
+    admin_user, settings, django_capture_on_commit_callbacks, age, works
+):
+    """The email promises INVITATION_DAYS (7); a password reset link lasts an hour."""
+    assert settings.INVITATION_DAYS == 7 and settings.PASSWORD_RESET_TIMEOUT == 3600
+    with django_capture_on_commit_callbacks(execute=True):
+        cleo = user_create(actor=admin_user, **NEW)
+    link = _invitation_link(mail.outbox[0])
+    with mock.patch.object(InvitationTokenGenerator, "_now", return_value=datetime.now() + age):
+        page = Client().get(link, follow=True)
+    assert ("Welcome, Cleo Clinician" in _text(page)) is works
+    assert ("This link no longer works" in _text(page)) is not works
+    cleo.refresh_from_db()
+    assert not cleo.has_usable_password()

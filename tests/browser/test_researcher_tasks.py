@@ -69,28 +69,28 @@ def test_the_researchers_to_do_list_links_to_each_thing_to_do(page: Page, shot, 
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.goto(f"/projects/{project.pk}/")
-    todo = page.locator("section#todo")
-    expect(todo.get_by_role("heading", name="What you need to do")).to_be_visible()
-    expect(todo).to_contain_text(f"Tess Technical (round 1): {COMMENT}")
-    expect(todo).to_contain_text("Tess Technical found that the claims go beyond the declared evaluation phase")
-    expect(todo).to_contain_text(OVERCLAIM_NOTE)
-    expect(todo.get_by_role("link", name="Disclosure audit")).to_be_visible()
-    shot("todo")
+    tasks = page.locator("section#tasks")
+    expect(tasks.get_by_role("heading", name="What you need to do")).to_be_visible()
+    expect(tasks).to_contain_text(f"Tess Technical (round 1): {COMMENT}")
+    expect(tasks).to_contain_text("Tess Technical found that the claims go beyond the declared evaluation phase")
+    expect(tasks).to_contain_text(OVERCLAIM_NOTE)
+    expect(tasks.get_by_role("link", name="Disclosure audit")).to_be_visible()
+    shot("tasks")
 
     # The must-change item: its answer page, with the reviewer's comment.
-    todo.get_by_role("link", name=f"Revise {MUST_CHANGE}").click()
+    tasks.get_by_role("link", name=f"Revise {MUST_CHANGE}").click()
     expect(page).to_have_url(re.compile(rf"/projects/{project.pk}/checklist/{MUST_CHANGE}/$"))
     expect(page.locator("#reviewer-comments")).to_contain_text(COMMENT)
 
     # The failing audit: its result page.
     page.go_back()
-    todo.get_by_role("link", name="Disclosure audit").click()
+    tasks.get_by_role("link", name="Disclosure audit").click()
     expect(page).to_have_url(re.compile(r"/audits/runs/\d+/disclosure/$"))
     expect(page.get_by_role("heading", name=re.compile("Disclosure"))).to_be_visible()
 
     # The overclaim finding also shows on the round page and on the claim items' pages.
     page.go_back()
-    todo.get_by_role("link", name="round 1").click()
+    tasks.get_by_role("link", name="round 1").click()
     expect(page.locator("section#overclaim")).to_contain_text(OVERCLAIM_NOTE)
     page.goto(f"/projects/{project.pk}/checklist/EV-10/")
     expect(page.locator("#reviewer-comments")).to_contain_text(OVERCLAIM_NOTE)
@@ -109,6 +109,6 @@ def test_the_researchers_to_do_list_links_to_each_thing_to_do(page: Page, shot, 
     shot("met-nudge")
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"/projects/{project.pk}/")
-    shot("todo-390")
+    shot("tasks-390")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert browser_errors == []
