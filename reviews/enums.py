@@ -80,6 +80,9 @@ class ProjectStatus(models.TextChoices):
     AMENDMENT = "amendment", "Amendment in progress"
 
 
+# The checklist items the overclaim check reads: the declared phase, the claims matrix, the check itself.
+OVERCLAIM_ITEMS = ("EV-1", "EV-10", "OV-2")
+
 # The researcher may change answers, files and details only in these states.
 EDITABLE_STATUSES = frozenset({ProjectStatus.DRAFT, ProjectStatus.CHANGES_REQUESTED, ProjectStatus.AMENDMENT})
 # Reviewers review and sign the latest round only while the project waits on them.

@@ -22,6 +22,7 @@ from django.template.defaultfilters import filesizeformat
 from PIL import Image
 from pypdf import PdfReader
 
+LONG_TEXT = 20_000  # characters per text field (forms and review drafts): a long answer fits, a pasted book does not
 ACCEPTED_LABEL = "PDF, PNG, JPEG, CSV, JSON or TXT"
 
 # extension -> (content type, what a user calls it)

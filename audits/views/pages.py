@@ -141,10 +141,10 @@ def audit_run_start(request: AuthedRequest, pk: int) -> HttpResponse:
     run = audit_run_request(project=project, actor=request.user, reason=f"requested by {request.user.display_name}")
     if newest_before is not None and run.pk <= newest_before:
         messages.info(request, f"Run #{run.number} on the same images and thresholds is already under way.")
-    elif run.reused_from_id:
+    elif run.reused_from is not None:
         messages.success(
             request,
-            f"Nothing changed since run #{run.reused_from.number if run.reused_from else ''}: its results are reused in run #{run.number}.",
+            f"Nothing changed since run #{run.reused_from.number}: its results are reused in run #{run.number}.",
         )
     elif run_waiting_for_workers(run):
         messages.warning(

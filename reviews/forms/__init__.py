@@ -10,9 +10,8 @@ from django.template.defaultfilters import filesizeformat
 
 from reviews.enums import JUSTIFICATION_REQUIRED, AnswerStatus, Modality, Role
 from reviews.models import Project, User
-from reviews.validators import ACCEPTED_LABEL, ValidatedEvidence, validate_evidence_file
+from reviews.validators import ACCEPTED_LABEL, LONG_TEXT, ValidatedEvidence, validate_evidence_file
 
-LONG_TEXT = 20_000  # characters: a long answer fits, a pasted book does not
 MAX_FILES_PER_ANSWER = 5
 
 

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audits.selectors import RoundAudits, round_audits
-from reviews.enums import Verdict
+from reviews.enums import OVERCLAIM_ITEMS, Verdict
 from reviews.models import GuidelineItem, ItemReview, Round, RoundReview, User
 from reviews.models.review import ReviewDraft
 from reviews.selectors.diff import AnswerChange, diff_answers
 from reviews.selectors.review import audit_status
 
 # The catalogue items of the overclaim check: when one changed, the finding starts afresh.
-OVERCLAIM_ITEMS = ("EV-1", "EV-10", "OV-2")
 
 AUDIT_STATUS_WORDS = {
     "pass": "passed",

@@ -11,6 +11,7 @@ from audits.selectors import AuditSummary, RunSummary
 from reviews.enums import (
     ACTIVE_ASSIGNMENT_STATUSES,
     JUSTIFICATION_REQUIRED,
+    OVERCLAIM_ITEMS,
     OverclaimFinding,
     ProjectStatus,
     Verdict,
@@ -126,11 +127,6 @@ def project_activity(*, project: Project) -> QuerySet[ActivityEntry]:
     return ActivityEntry.objects.filter(project=project).order_by("-at", "-pk")
 
 
-# The catalogue items an overclaim finding is about: the declared evaluation phase, the
-# claims matrix and the check itself (as reviews.views.reviewing.OVERCLAIM_ITEMS).
-CLAIM_ITEMS = ("EV-1", "EV-10", "OV-2")
-
-
 @dataclass
 class FailingAudit:
     """An audit whose latest result over the current images fails, with the items bound to it."""
@@ -191,7 +187,7 @@ def researcher_tasks(
         for row in stage.rows:
             if row.item.audit:
                 bound.setdefault(row.item.audit, []).append(row.item)
-            if row.item.code in CLAIM_ITEMS:
+            if row.item.code in OVERCLAIM_ITEMS:
                 claim_items.append(row.item)
     return ResearcherTasks(
         round=latest_round if decided else None,

@@ -37,6 +37,7 @@ from reviews.models import (
 from reviews.models.review import ReviewDraft
 from reviews.selectors.review import WAIVABLE, bound_audits, policy_status
 from reviews.services.activity import activity_record
+from reviews.validators import LONG_TEXT
 
 
 class TransitionConflict(Exception):
@@ -181,8 +182,8 @@ def round_review_save(
     return review
 
 
-# The longest text a draft keeps per field: the review form's own limit (reviews.forms.LONG_TEXT).
-DRAFT_TEXT_LIMIT = 20_000
+# The longest text a draft keeps per field: the review form's own limit.
+DRAFT_TEXT_LIMIT = LONG_TEXT
 
 
 @transaction.atomic

@@ -6,17 +6,19 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, TooManyFilesSent
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFilesSent
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AuditSummary, latest_results
 from audits.thresholds import default_thresholds, threshold_labels
 from reviews.enums import (
+    OVERCLAIM_ITEMS,
     Action,
     AssignmentStatus,
     FinalDecision,
@@ -25,14 +27,13 @@ from reviews.enums import (
     Outcome,
     OverclaimFinding,
     ProjectStatus,
-    Role,
     Verdict,
 )
 from reviews.forms import MAX_FILES_PER_ANSWER, AnswerForm, ProjectForm
 from reviews.forms.amendment import AmendForm
 from reviews.forms.review import WithdrawForm
 from reviews.models import Answer, Assignment, EvidenceFile, GuidelineItem, Project, Round, RoundReview, Signature, User
-from reviews.rules import is_admin
+from reviews.rules import is_admin, is_researcher
 from reviews.selectors import (
     project_activity,
     project_checklist,
@@ -40,7 +41,7 @@ from reviews.selectors import (
     submission_problems,
 )
 from reviews.selectors.diff import ThresholdChange, diff_thresholds
-from reviews.selectors.projects import CLAIM_ITEMS, researcher_tasks
+from reviews.selectors.projects import researcher_tasks
 from reviews.selectors.review import consolidated_feedback, policy_for, policy_status, visible_reviews
 from reviews.services.projects import (
     ProjectNotEditable,
@@ -74,7 +75,7 @@ def project_list(request: AuthedRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def project_new(request: AuthedRequest) -> HttpResponse:
     if not request.user.has_perm("reviews.add_project"):
-        if request.user.role != Role.RESEARCHER:
+        if not is_researcher(request.user):
             raise PermissionDenied(
                 "projects are created by researchers; reviewers and administrators see the ones they review"
             )
@@ -279,11 +280,18 @@ def answer_edit(request: AuthedRequest, pk: int, code: str) -> HttpResponse:
                 "attach the files in several saves."
             )
             return _answer_page(request, pk, code, refusal=refusal)
+        except RequestDataTooBig:
+            refusal = (
+                f"The form's text came to more than {filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)}, more than "
+                "this page accepts, so nothing was saved: shorten the justification or evidence text and save again."
+            )
+            return _answer_page(request, pk, code, refusal=refusal)
     return _answer_edit(request, pk, code)
 
 
 def _answer_page(request: AuthedRequest, pk: int, code: str, *, refusal: str = "") -> HttpResponse:
-    project = get_project(request, pk)
+    # A POST needs the right to change the project; the refusal says why (get_project).
+    project = get_project(request, pk, perm="reviews.change_project" if request.method == "POST" else None)
     item = get_object_or_404(
         GuidelineItem.objects.select_related("stage"), version=project.guideline_version_id, code=code
     )
@@ -293,9 +301,6 @@ def _answer_page(request: AuthedRequest, pk: int, code: str, *, refusal: str = "
         .first()
     )
     can_edit = request.user.has_perm("reviews.change_project", project)
-    if request.method == "POST" and not can_edit:
-        get_project(request, project.pk, perm="reviews.change_project")  # raises with the reason
-        raise PermissionDenied("only the project's researcher can change its answers")
     bound = request.method == "POST" and not refusal
     initial = (
         {"status": answer.status, "justification": answer.justification, "evidence_text": answer.evidence_text}
@@ -354,13 +359,13 @@ _answer_edit = csrf_protect(_answer_page)
 
 def _item_feedback(request: AuthedRequest, project: Project, item: GuidelineItem) -> dict[str, Any] | None:
     """The reviewers' comments on this item from the round that ended with changes requested,
-    and on the items of the overclaim check (CLAIM_ITEMS) the overclaim findings of the
+    and on the items of the overclaim check (OVERCLAIM_ITEMS) the overclaim findings of the
     latest decided round.
 
     Read only while the project is returned for changes, or for the claim items, so other
     answer pages cost nothing.
     """
-    claims = item.code in CLAIM_ITEMS
+    claims = item.code in OVERCLAIM_ITEMS
     if project.status != ProjectStatus.CHANGES_REQUESTED and not claims:
         return None
     round_ = Round.objects.filter(project=project).select_related("outcome").order_by("-number").first()

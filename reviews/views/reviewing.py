@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AUDITS, AuditSummary, round_audits, run_metrics
 from audits.thresholds import metric_labels, threshold_labels
-from reviews.enums import UNDER_REVIEW_STATUSES, AssignmentStatus, Outcome, Verdict
+from reviews.enums import OVERCLAIM_ITEMS, UNDER_REVIEW_STATUSES, AssignmentStatus, Outcome, Verdict
 from reviews.forms.review import ItemFields, ReviewForm, WaiverForm
 from reviews.models import (
     Assignment,
@@ -50,7 +50,6 @@ from reviews.views.access import AuthedRequest, get_project
 # The buttons of the review form (the `action` posted).
 REVIEW_ACTIONS = frozenset({"save", "accept_rest", "submit"})
 # The catalogue items of the overclaim check: the declared phase, the claims matrix, the check itself.
-OVERCLAIM_ITEMS = ("EV-1", "EV-10", "OV-2")
 
 
 def project_round(project: Project, number: int) -> Round:

@@ -52,3 +52,19 @@ def test_more_files_than_django_parses_show_the_answer_page_with_why(project, re
     assert EvidenceFile.objects.count() == 2
     # Without the token nothing is saved: the CSRF check still guards every save.
     assert client.post(url, {"status": "met", "evidence_text": "forged"}).status_code == 403
+
+
+def test_a_body_of_text_over_djangos_limit_shows_the_answer_page_with_why(project, researcher) -> None:
+    item = GuidelineItem.objects.get(version=project.guideline_version_id, code="EV-5")
+    answer_save(
+        actor=researcher, project=project, item=item, status=AnswerStatus.MET, justification="", evidence_text="Saved."
+    )
+    client = Client()
+    client.force_login(researcher)
+    url = reverse("answer-edit", kwargs={"pk": project.pk, "code": "EV-5"})
+    huge = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    response = client.post(url, {"status": "partly_met", "evidence_text": huge})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "more than this page accepts, so nothing was saved" in html and 'name="evidence_text"' in html
+    assert Answer.objects.get(project=project, item=item).evidence_text == "Saved."
