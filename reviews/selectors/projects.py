@@ -11,6 +11,7 @@ from audits.selectors import AuditSummary, RunSummary
 from reviews.enums import (
     ACTIVE_ASSIGNMENT_STATUSES,
     JUSTIFICATION_REQUIRED,
+    OPEN_STATUSES,
     OVERCLAIM_ITEMS,
     OverclaimFinding,
     ProjectStatus,
@@ -172,8 +173,11 @@ def researcher_tasks(
     )
     overclaims = [review for review in reviews if review.overclaim == OverclaimFinding.OVERCLAIM] if decided else []
     # Once decided (approved, rejected) or withdrawn, a failing audit asks nothing more of anyone.
-    open_for_review = project.status not in {ProjectStatus.APPROVED, ProjectStatus.REJECTED, ProjectStatus.WITHDRAWN}
-    failing = [entry for entry in (results.audits if results and open_for_review else []) if entry.status == "fail"]
+    failing = [
+        entry
+        for entry in (results.audits if results and project.status in OPEN_STATUSES else [])
+        if entry.status == "fail"
+    ]
     waived: set[str] = set()
     if failing and latest_round is not None:
         waived = set(

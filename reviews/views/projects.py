@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audits.selectors import AUDIT_LABELS, AuditSummary, latest_results
 from audits.thresholds import default_thresholds, threshold_labels
 from reviews.enums import (
+    OPEN_STATUSES,
     OVERCLAIM_ITEMS,
     Action,
     AssignmentStatus,
@@ -178,7 +179,8 @@ def project_detail_page(
             checklist=checklist,
             latest_round=latest,
             reviews=reviews,
-            results=latest_results(project=project),
+            # Only an open project's failing audits are things to do: no results query for the others.
+            results=latest_results(project=project) if project.status in OPEN_STATUSES else None,
         )
         if is_owner
         else None
