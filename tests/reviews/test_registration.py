@@ -107,6 +107,8 @@ def test_an_unconfirmed_owner_cannot_edit_upload_or_submit(catalogue):
         "forged",
         signing.dumps({"user": 1, "email": "x@example.org"}, salt="another-purpose"),
     ],
+    # Fixed ids: a signed token holds a timestamp, and xdist's processes must collect the same names.
+    ids=["forged", "signed-for-another-purpose"],
 )
 def test_a_forged_link_confirms_nothing(token):
     user = ResearcherFactory(email_verified_at=None)
