@@ -19,6 +19,10 @@ WORKDIR /app
 # Dependencies first so this layer is cached while only code changes.
 # All pinned packages ship manylinux wheels, so no compiler is needed.
 COPY requirements.txt .
+# WeasyPrint (decision letters) draws text with pango; DejaVu is the letters' font.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 RUN pip install --upgrade pip && pip install -r requirements.txt
 
 COPY . .

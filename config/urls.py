@@ -8,6 +8,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("reviews.urls")),
     path("", include("audits.urls")),
+    path("", include("letters.urls")),
+    path("", include("oversight.urls")),
+    path("", include("public.urls")),
 ]
 
 # A database or Redis that cannot be reached answers 503 with Retry-After, not 500.

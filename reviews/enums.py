@@ -78,6 +78,7 @@ class ProjectStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     WITHDRAWN = "withdrawn", "Withdrawn"
     AMENDMENT = "amendment", "Amendment in progress"
+    SUSPENDED = "suspended", "Approval suspended"
 
 
 # The checklist items the overclaim check reads: the declared phase, the claims matrix, the check itself.
@@ -125,6 +126,10 @@ class Action(models.TextChoices):
     DECIDE = "decide", "Decided"
     WITHDRAW = "withdraw", "Withdrawn"
     AMEND = "amend", "Amendment opened"
+    SUSPEND = "suspend", "Approval suspended"
+    REINSTATE = "reinstate", "Approval reinstated"
+    OBJECT = "object", "Objection received"
+    TRIAGE = "triage", "Objection triaged"
 
 
 class AssignmentStatus(models.TextChoices):

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from reviews.views import accounts, assignments, catalogue, decisions, home, notifications, projects, reviewing
+from reviews.views import accounts, assignments, catalogue, decisions, home, lists, notifications, projects, reviewing
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -19,7 +19,7 @@ urlpatterns = [
     ),
     path("accounts/confirm-email/resend/", accounts.email_verify_resend, name="email-verify-resend"),
     path("accounts/confirm-email/<str:token>/", accounts.email_verify, name="email-verify"),
-    path("projects/", projects.project_list, name="project-list"),
+    path("projects/", lists.project_list, name="project-list"),
     path("projects/new/", projects.project_new, name="project-new"),
     path("projects/<int:pk>/", projects.project_detail, name="project-detail"),
     path("projects/<int:pk>/edit/", projects.project_edit, name="project-edit"),
@@ -50,7 +50,7 @@ urlpatterns = [
     path("notifications/read/", notifications.notification_read, name="notification-read"),
     path("catalogue/", catalogue.catalogue_list, name="catalogue-list"),
     path("catalogue/<int:pk>/", catalogue.catalogue_detail, name="catalogue-detail"),
-    path("staff/users/", accounts.user_list, name="user-list"),
+    path("staff/users/", lists.user_list, name="user-list"),
     path("staff/users/new/", accounts.user_new, name="user-new"),
     path("staff/users/<int:pk>/", accounts.user_edit, name="user-edit"),
     path("staff/users/<int:pk>/approve/", accounts.user_approve_view, name="user-approve"),

@@ -33,8 +33,12 @@ INSTALLED_APPS = [
     "rules.apps.AutodiscoverRulesConfig",
     "axes",
     "csp",
+    "django_filters",
     "reviews",
     "audits",
+    "letters",
+    "oversight",
+    "public",
 ]
 
 MIDDLEWARE = [

@@ -30,6 +30,14 @@ class GuidelineVersion(models.Model):
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        related_name="children",
+        null=True,
+        blank=True,
+        help_text="The published version this one was started from; its diff and impact are against it.",
+    )
 
     class Meta:
         ordering = ["guideline_set", "-number"]

@@ -37,6 +37,11 @@ class Project(models.Model):
     data_sources = models.TextField()
     guideline_version = models.ForeignKey(GuidelineVersion, on_delete=models.PROTECT, related_name="projects")
     status = models.CharField(max_length=20, choices=ProjectStatus.choices, default=ProjectStatus.DRAFT)
+    public_listing = models.BooleanField(
+        "list on the public register",
+        default=False,
+        help_text="Chosen by the researcher at submission: once approved, the project appears on the public register.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

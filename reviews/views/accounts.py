@@ -11,8 +11,6 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db.models import Case, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
@@ -219,25 +217,6 @@ password_reset_complete = auth_views.PasswordResetCompleteView.as_view()
 def _require_user_admin(request: AuthedRequest) -> None:
     if not request.user.has_perm("reviews.manage_users"):
         raise PermissionDenied("only administrators manage accounts")
-
-
-@login_required
-def user_list(request: AuthedRequest) -> HttpResponse:
-    """Every account, those awaiting approval first; `?pending=1` lists only them."""
-    _require_user_admin(request)
-    pending_first = Case(When(approved_at__isnull=True, then=Value(0)), default=Value(1))
-    accounts = User.objects.order_by(pending_first, "role", "full_name", "username")
-    pending_only = request.GET.get("pending") == "1"
-    if pending_only:
-        accounts = accounts.filter(approved_at__isnull=True)
-    page = Paginator(accounts, 100).get_page(request.GET.get("page"))
-    context = {
-        "page": page,
-        "users": page.object_list,
-        "pending_only": pending_only,
-        "pending_count": User.objects.filter(approved_at__isnull=True).count(),
-    }
-    return render(request, "reviews/user_list.html", context)
 
 
 @login_required

@@ -38,7 +38,6 @@ from reviews.rules import is_admin, is_researcher
 from reviews.selectors import (
     project_activity,
     project_checklist,
-    projects_visible_to,
     submission_problems,
 )
 from reviews.selectors.diff import ThresholdChange, diff_thresholds
@@ -64,12 +63,6 @@ AMENDMENT_STATUSES = {
     ProjectStatus.IN_REVIEW,
     ProjectStatus.CHANGES_REQUESTED,
 }
-
-
-@login_required
-def project_list(request: AuthedRequest) -> HttpResponse:
-    page = Paginator(projects_visible_to(request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "reviews/project_list.html", {"page": page, "projects": page.object_list})
 
 
 @login_required

@@ -13,6 +13,7 @@ request runs in a savepoint that is rolled back, so the roles see the same world
 
 from __future__ import annotations
 
+import importlib
 import json
 import uuid
 from collections.abc import Callable
@@ -129,6 +130,8 @@ class World:
     secrets: list[str] = field(default_factory=list)  # what no outsider may ever read
     secrets_by_variant: dict[str, list[str]] = field(default_factory=dict)
     assignments: dict[str, Assignment] = field(default_factory=dict)  # role -> its assignment on "submitted"
+    # What the rows of other apps (tests/<app>/access_rows.py) build once, on first use, keyed by their name.
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def owner(self) -> User:
@@ -601,6 +604,15 @@ TABLE: dict[str, Row] = {
 }
 
 
+# Each app beyond reviews and audits keeps its rows beside its tests, in tests/<app>/access_rows.py
+# (ROWS, built with Row and per_role from here); the table is theirs and the one above together.
+ROW_MODULES = ("tests.letters.access_rows", "tests.oversight.access_rows", "tests.public.access_rows")
+for _module in ROW_MODULES:
+    _rows = importlib.import_module(_module).ROWS
+    assert not set(_rows) & set(TABLE), f"{_module} repeats rows of the table: {sorted(set(_rows) & set(TABLE))}"
+    TABLE.update(_rows)
+
+
 def _variant_of(w: World, p: Project) -> str:
     return next(variant for variant, candidate in w.projects.items() if candidate.pk == p.pk)
 
@@ -768,7 +780,7 @@ def _named_patterns(patterns: list[Any], namespace: str = "") -> list[str]:
     return names
 
 
-APP_URL_MODULES = ("reviews.urls", "audits.urls")
+APP_URL_MODULES = ("reviews.urls", "audits.urls", "letters.urls", "oversight.urls", "public.urls")
 
 
 def test_every_url_is_in_the_table():
