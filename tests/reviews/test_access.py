@@ -606,7 +606,13 @@ TABLE: dict[str, Row] = {
 
 # Each app beyond reviews and audits keeps its rows beside its tests, in tests/<app>/access_rows.py
 # (ROWS, built with Row and per_role from here); the table is theirs and the one above together.
-ROW_MODULES = ("tests.letters.access_rows", "tests.oversight.access_rows", "tests.public.access_rows")
+ROW_MODULES = (
+    "tests.reviews.access_rows_catalogue",
+    "tests.reviews.access_rows_lists",
+    "tests.letters.access_rows",
+    "tests.oversight.access_rows",
+    "tests.public.access_rows",
+)
 for _module in ROW_MODULES:
     _rows = importlib.import_module(_module).ROWS
     assert not set(_rows) & set(TABLE), f"{_module} repeats rows of the table: {sorted(set(_rows) & set(TABLE))}"
