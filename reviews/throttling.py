@@ -52,6 +52,7 @@ ACTIONS = {
     "sign": "signatures",
     "upload": "image-set uploads",
     "audit": "audit-run requests",
+    "objection": "questions and objections",
 }
 
 
