@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import include, path
 
-urlpatterns: list[URLPattern] = []
+# The register (anyone may read it) and the objection channel (anyone may write; admins triage).
+urlpatterns = [
+    path("", include("public.urls_register")),
+    path("", include("public.urls_objections")),
+]

@@ -612,6 +612,7 @@ ROW_MODULES = (
     "tests.letters.access_rows",
     "tests.oversight.access_rows",
     "tests.public.access_rows",
+    "tests.public.access_rows_objections",
 )
 for _module in ROW_MODULES:
     _rows = importlib.import_module(_module).ROWS
