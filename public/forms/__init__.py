@@ -1,0 +1,1 @@
+"""Forms of the public app: the register (register.py) and the objection channel (objections.py)."""

@@ -1,0 +1,1 @@
+"""Reads of the public app: the register (register.py) and the objection channel (objections.py)."""
