@@ -69,6 +69,12 @@ def is_project_approved(user: Any, project: Any) -> bool:
 
 
 @rules.predicate
+def is_project_suspended(user: Any, project: Any) -> bool:
+    """An upheld objection suspended the approval; an amendment or an administrator lifts it."""
+    return project is not None and project.status == ProjectStatus.SUSPENDED
+
+
+@rules.predicate
 def is_project_submitted(user: Any, project: Any) -> bool:
     """Reviewers are assigned once there is a round to review, and until the project ends."""
     return project is not None and project.status not in {ProjectStatus.DRAFT, ProjectStatus.WITHDRAWN}
@@ -133,7 +139,9 @@ can_edit_project = is_project_owner & is_verified & is_project_editable
 can_submit_project = is_project_owner & is_verified & is_project_editable
 can_create_project = is_researcher & is_verified
 can_withdraw_project = is_project_owner & is_project_open
-can_amend_project = is_project_owner & is_project_approved
+# The researcher answers a suspended approval with an amendment, reviewed again.
+can_amend_project = is_project_owner & (is_project_approved | is_project_suspended)
+can_reinstate_project = is_admin & is_project_suspended
 can_respond_assignment = is_invited_reviewer & ~is_project_owner
 can_assign_reviewers = is_admin & is_project_submitted
 # Reviewing, waiving and signing: an assigned reviewer who accepted and declared no conflict,
@@ -149,6 +157,7 @@ rules.add_perm("reviews.submit_project", can_submit_project)
 rules.add_perm("reviews.add_project", can_create_project)
 rules.add_perm("reviews.withdraw_project", can_withdraw_project)
 rules.add_perm("reviews.amend_project", can_amend_project)
+rules.add_perm("reviews.reinstate_project", can_reinstate_project)
 rules.add_perm("reviews.respond_assignment", can_respond_assignment)
 rules.add_perm("reviews.assign_reviewers", can_assign_reviewers)
 rules.add_perm("reviews.review_project", can_review_project)

@@ -374,9 +374,15 @@ def _set_status(*, actor: User, project: Project, status: ProjectStatus, action:
     )
 
 
+# An amendment reopens an approved project, and is how a researcher answers a suspension.
+AMENDABLE_STATUSES = frozenset({ProjectStatus.APPROVED, ProjectStatus.SUSPENDED})
+# The approval stands in these, so it can be suspended (an amendment in preparation included).
+SUSPENDABLE_STATUSES = frozenset({ProjectStatus.APPROVED, ProjectStatus.AMENDMENT})
+
+
 @transaction.atomic
 def project_amend(*, actor: User, project: Project, reason: str) -> Project:
-    """Reopen an approved project for an amendment; its next submission is reviewed again.
+    """Reopen an approved (or suspended) project for an amendment; its next submission is reviewed again.
 
     The reason is required and goes into the activity log's entry (hash-chained), so the
     project's history says why the approved project was reopened.
@@ -385,11 +391,66 @@ def project_amend(*, actor: User, project: Project, reason: str) -> Project:
     if not reason:
         raise ValueError("Say why the project is amended.")
     locked = lock_project(project)
-    if locked.status != ProjectStatus.APPROVED:
+    if locked.status not in AMENDABLE_STATUSES:
         raise TransitionConflict(
-            f"Only an approved project can be amended; this one is {locked.get_status_display().lower()}."
+            "Only an approved project, or one whose approval is suspended, can be amended; "
+            f"this one is {locked.get_status_display().lower()}."
         )
     _set_status(actor=actor, project=locked, status=ProjectStatus.AMENDMENT, action=Action.AMEND, reason=reason)
+    return locked
+
+
+@transaction.atomic
+def project_suspend(*, actor: User, project: Project, reason: str) -> Project:
+    """Suspend the approval of a project (an upheld objection): the register and the project
+    page say so until an administrator reinstates it or an amendment is approved.
+
+    From an amendment in preparation too, since its approval still stands; reinstating
+    returns to approved (the researcher may open the amendment again).
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("Say why the approval is suspended.")
+    locked = lock_project(project)
+    if locked.status not in SUSPENDABLE_STATUSES:
+        raise TransitionConflict(
+            f"Only an approval that stands can be suspended; this project is {locked.get_status_display().lower()}."
+        )
+    _set_status(actor=actor, project=locked, status=ProjectStatus.SUSPENDED, action=Action.SUSPEND, reason=reason)
+    notify(
+        key=f"suspended:{locked.pk}:{locked.updated_at.isoformat()}",
+        recipients=[locked.owner, *admins()],
+        kind=NotificationKind.CHANGES_REQUESTED,
+        project=locked,
+        subject=f"{locked.title}: approval suspended",
+        body=f"The approval of {locked.title} is suspended.\n\n{reason}\n\n"
+        "Open an amendment to answer it; the next round is reviewed again.",
+        url=reverse("project-detail", kwargs={"pk": locked.pk}),
+    )
+    return locked
+
+
+@transaction.atomic
+def project_reinstate(*, actor: User, project: Project, reason: str) -> Project:
+    """An administrator lifts a suspension: the project is approved again, as it was."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("Say why the approval is reinstated.")
+    locked = lock_project(project)
+    if locked.status != ProjectStatus.SUSPENDED:
+        raise TransitionConflict(
+            f"Only a suspended approval can be reinstated; this project is {locked.get_status_display().lower()}."
+        )
+    _set_status(actor=actor, project=locked, status=ProjectStatus.APPROVED, action=Action.REINSTATE, reason=reason)
+    notify(
+        key=f"reinstated:{locked.pk}:{locked.updated_at.isoformat()}",
+        recipients=[locked.owner, *admins()],
+        kind=NotificationKind.APPROVED,
+        project=locked,
+        subject=f"{locked.title}: approval reinstated",
+        body=f"The approval of {locked.title} is reinstated.\n\n{reason}",
+        url=reverse("project-detail", kwargs={"pk": locked.pk}),
+    )
     return locked
 
 
