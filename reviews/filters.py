@@ -1,0 +1,559 @@
+"""Search, filters and sort orders of the lists, as django-filter FilterSets read from the URL.
+
+Every parameter lives in the query string, so a filtered list is a bookmark and a link (the
+board dashboard links to the project list with these names). A FilterSet narrows the queryset
+it is given and never widens it: the project list hands it only the projects the user may see.
+Filters only an administrator may use are removed for everyone else, so they are neither shown
+nor applied.
+
+The definitions that a dashboard counts with (what "overdue", "unassigned" and "invited" mean)
+are the module-level Q builders below, so a count and the list behind it always agree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, ClassVar
+
+import django_filters
+from django import forms
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+from django.http import QueryDict
+from django.utils import timezone
+
+from audits.enums import AuditName, RunStatus
+from audits.models import AuditRun
+from reviews.enums import (
+    ACTIVE_ASSIGNMENT_STATUSES,
+    UNDER_REVIEW_STATUSES,
+    AssignmentStatus,
+    ExpertiseKind,
+    Modality,
+    ProjectStatus,
+    Role,
+    SynthesisTask,
+    Verdict,
+)
+from reviews.models import Assignment, AuditWaiver, GuidelineItem, GuidelineVersion, ItemReview, Project, Round, User
+from reviews.rules import is_admin
+
+AUDIT_STATUS_CHOICES = [
+    ("pass", "Pass"),
+    ("warn", "Warning"),
+    ("fail", "Fail"),
+    ("not_computable", "Not computable"),
+]
+# Lifecycle order, for sorting by status.
+STATUS_ORDER = [status.value for status in ProjectStatus]
+SEARCH_MAX = 200
+
+
+# ---- shared definitions (also used by the board dashboard's counts) ---------------------------
+
+
+def overdue_assignment_q(today: date | None = None, prefix: str = "") -> Q:
+    """An assignment still held (invited or accepted) past its due date, on a project that waits
+    on its reviewers: once the project is decided or back with the researcher, nothing is late."""
+    today = today or timezone.localdate()
+    return Q(
+        **{
+            f"{prefix}status__in": sorted(ACTIVE_ASSIGNMENT_STATUSES),
+            f"{prefix}due_date__lt": today,
+            f"{prefix}project__status__in": sorted(UNDER_REVIEW_STATUSES),
+        }
+    )
+
+
+def has_overdue_assignment(today: date | None = None) -> Exists:
+    return Exists(Assignment.objects.filter(overdue_assignment_q(today), project=OuterRef("pk")))
+
+
+def has_active_assignment() -> Exists:
+    return Exists(Assignment.objects.filter(project=OuterRef("pk"), status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)))
+
+
+def unassigned_project_q() -> Q:
+    """Submitted or in review, and no reviewer holds a place on it."""
+    return Q(Q(status__in=sorted(UNDER_REVIEW_STATUSES)), ~has_active_assignment())
+
+
+def has_open_invitation() -> Exists:
+    return Exists(Assignment.objects.filter(project=OuterRef("pk"), status=AssignmentStatus.INVITED))
+
+
+def first_submitted_at() -> Subquery:
+    """When round 1 was frozen: the project's first submission, or NULL for a draft."""
+    return Subquery(Round.objects.filter(project=OuterRef("pk"), number=1).values("submitted_at")[:1])
+
+
+def latest_audit_status(audit: str) -> Subquery:
+    """The status of one audit in the project's newest succeeded run (audits.selectors._status_keys)."""
+    runs = AuditRun.objects.filter(project=OuterRef("pk"), status=RunStatus.SUCCEEDED).order_by("-created_at", "-pk")
+    return Subquery(runs.annotate(audit_status=KT(f"results__{audit}__status")).values("audit_status")[:1])
+
+
+# ---- the common part of every list's filters --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActiveFilter:
+    """One filter in use, as the bar lists it, with the link that drops it."""
+
+    name: str
+    label: str
+    value: str
+    remove_url: str
+
+
+def _code_key(code: str) -> tuple[str, int, str]:
+    match = re.match(r"^([A-Za-z]+)-?(\d+)(.*)$", code)
+    return (match.group(1), int(match.group(2)), match.group(3)) if match else (code, 0, "")
+
+
+class ListFilterSet(django_filters.FilterSet):
+    """Adds the sort order, the admin-only filters and the list of filters in use."""
+
+    # Sort key -> (label, ordering). The first is the default.
+    SORTS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {}
+    ADMIN_ONLY: ClassVar[tuple[str, ...]] = ()
+    # Shown in the bar's first row; the rest sit under "More filters".
+    PRIMARY: ClassVar[tuple[str, ...]] = ("q",)
+    # Parameters that are not filters: the page and the sort order.
+    NOT_FILTERS: ClassVar[frozenset[str]] = frozenset({"sort", "page"})
+
+    def __init__(self, data: QueryDict | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)
+        user = getattr(self.request, "user", None)
+        if not is_admin(user):
+            for name in self.ADMIN_ONLY:
+                self.filters.pop(name, None)
+        self.filters["sort"] = django_filters.ChoiceFilter(
+            label="Sort by",
+            choices=[(key, label) for key, (label, _order) in self.SORTS.items()],
+            empty_label=None,
+            method="_no_filter",
+        )
+        self.filters["sort"].model = self.queryset.model
+        self.filters["sort"].parent = self
+
+    def _no_filter(self, queryset: QuerySet[Any], name: str, value: Any) -> QuerySet[Any]:
+        return queryset
+
+    @property
+    def default_sort(self) -> str:
+        return next(iter(self.SORTS))
+
+    @property
+    def sort(self) -> str:
+        chosen = self.form.cleaned_data.get("sort") if self.is_valid() else None
+        return chosen or self.default_sort
+
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        queryset = super().filter_queryset(queryset)
+        return self.sort_queryset(queryset, self.sort)
+
+    def sort_queryset(self, queryset: QuerySet[Any], sort: str) -> QuerySet[Any]:
+        return queryset.order_by(*self.SORTS[sort][1])
+
+    def page_rows(self) -> QuerySet[Any]:
+        """The filtered rows, or none while a filter is invalid: a list that silently ignores a
+        mistyped filter would look like an answer to the question asked."""
+        return self.qs if self.is_valid() else self.queryset.none()
+
+    def active(self) -> list[ActiveFilter]:
+        """The filters in use, each with its value as the form shows it."""
+        if not self.is_bound or not self.is_valid():
+            return []
+        found = []
+        for name, value in self.form.cleaned_data.items():
+            if name in self.NOT_FILTERS or value in (None, "", [], (), False):
+                continue
+            field = self.form.fields[name]
+            found.append(
+                ActiveFilter(
+                    name=name,
+                    label=str(field.label or name),
+                    value=self._value_label(field, value),
+                    remove_url=self.url_without(name),
+                )
+            )
+        return found
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.active())
+
+    def url_without(self, *names: str) -> str:
+        query = self.data.copy()
+        for name in (*names, "page"):
+            query.pop(name, None)
+        encoded = query.urlencode()
+        return f"?{encoded}" if encoded else "?"
+
+    @property
+    def clear_url(self) -> str:
+        """Every filter dropped; the sort order kept."""
+        sort = self.data.get("sort")
+        return f"?sort={sort}" if sort and self.is_valid() and sort != self.default_sort else "?"
+
+    @staticmethod
+    def _value_label(field: forms.Field, value: Any) -> str:
+        if isinstance(value, bool):
+            return "yes"
+        if isinstance(value, date):
+            return value.isoformat()
+        choices = dict(getattr(field, "choices", []) or [])
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(choices.get(v, v)) for v in value)
+        if hasattr(value, "pk"):
+            return str(value)
+        return str(choices.get(value, value))
+
+    def primary_fields(self) -> list[forms.BoundField]:
+        return [self.form[name] for name in self.PRIMARY if name in self.form.fields]
+
+    def more_fields(self) -> list[forms.BoundField]:
+        return [
+            self.form[name]
+            for name in self.form.fields
+            if name not in self.PRIMARY and name != "sort" and not self.form.fields[name].widget.is_hidden
+        ]
+
+    def hidden_fields(self) -> list[forms.BoundField]:
+        return [field for field in self.form if field.is_hidden]
+
+
+def _search_filter(label: str) -> django_filters.CharFilter:
+    return django_filters.CharFilter(
+        label="Search",
+        method="search",
+        max_length=SEARCH_MAX,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": label}),
+    )
+
+
+def _flag(label: str) -> django_filters.BooleanFilter:
+    """A yes-only flag: `?name=1` (or a ticked box) turns it on; absent, it does nothing."""
+    return django_filters.BooleanFilter(label=label, method="flag", widget=forms.CheckboxInput(attrs={"value": "1"}))
+
+
+def _reviewers(request: Any = None) -> QuerySet[User]:
+    return User.objects.filter(role=Role.REVIEWER).order_by("full_name", "username")
+
+
+def _item_code_choices() -> list[tuple[str, str]]:
+    """Every item code of every version, with the newest version's wording of it."""
+    wording: dict[str, str] = {}
+    for code, requirement in GuidelineItem.objects.order_by("code", "-version__number", "-pk").values_list(
+        "code", "requirement"
+    ):
+        wording.setdefault(code, requirement)
+    return [
+        (code, f"{code} · {text[:60]}{'…' if len(text) > 60 else ''}")
+        for code, text in sorted(wording.items(), key=lambda pair: _code_key(pair[0]))
+    ]
+
+
+# ---- projects -------------------------------------------------------------------------------
+
+
+class ProjectFilterForm(forms.Form):
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        after, before = data.get("submitted_after"), data.get("submitted_before")
+        if after and before and after > before:
+            self.add_error("submitted_before", "must be on or after “Submitted from”.")
+        audit, status = data.get("audit"), data.get("audit_status")
+        if audit and not status:
+            self.add_error("audit_status", "choose the status the audit must have.")
+        if status and not audit:
+            self.add_error("audit", "choose the audit whose status to match.")
+        return data
+
+
+class ProjectFilter(ListFilterSet):
+    """The project list's filters (issue 11). Give it the projects the user may see."""
+
+    SORTS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
+        "-updated": ("Last changed, newest first", (F("updated_at").desc(), F("pk").desc())),
+        "updated": ("Last changed, oldest first", (F("updated_at").asc(), F("pk").asc())),
+        "title": ("Title, A to Z", (F("title").asc(), F("pk").asc())),
+        "-title": ("Title, Z to A", (F("title").desc(), F("pk").desc())),
+        "status": ("Status, draft to suspended", (F("status_rank").asc(), F("updated_at").desc(), F("pk").desc())),
+        "-status": ("Status, suspended to draft", (F("status_rank").desc(), F("updated_at").desc(), F("pk").desc())),
+        "-submitted": (
+            "First submitted, newest first",
+            (F("first_submitted_at").desc(nulls_last=True), F("pk").desc()),
+        ),
+        "submitted": (
+            "First submitted, oldest first",
+            (F("first_submitted_at").asc(nulls_last=True), F("pk").asc()),
+        ),
+    }
+    ADMIN_ONLY = ("reviewer", "overdue", "unassigned", "invited")
+    PRIMARY = ("q", "status")
+
+    q = _search_filter("Title, summary or researcher")
+    status = django_filters.MultipleChoiceFilter(
+        label="Status", choices=ProjectStatus.choices, widget=forms.CheckboxSelectMultiple
+    )
+    version = django_filters.ModelChoiceFilter(
+        label="Guideline version",
+        field_name="guideline_version",
+        queryset=GuidelineVersion.objects.select_related("guideline_set").order_by("guideline_set__name", "-number"),
+        empty_label="Any version",
+    )
+    modality = django_filters.ChoiceFilter(
+        label="Modality", choices=Modality.choices, method="filter_modality", empty_label="Any modality"
+    )
+    task = django_filters.ChoiceFilter(
+        label="Synthesis task", field_name="synthesis_task", choices=SynthesisTask.choices, empty_label="Any task"
+    )
+    submitted_after = django_filters.DateFilter(
+        label="Submitted from",
+        method="filter_submitted",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="First submission, UTC.",
+    )
+    submitted_before = django_filters.DateFilter(
+        label="Submitted until",
+        method="filter_submitted",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    must_change = django_filters.ChoiceFilter(
+        label="Item marked “must change”", choices=_item_code_choices, method="filter_must_change", empty_label="Any"
+    )
+    audit = django_filters.ChoiceFilter(
+        label="Audit", choices=AuditName.choices, method="_no_filter", empty_label="Any audit"
+    )
+    audit_status = django_filters.ChoiceFilter(
+        label="Latest audit result", choices=AUDIT_STATUS_CHOICES, method="_no_filter", empty_label="Any result"
+    )
+    waived = django_filters.ChoiceFilter(
+        label="Audit waived", choices=AuditName.choices, method="filter_waived", empty_label="Any"
+    )
+    reviewer = django_filters.ModelChoiceFilter(
+        label="Reviewer", queryset=_reviewers, method="filter_reviewer", empty_label="Any reviewer"
+    )
+    overdue = _flag("Has an overdue review")
+    unassigned = _flag("Waiting for reviewers")
+    invited = _flag("Has an unanswered invitation")
+
+    class Meta:
+        model = Project
+        fields: list[str] = []
+        form = ProjectFilterForm
+
+    def search(self, queryset: QuerySet[Project], name: str, value: str) -> QuerySet[Project]:
+        words = value.split()
+        for word in words[:10]:
+            queryset = queryset.filter(
+                Q(title__icontains=word)
+                | Q(summary__icontains=word)
+                | Q(owner__full_name__icontains=word)
+                | Q(owner__username__icontains=word)
+            )
+        return queryset
+
+    def filter_modality(self, queryset: QuerySet[Project], name: str, value: str) -> QuerySet[Project]:
+        # `modalities` is a JSON list. JSON containment is PostgreSQL only; the list's JSON text
+        # holds each code in quotes on both databases, and codes are validated choices.
+        return queryset.alias(modalities_text=Cast("modalities", TextField())).filter(
+            modalities_text__contains=f'"{value}"'
+        )
+
+    def filter_submitted(self, queryset: QuerySet[Project], name: str, value: date) -> QuerySet[Project]:
+        bound = "gte" if name == "submitted_after" else "lte"
+        first = Round.objects.filter(project=OuterRef("pk"), number=1, **{f"submitted_at__date__{bound}": value})
+        return queryset.filter(Exists(first))
+
+    def filter_must_change(self, queryset: QuerySet[Project], name: str, value: str) -> QuerySet[Project]:
+        verdicts = ItemReview.objects.filter(
+            review__round__project=OuterRef("pk"),
+            review__submitted_at__isnull=False,
+            item__code=value,
+            verdict=Verdict.MUST_CHANGE,
+        )
+        return queryset.filter(Exists(verdicts))
+
+    def filter_waived(self, queryset: QuerySet[Project], name: str, value: str) -> QuerySet[Project]:
+        return queryset.filter(Exists(AuditWaiver.objects.filter(round__project=OuterRef("pk"), audit=value)))
+
+    def filter_reviewer(self, queryset: QuerySet[Project], name: str, value: User) -> QuerySet[Project]:
+        held = Assignment.objects.filter(
+            project=OuterRef("pk"), reviewer=value, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
+        )
+        return queryset.filter(Exists(held))
+
+    def flag(self, queryset: QuerySet[Project], name: str, value: bool) -> QuerySet[Project]:
+        if not value:
+            return queryset
+        if name == "overdue":
+            return queryset.filter(has_overdue_assignment())
+        if name == "unassigned":
+            return queryset.filter(unassigned_project_q())
+        return queryset.filter(has_open_invitation())
+
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        audit, status = self.form.cleaned_data.get("audit"), self.form.cleaned_data.get("audit_status")
+        if audit and status:
+            queryset = queryset.alias(latest_audit_status=latest_audit_status(audit)).filter(latest_audit_status=status)
+        return super().filter_queryset(queryset)
+
+    def sort_queryset(self, queryset: QuerySet[Any], sort: str) -> QuerySet[Any]:
+        if sort.lstrip("-") == "status":
+            rank = Case(
+                *(When(status=status, then=Value(n)) for n, status in enumerate(STATUS_ORDER)),
+                default=Value(len(STATUS_ORDER)),
+                output_field=IntegerField(),
+            )
+            queryset = queryset.alias(status_rank=rank)
+        if sort.lstrip("-") == "submitted":
+            queryset = queryset.alias(first_submitted_at=first_submitted_at())
+        return super().sort_queryset(queryset, sort)
+
+
+# ---- accounts -------------------------------------------------------------------------------
+
+PENDING_FIRST = Case(When(approved_at__isnull=True, then=Value(0)), default=Value(1), output_field=IntegerField())
+
+
+class UserState:
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    INVITED = "invited"
+    UNCONFIRMED = "unconfirmed"
+
+    CHOICES = [
+        (ACTIVE, "Active (approved, with a password)"),
+        (PENDING, "Awaiting approval"),
+        (INVITED, "Invited, no password yet"),
+        (UNCONFIRMED, "Email not confirmed"),
+        (INACTIVE, "Inactive"),
+    ]
+
+
+# Django marks an account without a usable password (an invitation not yet taken up) with this prefix.
+UNUSABLE = "!"
+
+
+class UserFilter(ListFilterSet):
+    SORTS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
+        "pending": (
+            "Awaiting approval first",
+            (PENDING_FIRST, F("role").asc(), F("full_name").asc(), F("username").asc(), F("pk").asc()),
+        ),
+        "name": ("Name, A to Z", (F("full_name").asc(), F("username").asc(), F("pk").asc())),
+        "-name": ("Name, Z to A", (F("full_name").desc(), F("username").desc(), F("pk").desc())),
+        "username": ("Username", (F("username").asc(), F("pk").asc())),
+        "-joined": ("Newest accounts first", (F("date_joined").desc(), F("pk").desc())),
+        "joined": ("Oldest accounts first", (F("date_joined").asc(), F("pk").asc())),
+    }
+    PRIMARY = ("q", "role", "state")
+
+    q = _search_filter("Name, username, email or affiliation")
+    role = django_filters.ChoiceFilter(label="Role", choices=Role.choices, empty_label="Any role")
+    expertise = django_filters.ChoiceFilter(label="Expertise", choices=ExpertiseKind.choices, empty_label="Any")
+    state = django_filters.ChoiceFilter(
+        label="State", choices=UserState.CHOICES, method="filter_state", empty_label="Any state"
+    )
+
+    class Meta:
+        model = User
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet[User], name: str, value: str) -> QuerySet[User]:
+        for word in value.split()[:10]:
+            queryset = queryset.filter(
+                Q(username__icontains=word)
+                | Q(full_name__icontains=word)
+                | Q(email__icontains=word)
+                | Q(affiliation__icontains=word)
+            )
+        return queryset
+
+    def filter_state(self, queryset: QuerySet[User], name: str, value: str) -> QuerySet[User]:
+        unusable = Q(password__startswith=UNUSABLE) | Q(password="")
+        states = {
+            UserState.ACTIVE: Q(is_active=True, approved_at__isnull=False) & ~unusable,
+            UserState.INACTIVE: Q(is_active=False),
+            UserState.PENDING: Q(approved_at__isnull=True),
+            UserState.INVITED: unusable,
+            UserState.UNCONFIRMED: Q(email_verified_at__isnull=True),
+        }
+        return queryset.filter(states[value])
+
+
+# ---- assignments (the admin's list of every review) -----------------------------------------
+
+
+class AssignmentFilter(ListFilterSet):
+    SORTS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
+        "due": ("Due date, soonest first", (F("due_date").asc(), F("pk").asc())),
+        "-due": ("Due date, latest first", (F("due_date").desc(), F("pk").desc())),
+        "-assigned": ("Assigned, newest first", (F("assigned_at").desc(), F("pk").desc())),
+        "reviewer": ("Reviewer", (F("reviewer__full_name").asc(), F("reviewer__username").asc(), F("pk").asc())),
+        "project": ("Project title", (F("project__title").asc(), F("pk").asc())),
+    }
+    PRIMARY = ("q", "status")
+
+    q = _search_filter("Project title, reviewer or researcher")
+    status = django_filters.MultipleChoiceFilter(
+        label="Status", choices=AssignmentStatus.choices, widget=forms.CheckboxSelectMultiple
+    )
+    reviewer = django_filters.ModelChoiceFilter(label="Reviewer", queryset=_reviewers, empty_label="Any reviewer")
+    overdue = _flag("Overdue only")
+    project = django_filters.ModelChoiceFilter(
+        label="Project", queryset=Project.objects.all(), widget=forms.HiddenInput
+    )
+
+    class Meta:
+        model = Assignment
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet[Assignment], name: str, value: str) -> QuerySet[Assignment]:
+        for word in value.split()[:10]:
+            queryset = queryset.filter(
+                Q(project__title__icontains=word)
+                | Q(reviewer__full_name__icontains=word)
+                | Q(reviewer__username__icontains=word)
+                | Q(project__owner__full_name__icontains=word)
+            )
+        return queryset
+
+    def flag(self, queryset: QuerySet[Assignment], name: str, value: bool) -> QuerySet[Assignment]:
+        return queryset.filter(overdue_assignment_q()) if value else queryset
+
+
+# ---- the reviewer's own list ----------------------------------------------------------------
+
+
+class MyReviewsFilter(ListFilterSet):
+    """Search and order of "My reviews": it filters the reviewer's own assignments only."""
+
+    SORTS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
+        "due": ("Due date, soonest first", (F("due_date").asc(), F("pk").asc())),
+        "-due": ("Due date, latest first", (F("due_date").desc(), F("pk").desc())),
+        "title": ("Project title", (F("project__title").asc(), F("pk").asc())),
+    }
+    PRIMARY = ("q",)
+
+    q = _search_filter("Project title or researcher")
+
+    class Meta:
+        model = Assignment
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet[Assignment], name: str, value: str) -> QuerySet[Assignment]:
+        for word in value.split()[:10]:
+            queryset = queryset.filter(
+                Q(project__title__icontains=word)
+                | Q(project__owner__full_name__icontains=word)
+                | Q(project__owner__username__icontains=word)
+            )
+        return queryset
