@@ -46,6 +46,7 @@ urlpatterns = [
     path("projects/<int:pk>/rounds/<int:number>/changes/", reviewing.round_diff, name="round-diff"),
     path("projects/<int:pk>/rounds/<int:number>/sign/", decisions.round_sign_view, name="round-sign"),
     path("reviews/", assignments.my_reviews, name="my-reviews"),
+    path("reviews/all/", lists.review_list, name="review-list"),
     path("notifications/", notifications.notification_list, name="notification-list"),
     path("notifications/read/", notifications.notification_read, name="notification-read"),
     path("catalogue/", catalogue.catalogue_list, name="catalogue-list"),

@@ -1,39 +1,129 @@
-"""The lists that page through everything a user may see: projects and accounts."""
+"""The lists that page through everything a user may see: projects, accounts and reviews.
+
+Each list reads its search, filters, sort order and page from the URL (reviews.filters), so a
+filtered list is a bookmark, the back button returns to it, and the page links keep it. A
+filter with a bad value lists nothing and says which field is wrong, with the answer 200.
+"""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.db.models import Case, Value, When
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Page, Paginator
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
-from reviews.models import User
+from reviews.enums import ACTIVE_ASSIGNMENT_STATUSES
+from reviews.filters import AssignmentFilter, ListFilterSet, ProjectFilter, UserFilter, UserState, first_submitted_at
+from reviews.models import Assignment, Project, Round, RoundReview, User
+from reviews.rules import is_admin, is_reviewer
 from reviews.selectors import projects_visible_to
 from reviews.views.access import AuthedRequest
 from reviews.views.accounts import _require_user_admin
 
+PROJECTS_PER_PAGE = 50
+USERS_PER_PAGE = 100
+ASSIGNMENTS_PER_PAGE = 50
+
+
+def _visible_projects(user: User) -> QuerySet[Project]:
+    """The projects of projects_visible_to, without its per-row counts: what the filters, the
+    count and the page of ids run on. The rows shown are read through projects_visible_to
+    itself (_project_rows), so a mistake here could never show a project it does not list."""
+    if is_admin(user):
+        return Project.objects.all()
+    if is_reviewer(user):
+        held = Assignment.objects.filter(
+            project=OuterRef("pk"), reviewer=user, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
+        )
+        return Project.objects.filter(Exists(held))
+    return Project.objects.filter(owner=user)
+
+
+def _page(rows: QuerySet[Any], per_page: int, number: str | None) -> Page[Any]:
+    """The page asked for; a page number past the end shows the last page, a bad one the first."""
+    return Paginator(rows, per_page).get_page(number)
+
+
+def _project_rows(user: User, filterset: ProjectFilter, page: Page[Project]) -> list[Project]:
+    """The page's projects with their progress counts and first submission, in the list's order.
+
+    The filters and the order run on bare project rows and give the page's ids (a LIMIT
+    subquery); only those rows are joined to their answers and rounds, whatever the number of
+    projects. Two queries with the paginator's count.
+    """
+    page_ids = cast(QuerySet[Project], page.object_list).values("pk")
+    rows = projects_visible_to(user).filter(pk__in=page_ids).annotate(first_submitted_at=first_submitted_at())
+    return list(filterset.sort_queryset(rows, filterset.sort))
+
+
+def _list_context(filterset: ListFilterSet, page: Page[Any], total: int) -> dict[str, Any]:
+    return {
+        "filter": filterset,
+        "page": page,
+        "active_filters": filterset.active(),
+        "matching": page.paginator.count,
+        "total": total,
+        "filter_errors": filterset.is_bound and not filterset.is_valid(),
+    }
+
 
 @login_required
 def project_list(request: AuthedRequest) -> HttpResponse:
-    page = Paginator(projects_visible_to(request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "reviews/project_list.html", {"page": page, "projects": page.object_list})
+    visible = _visible_projects(request.user)
+    filterset = ProjectFilter(request.GET, queryset=visible, request=request)
+    page = _page(filterset.page_rows(), PROJECTS_PER_PAGE, request.GET.get("page"))
+    page.object_list = _project_rows(request.user, filterset, page) if page.paginator.count else []
+    total = visible.count() if filterset.is_filtered or not filterset.is_valid() else page.paginator.count
+    context = _list_context(filterset, page, total) | {"projects": page.object_list}
+    return render(request, "reviews/project_list.html", context)
 
 
 @login_required
 def user_list(request: AuthedRequest) -> HttpResponse:
-    """Every account, those awaiting approval first; `?pending=1` lists only them."""
+    """Every account, those awaiting approval first; `?pending=1` (the old link) lists only them."""
     _require_user_admin(request)
-    pending_first = Case(When(approved_at__isnull=True, then=Value(0)), default=Value(1))
-    accounts = User.objects.order_by(pending_first, "role", "full_name", "username")
-    pending_only = request.GET.get("pending") == "1"
-    if pending_only:
-        accounts = accounts.filter(approved_at__isnull=True)
-    page = Paginator(accounts, 100).get_page(request.GET.get("page"))
-    context = {
-        "page": page,
+    data = request.GET.copy()
+    if data.pop("pending", None) == ["1"] and not data.get("state"):
+        data["state"] = UserState.PENDING
+    filterset = UserFilter(data, queryset=User.objects.all(), request=request)
+    page = _page(filterset.page_rows(), USERS_PER_PAGE, request.GET.get("page"))
+    pending_count = User.objects.filter(approved_at__isnull=True).count()
+    total = User.objects.count() if filterset.is_filtered or not filterset.is_valid() else page.paginator.count
+    context = _list_context(filterset, page, total) | {
         "users": page.object_list,
-        "pending_only": pending_only,
-        "pending_count": User.objects.filter(approved_at__isnull=True).count(),
+        "pending_only": filterset.is_valid() and filterset.form.cleaned_data.get("state") == UserState.PENDING,
+        "pending_count": pending_count,
     }
     return render(request, "reviews/user_list.html", context)
+
+
+def _assignment_rows(queryset: QuerySet[Assignment]) -> QuerySet[Assignment]:
+    """Each assignment with the project's latest round and whether its reviewer submitted a
+    review of that round: subqueries on the page's rows only."""
+    latest = Round.objects.filter(project=OuterRef("project")).order_by("-number")
+    review = RoundReview.objects.filter(
+        reviewer=OuterRef("reviewer"), round__project=OuterRef("project"), round__number=OuterRef("round_number")
+    )
+    return (
+        queryset.select_related("project__owner", "reviewer")
+        .annotate(round_number=Subquery(latest.values("number")[:1]))
+        .annotate(review_submitted_at=Subquery(review.values("submitted_at")[:1]))
+    )
+
+
+@login_required
+def review_list(request: AuthedRequest) -> HttpResponse:
+    """Every reviewer's assignments, for the administrators who chase them."""
+    if not is_admin(request.user):
+        raise PermissionDenied("only administrators see every reviewer's assignments")
+    assignments = Assignment.objects.all()
+    filterset = AssignmentFilter(request.GET, queryset=assignments, request=request)
+    page = _page(_assignment_rows(filterset.page_rows()), ASSIGNMENTS_PER_PAGE, request.GET.get("page"))
+    total = assignments.count() if filterset.is_filtered or not filterset.is_valid() else page.paginator.count
+    context = _list_context(filterset, page, total) | {"assignments": page.object_list, "today": timezone.localdate()}
+    return render(request, "reviews/review_list.html", context)

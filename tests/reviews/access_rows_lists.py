@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from tests.reviews.test_access import LOGIN, Row, per_role
 
-ROWS: dict[str, Any] = {}
+ROWS: dict[str, Row] = {
+    # Every reviewer's assignments: administrators only; a reviewer has "My reviews".
+    "review-list": Row(get=per_role(LOGIN, 403, 403, 403, 200)),
+}
