@@ -3,6 +3,8 @@ response forms. Every error names the field and what is wrong."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -84,6 +86,19 @@ class ReasonForm(forms.Form):
         return _required_text(self.cleaned_data.get("reason"), "Give the reason: the sender and the register read it.")
 
 
+class DismissForm(ReasonForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, prefix="dismiss", **kwargs)
+        self.fields["reason"].label = "Why it is dismissed"
+
+
+class ReinstateForm(ReasonForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, prefix="reinstate", **kwargs)
+        self.fields["reason"].label = "Why the approval is reinstated"
+        self.fields["reason"].help_text = "Kept in the project's history."
+
+
 class UpholdForm(ReasonForm):
     remedy = forms.ChoiceField(
         label="Remedy",
@@ -95,6 +110,10 @@ class UpholdForm(ReasonForm):
         },
     )
     field_order = ["remedy", "reason"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label = "Why it is upheld"
 
 
 class ResponseForm(forms.Form):

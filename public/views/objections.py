@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from public.forms.objections import ObjectionForm, ReasonForm, ResponseForm, UpholdForm
+from public.forms.objections import DismissForm, ObjectionForm, ReinstateForm, ResponseForm, UpholdForm
 from public.models import Objection, ObjectionResponse, ObjectionStatus
 from public.selectors.objections import (
     objection_by_token,
@@ -127,8 +127,8 @@ def _triage_page(request: AuthedRequest, objection: Objection, *, status: int = 
         "responses": list(objection.responses.all()),
         "response_form": forms.get("response_form") or ResponseForm(),
         "uphold_form": forms.get("uphold_form") or UpholdForm(),
-        "dismiss_form": forms.get("dismiss_form") or ReasonForm(prefix="dismiss"),
-        "reinstate_form": forms.get("reinstate_form") or ReasonForm(prefix="reinstate"),
+        "dismiss_form": forms.get("dismiss_form") or DismissForm(),
+        "reinstate_form": forms.get("reinstate_form") or ReinstateForm(),
         "statuses": ObjectionStatus,
         "By": ObjectionResponse.By,
     }
@@ -224,7 +224,7 @@ def _uphold(request: AuthedRequest, objection: Objection) -> Forms:
 
 
 def _dismiss(request: AuthedRequest, objection: Objection) -> Forms:
-    form = ReasonForm(request.POST, prefix="dismiss")
+    form = DismissForm(request.POST)
     if not form.is_valid():
         return {"dismiss_form": form}
     services.objection_dismiss(actor=request.user, objection=objection, reason=form.cleaned_data["reason"])
@@ -257,7 +257,7 @@ def project_reinstate_view(request: AuthedRequest, pk: int) -> HttpResponse:
     back = str(request.POST.get("next", ""))
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         back = project.get_absolute_url()
-    form = ReasonForm(request.POST, prefix="reinstate")
+    form = ReinstateForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Not reinstated: give the reason (it is kept in the project's history).")
         return redirect(back)
