@@ -1,0 +1,201 @@
+"""Plotly figures of the board's figures, as plain dicts for json_script (drawn by static/js/board.js).
+
+Each bar carries in `customdata` the project list that lists the projects behind it, so a
+click on a bar opens them; the page's tables carry the same numbers and links for readers
+who do not use the chart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from oversight.links import project_list_url
+from oversight.selectors import Board, Params
+from reviews.enums import ProjectStatus
+
+BLUE = "#1c7ed6"
+ORANGE = "#e8590c"
+RED = "#e03131"
+GREEN = "#2f9e44"
+GREY = "#868e96"
+MAX_REVIEWER_BARS = 15
+DECIDED: Params = tuple(("status", s.value) for s in (ProjectStatus.APPROVED, ProjectStatus.REJECTED))
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    title: str
+    figure: dict[str, Any]
+
+    @property
+    def element_id(self) -> str:
+        return f"chart-{self.key}"
+
+
+def _layout(**extra: Any) -> dict[str, Any]:
+    layout: dict[str, Any] = {
+        "height": 300,
+        "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
+        "font": {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 12},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "legend": {"orientation": "h", "x": 0, "y": 1.15},
+        "xaxis": {"gridcolor": "#e9ecef", "automargin": True},
+        "yaxis": {"gridcolor": "#e9ecef", "automargin": True, "rangemode": "tozero"},
+        "hovermode": "closest",
+    }
+    for key, value in extra.items():
+        layout[key] = (
+            {**layout[key], **value} if isinstance(value, dict) and isinstance(layout.get(key), dict) else value
+        )
+    return layout
+
+
+def _bar(name: str, x: list[Any], y: list[Any], links: list[str], colour: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "bar", "name": name, "x": x, "y": y, "customdata": links, "marker": {"color": colour}, **extra}
+
+
+def board_charts(board: Board, base: Params) -> list[Chart]:
+    def url(params: Params) -> str:
+        return project_list_url(base, params)
+
+    months = board.months[::-1]  # oldest first, left to right
+    reviewers = board.reviewers[:MAX_REVIEWER_BARS]
+    items = board.items[::-1]  # the most marked at the top of a horizontal bar chart
+    charts = [
+        Chart(
+            "states",
+            "Projects by state",
+            {
+                "data": [
+                    _bar(
+                        "Projects",
+                        [b.label for b in board.states],
+                        [b.value for b in board.states],
+                        [url(b.params) for b in board.states],
+                        BLUE,
+                    )
+                ],
+                "layout": _layout(xaxis={"tickangle": -30}, yaxis={"title": {"text": "projects"}}),
+            },
+        ),
+        Chart(
+            "months",
+            "First submissions and decisions per month",
+            {
+                "data": [
+                    _bar(
+                        "First submissions",
+                        [m.label for m in months],
+                        [m.submissions for m in months],
+                        [url(m.params) for m in months],
+                        BLUE,
+                    ),
+                    _bar(
+                        "Decisions (approved or rejected)",
+                        [m.label for m in months],
+                        [m.decisions for m in months],
+                        [url(DECIDED)] * len(months),
+                        GREEN,
+                    ),
+                ],
+                "layout": _layout(barmode="group", xaxis={"type": "category"}),
+            },
+        ),
+        Chart(
+            "turnaround",
+            "Days from first submission to decision",
+            {
+                "data": [
+                    _bar(
+                        "Median",
+                        [t.label for t in board.turnaround],
+                        [t.median_days for t in board.turnaround],
+                        [url(t.params) for t in board.turnaround],
+                        BLUE,
+                    ),
+                    _bar(
+                        "90th percentile",
+                        [t.label for t in board.turnaround],
+                        [t.p90_days for t in board.turnaround],
+                        [url(t.params) for t in board.turnaround],
+                        ORANGE,
+                    ),
+                ],
+                "layout": _layout(barmode="group", yaxis={"title": {"text": "days"}}),
+            },
+        ),
+        Chart(
+            "reviewers",
+            "Reviewer load",
+            {
+                "data": [
+                    _bar(
+                        "Open assignments",
+                        [r.name for r in reviewers],
+                        [r.active for r in reviewers],
+                        [url(r.params) for r in reviewers],
+                        BLUE,
+                    ),
+                    _bar(
+                        "Overdue",
+                        [r.name for r in reviewers],
+                        [r.overdue for r in reviewers],
+                        [url(r.params) for r in reviewers],
+                        RED,
+                    ),
+                    _bar(
+                        "Rounds reviewed",
+                        [r.name for r in reviewers],
+                        [r.finished for r in reviewers],
+                        [url(r.params) for r in reviewers],
+                        GREY,
+                    ),
+                ],
+                "layout": _layout(barmode="group", xaxis={"tickangle": -30}),
+            },
+        ),
+        Chart(
+            "items",
+            "Items most often marked “must change”",
+            {
+                "data": [
+                    _bar(
+                        "Marked must change",
+                        [i.marks for i in items],
+                        [i.code for i in items],
+                        [url(i.params) for i in items],
+                        ORANGE,
+                        orientation="h",
+                    )
+                ],
+                "layout": _layout(height=max(200, 40 + 28 * len(items)), yaxis={"type": "category"}),
+            },
+        ),
+        Chart(
+            "audits",
+            "Audits failing or waived",
+            {
+                "data": [
+                    _bar(
+                        "Failing in the latest run",
+                        [a.label for a in board.audits],
+                        [a.failing for a in board.audits],
+                        [url(a.fail_params) for a in board.audits],
+                        RED,
+                    ),
+                    _bar(
+                        "Waived by a reviewer",
+                        [a.label for a in board.audits],
+                        [a.waived for a in board.audits],
+                        [url(a.waived_params) for a in board.audits],
+                        GREY,
+                    ),
+                ],
+                "layout": _layout(barmode="group", xaxis={"tickangle": -30}, yaxis={"title": {"text": "projects"}}),
+            },
+        ),
+    ]
+    return charts

@@ -1,0 +1,438 @@
+"""Reads of the board dashboard: the portfolio's figures, each aggregated in the database.
+
+Every figure is one query over the filtered projects, whatever their number: counts are
+grouped in SQL (values/annotate, filtered Count, correlated Subquery), never a query per
+project, round or reviewer. Only the turnaround percentiles are computed in Python, from one
+list of (version, first submission, decision) rows.
+
+Each figure's rows carry `params`: the project list's query (reviews.filters, `project-list`)
+that lists exactly the projects behind that row, before the dashboard's own filters are added.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce, TruncMonth
+
+from audits.enums import RunStatus
+from audits.models import AuditRun
+from reviews.enums import (
+    ACTIVE_ASSIGNMENT_STATUSES,
+    UNDER_REVIEW_STATUSES,
+    AssignmentStatus,
+    AuditKind,
+    Outcome,
+    ProjectStatus,
+    Role,
+    Verdict,
+)
+from reviews.models import (
+    Assignment,
+    AuditWaiver,
+    GuidelineVersion,
+    ItemReview,
+    Project,
+    Round,
+    RoundOutcome,
+    RoundReview,
+    User,
+)
+
+Params = tuple[tuple[str, str], ...]
+
+DECISIONS = (Outcome.APPROVED, Outcome.REJECTED)
+# The projects that still hold a reviewer's time: waiting on reviewers, or coming back to them
+# (a change request answered, an amendment). An assignment stays "accepted" after the decision;
+# on an approved, rejected or withdrawn project it is history, not load.
+LOAD_STATUSES = (
+    ProjectStatus.SUBMITTED,
+    ProjectStatus.IN_REVIEW,
+    ProjectStatus.CHANGES_REQUESTED,
+    ProjectStatus.AMENDMENT,
+)
+# A review is overdue only while the project waits on reviewers (as the reminders count it).
+WAITING_STATUSES = tuple(s for s in ProjectStatus if s in UNDER_REVIEW_STATUSES)
+ACTIVE = sorted(ACTIVE_ASSIGNMENT_STATUSES)
+TOP_ITEMS = 10
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    version: GuidelineVersion | None = None
+    modality: str = ""
+    task: str = ""
+    submitted_after: date | None = None
+    submitted_before: date | None = None
+
+    @property
+    def params(self) -> Params:
+        """The same filters in the project list's words (and the dashboard's own URL)."""
+        pairs = [
+            ("version", str(self.version.pk) if self.version else ""),
+            ("modality", self.modality),
+            ("task", self.task),
+            ("submitted_after", self.submitted_after.isoformat() if self.submitted_after else ""),
+            ("submitted_before", self.submitted_before.isoformat() if self.submitted_before else ""),
+        ]
+        return tuple((key, value) for key, value in pairs if value)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.params)
+
+
+@dataclass(frozen=True)
+class Bar:
+    key: str
+    label: str
+    value: int
+    params: Params
+
+
+@dataclass(frozen=True)
+class Month:
+    month: date
+    submissions: int
+    decisions: int
+    params: Params  # the projects first submitted that month
+
+    @property
+    def label(self) -> str:
+        return self.month.strftime("%Y-%m")
+
+
+@dataclass(frozen=True)
+class Turnaround:
+    version_pk: int
+    label: str
+    decided: int
+    median_days: float
+    p90_days: float
+    params: Params
+
+
+@dataclass(frozen=True)
+class Waiting:
+    overdue_reviews: int
+    overdue_projects: int
+    unassigned: int
+    invitations: int
+    invited_projects: int
+    overdue_params: Params = (("overdue", "1"), *(("status", s.value) for s in WAITING_STATUSES))
+    unassigned_params: Params = (("unassigned", "1"), *(("status", s.value) for s in WAITING_STATUSES))
+    invited_params: Params = (("invited", "1"),)
+
+
+@dataclass(frozen=True)
+class ReviewerLoad:
+    pk: int
+    name: str
+    expertise: str
+    active: int
+    overdue: int
+    finished: int
+    params: Params
+
+
+@dataclass(frozen=True)
+class ItemCount:
+    code: str
+    requirement: str
+    marks: int
+    projects: int
+    params: Params
+
+
+@dataclass(frozen=True)
+class AuditCount:
+    audit: str
+    label: str
+    failing: int
+    waived: int
+    fail_params: Params
+    waived_params: Params
+
+
+@dataclass
+class Board:
+    total: int
+    states: list[Bar]
+    months: list[Month]
+    turnaround: list[Turnaround]
+    waiting: Waiting
+    reviewers: list[ReviewerLoad]
+    items: list[ItemCount]
+    audits: list[AuditCount]
+    decided: int = field(default=0)
+
+
+def board_projects(filters: BoardFilters) -> QuerySet[Project]:
+    """Every project the filters select. The date range is on round 1's submission, so a
+    range leaves out drafts that were never submitted."""
+    projects = Project.objects.all()
+    if filters.version is not None:
+        projects = projects.filter(guideline_version=filters.version)
+    if filters.modality:
+        # The modalities are a JSON list of codes; the quoted code matches one element on
+        # every backend (no code is a quoted part of another: "CT" is not in "OCT").
+        projects = projects.filter(modalities__icontains=f'"{filters.modality}"')
+    if filters.task:
+        projects = projects.filter(synthesis_task=filters.task)
+    dates: dict[str, Any] = {}
+    if filters.submitted_after:
+        dates["rounds__submitted_at__date__gte"] = filters.submitted_after
+    if filters.submitted_before:
+        dates["rounds__submitted_at__date__lte"] = filters.submitted_before
+    if dates:
+        # One filter() call: round 1 and its date are the same joined row.
+        projects = projects.filter(rounds__number=1, **dates)
+    return projects
+
+
+def board(projects: QuerySet[Project], *, today: date, filters: BoardFilters | None = None) -> Board:
+    """All figures of the dashboard over `projects` (board_projects): ten queries."""
+    filters = filters or BoardFilters()
+    ids = projects.values("pk")
+    states = projects_by_state(projects)
+    turnaround = turnaround_by_version(projects)
+    return Board(
+        total=sum(bar.value for bar in states),
+        states=states,
+        months=submissions_and_decisions(ids, filters=filters),
+        turnaround=turnaround,
+        waiting=waiting(projects, today=today),
+        reviewers=reviewer_load(ids, today=today),
+        items=must_change_items(ids),
+        audits=audit_failures(ids),
+        decided=sum(row.decided for row in turnaround),
+    )
+
+
+def projects_by_state(projects: QuerySet[Project]) -> list[Bar]:
+    counts = dict(projects.order_by().values_list("status").annotate(n=Count("pk")))
+    return [
+        Bar(key=status.value, label=status.label, value=counts.get(status.value, 0), params=(("status", status.value),))
+        for status in ProjectStatus
+    ]
+
+
+def _month_end(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def _next_month(month: date) -> date:
+    return _month_end(month) + timedelta(days=1)
+
+
+def _as_month(value: date | datetime) -> date:
+    return date(value.year, value.month, 1)
+
+
+def submissions_and_decisions(ids: QuerySet[Any], *, filters: BoardFilters) -> list[Month]:
+    """First submissions (round 1) and decisions (approved or rejected rounds) per month, every
+    month from the first to the last with either, newest first: two queries."""
+    submitted = (
+        Round.objects.filter(project__in=ids, number=1)
+        .annotate(month=TruncMonth("submitted_at"))
+        .order_by()
+        .values_list("month")
+        .annotate(n=Count("pk"))
+    )
+    decided = (
+        RoundOutcome.objects.filter(round__project__in=ids, outcome__in=DECISIONS)
+        .annotate(month=TruncMonth("decided_at"))
+        .order_by()
+        .values_list("month")
+        .annotate(n=Count("pk"))
+    )
+    submissions = {_as_month(month): n for month, n in submitted if month is not None}
+    decisions = {_as_month(month): n for month, n in decided if month is not None}
+    known = sorted({*submissions, *decisions})
+    if not known:
+        return []
+    months, month = [], known[0]
+    while month <= known[-1]:
+        after = max(month, filters.submitted_after or month)
+        before = min(_month_end(month), filters.submitted_before or _month_end(month))
+        params = (("submitted_after", after.isoformat()), ("submitted_before", before.isoformat()))
+        months.append(Month(month, submissions.get(month, 0), decisions.get(month, 0), params))
+        month = _next_month(month)
+    return months[::-1]
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default, Excel's PERCENTILE.INC)."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    position = (len(ordered) - 1) * fraction
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def turnaround_by_version(projects: QuerySet[Project]) -> list[Turnaround]:
+    """Days from round 1's submission to the first approval or rejection, per guideline version
+    of the project: one query, percentiles in Python."""
+    first_round = Round.objects.filter(project=OuterRef("pk"), number=1).values("submitted_at")[:1]
+    first_decision = (
+        RoundOutcome.objects.filter(round__project=OuterRef("pk"), outcome__in=DECISIONS)
+        .order_by("decided_at")
+        .values("decided_at")[:1]
+    )
+    rows = (
+        projects.annotate(first_submitted=Subquery(first_round), decided_at=Subquery(first_decision))
+        .filter(first_submitted__isnull=False, decided_at__isnull=False)
+        .order_by()
+        .values_list(
+            "guideline_version",
+            "guideline_version__guideline_set__name",
+            "guideline_version__number",
+            "first_submitted",
+            "decided_at",
+        )
+    )
+    days: dict[tuple[int, str, int], list[float]] = defaultdict(list)
+    for version, set_name, number, first_submitted, decided_at in rows:
+        days[(version, set_name, number)].append((decided_at - first_submitted).total_seconds() / 86400)
+    return [
+        Turnaround(
+            version_pk=version,
+            label=f"{set_name} v{number}",
+            decided=len(values),
+            median_days=round(percentile(values, 0.5), 1),
+            p90_days=round(percentile(values, 0.9), 1),
+            params=(
+                ("version", str(version)),
+                *(("status", s.value) for s in (ProjectStatus.APPROVED, ProjectStatus.REJECTED)),
+            ),
+        )
+        for (version, set_name, number), values in sorted(days.items(), key=lambda entry: (entry[0][1], -entry[0][2]))
+    ]
+
+
+def waiting(projects: QuerySet[Project], *, today: date) -> Waiting:
+    """What waits on the board: overdue reviews, projects nobody is assigned to, unanswered
+    invitations: two queries."""
+    ids = projects.values("pk")
+    waiting_q = Q(project__status__in=WAITING_STATUSES, due_date__lt=today)
+    counts = Assignment.objects.filter(project__in=ids, status__in=ACTIVE).aggregate(
+        overdue_reviews=Count("pk", filter=waiting_q),
+        overdue_projects=Count("project", filter=waiting_q, distinct=True),
+        invitations=Count("pk", filter=Q(status=AssignmentStatus.INVITED)),
+        invited_projects=Count("project", filter=Q(status=AssignmentStatus.INVITED), distinct=True),
+    )
+    anyone = Assignment.objects.filter(project=OuterRef("pk"), status__in=ACTIVE)
+    unassigned = projects.filter(status__in=WAITING_STATUSES).filter(~Exists(anyone)).count()
+    return Waiting(unassigned=unassigned, **counts)
+
+
+def _count_per_reviewer(queryset: QuerySet[Any], reviewer_field: str) -> Any:
+    counted = (
+        queryset.filter(**{reviewer_field: OuterRef("pk")})
+        .order_by()
+        .values(reviewer_field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def reviewer_load(ids: QuerySet[Any], *, today: date) -> list[ReviewerLoad]:
+    """Each active reviewer's open assignments (on projects that still hold their time), the
+    overdue ones among them, and the rounds they finished reviewing: one query."""
+    active = Assignment.objects.filter(project__in=ids, status__in=ACTIVE, project__status__in=LOAD_STATUSES)
+    overdue = active.filter(project__status__in=WAITING_STATUSES, due_date__lt=today)
+    finished = RoundReview.objects.filter(round__project__in=ids, submitted_at__isnull=False)
+    reviewers = (
+        User.objects.filter(role=Role.REVIEWER, is_active=True)
+        .annotate(
+            n_active=_count_per_reviewer(active, "reviewer"),
+            n_overdue=_count_per_reviewer(overdue, "reviewer"),
+            n_finished=_count_per_reviewer(finished, "reviewer"),
+        )
+        .order_by("-n_active", "-n_overdue", "full_name", "username")
+        .values_list("pk", "full_name", "username", "expertise", "n_active", "n_overdue", "n_finished")
+    )
+    labels = dict(User._meta.get_field("expertise").choices or [])
+    return [
+        ReviewerLoad(
+            pk=pk,
+            name=full_name or username,
+            expertise=str(labels.get(expertise, expertise)),
+            active=n_active,
+            overdue=n_overdue,
+            finished=n_finished,
+            params=(("reviewer", str(pk)), *(("status", s.value) for s in LOAD_STATUSES)),
+        )
+        for pk, full_name, username, expertise, n_active, n_overdue, n_finished in reviewers
+    ]
+
+
+def must_change_items(ids: QuerySet[Any], *, limit: int = TOP_ITEMS) -> list[ItemCount]:
+    """The checklist items reviewers most often marked "must change" in submitted reviews, by
+    item code across versions: one query."""
+    rows = (
+        ItemReview.objects.filter(
+            verdict=Verdict.MUST_CHANGE, review__submitted_at__isnull=False, review__round__project__in=ids
+        )
+        .order_by()
+        .values("item__code")
+        .annotate(
+            marks=Count("pk"),
+            projects=Count("review__round__project", distinct=True),
+            requirement=Max("item__requirement"),
+        )
+        .order_by("-marks", "-projects", "item__code")[:limit]
+    )
+    return [
+        ItemCount(
+            code=row["item__code"],
+            requirement=row["requirement"],
+            marks=row["marks"],
+            projects=row["projects"],
+            params=(("must_change", row["item__code"]),),
+        )
+        for row in rows
+    ]
+
+
+def audit_failures(ids: QuerySet[Any]) -> list[AuditCount]:
+    """Per audit: the projects whose latest succeeded run failed it, and the projects where a
+    reviewer waived it in some round: two queries. Most failing first."""
+    latest = (
+        AuditRun.objects.filter(project=OuterRef("project"), status=RunStatus.SUCCEEDED)
+        .order_by("-created_at", "-pk")
+        .values("pk")[:1]
+    )
+    audits = list(AuditKind)
+    failing = (
+        AuditRun.objects.filter(project__in=ids, status=RunStatus.SUCCEEDED, pk=Subquery(latest))
+        .annotate(**{f"status_{audit.value}": KT(f"results__{audit.value}__status") for audit in audits})
+        .aggregate(**{audit.value: Count("pk", filter=Q(**{f"status_{audit.value}": "fail"})) for audit in audits})
+    )
+    waived = dict(
+        AuditWaiver.objects.filter(round__project__in=ids)
+        .order_by()
+        .values_list("audit")
+        .annotate(n=Count("round__project", distinct=True))
+    )
+    counts = [
+        AuditCount(
+            audit=audit.value,
+            label=audit.label,
+            failing=failing[audit.value] or 0,
+            waived=waived.get(audit.value, 0),
+            fail_params=(("audit", audit.value), ("audit_status", "fail")),
+            waived_params=(("waived", audit.value),),
+        )
+        for audit in audits
+    ]
+    return sorted(counts, key=lambda row: (-row.failing, -row.waived, audits.index(AuditKind(row.audit))))

@@ -1,0 +1,235 @@
+"""The board dashboard's figures on a hand-made portfolio whose answers are known, read from
+the page as an admin reads them (the tables beside the charts), and its filters and links."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from oversight.selectors import BoardFilters, board, board_projects, percentile
+from reviews.enums import Modality
+from tests.factories import ProjectFactory
+from tests.oversight.worlds import small_world
+
+URL = reverse("board-dashboard")
+
+
+@pytest.fixture
+def world(catalogue):
+    return small_world(catalogue)
+
+
+def figures(**filters):
+    chosen = BoardFilters(**filters)
+    return board(board_projects(chosen), today=timezone.localdate(), filters=chosen)
+
+
+def table(html: str, table_id: str) -> list[list[str]]:
+    """The rows of a table on the page as text cells (header cells and data cells alike)."""
+    found = re.search(rf'<table[^>]*id="{table_id}".*?<tbody>(.*?)</tbody>', html, re.S)
+    assert found, f"no table {table_id} on the page"
+    rows = re.findall(r"<tr>(.*?)</tr>", found.group(1), re.S)
+    return [
+        [
+            re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", cell))).strip()
+            for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        ]
+        for row in rows
+    ]
+
+
+def links(html: str, table_id: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    found = re.search(rf'<table[^>]*id="{table_id}".*?</table>', html, re.S)
+    assert found
+    return [
+        (urlsplit(unescape(href)).path, parse_qsl(urlsplit(unescape(href)).query))
+        for href in re.findall(r'href="([^"]+)"', found.group(0))
+    ]
+
+
+def test_percentile_interpolates_between_ranks():
+    assert percentile([10, 20, 30, 40], 0.5) == 25
+    assert percentile([10, 20, 30, 40], 0.9) == pytest.approx(37)
+    assert percentile([7], 0.9) == 7
+    with pytest.raises(ValueError):
+        percentile([], 0.5)
+
+
+def test_every_figure_of_the_portfolio(world):
+    data = figures()
+    expected = world.expected
+    assert data.total == expected["total"]
+    assert {bar.key: bar.value for bar in data.states if bar.value} == expected["states"]
+    assert {row.version_pk: (row.decided, row.median_days, row.p90_days) for row in data.turnaround} == expected[
+        "turnaround"
+    ]
+    waiting = data.waiting
+    assert (waiting.overdue_reviews, waiting.overdue_projects) == (
+        expected["overdue_reviews"],
+        expected["overdue_projects"],
+    )
+    assert waiting.unassigned == expected["unassigned"]
+    assert waiting.invitations == expected["invitations"]
+    assert {r.name: (r.active, r.overdue, r.finished) for r in data.reviewers} == expected["load"]
+    assert [r.name for r in data.reviewers] == ["Tess Technical", "Carl Clinical", "Ivy Idle"]
+    assert [(i.code, i.marks, i.projects) for i in data.items] == expected["items"]
+    assert {a.audit: a.failing for a in data.audits if a.failing} == expected["failing"]
+    assert {a.audit: a.waived for a in data.audits if a.waived} == expected["waived"]
+    assert [a.audit for a in data.audits][:2] == ["disclosure", "privacy"]  # most failing first
+    assert {m.label: (m.submissions, m.decisions) for m in data.months} == expected["months"]
+    assert [m.label for m in data.months] == ["2026-05", "2026-04", "2026-03", "2026-02", "2026-01"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "total", "versions"),
+    [
+        pytest.param({"version": "v2"}, 3, {"v2"}, id="version"),
+        pytest.param({"modality": Modality.MR}, 3, {"v2"}, id="modality"),
+        pytest.param({"task": "super_resolution"}, 2, {"v2"}, id="task"),
+        pytest.param({"submitted_after": "2026-05-01"}, 3, set(), id="submitted-after"),
+        pytest.param({"submitted_after": "2026-01-01", "submitted_before": "2026-01-31"}, 2, {"v1"}, id="january"),
+    ],
+)
+def test_filters_narrow_every_figure(world, filters, total, versions):
+    from datetime import date
+
+    chosen = {
+        key: (getattr(world, value) if key == "version" else date.fromisoformat(value) if "submitted" in key else value)
+        for key, value in filters.items()
+    }
+    data = figures(**chosen)
+    assert data.total == total
+    assert {row.version_pk for row in data.turnaround} == {getattr(world, v).pk for v in versions}
+
+
+def test_the_january_range_keeps_its_medians_and_drops_the_rest(world):
+    from datetime import date
+
+    data = figures(submitted_after=date(2026, 1, 1), submitted_before=date(2026, 1, 31))
+    # v1-a (10 days) and v1-b (20 days): median 15, 90th percentile 19.
+    assert [(t.decided, t.median_days, t.p90_days) for t in data.turnaround] == [(2, 15.0, 19.0)]
+    assert [(i.code, i.marks, i.projects) for i in data.items] == [("EV-5", 1, 1)]
+    assert data.waiting.overdue_reviews == 0
+    assert {a.audit: a.failing for a in data.audits if a.failing} == {"privacy": 1, "disclosure": 1}
+
+
+def test_the_modality_filter_matches_whole_codes(world):
+    ProjectFactory(owner=world.projects["draft"].owner, modalities=[Modality.OCT], title="Retina OCT")
+    ProjectFactory(owner=world.projects["draft"].owner, modalities=[Modality.MR, Modality.CT], title="Both")
+    assert figures(modality=Modality.CT).total == 9 + 1  # the nine CT projects and "Both", not OCT
+    assert figures(modality=Modality.OCT).total == 1
+
+
+def test_the_admin_reads_the_figures_in_the_tables(client, world):
+    client.force_login(world.admin)
+    response = client.get(URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    states = {label: int(count) for label, count in table(html, "states-table")}
+    assert states["Approved"] == 5 and states["Draft"] == 2 and states["In review"] == 1
+    assert table(html, "turnaround-table") == [
+        [str(world.v2), "2", "5.0", "5.8"],  # the newest version first
+        [str(world.v1), "4", "25.0", "37.0"],
+    ]
+    assert table(html, "reviewers-table")[0] == ["Tess Technical", "Technical", "2", "1", "2"]
+    items = table(html, "items-table")
+    assert items[0][0].startswith("EV-5") and items[0][1:] == ["3", "2"]
+    assert table(html, "audits-table")[0] == ["Disclosure", "2", "0"]
+    assert table(html, "months-table")[2] == ["2026-03", "2", "4"]
+    tiles = re.search(r'id="tile-overdue".*?fs-3[^>]*>(\d+)<', html, re.S)
+    assert tiles and tiles.group(1) == "2"
+    assert 'data-chart="chart-states"' in html and 'id="chart-states" type="application/json"' in html
+
+
+def test_each_number_links_to_the_projects_behind_it_with_the_filters(client, world):
+    client.force_login(world.admin)
+    html = client.get(URL, {"version": world.v1.pk, "submitted_after": "2026-01-01"}).content.decode()
+    base = [("version", str(world.v1.pk)), ("submitted_after", "2026-01-01")]
+    project_list = reverse("project-list")
+    state_links = links(html, "states-table")
+    assert state_links[0] == (project_list, [*base, ("status", "draft")])
+    item_path, item_query = links(html, "items-table")[0]
+    assert item_path == project_list and item_query == [*base, ("must_change", "EV-5")]
+    audits = links(html, "audits-table")
+    assert (project_list, [*base, ("audit", "disclosure"), ("audit_status", "fail")]) in audits
+    assert (project_list, [*base, ("waived", "memorization")]) in audits
+    tess = world.reviewers["tess"]
+    reviewer_query = links(html, "reviewers-table")[0][1]
+    assert ("reviewer", str(tess.pk)) in reviewer_query and ("status", "in_review") in reviewer_query
+    # A month's link is that month, within the dashboard's own range.
+    month_links = dict((q[-2][1], q) for _, q in links(html, "months-table"))
+    may = month_links["2026-05-01"]
+    assert may == [("version", str(world.v1.pk)), ("submitted_after", "2026-05-01"), ("submitted_before", "2026-05-31")]
+    overdue = re.search(r'id="tile-overdue" *href="([^"]+)"|href="([^"]+)" id="tile-overdue"', html)
+    assert overdue
+    query = parse_qsl(urlsplit(unescape(overdue.group(1) or overdue.group(2))).query)
+    assert ("overdue", "1") in query and ("status", "submitted") in query and ("version", str(world.v1.pk)) in query
+
+
+def test_the_filters_stay_in_the_form_and_change_the_figures(client, world):
+    client.force_login(world.admin)
+    html = client.get(URL, {"version": world.v2.pk}).content.decode()
+    assert re.search(rf'<option value="{world.v2.pk}" selected>', html)
+    assert table(html, "turnaround-table") == [[str(world.v2), "2", "5.0", "5.8"]]
+    assert "export.csv?version=" in html
+
+
+@pytest.mark.parametrize(
+    ("query", "message", "total"),
+    [
+        pytest.param(
+            {"version": "999999"}, "Guideline version</a>: There is no published guideline version", "12", id="version"
+        ),
+        pytest.param(
+            {"version": "abc"},
+            "Guideline version</a>: There is no published guideline version",
+            "12",
+            id="version-text",
+        ),
+        pytest.param(
+            {"submitted_after": "2026-13-45"}, "First submitted from</a>: Enter a date as YYYY-MM-DD.", "12", id="date"
+        ),
+        pytest.param({"modality": "XYZ"}, "Modality</a>: Select a valid choice.", "12", id="modality"),
+        pytest.param(
+            {"submitted_after": "2026-03-01", "submitted_before": "2026-02-01"},
+            "First submitted until</a>: This date is before",
+            "6",  # from March on: the valid half of the range still applies
+            id="reversed-range",
+        ),
+    ],
+)
+def test_a_bad_filter_is_named_and_left_out(client, world, query, message, total):
+    client.force_login(world.admin)
+    response = client.get(URL, query)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "These filters were left out" in html and message in html
+    shown = re.search(r'id="tile-projects".*?fs-3[^>]*>(\d+)<', html, re.S)
+    assert shown and shown.group(1) == total
+
+
+def test_an_empty_selection_says_so(client, world):
+    client.force_login(world.admin)
+    html = client.get(URL, {"submitted_after": "2030-01-01"}).content.decode()
+    assert "No project matches these filters." in html
+    assert "plotly" not in html
+
+
+@pytest.mark.parametrize("role", ["researcher", "reviewer"])
+def test_only_admins_see_the_board(client, role, request, world):
+    client.force_login(request.getfixturevalue(role))
+    for url in (URL, reverse("board-export")):
+        response = client.get(url)
+        assert response.status_code == 403
+        assert "only administrators see the board dashboard" in response.content.decode()
+        assert "Tess Technical" not in response.content.decode()
+
+
+def test_anonymous_is_sent_to_log_in(client):
+    response = client.get(URL)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login") + "?next=/board/")
