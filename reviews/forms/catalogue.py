@@ -16,7 +16,9 @@ ITEM_CODE = re.compile(r"^[A-Z]{1,4}-[0-9]{1,3}$")
 STAGE_CODE = re.compile(r"^[A-Z]{1,6}$")
 
 
-def _text(label: str, *, required: bool = False, rows: int = 3, help_text: str = "") -> forms.CharField:
+def _text(
+    label: str, *, required: bool = False, rows: int = 3, help_text: str = "", missing: str = ""
+) -> forms.CharField:
     return forms.CharField(
         label=label,
         required=required,
@@ -24,7 +26,8 @@ def _text(label: str, *, required: bool = False, rows: int = 3, help_text: str =
         widget=forms.Textarea(attrs={"rows": rows}),
         help_text=help_text,
         error_messages={
-            "max_length": f"{label} is too long: at most {LONG_TEXT:,} characters (it has %(show_value)d)."
+            "max_length": f"{label} is too long: at most {LONG_TEXT:,} characters (it has %(show_value)d).",
+            "required": missing or f"{label} is required.",
         },
     )
 
@@ -67,7 +70,9 @@ class ItemForm(forms.Form):
         label="Code", max_length=8, help_text="Letters, a dash and a number, e.g. EV-12. Fixed once the item exists."
     )
     stage = forms.ModelChoiceField(queryset=Stage.objects.none(), label="Stage", empty_label=None)
-    requirement = _text("Requirement", required=True, rows=4)
+    requirement = _text(
+        "Requirement", required=True, rows=4, missing="Write the requirement: what the researcher must show."
+    )
     rationale = _text("Rationale")
     evidence = _text("Evidence to attach", rows=2)
     required = forms.BooleanField(label="Required for submission", required=False, initial=True)

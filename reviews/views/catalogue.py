@@ -26,6 +26,7 @@ from reviews.selectors.catalogue import (
     MANAGE_CATALOGUE,
     move_plan,
     newer_version_for,
+    reread_items,
     review_policy_of,
     version_diff,
     version_impact,
@@ -73,6 +74,11 @@ def _draft(request: AuthedRequest, pk: int) -> GuidelineVersion:
 
 def _back(version: GuidelineVersion, anchor: str = "") -> HttpResponse:
     return redirect(reverse("catalogue-detail", kwargs={"pk": version.pk}) + (f"#{anchor}" if anchor else ""))
+
+
+def _data(request: AuthedRequest) -> Any:
+    """The form's data: an empty POST is still a submission (to refuse with its errors)."""
+    return request.POST if request.method == "POST" else None
 
 
 def _step(request: AuthedRequest) -> int:
@@ -172,7 +178,7 @@ def _stage_of(version: GuidelineVersion, stage_pk: int) -> Stage:
 @require_http_methods(["GET", "POST"])
 def catalogue_stage_add(request: AuthedRequest, pk: int) -> HttpResponse:
     version = _draft(request, pk)
-    form = StageForm(request.POST or None)
+    form = StageForm(_data(request))
     if request.method == "POST" and form.is_valid():
         try:
             stage = stage_add(version=version, actor=request.user, **form.cleaned_data)
@@ -195,7 +201,7 @@ def catalogue_stage_edit(request: AuthedRequest, pk: int, stage_pk: int) -> Http
     version = _draft(request, pk)
     stage = _stage_of(version, stage_pk)
     initial = {"name": stage.name, "description": stage.description}
-    form = StageForm(request.POST or None, initial=initial, editing=True)
+    form = StageForm(_data(request), initial=initial, editing=True)
     if request.method == "POST" and form.is_valid():
         try:
             stage_update(stage=stage, actor=request.user, **form.cleaned_data)
@@ -252,7 +258,7 @@ def catalogue_item_add(request: AuthedRequest, pk: int) -> HttpResponse:
         if stage_id.isdigit() and len(stage_id) < 10
         else None
     )
-    form = ItemForm(request.POST or None, version=version, initial={"stage": stage, "required": True})
+    form = ItemForm(_data(request), version=version, initial={"stage": stage, "required": True})
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         code = data.pop("code")
@@ -277,7 +283,7 @@ def catalogue_item_edit(request: AuthedRequest, pk: int, code: str) -> HttpRespo
     version = _draft(request, pk)
     item = _item_of(version, code)
     initial = {name: getattr(item, name) for name in ItemForm.base_fields if name != "code"}
-    form = ItemForm(request.POST or None, version=version, initial=initial, editing=True)
+    form = ItemForm(_data(request), version=version, initial=initial, editing=True)
     if request.method == "POST" and form.is_valid():
         try:
             item_update(item=item, actor=request.user, data=form.cleaned_data)
@@ -335,7 +341,7 @@ def catalogue_diff(request: AuthedRequest, pk: int) -> HttpResponse:
 def catalogue_publish(request: AuthedRequest, pk: int) -> HttpResponse:
     """The impact on projects, then publication once the administrator confirms it."""
     version = _draft(request, pk)
-    form = ConfirmForm(request.POST or None, label=f"I have read the impact: publish {version}")
+    form = ConfirmForm(_data(request), label=f"I have read the impact: publish {version}")
     if request.method == "POST" and form.is_valid():
         try:
             guideline_version_publish(version=version, actor=request.user)
@@ -358,14 +364,16 @@ def project_version_move(request: AuthedRequest, pk: int) -> HttpResponse:
     if target is None:
         messages.info(request, f"“{project.title}” already follows the newest published guideline version.")
         return redirect(project)
-    form = ConfirmForm(request.POST or None, label=f"Move this project to {target}")
+    form = ConfirmForm(_data(request), label=f"Move this project to {target}")
     if request.method == "POST" and form.is_valid():
         try:
-            project_move_version(project=project, actor=request.user, target=target)
+            moved = project_move_version(project=project, actor=request.user, target=target)
         except CatalogueError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, f"The project now follows {target}. Answer the items marked to read again.")
+            reread = reread_items(project=moved)
+            again = f" Changed in version {target.number}, answer again: {', '.join(reread)}." if reread else ""
+            messages.success(request, f"The project now follows {target}.{again}")
             return redirect("project-checklist", pk=project.pk)
     plan = move_plan(project=project, target=target)
     return render(
