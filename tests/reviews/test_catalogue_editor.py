@@ -47,7 +47,16 @@ NEW_REQUIREMENT = "Name who may stop the project and how they are reached."
 def _item_data(item: GuidelineItem, **changes: Any) -> dict[str, Any]:
     data = {
         name: getattr(item, name)
-        for name in ("stage", "requirement", "rationale", "evidence", "required", "audit", "automation", "automation_note")
+        for name in (
+            "stage",
+            "requirement",
+            "rationale",
+            "evidence",
+            "required",
+            "audit",
+            "automation",
+            "automation_note",
+        )
     }
     return {**data, **changes}
 
@@ -293,8 +302,16 @@ def _add_item(client: Client, draft: GuidelineVersion, **changes: Any) -> Any:
         ({"audit": "telepathy"}, "Select a valid choice"),
         ({"automation": ""}, "This field is required"),
     ],
-    ids=["duplicate-code", "malformed-code", "blank-requirement", "too-long", "foreign-stage", "junk-stage",
-         "unknown-audit", "no-automation"],  # fmt: skip
+    ids=[
+        "duplicate-code",
+        "malformed-code",
+        "blank-requirement",
+        "too-long",
+        "foreign-stage",
+        "junk-stage",
+        "unknown-audit",
+        "no-automation",
+    ],
 )
 def test_bad_item_input_is_named_and_nothing_is_saved(catalogue, admin_user, changes, message):
     draft = guideline_version_new_draft(source=catalogue, actor=admin_user)
