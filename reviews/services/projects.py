@@ -241,8 +241,13 @@ def canonical_json(data: dict[str, Any]) -> str:
 
 
 @transaction.atomic
-def project_submit(*, actor: User, project: Project) -> Round:
-    """Freeze the next round: an immutable snapshot with the SHA-256 of its canonical JSON."""
+def project_submit(*, actor: User, project: Project, public_listing: bool | None = None) -> Round:
+    """Freeze the next round: an immutable snapshot with the SHA-256 of its canonical JSON.
+
+    `public_listing` is the researcher's choice, asked at each submission, to list the project
+    on the public register once approved (None keeps the last choice); it is logged with the
+    submission.
+    """
     locked = _lock_editable(project)
     problems = submission_problems(checklist=project_checklist(project=locked))
     if problems:
@@ -259,19 +264,18 @@ def project_submit(*, actor: User, project: Project) -> Round:
         submitted_by=actor,
         submitted_at=now,
     )
-    old_status = locked.status
+    old_status, old_listing = locked.status, locked.public_listing
     reviewing = locked.assignments.filter(status=AssignmentStatus.ACCEPTED).exists()
     locked.status = ProjectStatus.IN_REVIEW if reviewing else ProjectStatus.SUBMITTED
-    locked.save(update_fields=["status", "updated_at"])
+    if public_listing is not None:
+        locked.public_listing = public_listing
+    locked.save(update_fields=["status", "public_listing", "updated_at"])
     round_frozen.send(sender=Project, project=locked, round=round_, actor=actor)
-    activity_record(
-        actor=actor,
-        action=Action.SUBMIT,
-        obj=round_,
-        project=locked,
-        old={"status": old_status},
-        new={"status": locked.status, "round": number, "digest": round_.digest},
-    )
+    old: dict[str, Any] = {"status": old_status}
+    new: dict[str, Any] = {"status": locked.status, "round": number, "digest": round_.digest}
+    if public_listing is not None:
+        old["public_listing"], new["public_listing"] = old_listing, public_listing
+    activity_record(actor=actor, action=Action.SUBMIT, obj=round_, project=locked, old=old, new=new)
     if number > 1:
         from reviews.services.decisions import notify_resubmission
 

@@ -17,6 +17,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AuditSummary, latest_results
 from audits.thresholds import default_thresholds, threshold_labels
+from public.forms.register import ListingChoiceForm
+from public.selectors.register import register_settings
 from reviews.enums import (
     OPEN_STATUSES,
     OVERCLAIM_ITEMS,
@@ -445,9 +447,11 @@ def evidence_remove(request: AuthedRequest, pk: int, evidence_pk: int) -> HttpRe
 def project_submit_view(request: AuthedRequest, pk: int) -> HttpResponse:
     project = get_project(request, pk, perm="reviews.submit_project")
     problems = submission_problems(checklist=project_checklist(project=project))
-    if request.method == "POST":
+    # Each submission asks again whether to list the project on the public register.
+    listing = ListingChoiceForm(request.POST if request.method == "POST" else None, listing=register_settings().listing)
+    if request.method == "POST" and listing.is_valid():
         try:
-            round_ = project_submit(actor=request.user, project=project)
+            round_ = project_submit(actor=request.user, project=project, public_listing=listing.chosen())
         except SubmissionIncomplete as exc:
             problems = exc.problems
             messages.error(request, f"Not submitted: {len(problems)} item(s) still need an answer or a justification.")
@@ -458,7 +462,8 @@ def project_submit_view(request: AuthedRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Submitted for review. Round {round_.number} is frozen.")
             return redirect(round_)
     status = 400 if request.method == "POST" else 200
-    return render(request, "reviews/submit.html", {"project": project, "problems": problems}, status=status)
+    context = {"project": project, "problems": problems, "listing": listing}
+    return render(request, "reviews/submit.html", context, status=status)
 
 
 def _can_open_review(request: AuthedRequest, project: Project) -> bool:

@@ -1,0 +1,65 @@
+"""Forms of the public register: the board's setting, the register's search, and the
+listing choice on the submission page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from public.models import Listing, RegisterSettings
+from reviews.enums import Modality, SynthesisTask
+
+LISTING_LABEL = "List this project on the public register once it is approved"
+
+
+class RegisterSettingsForm(forms.ModelForm):
+    class Meta:
+        model = RegisterSettings
+        fields = ["listing", "show_signer_names"]
+        widgets = {"listing": forms.RadioSelect}
+        labels = {"listing": "Listing on the public register"}
+        help_texts = {
+            "listing": "Applies to every approved project from now on: with listing mandatory the register "
+            "shows every approved project, whatever its researcher chose at submission.",
+        }
+
+
+class RegisterSearchForm(forms.Form):
+    """The register's search and filters, kept in the URL (GET). A bad value is a form error
+    named on the page, never a 500 and never silently ignored."""
+
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    task = forms.ChoiceField(
+        label="Synthesis task", required=False, choices=[("", "Any synthesis task"), *SynthesisTask.choices]
+    )
+    modality = forms.ChoiceField(label="Modality", required=False, choices=[("", "Any modality"), *Modality.choices])
+
+    def clean_q(self) -> str:
+        value = str(self.cleaned_data.get("q") or "")
+        if "\x00" in value:
+            raise forms.ValidationError("The search may not contain a null character.")
+        return value.strip()
+
+
+class ListingChoiceForm(forms.Form):
+    """The researcher's choice at submission. Its default follows the board's setting; with
+    listing mandatory there is no choice to make, and the form says so instead."""
+
+    public_listing = forms.BooleanField(label=LISTING_LABEL, required=False)
+
+    def __init__(self, *args: Any, listing: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.listing = listing
+        if listing == Listing.MANDATORY:
+            del self.fields["public_listing"]
+        else:
+            self.fields["public_listing"].initial = listing == Listing.DEFAULT
+
+    @property
+    def mandatory(self) -> bool:
+        return self.listing == Listing.MANDATORY
+
+    def chosen(self) -> bool:
+        """Whether the project is to be listed (call after is_valid)."""
+        return self.mandatory or bool(self.cleaned_data.get("public_listing"))
