@@ -101,7 +101,11 @@ def guideline_version_publish(*, version: GuidelineVersion, actor: User) -> Guid
     """Publish a draft: frozen from now on. The log keeps the diff against its parent; the
     owners of projects that may still move (reviews.selectors.catalogue.MOVABLE_STATUSES)
     on an older version of the set are told that a newer one exists."""
-    locked = GuidelineVersion.objects.select_for_update().select_related("guideline_set", "parent").get(pk=version.pk)
+    locked = (
+        GuidelineVersion.objects.select_for_update(of=("self",))
+        .select_related("guideline_set", "parent")
+        .get(pk=version.pk)
+    )
     if locked.is_published:
         raise CatalogueError("This version is already published.")
     if not GuidelineItem.objects.filter(version=locked).exists():
@@ -187,7 +191,9 @@ POLICY_FIELDS = ["approvals_required", "require_technical_and_non_technical", "f
 
 
 def _lock_draft(version_id: int) -> GuidelineVersion:
-    version = GuidelineVersion.objects.select_for_update().select_related("guideline_set").get(pk=version_id)
+    version = (
+        GuidelineVersion.objects.select_for_update(of=("self",)).select_related("guideline_set").get(pk=version_id)
+    )
     if version.is_published:
         raise CatalogueError(f"{version} is published and can no longer change; start a new draft from it.")
     return version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -35,7 +36,11 @@ def project_move_version(*, project: Project, actor: User, target: GuidelineVers
     items the new version no longer has are dropped, their content kept in the log entry.
     Frozen rounds keep the version they were submitted on (Round.guideline_version).
     """
-    locked = Project.objects.select_for_update(no_key=True).select_related("guideline_version").get(pk=project.pk)
+    locked = (
+        Project.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("guideline_version")
+        .get(pk=project.pk)
+    )
     if locked.status not in MOVABLE_STATUSES:
         raise CatalogueError(
             f"This project is {locked.get_status_display().lower()}: only a draft, or a project with changes "
@@ -86,5 +91,5 @@ def project_move_version(*, project: Project, actor: User, target: GuidelineVers
     # The bytes of dropped files go only once their rows are gone for good.
     for storage, name in stored:
         if name:
-            transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
+            transaction.on_commit(partial(storage.delete, name))
     return locked
