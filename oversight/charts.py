@@ -53,6 +53,12 @@ def _layout(**extra: Any) -> dict[str, Any]:
     return layout
 
 
+def _count_axis(*series: list[int]) -> dict[str, Any]:
+    """Counts have whole ticks: one per unit while the tallest bar is small, plotly's choice beyond."""
+    tallest = max((value for values in series for value in values), default=0)
+    return {"dtick": 1} if tallest <= 8 else {"tickformat": ",d"}
+
+
 def _bar(name: str, x: list[Any], y: list[Any], links: list[str], colour: str, **extra: Any) -> dict[str, Any]:
     return {"type": "bar", "name": name, "x": x, "y": y, "customdata": links, "marker": {"color": colour}, **extra}
 
@@ -78,7 +84,10 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                         BLUE,
                     )
                 ],
-                "layout": _layout(xaxis={"tickangle": -30}, yaxis={"title": {"text": "projects"}}),
+                "layout": _layout(
+                    xaxis={"tickangle": -30},
+                    yaxis={"title": {"text": "projects"}, **_count_axis([b.value for b in board.states])},
+                ),
             },
         ),
         Chart(
@@ -101,7 +110,11 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                         GREEN,
                     ),
                 ],
-                "layout": _layout(barmode="group", xaxis={"type": "category"}),
+                "layout": _layout(
+                    barmode="group",
+                    xaxis={"type": "category"},
+                    yaxis=_count_axis([m.submissions for m in months], [m.decisions for m in months]),
+                ),
             },
         ),
         Chart(
@@ -154,7 +167,11 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                         GREY,
                     ),
                 ],
-                "layout": _layout(barmode="group", xaxis={"tickangle": -30}),
+                "layout": _layout(
+                    barmode="group",
+                    xaxis={"tickangle": -30},
+                    yaxis=_count_axis([r.active for r in reviewers], [r.finished for r in reviewers]),
+                ),
             },
         ),
         Chart(
@@ -171,7 +188,11 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                         orientation="h",
                     )
                 ],
-                "layout": _layout(height=max(200, 40 + 28 * len(items)), yaxis={"type": "category"}),
+                "layout": _layout(
+                    height=max(200, 40 + 28 * len(items)),
+                    yaxis={"type": "category"},
+                    xaxis=_count_axis([i.marks for i in items]),
+                ),
             },
         ),
         Chart(
@@ -194,7 +215,14 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                         GREY,
                     ),
                 ],
-                "layout": _layout(barmode="group", xaxis={"tickangle": -30}, yaxis={"title": {"text": "projects"}}),
+                "layout": _layout(
+                    barmode="group",
+                    xaxis={"tickangle": -30},
+                    yaxis={
+                        "title": {"text": "projects"},
+                        **_count_axis([a.failing for a in board.audits], [a.waived for a in board.audits]),
+                    },
+                ),
             },
         ),
     ]

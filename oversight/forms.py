@@ -47,15 +47,15 @@ class BoardFilterForm(forms.Form):
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "filter-%s")
         super().__init__(*args, **kwargs)
-        for name, field in self.fields.items():
+        for field in self.fields.values():
             css = (
                 "form-select form-select-sm"
                 if isinstance(field.widget, forms.Select)
                 else "form-control form-control-sm"
             )
             field.widget.attrs.setdefault("class", css)
-            field.widget.attrs["id"] = f"filter-{name}"
         self.fields["version"].error_messages["invalid_choice"] = (
             "There is no published guideline version with this id."
         )
