@@ -20,8 +20,9 @@ class RegisterSettingsForm(forms.ModelForm):
         widgets = {"listing": forms.RadioSelect}
         labels = {"listing": "Listing on the public register"}
         help_texts = {
-            "listing": "Applies to every approved project from now on: with listing mandatory the register "
-            "shows every approved project, whatever its researcher chose at submission.",
+            "listing": "Opt-in and default set how the choice is offered at the next submissions. With listing "
+            "mandatory the register shows every approved project, those approved before too, whatever its "
+            "researcher chose.",
         }
 
 
@@ -29,7 +30,7 @@ class RegisterSearchForm(forms.Form):
     """The register's search and filters, kept in the URL (GET). A bad value is a form error
     named on the page, never a 500 and never silently ignored."""
 
-    q = forms.CharField(label="Search", required=False, max_length=200)
+    q = forms.CharField(label="Search titles, summaries and uses", required=False, max_length=200)
     task = forms.ChoiceField(
         label="Synthesis task", required=False, choices=[("", "Any synthesis task"), *SynthesisTask.choices]
     )
