@@ -176,6 +176,10 @@ class Verification:
         return all(check.ok for check in self.checks)
 
     @property
+    def content_intact(self) -> bool:
+        return self.checks[0].ok  # verify_round checks the round's content first
+
+    @property
     def problems(self) -> list[Check]:
         return [check for check in self.checks if not check.ok]
 
