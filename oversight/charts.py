@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oversight.links import project_list_url
-from oversight.selectors import Board, Params
-from reviews.enums import ProjectStatus
+from oversight.selectors import DECIDED_STATUSES, Board, Params
 
 BLUE = "#1c7ed6"
 ORANGE = "#e8590c"
@@ -20,7 +19,7 @@ RED = "#e03131"
 GREEN = "#2f9e44"
 GREY = "#868e96"
 MAX_REVIEWER_BARS = 15
-DECIDED: Params = tuple(("status", s.value) for s in (ProjectStatus.APPROVED, ProjectStatus.REJECTED))
+DECIDED: Params = tuple(("status", s.value) for s in DECIDED_STATUSES)
 
 
 @dataclass(frozen=True)

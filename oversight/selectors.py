@@ -7,6 +7,8 @@ list of (version, first submission, decision) rows.
 
 Each figure's rows carry `params`: the project list's query (reviews.filters, `project-list`)
 that lists exactly the projects behind that row, before the dashboard's own filters are added.
+What "overdue" and "unassigned" mean comes from reviews.filters, the definitions the project
+list filters with, so a count and the list behind it agree.
 """
 
 from __future__ import annotations
@@ -18,15 +20,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.functions import Cast, Coalesce, TruncMonth
 
 from audits.enums import RunStatus
 from audits.models import AuditRun
 from reviews.enums import (
     ACTIVE_ASSIGNMENT_STATUSES,
-    UNDER_REVIEW_STATUSES,
     AssignmentStatus,
     AuditKind,
     Outcome,
@@ -34,6 +35,7 @@ from reviews.enums import (
     Role,
     Verdict,
 )
+from reviews.filters import overdue_assignment_q, unassigned_project_q
 from reviews.models import (
     Assignment,
     AuditWaiver,
@@ -49,6 +51,8 @@ from reviews.models import (
 Params = tuple[tuple[str, str], ...]
 
 DECISIONS = (Outcome.APPROVED, Outcome.REJECTED)
+# The states of a project that has had its decision: an approved one may since be amended or suspended.
+DECIDED_STATUSES = (ProjectStatus.APPROVED, ProjectStatus.REJECTED, ProjectStatus.AMENDMENT, ProjectStatus.SUSPENDED)
 # The projects that still hold a reviewer's time: waiting on reviewers, or coming back to them
 # (a change request answered, an amendment). An assignment stays "accepted" after the decision;
 # on an approved, rejected or withdrawn project it is history, not load.
@@ -58,8 +62,6 @@ LOAD_STATUSES = (
     ProjectStatus.CHANGES_REQUESTED,
     ProjectStatus.AMENDMENT,
 )
-# A review is overdue only while the project waits on reviewers (as the reminders count it).
-WAITING_STATUSES = tuple(s for s in ProjectStatus if s in UNDER_REVIEW_STATUSES)
 ACTIVE = sorted(ACTIVE_ASSIGNMENT_STATUSES)
 TOP_ITEMS = 10
 
@@ -126,8 +128,8 @@ class Waiting:
     unassigned: int
     invitations: int
     invited_projects: int
-    overdue_params: Params = (("overdue", "1"), *(("status", s.value) for s in WAITING_STATUSES))
-    unassigned_params: Params = (("unassigned", "1"), *(("status", s.value) for s in WAITING_STATUSES))
+    overdue_params: Params = (("overdue", "1"),)
+    unassigned_params: Params = (("unassigned", "1"),)
     invited_params: Params = (("invited", "1"),)
 
 
@@ -182,8 +184,11 @@ def board_projects(filters: BoardFilters) -> QuerySet[Project]:
         projects = projects.filter(guideline_version=filters.version)
     if filters.modality:
         # The modalities are a JSON list of codes; the quoted code matches one element on
-        # every backend (no code is a quoted part of another: "CT" is not in "OCT").
-        projects = projects.filter(modalities__icontains=f'"{filters.modality}"')
+        # every backend (no code is a quoted part of another: "CT" is not in "OCT"), as the
+        # project list's filter matches it.
+        projects = projects.alias(modalities_text=Cast("modalities", TextField())).filter(
+            modalities_text__contains=f'"{filters.modality}"'
+        )
     if filters.task:
         projects = projects.filter(synthesis_task=filters.task)
     dates: dict[str, Any] = {}
@@ -309,10 +314,7 @@ def turnaround_by_version(projects: QuerySet[Project]) -> list[Turnaround]:
             decided=len(values),
             median_days=round(percentile(values, 0.5), 1),
             p90_days=round(percentile(values, 0.9), 1),
-            params=(
-                ("version", str(version)),
-                *(("status", s.value) for s in (ProjectStatus.APPROVED, ProjectStatus.REJECTED)),
-            ),
+            params=(("version", str(version)), *(("status", s.value) for s in DECIDED_STATUSES)),
         )
         for (version, set_name, number), values in sorted(days.items(), key=lambda entry: (entry[0][1], -entry[0][2]))
     ]
@@ -321,17 +323,15 @@ def turnaround_by_version(projects: QuerySet[Project]) -> list[Turnaround]:
 def waiting(projects: QuerySet[Project], *, today: date) -> Waiting:
     """What waits on the board: overdue reviews, projects nobody is assigned to, unanswered
     invitations: two queries."""
-    ids = projects.values("pk")
-    waiting_q = Q(project__status__in=WAITING_STATUSES, due_date__lt=today)
-    counts = Assignment.objects.filter(project__in=ids, status__in=ACTIVE).aggregate(
-        overdue_reviews=Count("pk", filter=waiting_q),
-        overdue_projects=Count("project", filter=waiting_q, distinct=True),
-        invitations=Count("pk", filter=Q(status=AssignmentStatus.INVITED)),
-        invited_projects=Count("project", filter=Q(status=AssignmentStatus.INVITED), distinct=True),
+    overdue = overdue_assignment_q(today)
+    invited = Q(status=AssignmentStatus.INVITED)
+    counts = Assignment.objects.filter(project__in=projects.values("pk")).aggregate(
+        overdue_reviews=Count("pk", filter=overdue),
+        overdue_projects=Count("project", filter=overdue, distinct=True),
+        invitations=Count("pk", filter=invited),
+        invited_projects=Count("project", filter=invited, distinct=True),
     )
-    anyone = Assignment.objects.filter(project=OuterRef("pk"), status__in=ACTIVE)
-    unassigned = projects.filter(status__in=WAITING_STATUSES).filter(~Exists(anyone)).count()
-    return Waiting(unassigned=unassigned, **counts)
+    return Waiting(unassigned=projects.filter(unassigned_project_q()).count(), **counts)
 
 
 def _count_per_reviewer(queryset: QuerySet[Any], reviewer_field: str) -> Any:
@@ -349,7 +349,7 @@ def reviewer_load(ids: QuerySet[Any], *, today: date) -> list[ReviewerLoad]:
     """Each active reviewer's open assignments (on projects that still hold their time), the
     overdue ones among them, and the rounds they finished reviewing: one query."""
     active = Assignment.objects.filter(project__in=ids, status__in=ACTIVE, project__status__in=LOAD_STATUSES)
-    overdue = active.filter(project__status__in=WAITING_STATUSES, due_date__lt=today)
+    overdue = Assignment.objects.filter(overdue_assignment_q(today), project__in=ids)
     finished = RoundReview.objects.filter(round__project__in=ids, submitted_at__isnull=False)
     reviewers = (
         User.objects.filter(role=Role.REVIEWER, is_active=True)
