@@ -282,6 +282,7 @@ def objection_respond(request: AuthedRequest, pk: int, objection_pk: int) -> Htt
         raise PermissionDenied("only the project's researcher responds to a question or objection about it")
     objection = objection_for_owner(project=project, pk=objection_pk)
     form = ResponseForm(request.POST or None)
+    form.fields["text"].label = "Your response"
     status = 200
     if request.method == "POST":
         if form.is_valid():
