@@ -38,7 +38,9 @@ EDITABLE = {"draft", "changes_requested", "amendment"}
 # The states a project can be withdrawn from.
 OPEN = {"draft", "submitted", "in_review", "changes_requested", "amendment"}
 # Reviewers can be assigned once a round exists and until the project is withdrawn.
-ASSIGNABLE = {"submitted", "in_review", "changes_requested", "approved", "rejected", "amendment"}
+ASSIGNABLE = {"submitted", "in_review", "changes_requested", "approved", "rejected", "amendment", "suspended"}
+# An owner amends an approved project, or a suspended one to answer the suspension (issue 11).
+AMENDABLE = {"approved", "suspended"}
 
 # The assignment each reviewer role holds on the project asked about.
 ASSIGNED = {
@@ -125,6 +127,7 @@ def test_every_registered_reviews_permission_is_in_this_table():
         "reviews.add_project",
         "reviews.withdraw_project",
         "reviews.amend_project",
+        "reviews.reinstate_project",
         "reviews.respond_assignment",
         "reviews.assign_reviewers",
         "reviews.review_project",
@@ -161,7 +164,13 @@ def test_withdraw_project_only_owner_while_open(people, status):
 @pytest.mark.parametrize("status", STATUSES)
 def test_amend_project_only_owner_once_approved(people, status):
     answers = _answers(people, status, lambda user, project: user.has_perm("reviews.amend_project", project))
-    assert answers == (only("owner") if status == ProjectStatus.APPROVED else only())
+    assert answers == (only("owner") if status in AMENDABLE else only())
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_reinstate_project_only_admins_once_suspended(people, status):
+    answers = _answers(people, status, lambda user, project: user.has_perm("reviews.reinstate_project", project))
+    assert answers == (only("admin", "superuser") if status == ProjectStatus.SUSPENDED else only())
 
 
 @pytest.mark.parametrize("status", STATUSES)
@@ -283,6 +292,7 @@ def test_every_predicate_of_the_module_is_covered_here():
         "is_project_editable",
         "is_project_open",
         "is_project_approved",
+        "is_project_suspended",
         "is_project_submitted",
         "is_invited_reviewer",
         "is_accepted_reviewer",
@@ -293,6 +303,7 @@ def test_every_predicate_of_the_module_is_covered_here():
         "can_create_project",
         "can_withdraw_project",
         "can_amend_project",
+        "can_reinstate_project",
         "can_respond_assignment",
         "can_assign_reviewers",
         "can_review_project",
@@ -357,7 +368,9 @@ def test_project_predicates(people, status):
     assert row(review_rules.can_edit_project) == (only("owner") if editable else only())
     assert row(review_rules.can_submit_project) == (only("owner") if editable else only())
     assert row(review_rules.can_withdraw_project) == (only("owner") if open_ else only())
-    assert row(review_rules.can_amend_project) == (only("owner") if approved else only())
+    assert row(review_rules.is_project_suspended) == (only(*everyone) if status == "suspended" else only())
+    assert row(review_rules.can_amend_project) == (only("owner") if status in AMENDABLE else only())
+    assert row(review_rules.can_reinstate_project) == (only("admin", "superuser") if status == "suspended" else only())
     assert row(review_rules.can_respond_assignment) == only("invited", "accepted", "conflicted")
     assert row(review_rules.can_assign_reviewers) == (only("admin", "superuser") if assignable else only())
     assert row(review_rules.can_review_project) == only("accepted")
@@ -369,6 +382,7 @@ OBJECT_PREDICATES = [
     review_rules.is_project_editable,
     review_rules.is_project_open,
     review_rules.is_project_approved,
+    review_rules.is_project_suspended,
     review_rules.is_project_submitted,
     review_rules.is_invited_reviewer,
     review_rules.is_accepted_reviewer,
@@ -378,6 +392,7 @@ OBJECT_PREDICATES = [
     review_rules.can_submit_project,
     review_rules.can_withdraw_project,
     review_rules.can_amend_project,
+    review_rules.can_reinstate_project,
     review_rules.can_respond_assignment,
     review_rules.can_assign_reviewers,
     review_rules.can_review_project,
