@@ -61,9 +61,9 @@ def round_letter(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
         return render(request, "letters/no_letter.html", {"round": round_, "project": round_.project}, status=404)
     letter = letter_for(round_, request.user)
     verify_url = site_url(request) + reverse("letter-verify", kwargs={"digest": round_.digest})
-    html = render_to_string(
-        "letters/letter.html", {"letter": letter, "board": board_name(), "verify_url": verify_url}, request=None
-    )
+    # A record changed behind the application's back is printed as such, never as signed.
+    context = {"letter": letter, "board": board_name(), "verify_url": verify_url, "check": verify_round(round_)}
+    html = render_to_string("letters/letter.html", context, request=None)
     try:
         pdf = render_pdf(html)
     except LetterUnavailable as error:

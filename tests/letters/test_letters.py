@@ -93,6 +93,16 @@ def test_the_letter_carries_the_frozen_round_its_signatures_audits_and_comments(
     assert _flat(f"http://testserver/verify/{round_.digest}/") in flat
     assert letter_fingerprint(round_.digest, signatures) in text
     assert "Page 1 of" in text
+    assert "no longer verifies" not in text
+
+
+def test_a_letter_of_a_tampered_record_says_so(client, decided: Decided, researcher, needs_weasyprint):
+    with tampering("reviews_signature"):
+        Signature.objects.filter(round=decided.round, signer=decided.clinical).update(statement="Approved unread.")
+    client.force_login(researcher)
+    text = _pdf_text(client.get(_url("round-letter", decided.round)).content)
+    assert "This record no longer verifies" in text
+    assert _flat("The signature of Carl Clinical (approve) is not intact") in _flat(text)
 
 
 def test_the_letter_is_read_from_the_frozen_round_not_the_live_project(
