@@ -233,3 +233,31 @@ def test_only_admins_see_the_board(client, role, request, world):
 def test_anonymous_is_sent_to_log_in(client):
     response = client.get(URL)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login") + "?next=/board/")
+
+
+def test_every_number_is_the_size_of_the_list_it_links_to(client, rf, world):
+    """Each linked number counts exactly the projects the project list shows behind it (its
+    filters, reviews.filters.ProjectFilter), with and without the dashboard's own filters."""
+    from django.http import QueryDict
+
+    from reviews.filters import ProjectFilter
+    from reviews.models import Project
+
+    client.force_login(world.admin)
+    project_list = reverse("project-list")
+    checked = 0
+    for query in ({}, {"version": world.v1.pk}, {"modality": "CT", "submitted_after": "2026-02-01"}):
+        html = client.get(URL, query).content.decode()
+        for href, number in re.findall(r'<a href="([^"]+)">(\d+)</a>', html):
+            url = urlsplit(unescape(href))
+            if url.path != project_list:
+                continue
+            request = rf.get(url.path + "?" + url.query)
+            request.user = world.admin
+            behind = ProjectFilter(QueryDict(url.query), queryset=Project.objects.all(), request=request)
+            assert behind.is_valid(), (href, behind.errors)
+            assert behind.qs.count() == int(number), (
+                f"{href} lists {behind.qs.count()} projects, the board says {number}"
+            )
+            checked += 1
+    assert checked > 40
