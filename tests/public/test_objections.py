@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from public.models import Objection, ObjectionResponse, ObjectionStatus, Remedy
+from public.selectors.objections import register_objections
 from public.services.objections import (
     ObjectionClosed,
     objection_acknowledge,
@@ -460,3 +463,33 @@ def test_the_owner_may_amend_a_suspended_project(listed, admin_user):
     assert response.status_code == 302
     listed.refresh_from_db()
     assert listed.status == ProjectStatus.AMENDMENT
+
+
+# ---------------------------------------------------------------------------------------
+# Query counts
+
+
+def _list_queries(client: Client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("objection-list")).status_code == 200
+    return len(queries)
+
+
+def test_the_triage_list_and_the_register_section_cost_the_same_for_one_or_many(
+    listed, admin_user, django_assert_num_queries
+):
+    admin = _client(admin_user)
+    first, _ = send(listed)
+    objection_dismiss(actor=admin_user, objection=first, reason="Out of scope.")
+    one = _list_queries(admin)
+    # Session, user, unread notifications, the status counts, the page's count and its rows.
+    assert one == 6
+    for _ in range(6):
+        objection, _ = send(listed)
+        objection_ask_researcher(actor=admin_user, objection=objection)
+        objection_researcher_respond(actor=listed.owner, objection=objection, text="Answered.")
+    assert _list_queries(admin) == one, "the list costs more queries with more objections"
+
+    with django_assert_num_queries(2):  # the objections, and their published responses
+        shown = register_objections(listed.pk)
+        assert len(shown) == 7 and all(o.published_responses == [] for o in shown)
