@@ -40,7 +40,8 @@ def _layout(**extra: Any) -> dict[str, Any]:
         "font": {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 12},
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
-        "legend": {"orientation": "h", "x": 0, "y": 1.15},
+        # Above the plot, anchored at its bottom: plotly widens the top margin when it wraps.
+        "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
         "xaxis": {"gridcolor": "#e9ecef", "automargin": True},
         "yaxis": {"gridcolor": "#e9ecef", "automargin": True, "rangemode": "tozero"},
         "hovermode": "closest",
@@ -58,6 +59,10 @@ def _count_axis(*series: list[int]) -> dict[str, Any]:
     return {"dtick": 1} if tallest <= 8 else {"tickformat": ",d"}
 
 
+def _bars_height(bars: int) -> int:
+    return max(200, 50 + 28 * bars)
+
+
 def _bar(name: str, x: list[Any], y: list[Any], links: list[str], colour: str, **extra: Any) -> dict[str, Any]:
     return {"type": "bar", "name": name, "x": x, "y": y, "customdata": links, "marker": {"color": colour}, **extra}
 
@@ -69,6 +74,9 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
     months = board.months[::-1]  # oldest first, left to right
     reviewers = board.reviewers[:MAX_REVIEWER_BARS]
     items = board.items[::-1]  # the most marked at the top of a horizontal bar chart
+    states = board.states[::-1]  # draft at the top
+    # One guideline set (the usual case): "v2" says it all, and fits under a bar on a phone.
+    versions = [f"v{t.number}" if board.one_guideline_set else t.label for t in board.turnaround]
     charts = [
         Chart(
             "states",
@@ -77,15 +85,17 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                 "data": [
                     _bar(
                         "Projects",
-                        [b.label for b in board.states],
-                        [b.value for b in board.states],
-                        [url(b.params) for b in board.states],
+                        [b.value for b in states],
+                        [b.label for b in states],
+                        [url(b.params) for b in states],
                         BLUE,
+                        orientation="h",
                     )
                 ],
                 "layout": _layout(
-                    xaxis={"tickangle": -30},
-                    yaxis={"title": {"text": "projects"}, **_count_axis([b.value for b in board.states])},
+                    height=_bars_height(len(states)),
+                    yaxis={"type": "category"},
+                    xaxis={"title": {"text": "projects"}, **_count_axis([b.value for b in states])},
                 ),
             },
         ),
@@ -123,14 +133,14 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                 "data": [
                     _bar(
                         "Median",
-                        [t.label for t in board.turnaround],
+                        versions,
                         [t.median_days for t in board.turnaround],
                         [url(t.params) for t in board.turnaround],
                         BLUE,
                     ),
                     _bar(
                         "90th percentile",
-                        [t.label for t in board.turnaround],
+                        versions,
                         [t.p90_days for t in board.turnaround],
                         [url(t.params) for t in board.turnaround],
                         ORANGE,
@@ -188,7 +198,7 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                     )
                 ],
                 "layout": _layout(
-                    height=max(200, 40 + 28 * len(items)),
+                    height=_bars_height(len(items)),
                     yaxis={"type": "category"},
                     xaxis=_count_axis([i.marks for i in items]),
                 ),

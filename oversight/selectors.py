@@ -114,6 +114,8 @@ class Month:
 @dataclass(frozen=True)
 class Turnaround:
     version_pk: int
+    set_name: str
+    number: int
     label: str
     decided: int
     median_days: float
@@ -174,6 +176,11 @@ class Board:
     items: list[ItemCount]
     audits: list[AuditCount]
     decided: int = field(default=0)
+
+    @property
+    def one_guideline_set(self) -> bool:
+        """All decided projects follow one guideline set (the usual case): "v2" names a version."""
+        return len({row.set_name for row in self.turnaround}) <= 1
 
 
 def board_projects(filters: BoardFilters) -> QuerySet[Project]:
@@ -310,6 +317,8 @@ def turnaround_by_version(projects: QuerySet[Project]) -> list[Turnaround]:
     return [
         Turnaround(
             version_pk=version,
+            set_name=set_name,
+            number=number,
             label=f"{set_name} v{number}",
             decided=len(values),
             median_days=round(percentile(values, 0.5), 1),

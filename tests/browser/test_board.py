@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
+from reviews.enums import ProjectStatus
 from tests.factories import PASSWORD
 from tests.oversight.worlds import small_world
 
@@ -76,12 +77,19 @@ def test_an_admin_filters_the_board_and_opens_the_projects_behind_a_figure(
     query = parse_qsl(urlsplit(page.url).query)
     assert query == [("modality", "CT"), ("must_change", "EV-5")]
     expect(page.get_by_role("heading", name=re.compile("projects", re.I)).first).to_be_visible()
+    # The two CT projects where a submitted review marked EV-5 "must change", as the board counted.
+    expect(page.get_by_role("link", name="changes", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="v1-b", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="v1-a", exact=True)).to_have_count(0)
     shot("project-list-behind-ev-5")
 
     # A click on a bar of a chart opens the same kind of list (its customdata).
     page.go_back()
     page.locator('[data-chart="chart-states"] .main-svg').first.wait_for()
-    bar = page.locator('[data-chart="chart-states"] g.point path').nth(5)  # Approved
+    # The states run from the last (suspended) at the bottom to draft at the top: plotly draws
+    # the bars in that data order.
+    approved = list(ProjectStatus)[::-1].index(ProjectStatus.APPROVED)
+    bar = page.locator('[data-chart="chart-states"] g.point path').nth(approved)
     bar.click(force=True)
     expect(page).to_have_url(re.compile(r"/projects/\?modality=CT&status=approved$"))
     assert not browser_errors, browser_errors

@@ -136,7 +136,7 @@ def test_the_admin_reads_the_figures_in_the_tables(client, world):
         [str(world.v2), "2", "5.0", "5.8"],  # the newest version first
         [str(world.v1), "4", "25.0", "37.0"],
     ]
-    assert table(html, "reviewers-table")[0] == ["Tess Technical", "Technical", "2", "1", "2"]
+    assert table(html, "reviewers-table")[0] == ["Tess Technical Technical", "2", "1", "2"]  # name, expertise under it
     items = table(html, "items-table")
     assert items[0][0].startswith("EV-5") and items[0][1:] == ["3", "2"]
     assert table(html, "audits-table")[0] == ["Disclosure", "2", "0"]
