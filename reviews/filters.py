@@ -168,6 +168,8 @@ class ListFilterSet(django_filters.FilterSet):
         """The filters in use, each with its value as the form shows it."""
         if not self.is_bound or not self.is_valid():
             return []
+        if hasattr(self, "_active"):
+            return self._active
         found = []
         for name, value in self.form.cleaned_data.items():
             if name in self.NOT_FILTERS or value in (None, "", [], (), False):
@@ -181,6 +183,7 @@ class ListFilterSet(django_filters.FilterSet):
                     remove_url=self.url_without(name),
                 )
             )
+        self._active: list[ActiveFilter] = found
         return found
 
     @property
@@ -206,15 +209,23 @@ class ListFilterSet(django_filters.FilterSet):
             return "yes"
         if isinstance(value, date):
             return value.isoformat()
-        choices = dict(getattr(field, "choices", []) or [])
+        if hasattr(value, "pk"):  # a model choice: its own name, without reading every choice again
+            return str(value)
+        choices = dict(iter(getattr(field, "choices", ())))
         if isinstance(value, (list, tuple)):
             return ", ".join(str(choices.get(v, v)) for v in value)
-        if hasattr(value, "pk"):
-            return str(value)
         return str(choices.get(value, value))
 
     def primary_fields(self) -> list[forms.BoundField]:
-        return [self.form[name] for name in self.PRIMARY if name in self.form.fields]
+        """The first row's fields beside the search box."""
+        return [self.form[name] for name in self.PRIMARY if name in self.form.fields and name != "q"]
+
+    @property
+    def more_open(self) -> bool:
+        """Open "More filters" when one of them is in use or wrong, so nothing in force is hidden."""
+        names = {field.name for field in self.more_fields()}
+        in_use = {active.name for active in self.active()}
+        return bool(names & (in_use | set(self.form.errors if self.is_bound else ())))
 
     def more_fields(self) -> list[forms.BoundField]:
         return [
@@ -222,6 +233,19 @@ class ListFilterSet(django_filters.FilterSet):
             for name in self.form.fields
             if name not in self.PRIMARY and name != "sort" and not self.form.fields[name].widget.is_hidden
         ]
+
+    def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [("primary", self.primary_fields()), ("more", self.more_fields())]
+
+    def error_list(self) -> list[tuple[str, str, str]]:
+        """Each wrong filter: its label, what is wrong, and the value given."""
+        found = []
+        for name, errors in self.form.errors.items():
+            field = self.form.fields.get(name)
+            label = str(field.label or name) if field is not None else "Filters"
+            given = ", ".join(self.data.getlist(name)) if name in self.data else ""
+            found += [(label, str(error), given) for error in errors]
+        return found
 
     def hidden_fields(self) -> list[forms.BoundField]:
         return [field for field in self.form if field.is_hidden]
@@ -266,12 +290,12 @@ class ProjectFilterForm(forms.Form):
         data = super().clean() or {}
         after, before = data.get("submitted_after"), data.get("submitted_before")
         if after and before and after > before:
-            self.add_error("submitted_before", "must be on or after “Submitted from”.")
+            self.add_error("submitted_before", "Must be on or after “Submitted from”.")
         audit, status = data.get("audit"), data.get("audit_status")
         if audit and not status:
-            self.add_error("audit_status", "choose the status the audit must have.")
+            self.add_error("audit_status", "Choose the status the audit must have.")
         if status and not audit:
-            self.add_error("audit", "choose the audit whose status to match.")
+            self.add_error("audit", "Choose the audit whose status to match.")
         return data
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from reviews.enums import UNDER_REVIEW_STATUSES, AssignmentStatus, Meaning, Modality, NotificationKind, ProjectStatus
+from reviews.filters import MyReviewsFilter
 from reviews.forms.assignments import CONFLICT_DECLARE, AcceptForm, AssignForm, ConflictForm, DeclineForm, RemoveForm
 from reviews.models import Assignment, Project, Round, RoundReview, Signature, User
 from reviews.models.review import ReviewDraft
@@ -389,10 +391,22 @@ class ReviewRow:
         return self.assignment.is_overdue and self.under_review and not self.signed_meaning
 
 
+FINISHED_PER_PAGE = 20
+SEARCH_FROM = 5
+
+
+def _matches(signature: Signature, words: list[str]) -> bool:
+    title = signature.round.project.title.lower()
+    return all(word in title for word in words)
+
+
 @login_required
 def my_reviews(request: AuthedRequest) -> HttpResponse:
+    """The reviewer's invitations, accepted reviews and finished work, searchable and sorted by
+    reviews.filters.MyReviewsFilter; the finished part is paged (in memory: one query in all)."""
+    filterset = MyReviewsFilter(request.GET, queryset=_reviewer_assignments(request.user), request=request)
     invitations, current, finished = [], [], []
-    for assignment in _reviewer_assignments(request.user):
+    for assignment in filterset.page_rows():
         row = ReviewRow(assignment)
         if assignment.status == AssignmentStatus.INVITED:
             invitations.append(row)
@@ -400,12 +414,31 @@ def my_reviews(request: AuthedRequest) -> HttpResponse:
             current.append(row)
         else:
             finished.append(row)
-    finished.sort(key=lambda row: row.assignment.responded_at or row.assignment.assigned_at, reverse=True)
+    if filterset.sort == filterset.default_sort:
+        finished.sort(key=lambda row: row.assignment.responded_at or row.assignment.assigned_at, reverse=True)
+    matching = len(invitations) + len(current) + len(finished)
+    filtered = filterset.is_filtered or not filterset.is_valid()
+    total = Assignment.objects.filter(reviewer=request.user).count() if filtered else matching
+    finished_page = Paginator(finished, FINISHED_PER_PAGE).get_page(request.GET.get("page"))
+    signed = signed_rounds(request.user)
+    query = filterset.form.cleaned_data.get("q") if filterset.is_valid() else ""
+    if query:
+        words = query.lower().split()
+        signed = [signature for signature in signed if _matches(signature, words)]
     context = {
+        "filter": filterset,
+        "active_filters": filterset.active(),
+        "filter_errors": not filterset.is_valid(),
+        "matching": matching,
+        "total": total,
+        # A handful of reviews need no search bar; it shows once the list can grow long.
+        "show_filters": filtered or total > SEARCH_FROM,
         "invitations": invitations,
         "current": current,
-        "finished": finished,
-        "signed": signed_rounds(request.user),
+        "finished": finished_page.object_list,
+        "finished_page": finished_page,
+        "finished_count": len(finished),
+        "signed": signed,
         "today": timezone.localdate(),
     }
     return render(request, "reviews/my_reviews.html", context)

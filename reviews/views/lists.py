@@ -12,13 +12,21 @@ from typing import Any, cast
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Case, Exists, OuterRef, QuerySet, Subquery, Value, When
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from reviews.enums import ACTIVE_ASSIGNMENT_STATUSES
-from reviews.filters import AssignmentFilter, ListFilterSet, ProjectFilter, UserFilter, UserState, first_submitted_at
+from reviews.filters import (
+    AssignmentFilter,
+    ListFilterSet,
+    ProjectFilter,
+    UserFilter,
+    UserState,
+    first_submitted_at,
+    overdue_assignment_q,
+)
 from reviews.models import Assignment, Project, Round, RoundReview, User
 from reviews.rules import is_admin, is_reviewer
 from reviews.selectors import projects_visible_to
@@ -113,6 +121,7 @@ def _assignment_rows(queryset: QuerySet[Assignment]) -> QuerySet[Assignment]:
         queryset.select_related("project__owner", "reviewer")
         .annotate(round_number=Subquery(latest.values("number")[:1]))
         .annotate(review_submitted_at=Subquery(review.values("submitted_at")[:1]))
+        .annotate(late=Case(When(overdue_assignment_q(), then=Value(True)), default=Value(False)))
     )
 
 
