@@ -428,3 +428,36 @@ def test_the_researcher_sees_the_notice_and_moves_their_draft(catalogue, admin_u
     # Moved already: the page sends the researcher back with why.
     again = client.get(url, follow=True).content.decode()
     assert "already follows the newest published guideline version" in again
+
+
+# ---------------------------------------------------------------------------------------
+# Concurrent edits (real PostgreSQL, threads on their own connections)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_edits_of_a_draft_keep_orders_and_codes_whole(catalogue, admin_user):
+    from tests.reviews.test_concurrency import run_together
+
+    draft = guideline_version_new_draft(source=catalogue, actor=admin_user)
+    stage = Stage.objects.get(version=draft, code="PF")
+    template = GuidelineItem.objects.get(version=draft, code="PF-2")
+    last = GuidelineItem.objects.filter(stage=stage).order_by("-order").first()
+    assert last is not None
+
+    def add(code: str) -> Any:
+        return lambda: item_add(version=draft, actor=admin_user, code=code, data=_item_data(template, stage=stage))
+
+    results = run_together(
+        add("PF-20"),
+        add("PF-21"),
+        add("PF-20"),  # the same code twice: one wins, the other is told
+        lambda: item_move(item=last, actor=admin_user, step=-1),
+        lambda: item_move(item=template, actor=admin_user, step=1),
+    )
+
+    errors = [str(r.error) for r in results if not r.ok]
+    assert errors == ["An item with the code PF-20 already exists in this version."]
+    orders = list(GuidelineItem.objects.filter(stage=stage).order_by("order").values_list("order", flat=True))
+    assert orders == list(range(1, len(orders) + 1))
+    assert GuidelineItem.objects.filter(version=draft, code="PF-20").count() == 1
