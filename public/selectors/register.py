@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, JSONField, OuterRef, Q, QuerySet
+from django.db.models import Exists, JSONField, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
@@ -101,7 +101,9 @@ def register_rounds(*, listing: str) -> QuerySet[Round]:
             r_summary=_snapshot_text("project__summary"),
             r_intended=_snapshot_text("project__intended_use"),
             r_prohibited=_snapshot_text("project__prohibited_uses"),
-            r_task=_snapshot_text("project__synthesis_task"),
+            # Cast: an exact lookup on a JSON key compares JSON values, and SQLite then reads
+            # the code typed as JSON text (malformed); as text it compares the plain code.
+            r_task=Cast(_snapshot_text("project__synthesis_task"), TextField()),
             r_modalities=_snapshot_text("project__modalities"),
         )
         .order_by("-outcome__decided_at", "-pk")

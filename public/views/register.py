@@ -34,7 +34,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.defaults import page_not_found
 
 from public.forms.register import RegisterSearchForm, RegisterSettingsForm
-from public.models import Listing
+from public.models import Listing, Objection
+from public.selectors.objections import register_objections
 from public.selectors.register import (
     PER_PAGE,
     RegisterEntry,
@@ -51,7 +52,6 @@ from reviews.views.access import AuthedRequest
 
 PUBLIC_MAX_AGE = 300  # seconds a shared cache may keep a register page for anonymous visitors
 JSON_SCHEMA = "misyn-register/1"
-OBJECTIONS_SECTION = "public/_objections_section.html"
 
 
 def _personal(request: HttpRequest, response: HttpResponse) -> bool:
@@ -121,22 +121,34 @@ def register_project(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "entry": entry,
         "verify_url": letter_verify_url(entry.digest),
-        "objections_section": _objections_section(),
+        # For the objection channel's section (public/_objections_section.html), which reads
+        # only the project's id from it.
         "project": round_.project,
+        "objections": register_objections(round_.project_id),
     }
     return render(request, "public/register_project.html", context)
 
 
-def _objections_section() -> str:
-    """The objection channel's section (public app, objections side), once it exists."""
-    from django.template import TemplateDoesNotExist
-    from django.template.loader import get_template
-
-    try:
-        get_template(OBJECTIONS_SECTION)
-    except TemplateDoesNotExist:
-        return ""
-    return OBJECTIONS_SECTION
+def objections_json(objections: list[Objection]) -> list[dict[str, Any]]:
+    """The objections as the register page shows them: never the sender's name or email, the
+    text only when the board published it, and only published responses."""
+    return [
+        {
+            "kind": objection.kind,
+            "status": objection.status,
+            "received_at": objection.created_at.isoformat(),
+            "text": objection.text if objection.publish_text else None,
+            "responses": [
+                {"by": response.by, "published_at": response.published_at.isoformat(), "text": response.text}
+                for response in getattr(objection, "published_responses", [])
+                if response.published_at is not None
+            ],
+            "decided_at": objection.decided_at.isoformat() if objection.is_closed and objection.decided_at else None,
+            "remedy": objection.remedy or None,
+            "decision_reason": objection.decision_reason if objection.is_closed else None,
+        }
+        for objection in objections
+    ]
 
 
 def entry_json(entry: RegisterEntry, request: HttpRequest) -> dict[str, Any]:
@@ -163,6 +175,7 @@ def entry_json(entry: RegisterEntry, request: HttpRequest) -> dict[str, Any]:
         "images_audited": entry.images_audited,
         "disclosure_statement": entry.disclosure,
         "audits": [{"audit": audit.audit, "status": audit.status, "waived": audit.waived} for audit in entry.audits],
+        "objections": objections_json(register_objections(entry.pk)),
         "signatures": [
             {
                 "meaning": signature.meaning,
