@@ -347,10 +347,9 @@ def newer_version_for(*, project: Project) -> GuidelineVersion | None:
     return newest
 
 
-def reread_items(*, project: Project) -> dict[str, int]:
-    """The items to read again after the project's last move to another version: code -> the
-    version number they changed in, for the ones whose answer has not been given again since
-    (a move resets their status to "not answered", keeping the text)."""
+def moved_reread_codes(*, project: Project) -> frozenset[str]:
+    """The item codes the project's last move to its current version asked to read again (one
+    query). A page that has the answers already shows the note on those still not answered."""
     entry = (
         ActivityEntry.objects.filter(
             project=project, action=Action.CHANGE, object_type="reviews.project", new__has_key="reread"
@@ -359,12 +358,21 @@ def reread_items(*, project: Project) -> dict[str, int]:
         .first()
     )
     if entry is None or not isinstance(entry.new, dict):
-        return {}
+        return frozenset()
     if entry.new.get("guideline_version_id") != project.guideline_version_id:
+        return frozenset()
+    return frozenset(str(code) for code in entry.new.get("reread", []))
+
+
+def reread_items(*, project: Project) -> dict[str, int]:
+    """The items to read again after the project's last move to another version: code -> the
+    version number they changed in, for the ones whose answer has not been given again since
+    (a move resets their status to "not answered", keeping the text)."""
+    codes = moved_reread_codes(project=project)
+    if not codes:
         return {}
-    codes = [str(code) for code in entry.new.get("reread", [])]
     still = Answer.objects.filter(
-        project=project, item__version_id=project.guideline_version_id, item__code__in=codes, status=""
+        project=project, item__version_id=project.guideline_version_id, item__code__in=sorted(codes), status=""
     ).values_list("item__code", flat=True)
-    number = int(entry.new.get("version_number", 0))
+    number = project.guideline_version.number
     return {code: number for code in sorted(still)}
