@@ -88,13 +88,15 @@ class ReasonForm(forms.Form):
 
 class DismissForm(ReasonForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, prefix="dismiss", **kwargs)
+        kwargs.setdefault("prefix", "dismiss")
+        super().__init__(*args, **kwargs)
         self.fields["reason"].label = "Why it is dismissed"
 
 
 class ReinstateForm(ReasonForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, prefix="reinstate", **kwargs)
+        kwargs.setdefault("prefix", "reinstate")
+        super().__init__(*args, **kwargs)
         self.fields["reason"].label = "Why the approval is reinstated"
         self.fields["reason"].help_text = "Kept in the project's history."
 
