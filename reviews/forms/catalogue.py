@@ -107,6 +107,12 @@ class PolicyForm(forms.ModelForm):
         model = ReviewPolicy
         fields = ["approvals_required", "require_technical_and_non_technical", "final_decision", "review_days",
                   "reminder_days"]  # fmt: skip
+        labels = {
+            "approvals_required": "Approving signatures needed",
+            "require_technical_and_non_technical": "At least one technical and one non-technical approval",
+            "reminder_days": "Reminder, days before the due date",
+            "review_days": "Days to review",
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

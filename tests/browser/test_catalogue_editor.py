@@ -84,6 +84,13 @@ def test_an_admin_publishes_a_new_version_and_the_researcher_moves_their_draft(
     shot("draft-editor-phone")
     page.set_viewport_size({"width": 1280, "height": 900})
 
+    # The review policy, on the same pages.
+    page.get_by_role("link", name="Notes and review policy", exact=True).click()
+    page.get_by_label("Approving signatures needed").fill("3")
+    shot("settings")
+    page.get_by_role("button", name="Save notes and policy").click()
+    expect(page.locator("#policy-approvals")).to_have_text("3")
+
     # The diff against v1.
     page.get_by_role("link", name=re.compile("Changes against")).click()
     expect(page.locator("#diff-summary")).to_contain_text("1 added")
