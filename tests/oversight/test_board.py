@@ -261,3 +261,25 @@ def test_every_number_is_the_size_of_the_list_it_links_to(client, rf, world):
             )
             checked += 1
     assert checked > 40
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param({"version": "99999999999999999999999"}, id="huge-version"),
+        pytest.param({"version": "-1"}, id="negative-version"),
+        pytest.param({"version": "1\x00"}, id="nul-version"),
+        pytest.param({"modality": "CT\x00"}, id="nul-modality"),
+        pytest.param({"task": "x" * 5000}, id="long-task"),
+        pytest.param({"submitted_after": "0000-00-00"}, id="zero-date"),
+        pytest.param({"submitted_before": "99999-12-31"}, id="far-date"),
+        pytest.param({"submitted_after": "2026-01-01'; DROP TABLE reviews_project; --"}, id="quote"),
+    ],
+)
+@pytest.mark.parametrize("name", ["board-dashboard", "board-export"])
+def test_hostile_filters_are_refused_in_words_not_with_an_error(client, admin_user, catalogue, query, name):
+    client.force_login(admin_user)
+    response = client.get(reverse(name), query)
+    assert response.status_code == 200
+    if name == "board-dashboard":
+        assert "These filters were left out" in response.content.decode()
