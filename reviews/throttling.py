@@ -53,6 +53,7 @@ ACTIONS = {
     "upload": "image-set uploads",
     "audit": "audit-run requests",
     "objection": "questions and objections",
+    "verify": "letter verifications",
 }
 
 

@@ -286,6 +286,8 @@ THROTTLE_RATES: dict[str, tuple[int, int]] = {
     "audit-run-user": (env.env_int("THROTTLE_AUDIT_RUN_PER_HOUR", 30, minimum=1), 3600),
     # The public objection channel (public app): anyone may write, so per address.
     "objection-address": (env.env_int("THROTTLE_OBJECTION_PER_HOUR", 5, minimum=1), 3600),
+    # The public letter verification page (letters app): looked up by digest, so per address.
+    "verify-address": (env.env_int("THROTTLE_VERIFY_PER_MINUTE", 30, minimum=1), 60),
 }
 if THROTTLE_RATES["login-username"][0] <= AXES_FAILURE_LIMIT:
     raise ImproperlyConfigured(
@@ -300,6 +302,9 @@ AXES_CLIENT_IP_CALLABLE = "reviews.http.client_ip"
 # open: anyone may register as a researcher; approval: an admin approves each new researcher
 # before they can create projects; closed: accounts come from admins only. Either way a new
 # researcher confirms their email address before creating projects or uploading.
+# The board's name, printed on decision letters (letters app).
+BOARD_NAME = env.env_str("BOARD_NAME", "MISyn Review")
+
 REGISTRATION_MODE = env.env_choice("REGISTRATION_MODE", "open", ("open", "approval", "closed"))
 EMAIL_VERIFICATION_MAX_AGE = env.env_int("EMAIL_VERIFICATION_HOURS", 72, minimum=1) * 3600
 PASSWORD_RESET_TIMEOUT = env.env_int("PASSWORD_RESET_MINUTES", 60, minimum=5) * 60

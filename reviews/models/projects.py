@@ -127,6 +127,8 @@ class Round(models.Model):
     class Meta:
         ordering = ["project", "number"]
         constraints = [models.UniqueConstraint(fields=["project", "number"], name="unique_round_number")]
+        # The public letter verification page finds a round by its digest (letters app).
+        indexes = [models.Index(fields=["digest"], name="round_digest")]
 
     def __str__(self) -> str:
         return f"Round {self.number}"
