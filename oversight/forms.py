@@ -72,6 +72,12 @@ class BoardFilterForm(forms.Form):
         if not self.is_bound:
             return BoardFilters()
         self.is_valid()
+        for name in self.errors:
+            if name in self.fields:
+                attrs = self.fields[name].widget.attrs
+                attrs["class"] = f"{attrs.get('class', '')} is-invalid".strip()
+                attrs["aria-invalid"] = "true"
+                attrs["aria-describedby"] = "filter-errors"
         data = getattr(self, "cleaned_data", {})
         return BoardFilters(
             version=data.get("version"),

@@ -209,6 +209,8 @@ def test_a_bad_filter_is_named_and_left_out(client, world, query, message, total
     assert response.status_code == 200
     html = response.content.decode()
     assert "These filters were left out" in html and message in html
+    field = message.split("</a>")[0]
+    assert re.search(r'class="[^"]*is-invalid"[^>]*aria-invalid="true"', html), f"{field} is not marked invalid"
     shown = re.search(r'id="tile-projects".*?fs-3[^>]*>(\d+)<', html, re.S)
     assert shown and shown.group(1) == total
 
