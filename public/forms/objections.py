@@ -16,8 +16,6 @@ def _required_text(value: object, message: str) -> str:
     text = str(value or "").strip()
     if not text:
         raise ValidationError(message)
-    if "\x00" in text:
-        raise ValidationError("The text contains a null character; remove it and send again.")
     return text
 
 
@@ -61,12 +59,6 @@ class ObjectionForm(forms.Form):
 
     def clean_text(self) -> str:
         return _required_text(self.cleaned_data.get("text"), "Write your question or objection.")
-
-    def clean_name(self) -> str:
-        name = str(self.cleaned_data.get("name") or "").strip()
-        if "\x00" in name:
-            raise ValidationError("The name contains a null character; remove it.")
-        return name
 
     @property
     def is_robot(self) -> bool:

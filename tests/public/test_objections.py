@@ -493,3 +493,42 @@ def test_the_triage_list_and_the_register_section_cost_the_same_for_one_or_many(
     with django_assert_num_queries(2):  # the objections, and their published responses
         shown = register_objections(listed.pk)
         assert len(shown) == 7 and all(o.published_responses == [] for o in shown)
+
+
+# ---------------------------------------------------------------------------------------
+# Hostile input
+
+SCRIPT = "<script>alert('objection')</script>"
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"text": "before\x00after"}, "Null characters are not allowed."),
+        ({"name": "n" * 201}, "at most 200 characters"),
+        ({"name": "Sam\x00"}, "Null characters are not allowed."),
+        ({"email": "sam@example.org\x00"}, "Enter an email address"),
+        ({"email": "e" * 300 + "@example.org"}, "at most 254 characters"),
+        ({"kind": SCRIPT}, "Choose a question or an objection."),
+    ],
+    ids=["nul-text", "long-name", "nul-name", "nul-email", "long-email", "script-kind"],
+)
+def test_hostile_values_are_refused_in_words_and_kept(listed, changes, message):
+    response = Client().post(reverse("objection-new", kwargs={"pk": listed.pk}), _form(**changes))
+    page = unescape(response.content.decode())
+    assert response.status_code == 400 and message in page
+    assert (TEXT if "text" not in changes else "before") in page  # what was typed is still there
+    assert SCRIPT not in response.content.decode()
+    assert Objection.objects.count() == 0
+
+
+def test_hostile_text_is_stored_as_typed_and_shown_escaped(listed, admin_user):
+    objection, token = send(listed)
+    Objection.objects.filter(pk=objection.pk).update(text=SCRIPT, publish_text=True)
+    for url, client in (
+        (reverse("objection-track", kwargs={"token": token}), Client()),
+        (reverse("objection-detail", kwargs={"pk": objection.pk}), _client(admin_user)),
+        (reverse("public-project", kwargs={"pk": listed.pk}), Client()),
+    ):
+        html = client.get(url).content.decode()
+        assert SCRIPT not in html and "&lt;script&gt;alert(" in html, url
