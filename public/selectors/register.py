@@ -26,7 +26,7 @@ from django.db.models.functions import Cast
 from audits.selectors import AUDIT_LABELS, AUDITS, round_audits
 from public.models import Listing, Objection, ObjectionStatus, RegisterSettings, Remedy
 from reviews.enums import Action, GeneratorFamily, Modality, Outcome, ProjectStatus, SynthesisTask
-from reviews.models import ActivityEntry, AuditWaiver, Round, RoundOutcome, Signature
+from reviews.models import ActivityEntry, Round, RoundOutcome
 
 # The states in which an earlier approval stands (or stood, and was suspended): approved,
 # suspended, and an amendment's states (reviews.views.projects.AMENDMENT_STATUSES, which
@@ -279,7 +279,7 @@ def register_entry(round_: Round, *, show_signer_names: bool) -> RegisterEntry:
     entry.images_audited = audits.state == "ready"
     disclosure = next((a for a in audits.audits if a.audit == "disclosure"), None)
     entry.disclosure = disclosure.summary if disclosure is not None and entry.images_audited else ""
-    waived = set(AuditWaiver.objects.filter(round=round_).values_list("audit", flat=True))
+    waived = {waiver.audit for waiver in round_.waivers.all()}
     for audit in AUDITS:
         status = audits.status_of(audit)
         entry.audits.append(
@@ -291,7 +291,7 @@ def register_entry(round_: Round, *, show_signer_names: bool) -> RegisterEntry:
                 waived=audit in waived,
             )
         )
-    for signature in Signature.objects.filter(round=round_).order_by("signed_at", "pk"):
+    for signature in round_.signatures.all():  # in signing order (Signature.Meta); prefetched by lists
         entry.signatures.append(
             PublicSignature(
                 meaning=signature.get_meaning_display(),
@@ -318,14 +318,26 @@ def register_events(*, listing: str, limit: int = 50) -> list[FeedEvent]:
     """The newest events of the projects on the register: each approved round (an amendment's
     approval too), each suspension and reinstatement, newest first. Titles are those of the
     round shown on the register."""
-    shown = {round_.project_id: register_entry_summary(round_) for round_ in register_rounds(listing=listing)}
-    events: list[FeedEvent] = []
-    approvals = (
-        RoundOutcome.objects.filter(outcome=Outcome.APPROVED, round__project_id__in=list(shown))
+    on_register = register_rounds(listing=listing).values("project_id")
+    approvals = list(
+        RoundOutcome.objects.filter(outcome=Outcome.APPROVED, round__project_id__in=on_register)
         .select_related("round")
         .only("decided_at", "round__number", "round__project_id", "round__digest")
         .order_by("-decided_at")[:limit]
     )
+    changes = list(
+        ActivityEntry.objects.filter(project_id__in=on_register, action__in=[Action.SUSPEND, Action.REINSTATE])
+        .only("pk", "at", "action", "new", "project_id")
+        .order_by("-at", "-pk")[:limit]
+    )
+    involved = {outcome.round.project_id for outcome in approvals} | {
+        change.project_id for change in changes if change.project_id is not None
+    }
+    shown = {
+        round_.project_id: register_entry_summary(round_)
+        for round_ in register_rounds(listing=listing).filter(project_id__in=involved)
+    }
+    events: list[FeedEvent] = []
     for outcome in approvals:
         entry = shown[outcome.round.project_id]
         events.append(
@@ -337,10 +349,7 @@ def register_events(*, listing: str, limit: int = 50) -> list[FeedEvent]:
                 text=f"Round {outcome.round.number} approved. Round digest (SHA-256): {outcome.round.digest}.",
             )
         )
-    changes = ActivityEntry.objects.filter(
-        project_id__in=list(shown), action__in=[Action.SUSPEND, Action.REINSTATE]
-    ).order_by("-at", "-pk")[:limit]
-    for change in changes.only("pk", "at", "action", "new", "project_id"):
+    for change in changes:
         reason = change.new.get("reason", "") if isinstance(change.new, dict) else ""
         suspended = change.action == Action.SUSPEND
         events.append(

@@ -25,7 +25,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.messages import get_messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
+from django.core.paginator import InvalidPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -197,10 +197,11 @@ JSON_PER_PAGE = 20
 def register_json(request: HttpRequest) -> HttpResponse:
     """The whole register as JSON, JSON_PER_PAGE projects a page, newest approval first."""
     settings_ = register_settings()
-    paginator = Paginator(register_rounds(listing=settings_.listing), JSON_PER_PAGE)
+    rounds = register_rounds(listing=settings_.listing).prefetch_related("signatures", "waivers")
+    paginator = Paginator(rounds, JSON_PER_PAGE)
     try:
         page = paginator.page(request.GET.get("page") or 1)
-    except Exception:  # noqa: BLE001 (EmptyPage, PageNotAnInteger: both are the asker's mistake)
+    except InvalidPage:
         return JsonResponse({"error": f"No such page: pages are numbered 1 to {paginator.num_pages}."}, status=404)
     base = request.build_absolute_uri(reverse("public-register-json"))
     data = {

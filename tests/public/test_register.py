@@ -110,7 +110,7 @@ def test_the_register_shows_only_approved_listed_projects(client, cast, listing,
 def test_every_id_not_on_the_register_answers_the_same_404(client, cast):
     set_listing(Listing.OPT_IN)
     highest = Project.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    bodies = {}
+    bodies: dict[object, bytes] = {}
     for pk in range(1, highest + 4):
         response = client.get(reverse("public-project", kwargs={"pk": pk}))
         if pk == cast["listed"].pk:
@@ -119,6 +119,10 @@ def test_every_id_not_on_the_register_answers_the_same_404(client, cast):
         assert response.status_code == 404, pk
         bodies[pk] = response.content
         assert _directives(response) == {"private", "no-cache"}
+    for absurd in ("/register/99999999999999999999999999/", "/register/0/", "/register/abc/"):
+        response = client.get(absurd)
+        assert response.status_code == 404, absurd
+        bodies[absurd] = response.content
     assert len(set(bodies.values())) == 1, "some ids that are not on the register answer differently"
     assert b"Listed rejected" not in next(iter(bodies.values()))
 
