@@ -219,3 +219,7 @@ class NotificationKind(models.TextChoices):
     OVERDUE = "overdue", "Review overdue"
     ACCOUNT_PENDING = "account_pending", "Account awaiting approval"
     ACCOUNT_APPROVED = "account_approved", "Account approved"
+    VERSION_PUBLISHED = "version_published", "Newer guideline version"
+    OBJECTION = "objection", "Question or objection"
+    SUSPENDED = "suspended", "Approval suspended"
+    REINSTATED = "reinstated", "Approval reinstated"

@@ -17,7 +17,7 @@ import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from django.core.mail import send_mail
 from django.db import transaction
@@ -35,9 +35,6 @@ from reviews.services.notifications import admins, notify
 from reviews.services.review import TransitionConflict
 
 logger = logging.getLogger("public.objections")
-
-# Until reviews.enums has NotificationKind.OBJECTION (Notification.kind is a plain column).
-OBJECTION_NOTICE = cast(NotificationKind, "objection")
 
 
 class ObjectionClosed(TransitionConflict):
@@ -94,6 +91,7 @@ def objection_send(*, project: Project, title: str, kind: str, text: str, name: 
     )
     activity_record(
         actor=None,
+        actor_name="a member of the public",
         action=Action.OBJECT,
         obj=objection,
         project=project,
@@ -102,7 +100,7 @@ def objection_send(*, project: Project, title: str, kind: str, text: str, name: 
     notify(
         key=f"objection:{objection.pk}",
         recipients=admins(),
-        kind=OBJECTION_NOTICE,
+        kind=NotificationKind.OBJECTION,
         project=project,
         subject=f"New {objection.get_kind_display().lower()} #{objection.pk} about {project.title}",
         body=f"Sent from the public register on {objection.created_at:%Y-%m-%d %H:%M} UTC. Triage it.",
@@ -195,7 +193,7 @@ def objection_ask_researcher(*, actor: User, objection: Objection) -> Objection:
     notify(
         key=f"objection-ask:{current.pk}",
         recipients=[project.owner],
-        kind=OBJECTION_NOTICE,
+        kind=NotificationKind.OBJECTION,
         project=project,
         subject=f"The board asks you to respond to a {current.get_kind_display().lower()} about {project.title}",
         body="Someone wrote about your project on the public register. Read it and write your response; "
@@ -275,7 +273,7 @@ def objection_researcher_respond(*, actor: User, objection: Objection, text: str
     notify(
         key=f"objection-responded:{response.pk}",
         recipients=admins(),
-        kind=OBJECTION_NOTICE,
+        kind=NotificationKind.OBJECTION,
         project=current.project,
         subject=f"{actor.display_name} responded to {current.get_kind_display().lower()} #{current.pk}",
         body="Read the response and publish it on the register, or decide.",
@@ -341,7 +339,7 @@ def objection_uphold(*, actor: User, objection: Objection, remedy: str, reason: 
         notify(
             key=f"objection-amend:{current.pk}",
             recipients=[project.owner],
-            kind=OBJECTION_NOTICE,
+            kind=NotificationKind.OBJECTION,
             project=project,
             subject=f"{project.title}: an amendment is required",
             body=f"{why}\n\nThe checklist is open again: change what the decision asks, then submit. "

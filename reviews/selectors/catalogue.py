@@ -41,7 +41,7 @@ MOVABLE_STATUSES = frozenset({ProjectStatus.DRAFT, ProjectStatus.CHANGES_REQUEST
 
 # Who edits and publishes guideline versions. Administrators, through the rule that names them
 # (reviews.rules.is_admin); a "reviews.manage_catalogue" rule of its own is the lead's to add.
-MANAGE_CATALOGUE = "reviews.manage_users"
+MANAGE_CATALOGUE = "reviews.manage_catalogue"
 
 _AUDIT_LABELS = dict(AuditKind.choices)
 _AUTOMATION_LABELS = dict(Automation.choices)

@@ -40,12 +40,15 @@ def activity_record(
     project: Project | None = None,
     old: dict[str, Any] | None = None,
     new: dict[str, Any] | None = None,
+    actor_name: str = "system",
 ) -> ActivityEntry:
-    """Append one activity row. Call it inside the transaction of the change it records."""
+    """Append one activity row. Call it inside the transaction of the change it records.
+    Without a signed-in actor the row names `actor_name` ("system", or e.g. "a member of the
+    public" for what the public register receives)."""
     actor_user = actor if getattr(actor, "is_authenticated", False) else None
     entry = ActivityEntry(
         actor=actor_user,
-        actor_name=(actor_user.display_name if actor_user else "system"),
+        actor_name=(actor_user.display_name if actor_user else actor_name),
         action=action,
         project=project,
         object_type=obj._meta.label_lower,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
@@ -34,7 +34,6 @@ _ITEM_FIELDS = [
 
 # The notification of a newer version. A NotificationKind member of its own is the lead's to
 # add (Notification.kind has no choices, so no migration): until then the stored value is this.
-VERSION_PUBLISHED = cast(NotificationKind, "version_published")
 
 
 class CatalogueError(Exception):
@@ -127,7 +126,7 @@ def _notify_newer_version(*, version: GuidelineVersion) -> None:
         notify(
             key=f"version-published:{version.pk}:project:{project.pk}",
             recipients=[project.owner],
-            kind=VERSION_PUBLISHED,
+            kind=NotificationKind.VERSION_PUBLISHED,
             project=project,
             subject=f"A newer guideline version is available: {version}",
             body=(

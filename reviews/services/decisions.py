@@ -420,7 +420,7 @@ def project_suspend(*, actor: User, project: Project, reason: str) -> Project:
     notify(
         key=f"suspended:{locked.pk}:{locked.updated_at.isoformat()}",
         recipients=[locked.owner, *admins()],
-        kind=NotificationKind.CHANGES_REQUESTED,
+        kind=NotificationKind.SUSPENDED,
         project=locked,
         subject=f"{locked.title}: approval suspended",
         body=f"The approval of {locked.title} is suspended.\n\n{reason}\n\n"
@@ -445,7 +445,7 @@ def project_reinstate(*, actor: User, project: Project, reason: str) -> Project:
     notify(
         key=f"reinstated:{locked.pk}:{locked.updated_at.isoformat()}",
         recipients=[locked.owner, *admins()],
-        kind=NotificationKind.APPROVED,
+        kind=NotificationKind.REINSTATED,
         project=locked,
         subject=f"{locked.title}: approval reinstated",
         body=f"The approval of {locked.title} is reinstated.\n\n{reason}",

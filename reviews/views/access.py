@@ -23,6 +23,8 @@ class AuthedRequest(HttpRequest):
 def _why_read_only(project: Project) -> str:
     if project.status == ProjectStatus.APPROVED:
         return "open an amendment to change it"
+    if project.status == ProjectStatus.SUSPENDED:
+        return "its approval is suspended; open an amendment to answer the suspension"
     if project.status in {ProjectStatus.REJECTED, ProjectStatus.WITHDRAWN}:
         return "it can no longer change"
     return "it is read-only until reviewers request changes"

@@ -128,6 +128,7 @@ def test_every_registered_reviews_permission_is_in_this_table():
         "reviews.withdraw_project",
         "reviews.amend_project",
         "reviews.reinstate_project",
+        "reviews.manage_catalogue",
         "reviews.respond_assignment",
         "reviews.assign_reviewers",
         "reviews.review_project",
