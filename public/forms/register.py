@@ -37,10 +37,8 @@ class RegisterSearchForm(forms.Form):
     modality = forms.ChoiceField(label="Modality", required=False, choices=[("", "Any modality"), *Modality.choices])
 
     def clean_q(self) -> str:
-        value = str(self.cleaned_data.get("q") or "")
-        if "\x00" in value:
-            raise forms.ValidationError("The search may not contain a null character.")
-        return value.strip()
+        # Django's CharField already refuses null characters, with its own message.
+        return str(self.cleaned_data.get("q") or "").strip()
 
 
 class ListingChoiceForm(forms.Form):

@@ -224,7 +224,7 @@ def register_json(request: HttpRequest) -> HttpResponse:
 def register_settings_view(request: AuthedRequest) -> HttpResponse:
     if not is_admin(request.user):
         raise PermissionDenied("the register's settings are the board's: only administrators change them")
-    form = RegisterSettingsForm(request.POST or None, instance=register_settings())
+    form = RegisterSettingsForm(request.POST if request.method == "POST" else None, instance=register_settings())
     if request.method == "POST" and form.is_valid():
         register_settings_update(
             actor=request.user,
