@@ -42,6 +42,7 @@ from reviews.selectors import (
     project_checklist,
     submission_problems,
 )
+from reviews.selectors.catalogue import moved_reread_codes
 from reviews.selectors.diff import ThresholdChange, diff_thresholds
 from reviews.selectors.projects import researcher_tasks
 from reviews.selectors.review import consolidated_feedback, policy_for, policy_status, visible_reviews
@@ -252,6 +253,8 @@ def project_checklist_view(request: AuthedRequest, pk: int) -> HttpResponse:
         "total": sum(len(stage.rows) for stage in checklist),
         # One query for the whole page: the latest finished run's status of every audit.
         "audit_evidence": latest_results(project=project),
+        # Items a move to a newer guideline version asked to read again (one query).
+        "reread": moved_reread_codes(project=project) if project.is_editable else frozenset(),
     }
     return render(request, "reviews/checklist.html", context)
 

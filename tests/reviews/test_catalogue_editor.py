@@ -425,6 +425,17 @@ def test_the_researcher_sees_the_notice_and_moves_their_draft(catalogue, admin_u
     assert "Changed in version 2, answer again: PF-1" in response.content.decode()
     assert Project.objects.get(pk=answered_project.pk).guideline_version_id == draft.pk
     assert "A newer guideline version is available" not in client.get(overview).content.decode()
+    # The checklist marks the changed item until it is answered again, and only that one.
+    checklist_url = reverse("project-checklist", kwargs={"pk": answered_project.pk})
+    checklist = client.get(checklist_url).content.decode()
+    assert checklist.count("Changed in version 2: read again") == 1
+    pf1 = GuidelineItem.objects.get(version=draft, code="PF-1")
+    client.post(
+        reverse("answer-edit", kwargs={"pk": answered_project.pk, "code": "PF-1"}),
+        {"status": "met", "justification": "", "evidence_text": "Read again and still met."},
+    )
+    assert Answer.objects.get(project=answered_project, item=pf1).status == "met"
+    assert "read again" not in client.get(checklist_url).content.decode()
     # Moved already: the page sends the researcher back with why.
     again = client.get(url, follow=True).content.decode()
     assert "already follows the newest published guideline version" in again

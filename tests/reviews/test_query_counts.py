@@ -28,11 +28,13 @@ ADMIN_PROJECT_LIST = 5
 # (audits.selectors.latest_results), whatever the number of items, audits or chart data;
 # and +2 to know which run is current: the project's current image sets and its thresholds,
 # whose digest the run must match (results of replaced images are history, not evidence).
-CHECKLIST = 11
+# +1 for the items a move to a newer guideline version asked to read again (editable projects).
+CHECKLIST = 12
 # + the checklist's queries and the rounds, and for the owner's to-do list the latest finished
 # audit run with the +2 for the current inputs' digest, as on the checklist (a failing audit
 # adds the one query of its waivers; the reviews come with the round's feedback).
-PROJECT_DETAIL = 12
+# +1 for the owner's notice of a newer guideline version (reviews/catalogue_notice.html).
+PROJECT_DETAIL = 13
 # + project, item, answer, its evidence files, previous and next item, and the latest finished
 # audit run (+1, the same query as the checklist's; run on every item, bound to an audit or
 # not, so that the count is the same on every answer page), with the same +2 for the
