@@ -194,6 +194,7 @@ def project_detail_page(
         "feedback": _feedback(project, latest, reviews),
         "can_withdraw": request.user.has_perm("reviews.withdraw_project", project),
         "can_amend": request.user.has_perm("reviews.amend_project", project),
+        "can_reinstate": request.user.has_perm("reviews.reinstate_project", project),
         "withdraw_form": withdraw_form or WithdrawForm(),
         "amend_form": amend_form or AmendForm(),
     }

@@ -452,6 +452,20 @@ def test_an_administrator_reinstates_a_suspended_approval(listed, admin_user, ot
     assert again.status_code == 403 and "no suspension to lift" in again.content.decode()
 
 
+def test_the_project_page_offers_each_their_way_out_of_a_suspension(listed, admin_user):
+    objection, _ = send(listed)
+    objection_uphold(actor=admin_user, objection=objection, remedy=Remedy.SUSPENSION, reason="Consent unclear.")
+    overview = reverse("project-detail", kwargs={"pk": listed.pk})
+    owner_page = _client(listed.owner).get(overview).content.decode()
+    assert "Answer the suspension with an amendment" in owner_page and "Reinstate the approval" not in owner_page
+    admin_page = _client(admin_user).get(overview).content.decode()
+    assert "Reinstate the approval" in admin_page and 'name="reinstate-reason"' in admin_page
+    assert "Answer the suspension" not in admin_page
+    _client(admin_user).post(reverse("project-reinstate", kwargs={"pk": listed.pk}), {"reinstate-reason": "Found."})
+    assert "Reinstate the approval" not in _client(admin_user).get(overview).content.decode()
+    assert "Amend the approved project" in _client(listed.owner).get(overview).content.decode()
+
+
 def test_the_owner_may_amend_a_suspended_project(listed, admin_user):
     objection, _ = send(listed)
     objection_uphold(actor=admin_user, objection=objection, remedy=Remedy.SUSPENSION, reason="Consent unclear.")
