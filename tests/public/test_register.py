@@ -381,6 +381,18 @@ def test_suspension_and_reinstatement_show_on_the_page_the_feed_and_the_json(cli
     assert titles[0] == "Approval reinstated: Suspended project"
 
 
+def test_a_suspended_project_answered_with_an_amendment_stays_suspended_on_the_register(
+    client, catalogue, researcher, admin_user
+):
+    set_listing(Listing.OPT_IN)
+    project = approved(researcher, catalogue, title="Suspended, then amended", admin=admin_user)
+    project_suspend(actor=admin_user, project=project, reason="The labels were missing.")
+    project_amend(actor=researcher, project=project, reason="Relabelled every image.")
+    page = _page(client, "public-project", pk=project.pk)
+    assert "Approval suspended" in page and "The labels were missing." in page
+    assert json.loads(_page(client, "public-register-json"))["projects"][0]["standing"] == "suspended"
+
+
 def test_an_approved_amendment_replaces_what_the_register_shows(client, catalogue, researcher, admin_user):
     set_listing(Listing.OPT_IN)
     project = approved(researcher, catalogue, title="First title", admin=admin_user)
