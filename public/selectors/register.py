@@ -130,6 +130,8 @@ def register_search(rounds: QuerySet[Round], *, q: str = "", task: str = "", mod
 
 def register_round(*, pk: int, listing: str) -> Round | None:
     """The approved round shown for project `pk`, or None whatever the reason it is not listed."""
+    if not 0 < pk < 2**63:  # a foreign-key lookup does not guard the database's integer range
+        return None
     return register_rounds(listing=listing).filter(project_id=pk).first()
 
 
