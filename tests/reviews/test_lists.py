@@ -376,6 +376,7 @@ BAD = [
     ("reviewer", "reviewer=abc", "Reviewer"),
     ("search-too-long", "q=" + "x" * 300, "Search"),
     ("huge-number", "version=99999999999999999999999", "Guideline version"),
+    ("huge-reviewer", "reviewer=99999999999999999999999", "Reviewer"),
 ]
 
 
@@ -594,7 +595,7 @@ def test_review_list_shows_round_overdue_flag_and_whether_the_review_was_submitt
 
 
 def test_a_bad_review_filter_names_the_field(portfolio):
-    response = client_of(portfolio.admin).get(f"{reverse('review-list')}?project=99999999&overdue=1")
+    response = client_of(portfolio.admin).get(f"{reverse('review-list')}?project=99999999999999999999999&overdue=1")
 
     assert response.status_code == 200
     assert "Project" in text_of(response).split('id="filter-errors"')[1]
