@@ -9,6 +9,7 @@ from reviews.selectors.projects import (
     project_checklist,
     projects_visible_to,
     submission_problems,
+    with_progress,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "project_checklist",
     "projects_visible_to",
     "submission_problems",
+    "with_progress",
 ]

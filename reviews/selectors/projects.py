@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from audits.selectors import AuditSummary, RunSummary
 from reviews.enums import (
@@ -47,29 +47,34 @@ def guideline_version_current(*, set_slug: str = DEFAULT_SET) -> GuidelineVersio
 
 
 def projects_visible_to(user: Any) -> QuerySet[Project]:
-    """The projects a user may list, with progress counts for the list page."""
+    """The projects a user may list, newest change first: bare rows, so that filters, counts
+    and pages run on the projects alone (with_progress adds what a list row shows)."""
+    queryset = Project.objects.order_by("-updated_at", "-pk")
+    if is_admin(user):
+        return queryset
+    if is_reviewer(user):
+        # Invited reviewers list the project too: its row leads to the invitation.
+        held = Assignment.objects.filter(
+            project=OuterRef("pk"), reviewer=user, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
+        )
+        return queryset.filter(Exists(held))
+    return queryset.filter(owner=user)
+
+
+def with_progress(projects: QuerySet[Project]) -> QuerySet[Project]:
+    """The rows of a project list: owner, guideline version, answered and total items, rounds.
+    Apply it to the page's rows only: the counts join every answer of the projects given."""
     item_total = (
         GuidelineItem.objects.filter(version=OuterRef("guideline_version"))
         .values("version")
         .annotate(total=Count("pk"))
         .values("total")
     )
-    queryset = (
-        Project.objects.select_related("owner", "guideline_version__guideline_set")
-        .annotate(
-            answered=Count("answers", filter=~Q(answers__status=""), distinct=True),
-            item_total=Subquery(item_total, output_field=IntegerField()),
-            round_count=Count("rounds", distinct=True),
-        )
-        .order_by("-updated_at", "-pk")
+    return projects.select_related("owner", "guideline_version__guideline_set").annotate(
+        answered=Count("answers", filter=~Q(answers__status=""), distinct=True),
+        item_total=Subquery(item_total, output_field=IntegerField()),
+        round_count=Count("rounds", distinct=True),
     )
-    if is_admin(user):
-        return queryset
-    if is_reviewer(user):
-        # Invited reviewers list the project too: its row leads to the invitation.
-        assigned = Assignment.objects.filter(reviewer=user, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES))
-        return queryset.filter(pk__in=assigned.values("project"))
-    return queryset.filter(owner=user)
 
 
 @dataclass

@@ -12,12 +12,11 @@ from typing import Any, cast
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Exists, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import Case, OuterRef, QuerySet, Subquery, Value, When
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from reviews.enums import ACTIVE_ASSIGNMENT_STATUSES
 from reviews.filters import (
     AssignmentFilter,
     ListFilterSet,
@@ -28,28 +27,14 @@ from reviews.filters import (
     overdue_assignment_q,
 )
 from reviews.models import Assignment, Project, Round, RoundReview, User
-from reviews.rules import is_admin, is_reviewer
-from reviews.selectors import projects_visible_to
+from reviews.rules import is_admin
+from reviews.selectors import projects_visible_to, with_progress
 from reviews.views.access import AuthedRequest
 from reviews.views.accounts import _require_user_admin
 
 PROJECTS_PER_PAGE = 50
 USERS_PER_PAGE = 100
 ASSIGNMENTS_PER_PAGE = 50
-
-
-def _visible_projects(user: User) -> QuerySet[Project]:
-    """The projects of projects_visible_to, without its per-row counts: what the filters, the
-    count and the page of ids run on. The rows shown are read through projects_visible_to
-    itself (_project_rows), so a mistake here could never show a project it does not list."""
-    if is_admin(user):
-        return Project.objects.all()
-    if is_reviewer(user):
-        held = Assignment.objects.filter(
-            project=OuterRef("pk"), reviewer=user, status__in=sorted(ACTIVE_ASSIGNMENT_STATUSES)
-        )
-        return Project.objects.filter(Exists(held))
-    return Project.objects.filter(owner=user)
 
 
 def _page(rows: QuerySet[Any], per_page: int, number: str | None) -> Page[Any]:
@@ -65,7 +50,9 @@ def _project_rows(user: User, filterset: ProjectFilter, page: Page[Project]) -> 
     projects. Two queries with the paginator's count.
     """
     page_ids = cast(QuerySet[Project], page.object_list).values("pk")
-    rows = projects_visible_to(user).filter(pk__in=page_ids).annotate(first_submitted_at=first_submitted_at())
+    rows = with_progress(projects_visible_to(user).filter(pk__in=page_ids)).annotate(
+        first_submitted_at=first_submitted_at()
+    )
     return list(filterset.sort_queryset(rows, filterset.sort))
 
 
@@ -82,7 +69,7 @@ def _list_context(filterset: ListFilterSet, page: Page[Any], total: int) -> dict
 
 @login_required
 def project_list(request: AuthedRequest) -> HttpResponse:
-    visible = _visible_projects(request.user)
+    visible = projects_visible_to(request.user)
     filterset = ProjectFilter(request.GET, queryset=visible, request=request)
     page = _page(filterset.page_rows(), PROJECTS_PER_PAGE, request.GET.get("page"))
     page.object_list = _project_rows(request.user, filterset, page) if page.paginator.count else []
