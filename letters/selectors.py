@@ -19,7 +19,14 @@ from typing import Any
 from audits.selectors import AUDIT_LABELS
 from reviews.enums import Meaning, Outcome
 from reviews.models import ActivityEntry, AuditWaiver, ChainHead, GuidelineItem, Round, RoundReview, Signature, User
-from reviews.selectors.review import ItemFeedback, bound_audits, consolidated_feedback, policy_status, visible_reviews
+from reviews.selectors.review import (
+    ItemFeedback,
+    bound_audits,
+    consolidated_feedback,
+    decisions_visible,
+    policy_status,
+    visible_reviews,
+)
 
 # A round with one of these outcomes has a decision (and so a letter); a withdrawn one has none.
 DECIDED_OUTCOMES = frozenset({Outcome.APPROVED, Outcome.REJECTED, Outcome.CHANGES_REQUESTED})
@@ -63,7 +70,6 @@ def letter_fingerprint(round_digest: str, signatures: list[Signature]) -> str:
 def reviews_for(round_: Round, user: Any) -> tuple[list[RoundReview], bool]:
     """The submitted reviews `user` may read and whether they may see the signatures: the round
     page's rules (visible_reviews; decisions_visible with the viewer's own submitted review)."""
-    from reviews.views.projects import decisions_visible  # the one copy of the rule
 
     visible = visible_reviews(round_, user)
     own = any(review.reviewer_id == user.pk for review in visible)

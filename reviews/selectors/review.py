@@ -32,6 +32,7 @@ from reviews.models import (
     Signature,
     User,
 )
+from reviews.rules import is_admin
 
 WAIVABLE = frozenset({"fail", "not_computable"})
 
@@ -316,3 +317,22 @@ def pending_invitations(user: Any) -> list[Assignment]:
         .select_related("project__owner")
         .order_by("due_date", "pk")
     )
+
+
+def submitted_round_ids(user: User, project: Project) -> set[int]:
+    """The rounds of the project in which `user` submitted a review (none for owner and admins,
+    who never review; no query for them)."""
+    if project.owner_id == user.pk or is_admin(user):
+        return set()
+    return set(
+        RoundReview.objects.filter(round__project=project, reviewer=user, submitted_at__isnull=False).values_list(
+            "round_id", flat=True
+        )
+    )
+
+
+def decisions_visible(user: User, round_: Round, submitted_round_ids: set[int]) -> bool:
+    """Signatures and the sign-off status of a round show to admins, to everyone once the round
+    has ended, and to a reviewer once they submitted their own review of it: reviewers decide
+    independently, and the researcher hears the decision when the round ends."""
+    return bool(is_admin(user) or hasattr(round_, "outcome") or round_.pk in submitted_round_ids)

@@ -45,7 +45,14 @@ from reviews.selectors import (
 from reviews.selectors.catalogue import moved_reread_codes
 from reviews.selectors.diff import ThresholdChange, diff_thresholds
 from reviews.selectors.projects import researcher_tasks
-from reviews.selectors.review import consolidated_feedback, policy_for, policy_status, visible_reviews
+from reviews.selectors.review import (
+    consolidated_feedback,
+    decisions_visible,
+    policy_for,
+    policy_status,
+    submitted_round_ids,
+    visible_reviews,
+)
 from reviews.services.projects import (
     ProjectNotEditable,
     SubmissionIncomplete,
@@ -94,25 +101,6 @@ class RoundCard:
     round: Round
     signatures: list[Signature]
     decisions_visible: bool
-
-
-def _submitted_round_ids(user: User, project: Project) -> set[int]:
-    """The rounds of the project in which `user` submitted a review (none for owner and admins,
-    who never review; no query for them)."""
-    if project.owner_id == user.pk or is_admin(user):
-        return set()
-    return set(
-        RoundReview.objects.filter(round__project=project, reviewer=user, submitted_at__isnull=False).values_list(
-            "round_id", flat=True
-        )
-    )
-
-
-def decisions_visible(user: User, round_: Round, submitted_round_ids: set[int]) -> bool:
-    """Signatures and the sign-off status of a round show to admins, to everyone once the round
-    has ended, and to a reviewer once they submitted their own review of it: reviewers decide
-    independently, and the researcher hears the decision when the round ends."""
-    return bool(is_admin(user) or hasattr(round_, "outcome") or round_.pk in submitted_round_ids)
 
 
 def _feedback(project: Project, round_: Round | None, reviews: list[RoundReview]) -> dict[str, Any] | None:
@@ -164,7 +152,7 @@ def project_detail_page(
         .prefetch_related(Prefetch("signatures", queryset=Signature.objects.order_by("signed_at", "pk")))
         .order_by("-number")
     )
-    submitted = _submitted_round_ids(request.user, project) if rounds else set()
+    submitted = submitted_round_ids(request.user, project) if rounds else set()
     cards = [RoundCard(r, list(r.signatures.all()), decisions_visible(request.user, r, submitted)) for r in rounds]
     latest = rounds[0] if rounds else None
     reviews = _latest_round_reviews(request, project, latest)
@@ -575,6 +563,6 @@ def project_history(request: AuthedRequest, pk: int) -> HttpResponse:
 
 def _undisclosed_round(user: User, project: Project) -> Round | None:
     latest = Round.objects.filter(project=project).select_related("outcome").order_by("-number").first()
-    if latest is None or decisions_visible(user, latest, _submitted_round_ids(user, project)):
+    if latest is None or decisions_visible(user, latest, submitted_round_ids(user, project)):
         return None
     return latest
