@@ -88,6 +88,10 @@ OVERCLAIM_ITEMS = ("EV-1", "EV-10", "OV-2")
 EDITABLE_STATUSES = frozenset({ProjectStatus.DRAFT, ProjectStatus.CHANGES_REQUESTED, ProjectStatus.AMENDMENT})
 # Reviewers review and sign the latest round only while the project waits on them.
 UNDER_REVIEW_STATUSES = frozenset({ProjectStatus.SUBMITTED, ProjectStatus.IN_REVIEW})
+# The states an amendment passes through; an earlier round's approval stands meanwhile.
+AMENDMENT_STATUSES = frozenset(
+    {ProjectStatus.AMENDMENT, ProjectStatus.SUBMITTED, ProjectStatus.IN_REVIEW, ProjectStatus.CHANGES_REQUESTED}
+)
 # A researcher may withdraw a project from any of these.
 OPEN_STATUSES = frozenset(
     {

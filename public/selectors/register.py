@@ -24,24 +24,15 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
 from audits.selectors import AUDIT_LABELS, AUDITS, round_audits
-from public.models import Listing, Objection, ObjectionStatus, RegisterSettings, Remedy
-from reviews.enums import Action, GeneratorFamily, Modality, Outcome, ProjectStatus, SynthesisTask
+from public.models import Listing, RegisterSettings
+from reviews.enums import AMENDMENT_STATUSES, Action, GeneratorFamily, Modality, Outcome, ProjectStatus, SynthesisTask
 from reviews.models import ActivityEntry, Round, RoundOutcome
+from reviews.selectors.projects import Suspension, suspension_in_force
 
 # The states in which an earlier approval stands (or stood, and was suspended): approved,
-# suspended, and an amendment's states (reviews.views.projects.AMENDMENT_STATUSES, which
-# cannot be imported here: that module imports this one for the submission page). A
-# project in one of the amendment's states without an approved round is simply not listed.
-REGISTER_STATUSES = frozenset(
-    {
-        ProjectStatus.APPROVED,
-        ProjectStatus.SUSPENDED,
-        ProjectStatus.AMENDMENT,
-        ProjectStatus.SUBMITTED,
-        ProjectStatus.IN_REVIEW,
-        ProjectStatus.CHANGES_REQUESTED,
-    }
-)
+# suspended, and an amendment's states. A project in one of the amendment's states without an
+# approved round is simply not listed.
+REGISTER_STATUSES = frozenset({ProjectStatus.APPROVED, ProjectStatus.SUSPENDED}) | AMENDMENT_STATUSES
 PER_PAGE = 20
 # The catalogue items whose answers the register publishes: the declared limitations and the
 # plain-language summary.
@@ -157,12 +148,6 @@ class PublicAudit:
 
 
 @dataclass
-class Suspension:
-    at: datetime
-    reason: str
-
-
-@dataclass
 class RegisterEntry:
     """One project as the register shows it: only frozen, public fields of its approved round."""
 
@@ -205,38 +190,7 @@ def _answer_text(snapshot: dict[str, Any], code: str) -> str:
 
 
 def _suspension(round_: Round) -> Suspension | None:
-    """The suspension in force since the round's approval: the latest SUSPEND in the activity
-    log not followed by a REINSTATE (a suspended project may be amended, so the status alone
-    does not say it), else an upheld objection whose remedy is a suspension."""
-    project = round_.project
-    if project.status not in REGISTER_STATUSES - {ProjectStatus.APPROVED}:
-        return None
-    decided_at = round_.outcome.decided_at
-    last = (
-        ActivityEntry.objects.filter(
-            project_id=project.pk, action__in=[Action.SUSPEND, Action.REINSTATE], at__gte=decided_at
-        )
-        .order_by("-at", "-pk")
-        .only("at", "action", "new")
-        .first()
-    )
-    if last is not None:
-        if last.action != Action.SUSPEND:
-            return None
-        reason = last.new.get("reason", "") if isinstance(last.new, dict) else ""
-        return Suspension(at=last.at, reason=str(reason))
-    if project.status != ProjectStatus.SUSPENDED:
-        return None
-    upheld = (
-        Objection.objects.filter(
-            project_id=project.pk, status=ObjectionStatus.UPHELD, remedy=Remedy.SUSPENSION, decided_at__gte=decided_at
-        )
-        .order_by("-decided_at", "-pk")
-        .first()
-    )
-    if upheld is None or upheld.decided_at is None:
-        return Suspension(at=decided_at, reason="")
-    return Suspension(at=upheld.decided_at, reason=upheld.decision_reason)
+    return suspension_in_force(round_.project, since=round_.outcome.decided_at)
 
 
 def _standing(round_: Round, suspension: Suspension | None) -> str:

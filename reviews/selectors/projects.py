@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -10,9 +11,11 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q,
 from audits.selectors import AuditSummary, RunSummary
 from reviews.enums import (
     ACTIVE_ASSIGNMENT_STATUSES,
+    AMENDMENT_STATUSES,
     JUSTIFICATION_REQUIRED,
     OPEN_STATUSES,
     OVERCLAIM_ITEMS,
+    Action,
     OverclaimFinding,
     ProjectStatus,
     Verdict,
@@ -209,3 +212,27 @@ def researcher_tasks(
         ],
         claim_items=claim_items,
     )
+
+
+@dataclass(frozen=True)
+class Suspension:
+    at: datetime
+    reason: str
+
+
+def suspension_in_force(project: Project, *, since: datetime) -> Suspension | None:
+    """The suspension of the approval decided at `since`, if one is in force: the project's
+    latest SUSPEND after it not followed by a REINSTATE (one query). A suspended project may be
+    amended, so its status alone does not say it; a new approval ends it (a later `since`)."""
+    if project.status not in AMENDMENT_STATUSES | {ProjectStatus.SUSPENDED}:
+        return None
+    last = (
+        ActivityEntry.objects.filter(project=project, action__in=[Action.SUSPEND, Action.REINSTATE], at__gte=since)
+        .order_by("-at", "-pk")
+        .only("at", "action", "new")
+        .first()
+    )
+    if last is None or last.action != Action.SUSPEND:
+        return None
+    reason = last.new.get("reason", "") if isinstance(last.new, dict) else ""
+    return Suspension(at=last.at, reason=str(reason))

@@ -20,6 +20,7 @@ from audits.thresholds import default_thresholds, threshold_labels
 from public.forms.register import ListingChoiceForm
 from public.selectors.register import register_settings
 from reviews.enums import (
+    AMENDMENT_STATUSES,
     OPEN_STATUSES,
     OVERCLAIM_ITEMS,
     Action,
@@ -44,7 +45,7 @@ from reviews.selectors import (
 )
 from reviews.selectors.catalogue import moved_reread_codes
 from reviews.selectors.diff import ThresholdChange, diff_thresholds
-from reviews.selectors.projects import researcher_tasks
+from reviews.selectors.projects import researcher_tasks, suspension_in_force
 from reviews.selectors.review import (
     consolidated_feedback,
     decisions_visible,
@@ -66,13 +67,6 @@ from reviews.views.access import AuthedRequest, get_project
 from reviews.views.reviewing import frozen_checklist, latest_round_number, project_round, round_state
 
 MODALITY_LABELS = dict(Modality.choices)
-# The states an amendment passes through; an earlier round's approval stands meanwhile.
-AMENDMENT_STATUSES = {
-    ProjectStatus.AMENDMENT,
-    ProjectStatus.SUBMITTED,
-    ProjectStatus.IN_REVIEW,
-    ProjectStatus.CHANGES_REQUESTED,
-}
 
 
 @login_required
@@ -169,10 +163,13 @@ def project_detail_page(
         if is_owner
         else None
     )
+    approval = _standing_approval(project, rounds)
     context = {
         "tasks": tasks,
         "is_owner": is_owner,
-        "approval": _standing_approval(project, rounds),
+        "approval": approval,
+        # An amendment may answer a suspension: the approval then no longer stands meanwhile.
+        "suspension": suspension_in_force(project, since=approval.outcome.decided_at) if approval else None,
         "project": project,
         "checklist": checklist,
         "answered": sum(stage.answered for stage in checklist),

@@ -355,7 +355,9 @@ def test_admin_sees_catalogue_v1(page: Page, shot, browser_errors, catalogue):
     expect(page).to_have_url(re.compile(rf"/catalogue/{catalogue.pk}/$"))
     expect(page.get_by_role("heading", level=1, name=re.compile(rf"^{re.escape(str(catalogue))}"))).to_be_visible()
     expect(page.locator("#catalogue-summary")).to_have_text(f"{CATALOGUE_ITEMS} items in {CATALOGUE_STAGES} stages.")
-    expect(page.get_by_role("heading", level=2)).to_have_count(CATALOGUE_STAGES)
+    # One heading per stage, then the version's review policy.
+    expect(page.get_by_role("heading", level=2, name=re.compile(r"^[A-Z]{2} · "))).to_have_count(CATALOGUE_STAGES)
+    expect(page.get_by_role("heading", level=2, name="Review policy")).to_be_visible()
     shot("catalogue-v1")
 
     assert browser_errors == []

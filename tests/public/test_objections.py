@@ -477,6 +477,10 @@ def test_the_owner_may_amend_a_suspended_project(listed, admin_user):
     assert response.status_code == 302
     listed.refresh_from_db()
     assert listed.status == ProjectStatus.AMENDMENT
+    # The overview no longer says the approval stands: the amendment answers the suspension.
+    overview = _client(listed.owner).get(reverse("project-detail", kwargs={"pk": listed.pk})).content.decode()
+    assert "suspended</span> since" in overview and "Consent unclear." in overview
+    assert "the approval stands while the amendment" not in overview
 
 
 # ---------------------------------------------------------------------------------------
