@@ -318,7 +318,10 @@ class ProjectFilter(ListFilterSet):
             (F("first_submitted_at").asc(nulls_last=True), F("pk").asc()),
         ),
     }
-    ADMIN_ONLY = ("reviewer", "overdue", "unassigned", "invited")
+    # The board's filters: who reviews, what is late, and what reviewers found (verdicts, audit
+    # results, waivers), which the owner and reviewers may not read before the round ends (or,
+    # for an invited reviewer, at all): a filter must never answer what a page would refuse.
+    ADMIN_ONLY = ("reviewer", "overdue", "unassigned", "invited", "must_change", "audit", "audit_status", "waived")
     PRIMARY = ("q", "status")
 
     q = _search_filter("Title, summary or researcher")

@@ -277,9 +277,22 @@ def test_admin_only_filters_are_neither_shown_nor_applied_for_a_researcher(portf
     response = rosa.get(f"{url}?unassigned=1&overdue=1&invited=1&reviewer={portfolio.reviewer_b.pk}")
     assert titles(response) == {"Alpha", "Bravo", "Charlie", "Foxtrot"}
     page = text_of(response)
-    for name in ("reviewer", "overdue", "unassigned", "invited"):
+    for name in ("reviewer", "overdue", "unassigned", "invited", "must_change", "audit", "audit_status", "waived"):
         assert f'name="{name}"' not in page
     assert 'name="reviewer"' in text_of(client_of(portfolio.admin).get(url))
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["must_change=EV-1", "audit=privacy&audit_status=fail", "audit=privacy&audit_status=pass", "waived=privacy"],
+)
+def test_what_reviewers_found_is_no_filter_for_owners_and_reviewers(portfolio, query):
+    """Verdicts, audit results and waivers answer only the board: an owner or a reviewer who may
+    not read them yet (or an invited one, who never may) learns nothing by filtering on them."""
+    url = reverse("project-list")
+    for user in (portfolio.rosa, portfolio.reviewer_a, portfolio.reviewer_b):
+        client = client_of(user)
+        assert titles(client.get(f"{url}?{query}")) == titles(client.get(url)), user
 
 
 def test_a_reviewer_lists_only_projects_they_were_invited_to_or_accepted(portfolio):
@@ -414,10 +427,10 @@ def test_the_empty_state_names_the_filters_that_removed_everything(portfolio):
 
 # ---- a fixed number of queries -----------------------------------------------------------------
 
-# session, user, the nav's unread count; the guideline versions and the item codes of the filter
-# bar's choices; the page count; one page of rows (the ids are a LIMIT subquery of it, so only the
-# page's rows are joined to their answers and rounds). Admins: + the reviewers of the reviewer filter.
-RESEARCHER_PROJECT_LIST = 7
+# session, user, the nav's unread count; the guideline versions of the filter bar's choices; the
+# page count; one page of rows (the ids are a LIMIT subquery of it, so only the page's rows are
+# joined to their answers and rounds). Admins: + the item codes and the reviewers of the board's filters.
+RESEARCHER_PROJECT_LIST = 6
 ADMIN_PROJECT_LIST = 8
 # A filter in use adds the count of everything visible (the "N of M shown").
 FILTERED = 1

@@ -20,9 +20,9 @@ from reviews.validators import validate_evidence_file
 from tests.factories import ProjectFactory, ResearcherFactory
 
 # + page count + one page of projects (owner and version joined, progress annotated), + the
-# guideline versions and the checklist item codes the filter bar offers as choices; admins
-# also + the reviewers of the reviewer filter.
-PROJECT_LIST = 7
+# guideline versions the filter bar offers as choices; admins also + the checklist item codes
+# and the reviewers of the board's filters.
+PROJECT_LIST = 6
 ADMIN_PROJECT_LIST = 8
 # + project, stages, answers, evidence files of those answers, items, and the latest finished
 # audit run: +1 for the "computed evidence" badges of the items bound to an audit. That one
