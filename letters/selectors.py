@@ -14,10 +14,12 @@ import io
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from audits.selectors import AUDIT_LABELS
-from reviews.enums import Meaning, Outcome
+from reviews.csv_safe import csv_cell
+from reviews.enums import Meaning, Outcome, Role
 from reviews.models import ActivityEntry, AuditWaiver, ChainHead, GuidelineItem, Round, RoundReview, Signature, User
 from reviews.selectors.review import (
     ItemFeedback,
@@ -169,12 +171,23 @@ class Check:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class PublicSignature:
+    """A signature as the public verification page shows it: its place, the signer's role and
+    expertise, its meaning and time; no name (the letter itself carries the printed names)."""
+
+    position: int
+    signer: str
+    meaning: str
+    signed_at: datetime
+
+
 @dataclass
 class Verification:
     round: Round
     title: str
     checks: list[Check]
-    signatures: list[Signature]
+    signatures: list[PublicSignature]
     fingerprint: str
 
     @property
@@ -212,6 +225,19 @@ def _round_content_check(round_: Round) -> Check:
     )
 
 
+def signer_description(signature: Signature) -> str:
+    """The signer's role and expertise without their name: "technical reviewer", "administrator"."""
+    role = "administrator" if signature.signer_role == Role.ADMIN else signature.signer_role
+    expertise = signature.get_signer_expertise_display().lower() if signature.signer_expertise else ""
+    return f"{expertise} {role}".strip()
+
+
+def signature_label(position: int, signature: Signature) -> str:
+    """A signature named by its place in the round and what it is, never by who gave it: the
+    verification page is public, and the register may hide the signers' names (a board setting)."""
+    return f"Signature {position} ({signer_description(signature)}, {signature.get_meaning_display().lower()})"
+
+
 def _signature_checks(round_: Round, signatures: list[Signature]) -> list[Check]:
     """Each signature: bound to this round's digest, its content still hashing to its chain hash,
     and linked both ways in the signature chain (its predecessor's hash, and the next row's or
@@ -220,8 +246,8 @@ def _signature_checks(round_: Round, signatures: list[Signature]) -> list[Check]
     around = {row.seq: row for row in Signature.objects.filter(seq__in={p + d for p in positions for d in (-1, 1)})}
     head = ChainHead.objects.filter(name=Signature.CHAIN).first()
     checks = []
-    for signature in signatures:
-        who = f"{signature.printed_name} ({signature.get_meaning_display().lower()})"
+    for position, signature in enumerate(signatures, start=1):
+        who = signature_label(position, signature)
         problems = []
         if signature.round_digest != round_.digest:
             problems.append("it was given for a different digest than this round's")
@@ -235,8 +261,8 @@ def _signature_checks(round_: Round, signatures: list[Signature]) -> list[Check]
         next_link = after.prev_hash if after is not None else (head.last_hash if head is not None else None)
         if next_link != signature.hash:
             problems.append("the chain no longer points to it (the row was rewritten)")
-        detail = f"The signature of {who} is not intact: " + "; ".join(problems) + "." if problems else ""
-        checks.append(Check(f"Signature of {who}", not problems, detail))
+        detail = f"{who} is not intact: " + "; ".join(problems) + "." if problems else ""
+        checks.append(Check(who, not problems, detail))
     return checks
 
 
@@ -269,7 +295,11 @@ def verify_round(round_: Round) -> Verification:
         title = str((json.loads(round_.canonical_json).get("project") or {}).get("title") or "")
     except (ValueError, AttributeError):
         title = ""
-    return Verification(round_, title, checks, signatures, letter_fingerprint(round_.digest, signatures))
+    public = [
+        PublicSignature(position, signer_description(s), s.get_meaning_display(), s.signed_at)
+        for position, s in enumerate(signatures, start=1)
+    ]
+    return Verification(round_, title, checks, public, letter_fingerprint(round_.digest, signatures))
 
 
 # ---- exports --------------------------------------------------------------------------------
@@ -318,15 +348,6 @@ def export_json(round_: Round, user: Any) -> str:
     }
     text = canonical_text(document)
     return text.replace(canonical_text(placeholder), round_.canonical_json, 1)
-
-
-CSV_INJECTION_START = ("=", "+", "-", "@", "\t", "\r", "\n")
-
-
-def csv_cell(value: Any) -> str:
-    """A cell a spreadsheet shows as text, never runs: a leading formula character is quoted."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(CSV_INJECTION_START) else text
 
 
 def export_csv(round_: Round, user: Any) -> str:

@@ -32,13 +32,8 @@ from reviews.throttling import by_address, throttle_hit, throttled_response
 from reviews.views.access import AuthedRequest, get_project
 from reviews.views.reviewing import project_round
 
-# The verification page's limit per address; it applies once settings.THROTTLE_RATES has the scope.
+# The verification page's limit per address (settings.THROTTLE_RATES).
 VERIFY_SCOPE = "verify-address"
-
-
-def board_name() -> str:
-    # BOARD_NAME is read from the environment in config.settings; the product's name until it is set.
-    return str(getattr(settings, "BOARD_NAME", "") or "MISyn Review")
 
 
 def _frozen_round(request: AuthedRequest, pk: int, number: int) -> Round:
@@ -62,7 +57,7 @@ def round_letter(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
     letter = letter_for(round_, request.user)
     verify_url = site_url(request) + reverse("letter-verify", kwargs={"digest": round_.digest})
     # A record changed behind the application's back is printed as such, never as signed.
-    context = {"letter": letter, "board": board_name(), "verify_url": verify_url, "check": verify_round(round_)}
+    context = {"letter": letter, "board": settings.BOARD_NAME, "verify_url": verify_url, "check": verify_round(round_)}
     html = render_to_string("letters/letter.html", context, request=None)
     try:
         pdf = render_pdf(html)
@@ -111,11 +106,11 @@ def letter_verify_form(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def letter_verify(request: HttpRequest, digest: str) -> HttpResponse:
-    if VERIFY_SCOPE in settings.THROTTLE_RATES and (address := by_address(request)):
+    if address := by_address(request):
         retry_after = throttle_hit(VERIFY_SCOPE, address)
         if retry_after is not None:
             return throttled_response(request, scope=VERIFY_SCOPE, retry_after=retry_after)
     round_ = decided_round_by_digest(digest.lower())
     if round_ is None:
         return render(request, "letters/verify_unknown.html", {"digest": digest[:64]}, status=404)
-    return render(request, "letters/verify.html", {"check": verify_round(round_), "board": board_name()})
+    return render(request, "letters/verify.html", {"check": verify_round(round_), "board": settings.BOARD_NAME})

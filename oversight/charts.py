@@ -2,7 +2,12 @@
 
 Each bar carries in `customdata` the project list that lists the projects behind it, so a
 click on a bar opens them; the page's tables carry the same numbers and links for readers
-who do not use the chart.
+who do not use the chart. A bar whose number no project list can list (decisions per month,
+turnaround per deciding version) carries null: it opens nothing rather than a list of another size.
+
+Plotly renders a subset of HTML in text it draws (tick labels, legend names, hover text:
+<a href>, <b>, <span style>), so every label taken from what users typed (names, titles,
+requirements) goes through `plain` first.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oversight.links import project_list_url
-from oversight.selectors import DECIDED_STATUSES, Board, Params
+from oversight.selectors import Board, Params
 
 BLUE = "#1c7ed6"
 ORANGE = "#e8590c"
@@ -19,7 +24,13 @@ RED = "#e03131"
 GREEN = "#2f9e44"
 GREY = "#868e96"
 MAX_REVIEWER_BARS = 15
-DECIDED: Params = tuple(("status", s.value) for s in DECIDED_STATUSES)
+# Plotly's text markup is HTML-like; these three characters start or spell every piece of it.
+PLOTLY_MARKUP = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def plain(text: str) -> str:
+    """A label plotly shows as the text it is, never as markup (a link, a style, a break)."""
+    return str(text).translate(PLOTLY_MARKUP)
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,7 @@ def _bars_height(bars: int) -> int:
     return max(200, 50 + 28 * bars)
 
 
-def _bar(name: str, x: list[Any], y: list[Any], links: list[str], colour: str, **extra: Any) -> dict[str, Any]:
+def _bar(name: str, x: list[Any], y: list[Any], links: list[str | None], colour: str, **extra: Any) -> dict[str, Any]:
     return {"type": "bar", "name": name, "x": x, "y": y, "customdata": links, "marker": {"color": colour}, **extra}
 
 
@@ -76,7 +87,8 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
     items = board.items[::-1]  # the most marked at the top of a horizontal bar chart
     states = board.states[::-1]  # draft at the top
     # One guideline set (the usual case): "v2" says it all, and fits under a bar on a phone.
-    versions = [f"v{t.number}" if board.one_guideline_set else t.label for t in board.turnaround]
+    versions = [f"v{t.number}" if board.one_guideline_set else plain(t.label) for t in board.turnaround]
+    reviewer_names = [plain(r.name) for r in reviewers]
     charts = [
         Chart(
             "states",
@@ -115,7 +127,7 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                         "Decisions (approved or rejected)",
                         [m.label for m in months],
                         [m.decisions for m in months],
-                        [url(DECIDED)] * len(months),
+                        [None] * len(months),
                         GREEN,
                     ),
                 ],
@@ -135,14 +147,14 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                         "Median",
                         versions,
                         [t.median_days for t in board.turnaround],
-                        [url(t.params) for t in board.turnaround],
+                        [None] * len(board.turnaround),
                         BLUE,
                     ),
                     _bar(
                         "90th percentile",
                         versions,
                         [t.p90_days for t in board.turnaround],
-                        [url(t.params) for t in board.turnaround],
+                        [None] * len(board.turnaround),
                         ORANGE,
                     ),
                 ],
@@ -156,23 +168,23 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                 "data": [
                     _bar(
                         "Open assignments",
-                        [r.name for r in reviewers],
+                        reviewer_names,
                         [r.active for r in reviewers],
                         [url(r.params) for r in reviewers],
                         BLUE,
                     ),
                     _bar(
                         "Overdue",
-                        [r.name for r in reviewers],
+                        reviewer_names,
                         [r.overdue for r in reviewers],
-                        [url(r.params) for r in reviewers],
+                        [None] * len(reviewers),  # the list behind a reviewer counts their open assignments
                         RED,
                     ),
                     _bar(
                         "Rounds reviewed",
-                        [r.name for r in reviewers],
+                        reviewer_names,
                         [r.finished for r in reviewers],
-                        [url(r.params) for r in reviewers],
+                        [None] * len(reviewers),  # the list behind a reviewer counts their open assignments
                         GREY,
                     ),
                 ],
@@ -189,9 +201,9 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
             {
                 "data": [
                     _bar(
-                        "Marked must change",
-                        [i.marks for i in items],
-                        [i.code for i in items],
+                        "Projects with the item marked “must change”",
+                        [i.projects for i in items],
+                        [plain(i.code) for i in items],
                         [url(i.params) for i in items],
                         ORANGE,
                         orientation="h",
@@ -200,7 +212,7 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                 "layout": _layout(
                     height=_bars_height(len(items)),
                     yaxis={"type": "category"},
-                    xaxis=_count_axis([i.marks for i in items]),
+                    xaxis={"title": {"text": "projects"}, **_count_axis([i.projects for i in items])},
                 ),
             },
         ),

@@ -1,23 +1,16 @@
-"""The dashboard's figures as CSV rows: one row per number, with the project list behind it."""
+"""The dashboard's figures as CSV rows: one row per number, with the project list behind it
+where a list of exactly that many projects exists (the page links the same numbers)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from oversight.charts import DECIDED
 from oversight.links import project_list_url
 from oversight.selectors import Board, BoardFilters, Params
+from reviews.csv_safe import csv_cell
 
 HEADER = ("figure", "row", "measure", "value", "projects list")
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return f"'{value}"
-    return value
 
 
 def board_rows(board: Board, filters: BoardFilters) -> Iterator[tuple[Any, ...]]:
@@ -25,7 +18,7 @@ def board_rows(board: Board, filters: BoardFilters) -> Iterator[tuple[Any, ...]]
 
     def row(figure: str, label: str, measure: str, value: Any, params: Params | None = None) -> tuple[Any, ...]:
         link = project_list_url(base, params) if params is not None else ""
-        return tuple(safe_cell(cell) for cell in (figure, label, measure, value, link))
+        return tuple(csv_cell(cell) for cell in (figure, label, measure, value, link))
 
     yield HEADER
     yield row("Filters", "Guideline version", "", str(filters.version) if filters.version else "all")
@@ -41,23 +34,24 @@ def board_rows(board: Board, filters: BoardFilters) -> Iterator[tuple[Any, ...]]
         yield row("Projects by state", bar.label, "projects", bar.value, bar.params)
     for month in board.months:
         yield row("Per month", month.label, "first submissions", month.submissions, month.params)
-        yield row("Per month", month.label, "decisions", month.decisions, DECIDED)
+        # Decisions are rounds, and the project list cannot select by decision date: no list.
+        yield row("Per month", month.label, "decisions", month.decisions)
     for version in board.turnaround:
-        yield row("Turnaround", version.label, "decided projects", version.decided, version.params)
-        yield row("Turnaround", version.label, "median days", version.median_days, version.params)
-        yield row("Turnaround", version.label, "90th percentile days", version.p90_days, version.params)
+        yield row("Turnaround", version.label, "decided projects", version.decided)
+        yield row("Turnaround", version.label, "median days", version.median_days)
+        yield row("Turnaround", version.label, "90th percentile days", version.p90_days)
     waiting = board.waiting
-    yield row("Waiting", "Reviews overdue", "reviews", waiting.overdue_reviews, waiting.overdue_params)
+    yield row("Waiting", "Reviews overdue", "reviews", waiting.overdue_reviews)
     yield row("Waiting", "Reviews overdue", "projects", waiting.overdue_projects, waiting.overdue_params)
     yield row("Waiting", "Unassigned", "projects", waiting.unassigned, waiting.unassigned_params)
-    yield row("Waiting", "Invitations waiting", "invitations", waiting.invitations, waiting.invited_params)
+    yield row("Waiting", "Invitations waiting", "invitations", waiting.invitations)
     yield row("Waiting", "Invitations waiting", "projects", waiting.invited_projects, waiting.invited_params)
     for reviewer in board.reviewers:
         yield row("Reviewer load", reviewer.name, "open assignments", reviewer.active, reviewer.params)
-        yield row("Reviewer load", reviewer.name, "overdue", reviewer.overdue, reviewer.params)
-        yield row("Reviewer load", reviewer.name, "rounds reviewed", reviewer.finished, reviewer.params)
+        yield row("Reviewer load", reviewer.name, "overdue", reviewer.overdue)
+        yield row("Reviewer load", reviewer.name, "rounds reviewed", reviewer.finished)
     for item in board.items:
-        yield row("Must change", item.code, "marks", item.marks, item.params)
+        yield row("Must change", item.code, "marks", item.marks)
         yield row("Must change", item.code, "projects", item.projects, item.params)
     for audit in board.audits:
         yield row("Audits", audit.label, "projects failing in the latest run", audit.failing, audit.fail_params)

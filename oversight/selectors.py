@@ -6,9 +6,11 @@ project, round or reviewer. Only the turnaround percentiles are computed in Pyth
 list of (version, first submission, decision) rows.
 
 Each figure's rows carry `params`: the project list's query (reviews.filters, `project-list`)
-that lists exactly the projects behind that row, before the dashboard's own filters are added.
-What "overdue" and "unassigned" mean comes from reviews.filters, the definitions the project
-list filters with, so a count and the list behind it agree.
+that lists exactly the projects behind that row's project count, before the dashboard's own
+filters are added. What "overdue" and "unassigned" mean comes from reviews.filters, the
+definitions the project list filters with, so a count and the list behind it agree. A number
+no project list selects carries no params and links nowhere: decisions per month (rounds, by
+decision date) and turnaround per deciding version (the list filters by current version).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery, TextField, Value
+from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncMonth
 
@@ -28,6 +30,7 @@ from audits.enums import RunStatus
 from audits.models import AuditRun
 from reviews.enums import (
     ACTIVE_ASSIGNMENT_STATUSES,
+    OPEN_STATUSES,
     AssignmentStatus,
     AuditKind,
     Outcome,
@@ -51,17 +54,12 @@ from reviews.models import (
 Params = tuple[tuple[str, str], ...]
 
 DECISIONS = (Outcome.APPROVED, Outcome.REJECTED)
-# The states of a project that has had its decision: an approved one may since be amended or suspended.
-DECIDED_STATUSES = (ProjectStatus.APPROVED, ProjectStatus.REJECTED, ProjectStatus.AMENDMENT, ProjectStatus.SUSPENDED)
-# The projects that still hold a reviewer's time: waiting on reviewers, or coming back to them
-# (a change request answered, an amendment). An assignment stays "accepted" after the decision;
-# on an approved, rejected or withdrawn project it is history, not load.
-LOAD_STATUSES = (
-    ProjectStatus.SUBMITTED,
-    ProjectStatus.IN_REVIEW,
-    ProjectStatus.CHANGES_REQUESTED,
-    ProjectStatus.AMENDMENT,
-)
+# The projects that still hold a reviewer's time: the open ones (reviews.enums.OPEN_STATUSES)
+# past their draft, i.e. waiting on reviewers or coming back to them (a change request
+# answered, an amendment). An assignment stays "accepted" after the decision; on an approved,
+# rejected, suspended or withdrawn project it is history, not load. In lifecycle order, so the
+# project list's link reads the same every time.
+LOAD_STATUSES = tuple(status for status in ProjectStatus if status in OPEN_STATUSES - {ProjectStatus.DRAFT})
 ACTIVE = sorted(ACTIVE_ASSIGNMENT_STATUSES)
 TOP_ITEMS = 10
 
@@ -117,10 +115,9 @@ class Turnaround:
     set_name: str
     number: int
     label: str
-    decided: int
+    decided: int  # projects: no project list selects by deciding version yet, so it has no link
     median_days: float
     p90_days: float
-    params: Params
 
 
 @dataclass(frozen=True)
@@ -292,24 +289,35 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 def turnaround_by_version(projects: QuerySet[Project]) -> list[Turnaround]:
     """Days from round 1's submission to the first approval or rejection, per guideline version
-    of the project: one grouped query (each decided project's first decision and its round 1,
-    joined, not looked up per project), percentiles in Python."""
+    of the round that was decided (Round.guideline_version): a project may since have moved to a
+    newer version for an amendment, but its first decision was taken against the old one.
+
+    One query: every approval or rejection of the projects with its round's version and the
+    project's round 1 submission (a correlated subquery, not a query per project); the first
+    decision of each project and the percentiles are picked in Python.
+    """
+    round_one = Round.objects.filter(project=OuterRef("round__project"), number=1).values("submitted_at")[:1]
     rows = (
-        RoundOutcome.objects.filter(
-            round__project__in=projects.values("pk"), outcome__in=DECISIONS, round__project__rounds__number=1
-        )
-        .order_by()
+        RoundOutcome.objects.filter(round__project__in=projects.values("pk"), outcome__in=DECISIONS)
+        .annotate(first_submitted=Subquery(round_one))
+        .order_by("decided_at", "pk")
         .values_list(
             "round__project",
-            "round__project__guideline_version",
-            "round__project__guideline_version__guideline_set__name",
-            "round__project__guideline_version__number",
+            "round__guideline_version",
+            "round__guideline_version__guideline_set__name",
+            "round__guideline_version__number",
+            "first_submitted",
+            "decided_at",
         )
-        .annotate(first_submitted=Min("round__project__rounds__submitted_at"), decided_at=Min("decided_at"))
     )
-    days: dict[tuple[int, str, int], list[float]] = defaultdict(list)
-    for _project, version, set_name, number, first_submitted, decided_at in rows:
-        days[(version, set_name, number)].append((decided_at - first_submitted).total_seconds() / 86400)
+    first_decisions: dict[int, tuple[tuple[int, str, int], float]] = {}
+    for project, version, set_name, number, first_submitted, decided_at in rows:
+        if project not in first_decisions and first_submitted is not None:
+            days = (decided_at - first_submitted).total_seconds() / 86400
+            first_decisions[project] = ((version, set_name, number), days)
+    days_by_version: dict[tuple[int, str, int], list[float]] = defaultdict(list)
+    for version_key, days in first_decisions.values():
+        days_by_version[version_key].append(days)
     return [
         Turnaround(
             version_pk=version,
@@ -319,9 +327,10 @@ def turnaround_by_version(projects: QuerySet[Project]) -> list[Turnaround]:
             decided=len(values),
             median_days=round(percentile(values, 0.5), 1),
             p90_days=round(percentile(values, 0.9), 1),
-            params=(("version", str(version)), *(("status", s.value) for s in DECIDED_STATUSES)),
         )
-        for (version, set_name, number), values in sorted(days.items(), key=lambda entry: (entry[0][1], -entry[0][2]))
+        for (version, set_name, number), values in sorted(
+            days_by_version.items(), key=lambda entry: (entry[0][1], -entry[0][2])
+        )
     ]
 
 
@@ -382,8 +391,9 @@ def reviewer_load(ids: QuerySet[Any], *, today: date) -> list[ReviewerLoad]:
 
 
 def must_change_items(ids: QuerySet[Any], *, limit: int = TOP_ITEMS) -> list[ItemCount]:
-    """The checklist items reviewers most often marked "must change" in submitted reviews, by
-    item code across versions: one query."""
+    """The checklist items reviewers marked "must change" in submitted reviews on the most
+    projects (then the most marks), by item code across versions: one query. Projects first,
+    because the number a figure links to is the list of those projects."""
     rows = (
         ItemReview.objects.filter(
             verdict=Verdict.MUST_CHANGE, review__submitted_at__isnull=False, review__round__project__in=ids
@@ -395,7 +405,7 @@ def must_change_items(ids: QuerySet[Any], *, limit: int = TOP_ITEMS) -> list[Ite
             projects=Count("review__round__project", distinct=True),
             requirement=Max("item__requirement"),
         )
-        .order_by("-marks", "-projects", "item__code")[:limit]
+        .order_by("-projects", "-marks", "item__code")[:limit]
     )
     return [
         ItemCount(

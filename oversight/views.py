@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from oversight.charts import DECIDED, board_charts
+from oversight.charts import board_charts
 from oversight.export import board_rows
 from oversight.forms import BoardFilterForm
 from oversight.selectors import Board, BoardFilters, board, board_projects
@@ -37,7 +37,6 @@ def board_dashboard(request: AuthedRequest) -> HttpResponse:
         "board": figures,
         "charts": {chart.key: chart for chart in board_charts(figures, filters.params)},
         "export_query": urlencode(filters.params),
-        "decided_params": DECIDED,
     }
     return render(request, "oversight/dashboard.html", context)
 

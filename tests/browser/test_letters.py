@@ -75,6 +75,12 @@ def test_the_admin_downloads_the_letter_verifies_it_and_sees_tampering_flagged(
     verdict = page.locator("#verdict")
     expect(verdict).to_contain_text("This letter's round and signatures are intact")
     expect(page.locator("#verify-title")).to_contain_text(decided.project.title)
+    # The public page numbers the signatures and says who signed by role, never by name.
+    signatures = page.get_by_role("table").filter(has_text="Signer")
+    expect(signatures).to_contain_text("Technical reviewer")
+    expect(signatures).to_contain_text("Clinical reviewer")
+    for name in ("Tess Technical", "Carl Clinical"):
+        expect(page.locator("body")).not_to_contain_text(name)
     shot("verified")
 
     # The same check from the letter's own text: the digest pasted into the public form, logged out.

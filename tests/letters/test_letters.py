@@ -102,7 +102,7 @@ def test_a_letter_of_a_tampered_record_says_so(client, decided: Decided, researc
     client.force_login(researcher)
     text = _pdf_text(client.get(_url("round-letter", decided.round)).content)
     assert "This record no longer verifies" in text
-    assert _flat("The signature of Carl Clinical (approve) is not intact") in _flat(text)
+    assert _flat("Signature 2 (clinical reviewer, approve) is not intact") in _flat(text)
 
 
 def test_the_letter_is_read_from_the_frozen_round_not_the_live_project(
@@ -242,10 +242,36 @@ def test_the_verification_page_says_an_untouched_letter_is_intact(client, decide
     assert response.status_code == 200
     assert "This letter's round and signatures are intact" in page
     assert decided.project.title in page and "Approved" in page
-    for signature in Signature.objects.filter(round=decided.round):
-        assert signature.printed_name in page and signature.get_meaning_display() in page
     signatures = list(Signature.objects.filter(round=decided.round))
     assert letter_fingerprint(decided.round.digest, signatures) in page
+    rows = re.findall(
+        r"<tr><td[^>]*>(\d+)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td></tr>", page
+    )
+    assert [row[:3] for row in rows] == [
+        ("1", "Technical reviewer", "Approve with conditions"),
+        ("2", "Clinical reviewer", "Approve"),
+    ]
+    assert [row[3] for row in rows] == [s.signed_at.strftime("%Y-%m-%d %H:%M:%S") for s in signatures]
+    assert "Signature 1 (technical reviewer, approve with conditions)" in page
+    assert "Signature 2 (clinical reviewer, approve)" in page
+
+
+def test_the_verification_page_never_names_a_signer(client, decided: Decided, admin_user):
+    """The page is public and the register links to it, while a board setting may hide the
+    signers' names on the register: the page names no signer, intact or tampered. The letter,
+    which only its holders read, keeps the printed names."""
+    pages = [_text(_verify(client, decided.round))]
+    with tampering("reviews_signature"):
+        Signature.objects.filter(round=decided.round, signer=decided.clinical).update(statement="Approved unread.")
+    pages.append(_text(_verify(client, decided.round)))
+    assert "not intact" in pages[1]
+    names = {s.printed_name for s in Signature.objects.filter(round=decided.round)}
+    assert names == {"Tess Technical", "Carl Clinical"}
+    for page in pages:
+        for name in names | {decided.technical.username, decided.clinical.username}:
+            assert name not in page, name
+        for first_name in ("Tess", "Carl"):
+            assert first_name not in page, first_name
 
 
 def test_the_verification_page_shows_nothing_beyond_the_letter(client, decided: Decided, researcher):
@@ -272,9 +298,9 @@ def test_an_altered_signature_is_flagged(client, decided: Decided):
     with tampering("reviews_signature"):
         Signature.objects.filter(round=decided.round, signer=decided.clinical).update(statement="Approved unread.")
     page = _text(_verify(client, decided.round))
-    assert "The signature of Carl Clinical (approve) is not intact" in page
+    assert "Signature 2 (clinical reviewer, approve) is not intact" in page
     assert "altered after signing" in page
-    assert "Tess Technical (approve with conditions) is not intact" not in page
+    assert "Signature 1 (technical reviewer, approve with conditions) is not intact" not in page
 
 
 def test_a_signature_rewritten_with_a_recomputed_hash_is_flagged_by_the_chain(client, decided: Decided):
@@ -283,7 +309,7 @@ def test_a_signature_rewritten_with_a_recomputed_hash_is_flagged_by_the_chain(cl
     with tampering("reviews_signature"):
         Signature.objects.filter(pk=signature.pk).update(statement=signature.statement, hash=signature.compute_hash())
     page = _text(_verify(client, decided.round))
-    assert "The signature of Tess Technical (approve with conditions) is not intact" in page
+    assert "Signature 1 (technical reviewer, approve with conditions) is not intact" in page
     assert "the chain no longer points to it" in page
 
 

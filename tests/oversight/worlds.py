@@ -337,3 +337,38 @@ def bulk_world(catalogue: GuidelineVersion, n: int) -> None:
         AuditWaiver(round=r, audit="memorization", audit_status="fail", reason="ok", waived_by=reviewers[0])
         for r in rounds[::3]
     )
+
+
+def add_later_lives(world: SmallWorld) -> dict[str, Project]:
+    """Three approved projects that moved on after their decision, so "decided" is no longer a
+    current state (all v1 decisions, CT):
+
+    - "amending": approved in January (12 days), its amendment (round 2) now in review;
+    - "withdrawn": approved in February (8 days), withdrawn since;
+    - "moved": approved in January (16 days), its amendment moved to v2 and back with the researcher.
+    """
+    owner = world.projects["draft"].owner
+    v1, v2 = world.v1, world.v2
+    added: dict[str, Project] = {}
+    for name, status, start, days in (
+        ("amending", ProjectStatus.IN_REVIEW, date(2026, 1, 12), 12),
+        ("withdrawn", ProjectStatus.WITHDRAWN, date(2026, 2, 16), 8),
+        ("moved", ProjectStatus.AMENDMENT, date(2026, 1, 26), 16),
+    ):
+        project = ProjectFactory(
+            owner=owner,
+            guideline_version=v1,
+            title=name,
+            status=status,
+            modalities=[Modality.CT],
+            synthesis_task=SynthesisTask.AUGMENTATION,
+        )
+        decide(submit(project, at(start)), Outcome.APPROVED, at(start + timedelta(days=days)))
+        added[name] = project
+    # The amendment's second round, submitted in April and not decided yet.
+    submit(added["amending"], at(date(2026, 4, 20)), number=2)
+    # The moved amendment now follows v2; its round 1 keeps v1 (Round.guideline_version).
+    Project.objects.filter(pk=added["moved"].pk).update(guideline_version=v2)
+    added["moved"].refresh_from_db()
+    world.projects.update(added)
+    return added
