@@ -21,7 +21,7 @@ import django_filters
 from django import forms
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Lower
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -305,8 +305,8 @@ class ProjectFilter(ListFilterSet):
     SORTS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "-updated": ("Last changed, newest first", (F("updated_at").desc(), F("pk").desc())),
         "updated": ("Last changed, oldest first", (F("updated_at").asc(), F("pk").asc())),
-        "title": ("Title, A to Z", (F("title").asc(), F("pk").asc())),
-        "-title": ("Title, Z to A", (F("title").desc(), F("pk").desc())),
+        "title": ("Title, A to Z", (Lower("title").asc(), F("pk").asc())),
+        "-title": ("Title, Z to A", (Lower("title").desc(), F("pk").desc())),
         "status": ("Status, draft to suspended", (F("status_rank").asc(), F("updated_at").desc(), F("pk").desc())),
         "-status": ("Status, suspended to draft", (F("status_rank").desc(), F("updated_at").desc(), F("pk").desc())),
         "-submitted": (
@@ -566,7 +566,7 @@ class MyReviewsFilter(ListFilterSet):
     SORTS: ClassVar[dict[str, tuple[str, tuple[Any, ...]]]] = {
         "due": ("Due date, soonest first", (F("due_date").asc(), F("pk").asc())),
         "-due": ("Due date, latest first", (F("due_date").desc(), F("pk").desc())),
-        "title": ("Project title", (F("project__title").asc(), F("pk").asc())),
+        "title": ("Project title", (Lower("project__title").asc(), F("pk").asc())),
     }
     PRIMARY = ("q",)
 

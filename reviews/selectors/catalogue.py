@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from reviews.enums import OPEN_STATUSES, Action, AuditKind, Automation, ProjectStatus, VersionStatus
+from reviews.enums import EDITABLE_STATUSES, OPEN_STATUSES, Action, AuditKind, Automation, ProjectStatus, VersionStatus
 from reviews.models import ActivityEntry, Answer, GuidelineItem, GuidelineVersion, Project, ReviewPolicy, Stage
 from reviews.selectors.diff import DiffLine, text_lines
 
@@ -34,13 +34,12 @@ ITEM_FIELD_LABELS = {
 TEXT_FIELDS = frozenset({"requirement", "rationale", "evidence"})
 # A change to one of these asks the researcher to read the item again.
 ANSWER_FIELDS = ("requirement", "required", "audit")
-# The projects a new version concerns: open ones, and approved ones that may open an amendment.
-IMPACT_STATUSES = frozenset(OPEN_STATUSES | {ProjectStatus.APPROVED})
-# A project in one of these is told when a newer version is published, and may move to it.
-MOVABLE_STATUSES = frozenset({ProjectStatus.DRAFT, ProjectStatus.CHANGES_REQUESTED, ProjectStatus.AMENDMENT})
+# The projects a new version concerns: open ones, and approved or suspended ones that may open an amendment.
+IMPACT_STATUSES = frozenset(OPEN_STATUSES | {ProjectStatus.APPROVED, ProjectStatus.SUSPENDED})
+# A project whose researcher may edit it is told when a newer version is published, and may move to it.
+MOVABLE_STATUSES = EDITABLE_STATUSES
 
-# Who edits and publishes guideline versions. Administrators, through the rule that names them
-# (reviews.rules.is_admin); a "reviews.manage_catalogue" rule of its own is the lead's to add.
+# Who edits and publishes guideline versions (reviews.rules: administrators).
 MANAGE_CATALOGUE = "reviews.manage_catalogue"
 
 _AUDIT_LABELS = dict(AuditKind.choices)

@@ -32,9 +32,6 @@ _ITEM_FIELDS = [
     "audit",
 ]
 
-# The notification of a newer version. A NotificationKind member of its own is the lead's to
-# add (Notification.kind has no choices, so no migration): until then the stored value is this.
-
 
 class CatalogueError(Exception):
     """A catalogue change that the versioning rules refuse (publish twice, two drafts)."""

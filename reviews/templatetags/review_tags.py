@@ -8,7 +8,17 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
-from reviews.enums import AnswerStatus, ExpertiseKind, GeneratorFamily, Modality, ProjectStatus, Role, SynthesisTask
+from reviews.enums import (
+    AnswerStatus,
+    ExpertiseKind,
+    GeneratorFamily,
+    Meaning,
+    Modality,
+    Outcome,
+    ProjectStatus,
+    Role,
+    SynthesisTask,
+)
 
 register = template.Library()
 
@@ -56,15 +66,25 @@ _LABELS: dict[str, dict[str, str]] = {
     "role": dict(Role.choices),
     "expertise": dict(ExpertiseKind.choices),
     "modalities": dict(Modality.choices),
+    "meaning": dict(Meaning.choices),
+    "outcome": dict(Outcome.choices),
 }
-_FIELD_NAMES = {"sha256": "SHA-256"}
+# Fields whose values are codes of another app (e.g. an objection's status or remedy): shown
+# as words even without their labels here.
+_CODE_FIELDS = frozenset({"status", "step", "remedy", "kind", "action", "meaning", "outcome"})
+_FIELD_NAMES = {"sha256": "SHA-256", "text_sha256": "Text (SHA-256)", "publish_text": "Text shown on the register"}
 
 
 def _display(value: Any, field: str = "") -> str:
     if value is None or value == "":
         return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, str):
-        return _LABELS.get(field, {}).get(value, value)
+        label = _LABELS.get(field, {}).get(value)
+        if label is None and field in _CODE_FIELDS and value.replace("_", "").isalpha():
+            label = value.replace("_", " ").capitalize()
+        return label or value
     if isinstance(value, list):
         labels = _LABELS.get(field, {})
         return ", ".join(labels.get(str(part), str(part)) for part in value) or "—"

@@ -668,3 +668,12 @@ def test_a_declined_reviewer_lists_nothing_of_the_project(portfolio, client):
     _assign(portfolio.projects["Delta"], declined, portfolio.admin, AssignmentStatus.DECLINED, due_in_days=3)
     client.force_login(declined)
     assert "Delta" not in text_of(client.get(reverse("project-list")))
+
+
+def test_titles_sort_as_people_read_them_whatever_their_case(researcher, catalogue):
+    for title in ("Synthetic FLAIR slices", "Synthetic brain MRI", "Synthetic EPI slices"):
+        ProjectFactory(owner=researcher, guideline_version=catalogue, title=title)
+    client = client_of(researcher)
+    ascending = listed(client.get(f"{reverse('project-list')}?sort=title"))
+    assert ascending == ["Synthetic brain MRI", "Synthetic EPI slices", "Synthetic FLAIR slices"]
+    assert listed(client.get(f"{reverse('project-list')}?sort=-title")) == ascending[::-1]
