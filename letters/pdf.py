@@ -15,6 +15,13 @@ class LetterUnavailable(RuntimeError):
 
 
 def _weasyprint() -> Any:
+    # Importing WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES to True, which would
+    # make the audits accept truncated image files read later in the same process (a web process
+    # that rendered a letter reads images for thumbnails and ingests). The letter embeds no image,
+    # so Pillow's setting is put back as it was.
+    from PIL import ImageFile
+
+    truncated = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
         import weasyprint
     except (ImportError, OSError) as error:  # OSError: the pango libraries are not installed
@@ -22,6 +29,8 @@ def _weasyprint() -> Any:
             "The PDF letter cannot be produced on this server: its PDF renderer (WeasyPrint with pango) "
             "is not installed. The round's JSON and CSV exports are still available."
         ) from error
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = truncated
     return weasyprint
 
 
