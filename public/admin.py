@@ -3,6 +3,10 @@
 The register's setting is edited on its own page (register-settings, /register/settings/),
 through public.services.register; here it can be read and, like every admin change, any edit
 is logged in the activity chain (reviews.admin_trail.LoggedAdmin).
+
+Objections have no admin on purpose: every step of their triage goes through
+public.services.objections (compare-and-set, logged) on the board's triage pages
+(objection-list, objection-detail), never through an edit form.
 """
 
 from __future__ import annotations
@@ -14,9 +18,6 @@ from django.http import HttpRequest
 
 from public.models import RegisterSettings
 from reviews.admin_trail import LoggedAdmin
-
-# ---------------------------------------------------------------------------------------
-# The register (helper E)
 
 
 @admin.register(RegisterSettings)
@@ -36,7 +37,3 @@ class RegisterSettingsAdmin(LoggedAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         obj.updated_by = request.user
         super().save_model(request, obj, form, change)
-
-
-# ---------------------------------------------------------------------------------------
-# The objection channel (helper F): its ModelAdmins go below.

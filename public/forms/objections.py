@@ -38,7 +38,8 @@ class ObjectionForm(forms.Form):
         max_length=LONG_TEXT,
         widget=forms.Textarea(attrs={"rows": 6}),
         error_messages={"required": "Write your question or objection."},
-        help_text="The board reads it and may publish it on the register (never your name or email).",
+        help_text="The board reads it, may show it to the project's researcher to ask for a response, and may "
+        "publish it on the register (never your name or email).",
     )
     name = forms.CharField(
         label="Your name (optional)", max_length=200, required=False, help_text="Only the board sees it."
@@ -63,6 +64,12 @@ class ObjectionForm(forms.Form):
     @property
     def is_robot(self) -> bool:
         return bool(str(self.data.get("website", "")).strip())
+
+
+# Who reads each reason. A suspension's reason is the upheld objection's, and the public
+# register gives it as the reason of the suspension; a reinstatement's is the board's own note.
+UPHOLD_HELP = "Shown to the sender and on the public register (with a suspension, as its reason)."
+REINSTATE_HELP = "Kept in the project's history; not shown on the public register."
 
 
 class ReasonForm(forms.Form):
@@ -90,7 +97,7 @@ class ReinstateForm(ReasonForm):
         kwargs.setdefault("prefix", "reinstate")
         super().__init__(*args, **kwargs)
         self.fields["reason"].label = "Why the approval is reinstated"
-        self.fields["reason"].help_text = "Kept in the project's history."
+        self.fields["reason"].help_text = REINSTATE_HELP
 
 
 class UpholdForm(ReasonForm):
@@ -108,6 +115,7 @@ class UpholdForm(ReasonForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["reason"].label = "Why it is upheld"
+        self.fields["reason"].help_text = UPHOLD_HELP
 
 
 class ResponseForm(forms.Form):

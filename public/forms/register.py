@@ -60,5 +60,8 @@ class ListingChoiceForm(forms.Form):
         return self.listing == Listing.MANDATORY
 
     def chosen(self) -> bool:
-        """Whether the project is to be listed (call after is_valid)."""
-        return self.mandatory or bool(self.cleaned_data.get("public_listing"))
+        """Whether the researcher chose to list the project (call after is_valid). Under
+        mandatory listing there was no choice, so nothing is chosen: the register lists the
+        project because of the setting (public.selectors.register.register_rounds), and a
+        board that later makes listing optional does not find it "chosen"."""
+        return not self.mandatory and bool(self.cleaned_data.get("public_listing"))

@@ -14,8 +14,8 @@ from django.http import Http404
 
 from public.models import CLOSED_OBJECTION_STATUSES, Objection, ObjectionResponse, ObjectionStatus
 from public.selectors.register import register_round, register_settings
-from reviews.enums import Outcome
-from reviews.models import Project, Round
+from reviews.enums import Action, Outcome
+from reviews.models import ActivityEntry, Project, Round
 
 OPEN_OBJECTION_STATUSES = sorted(set(ObjectionStatus) - CLOSED_OBJECTION_STATUSES)
 
@@ -127,25 +127,50 @@ def objection_for_triage(pk: int) -> Objection:
     return objection
 
 
+def _asked_researcher(objection: Objection) -> bool:
+    """Whether the board ever asked the researcher to respond: it waits for them now, they
+    responded, or the ask is in the log (the board may have decided since). The responses are
+    prefetched; the log is read only when they do not answer."""
+    if objection.status == ObjectionStatus.AWAITING_RESEARCHER:
+        return True
+    if any(response.by == ObjectionResponse.By.RESEARCHER for response in objection.responses.all()):
+        return True
+    return ActivityEntry.objects.filter(
+        action=Action.TRIAGE,
+        object_type=Objection._meta.label_lower,
+        object_id=str(objection.pk),
+        new__step="ask_researcher",
+    ).exists()
+
+
 def objection_for_owner(*, project: Project, pk: int) -> Objection:
-    """An objection on the owner's project, looked up inside that project (an id smuggled from
-    another project is not found)."""
+    """An objection on the owner's project that the owner may read: the board asked them to
+    respond (now or before), or published its text. Looked up inside that project, so an id
+    smuggled from another project is not found; any other objection is 404, since its text
+    is the board's until it asks or publishes."""
     objection = (
         Objection.objects.select_related("project")
         .prefetch_related(Prefetch("responses", queryset=ObjectionResponse.objects.select_related("author")))
         .filter(project=project, pk=pk)
         .first()
     )
-    if objection is None:
+    if objection is None or not (objection.publish_text or _asked_researcher(objection)):
         raise Http404("No such objection on this project")
     return objection
 
 
+def register_objections_queryset() -> QuerySet[Objection]:
+    """What the register shows of objections, newest first, with their published responses:
+    kind, date, status, the text when the board published it, the decision and its remedy."""
+    return Objection.objects.prefetch_related(published_responses()).order_by("-created_at", "-pk")
+
+
 def register_objections(project_pk: int) -> list[Objection]:
-    """What the register shows of a project's objections (two queries): kind, date, status, the
-    text when the board published it, the published responses, the decision and its remedy."""
-    return list(
-        Objection.objects.filter(project_id=project_pk)
-        .prefetch_related(published_responses())
-        .order_by("-created_at", "-pk")
-    )
+    """One project's objections as the register shows them (two queries)."""
+    return list(register_objections_queryset().filter(project_id=project_pk))
+
+
+def prefetch_register_objections() -> Prefetch[str]:
+    """For a page of register rounds: each round's project gets `register_objections` (two
+    queries for the whole page)."""
+    return Prefetch("project__objections", queryset=register_objections_queryset(), to_attr="register_objections")

@@ -15,6 +15,7 @@ stands approved, suspended, or in an amendment (the earlier approval stands mean
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ from audits.selectors import AUDIT_LABELS, AUDITS, round_audits
 from public.models import Listing, RegisterSettings
 from reviews.enums import AMENDMENT_STATUSES, Action, GeneratorFamily, Modality, Outcome, ProjectStatus, SynthesisTask
 from reviews.models import ActivityEntry, Round, RoundOutcome
-from reviews.selectors.projects import Suspension, suspension_in_force
+from reviews.selectors.projects import Suspension, suspension_in_force, suspensions_in_force
 
 # The states in which an earlier approval stands (or stood, and was suspended): approved,
 # suspended, and an amendment's states. A project in one of the amendment's states without an
@@ -201,11 +202,16 @@ def _standing(round_: Round, suspension: Suspension | None) -> str:
     return Standing.AMENDMENT
 
 
-def register_entry_summary(round_: Round) -> RegisterEntry:
-    """The fields of the list, the feed and the JSON index, with no further query beyond the
-    suspension's (only for a project not plainly approved)."""
+_UNSET: Any = object()
+
+
+def register_entry_summary(round_: Round, *, suspension: Suspension | None = _UNSET) -> RegisterEntry:
+    """The fields of the list, the feed and the JSON index. The suspension in force is read
+    here (one query, only for a project not plainly approved) unless the caller read it for a
+    whole page (register_entry_summaries)."""
     frozen = round_.snapshot.get("project") or {}
-    suspension = _suspension(round_)
+    if suspension is _UNSET:
+        suspension = _suspension(round_)
     return RegisterEntry(
         pk=round_.project_id,
         round_number=round_.number,
@@ -223,11 +229,24 @@ def register_entry_summary(round_: Round) -> RegisterEntry:
     )
 
 
-def register_entry(round_: Round, *, show_signer_names: bool) -> RegisterEntry:
+def page_suspensions(rounds: Iterable[Round]) -> dict[int, Suspension]:
+    """The suspensions in force of a page of register rounds, in one query."""
+    return suspensions_in_force((round_.project, round_.outcome.decided_at) for round_ in rounds)
+
+
+def register_entry_summaries(rounds: Iterable[Round]) -> list[RegisterEntry]:
+    """register_entry_summary for a page of rounds, reading their suspensions in one query."""
+    rounds = list(rounds)
+    suspensions = page_suspensions(rounds)
+    return [register_entry_summary(round_, suspension=suspensions.get(round_.project_id)) for round_ in rounds]
+
+
+def register_entry(round_: Round, *, show_signer_names: bool, suspension: Suspension | None = _UNSET) -> RegisterEntry:
     """Everything the register shows of one project: the summary fields, the declared
     limitations and plain-language summary, the disclosure statement, the audit verdicts
-    (waived or not) and the signatures' meanings, all of the approved round."""
-    entry = register_entry_summary(round_)
+    (waived or not) and the signatures' meanings, all of the approved round. The audit
+    verdicts cost a query or two per round that had images (audits.selectors.round_audits)."""
+    entry = register_entry_summary(round_, suspension=suspension)
     snapshot = round_.snapshot
     entry.limitations = _answer_text(snapshot, LIMITATIONS_ITEM)
     entry.plain_summary = _answer_text(snapshot, PLAIN_SUMMARY_ITEM)
@@ -290,8 +309,8 @@ def register_events(*, listing: str, limit: int = 50) -> list[FeedEvent]:
         change.project_id for change in changes if change.project_id is not None
     }
     shown = {
-        round_.project_id: register_entry_summary(round_)
-        for round_ in register_rounds(listing=listing).filter(project_id__in=involved)
+        entry.pk: entry
+        for entry in register_entry_summaries(register_rounds(listing=listing).filter(project_id__in=involved))
     }
     events: list[FeedEvent] = []
     for outcome in approvals:
@@ -306,8 +325,10 @@ def register_events(*, listing: str, limit: int = 50) -> list[FeedEvent]:
             )
         )
     for change in changes:
-        reason = change.new.get("reason", "") if isinstance(change.new, dict) else ""
         suspended = change.action == Action.SUSPEND
+        # A suspension's reason is public (the register says why; the uphold form says so);
+        # a reinstatement's reason is the board's own note, kept in the project's history.
+        reason = change.new.get("reason", "") if suspended and isinstance(change.new, dict) else ""
         events.append(
             FeedEvent(
                 key=f"{change.action}:{change.pk}",

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import rules
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
@@ -27,12 +28,12 @@ from django.utils import timezone
 from config.site import site_url
 from public.models import Objection, ObjectionResponse, ObjectionStatus, Remedy
 from public.selectors.objections import OPEN_OBJECTION_STATUSES, public_title, token_digest
-from reviews.enums import Action, NotificationKind
+from reviews.enums import AMENDMENT_STATUSES, Action, NotificationKind
 from reviews.models import Project, User
 from reviews.services.activity import activity_record
 from reviews.services.decisions import project_amend, project_suspend
 from reviews.services.notifications import admins, notify
-from reviews.services.review import TransitionConflict
+from reviews.services.review import TransitionConflict, lock_project
 
 logger = logging.getLogger("public.objections")
 
@@ -119,24 +120,26 @@ def objection_send(*, project: Project, title: str, kind: str, text: str, name: 
     return Sent(objection=objection, token=token)
 
 
-def _claim(objection: Objection, *, allowed: Iterable[str], changes: dict[str, Any]) -> Objection:
-    """Compare-and-set: apply `changes` only if the objection is still in one of `allowed`
-    statuses; otherwise say what happened instead. Returns the row as it now is."""
-    allowed = sorted(allowed)
-    updated = Objection.objects.filter(pk=objection.pk, status__in=allowed).update(**changes)
-    current = Objection.objects.select_related("project").get(pk=objection.pk)
-    if not updated:
-        if current.is_closed:
-            when = f" on {current.decided_at:%Y-%m-%d %H:%M} UTC" if current.decided_at else ""
+def _claim(objection: Objection, *, allowed: Iterable[str], changes: dict[str, Any]) -> tuple[Objection, str]:
+    """Apply `changes` only if the objection, read under a row lock, is still in one of
+    `allowed` statuses; otherwise say what happened instead. Returns the row as it now is and
+    the status it had, read under the lock (the caller's copy may be stale: its page was
+    loaded before another administrator acted)."""
+    locked = Objection.objects.select_for_update(of=("self",)).select_related("project").get(pk=objection.pk)
+    if locked.status not in allowed:
+        if locked.is_closed:
+            when = f" on {locked.decided_at:%Y-%m-%d %H:%M} UTC" if locked.decided_at else ""
             raise ObjectionClosed(
-                f"This {current.get_kind_display().lower()} was {current.get_status_display().lower()}{when}; "
+                f"This {locked.get_kind_display().lower()} was {locked.get_status_display().lower()}{when}; "
                 "a decided objection does not change."
             )
         raise TransitionConflict(
-            f"This {current.get_kind_display().lower()} is now “{current.get_status_display()}”; "
+            f"This {locked.get_kind_display().lower()} is now “{locked.get_status_display()}”; "
             "nothing was changed. Reload the page and check before acting."
         )
-    return current
+    before = locked.status
+    Objection.objects.filter(pk=locked.pk).update(**changes)
+    return Objection.objects.select_related("project").get(pk=locked.pk), before
 
 
 def _log(*, actor: User, objection: Objection, step: str, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -167,12 +170,14 @@ def _tell_sender_status(objection: Objection) -> None:
 
 @transaction.atomic
 def objection_acknowledge(*, actor: User, objection: Objection) -> Objection:
-    current = _claim(objection, allowed=[ObjectionStatus.RECEIVED], changes={"status": ObjectionStatus.ACKNOWLEDGED})
+    current, before = _claim(
+        objection, allowed=[ObjectionStatus.RECEIVED], changes={"status": ObjectionStatus.ACKNOWLEDGED}
+    )
     _log(
         actor=actor,
         objection=current,
         step="acknowledge",
-        old={"status": ObjectionStatus.RECEIVED},
+        old={"status": before},
         new={"status": current.status},
     )
     _tell_sender_status(current)
@@ -182,8 +187,7 @@ def objection_acknowledge(*, actor: User, objection: Objection) -> Objection:
 @transaction.atomic
 def objection_ask_researcher(*, actor: User, objection: Objection) -> Objection:
     """Ask the project's researcher to respond; they are notified with a link to the response page."""
-    before = objection.status
-    current = _claim(
+    current, before = _claim(
         objection,
         allowed=[ObjectionStatus.RECEIVED, ObjectionStatus.ACKNOWLEDGED],
         changes={"status": ObjectionStatus.AWAITING_RESEARCHER},
@@ -263,7 +267,7 @@ def objection_researcher_respond(*, actor: User, objection: Objection, text: str
     """The researcher's response, when the board asked for it. The board reads it first and
     publishes it (a researcher's words about a public objection are the board's to show)."""
     current = _open_objection(objection)
-    if current.project.owner_id != actor.pk:
+    if not rules.has_perm("public.respond_objection", actor, current):
         raise PermissionError("Only the project's researcher responds to an objection about it.")
     if current.status != ObjectionStatus.AWAITING_RESEARCHER:
         raise TransitionConflict("The board has not asked you to respond to this one (or no longer waits for it).")
@@ -303,10 +307,9 @@ def objection_response_publish(*, actor: User, objection: Objection, response_pk
     return response
 
 
-def _decide(*, actor: User, objection: Objection, status: str, remedy: str, reason: str) -> Objection:
-    before = objection.status
+def _decide(*, actor: User, objection: Objection, status: str, remedy: str, reason: str, **logged: Any) -> Objection:
     now = timezone.now()
-    current = _claim(
+    current, before = _claim(
         objection,
         allowed=OPEN_OBJECTION_STATUSES,
         changes={"status": status, "remedy": remedy, "decision_reason": reason, "decided_at": now, "decided_by": actor},
@@ -316,39 +319,66 @@ def _decide(*, actor: User, objection: Objection, status: str, remedy: str, reas
         objection=current,
         step="uphold" if status == ObjectionStatus.UPHELD else "dismiss",
         old={"status": before},
-        new={"status": status, "remedy": remedy, "reason": reason},
+        new={"status": status, "remedy": remedy, "reason": reason, **logged},
     )
     _tell_sender_status(current)
     return current
 
 
+# Said on the objection (its decision, which the sender and the register read) and in the log
+# when the amendment remedy finds an amendment already open: that amendment answers it.
+OPEN_AMENDMENT_NOTE = (
+    "An amendment of this project was already open when the objection was upheld; "
+    "that amendment answers it, and its review decides."
+)
+
+
 @transaction.atomic
 def objection_uphold(*, actor: User, objection: Objection, remedy: str, reason: str) -> Objection:
     """Uphold: the objection closes and its remedy takes effect in the same transaction (an
-    amendment opened, or the approval suspended); if the project cannot take it, nothing changes."""
+    amendment opened, or the approval suspended); if the project cannot take it, nothing changes.
+
+    The register invites objections while an amendment is open too. The amendment remedy then
+    changes no status: the open amendment answers it, as the decision and the log say. A
+    suspension is refused while an amendment's round is under review (project_suspend says why).
+    """
     reason = reason.strip()
     if not reason:
         raise ValueError("Say why the objection is upheld: the sender and the register read it.")
     if remedy not in Remedy.values:
         raise ValueError("Choose the remedy: an amendment or a suspension of the approval.")
-    current = _decide(actor=actor, objection=objection, status=ObjectionStatus.UPHELD, remedy=remedy, reason=reason)
+    project = lock_project(objection.project_id)
+    already_open = remedy == Remedy.AMENDMENT and project.status in AMENDMENT_STATUSES
+    current = _decide(
+        actor=actor,
+        objection=objection,
+        status=ObjectionStatus.UPHELD,
+        remedy=remedy,
+        reason=f"{reason}\n\n{OPEN_AMENDMENT_NOTE}" if already_open else reason,
+        **({"answered_by_open_amendment": True, "project_status": project.status} if already_open else {}),
+    )
     why = f"{current.get_kind_display()} #{current.pk} upheld: {reason}"
-    project = current.project
     if remedy == Remedy.AMENDMENT:
-        project_amend(actor=actor, project=project, reason=why)
+        if not already_open:
+            project_amend(actor=actor, project=project, reason=why)
         notify(
             key=f"objection-amend:{current.pk}",
             recipients=[project.owner],
             kind=NotificationKind.OBJECTION,
             project=project,
             subject=f"{project.title}: an amendment is required",
-            body=f"{why}\n\nThe checklist is open again: change what the decision asks, then submit. "
-            "The next round is reviewed again.",
+            body=f"{why}\n\n"
+            + (
+                "Your amendment, already open, must answer it: change what the decision asks before its review "
+                "decides (or in the changes the reviewers request)."
+                if already_open
+                else "The checklist is open again: change what the decision asks, then submit. "
+                "The next round is reviewed again."
+            ),
             url=reverse("project-detail", kwargs={"pk": project.pk}),
         )
     else:
         project_suspend(actor=actor, project=project, reason=why)
-    project.refresh_from_db()
     return current
 
 

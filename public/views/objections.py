@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+import rules
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -38,7 +39,6 @@ from public.selectors.objections import (
     triage_status_counts,
 )
 from public.services import objections as services
-from reviews.rules import is_admin, is_project_owner
 from reviews.services.decisions import project_reinstate
 from reviews.services.review import TransitionConflict
 from reviews.throttling import Limit, by_address, throttle
@@ -55,7 +55,7 @@ PER_PAGE = 50
 @throttle(Limit("objection-address", by_address))
 def objection_new(request: HttpRequest, pk: int) -> HttpResponse:
     on_register = registered_project(pk)
-    form = ObjectionForm(request.POST or None)
+    form = ObjectionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if form.is_robot:
             # A robot filled the hidden field: the same page as a success, with a link to nothing.
@@ -102,7 +102,7 @@ def objection_track(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _require_admin(request: AuthedRequest) -> None:
-    if not is_admin(request.user):
+    if not request.user.has_perm("public.triage_objection"):
         raise PermissionDenied("only administrators triage questions and objections")
 
 
@@ -249,7 +249,7 @@ def project_reinstate_view(request: AuthedRequest, pk: int) -> HttpResponse:
     """An administrator lifts a suspended approval (from an objection's page, or the project's)."""
     project = get_project(request, pk)
     if not request.user.has_perm("reviews.reinstate_project", project):
-        if not is_admin(request.user):
+        if not request.user.has_perm("public.triage_objection"):
             raise PermissionDenied("only administrators reinstate a suspended approval")
         raise PermissionDenied(
             f"this project is {project.get_status_display().lower()}: there is no suspension to lift"
@@ -278,10 +278,10 @@ def project_reinstate_view(request: AuthedRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def objection_respond(request: AuthedRequest, pk: int, objection_pk: int) -> HttpResponse:
     project = get_project(request, pk)
-    if not is_project_owner(request.user, project):
-        raise PermissionDenied("only the project's researcher responds to a question or objection about it")
     objection = objection_for_owner(project=project, pk=objection_pk)
-    form = ResponseForm(request.POST or None)
+    if not rules.has_perm("public.respond_objection", request.user, objection):
+        raise PermissionDenied("only the project's researcher responds to a question or objection about it")
+    form = ResponseForm(request.POST if request.method == "POST" else None)
     form.fields["text"].label = "Your response"
     status = 200
     if request.method == "POST":

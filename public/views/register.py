@@ -28,26 +28,26 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.defaults import page_not_found
 
 from public.forms.register import RegisterSearchForm, RegisterSettingsForm
 from public.models import Listing, Objection
-from public.selectors.objections import register_objections
+from public.selectors.objections import prefetch_register_objections, register_objections
 from public.selectors.register import (
     PER_PAGE,
     RegisterEntry,
+    page_suspensions,
     register_entry,
-    register_entry_summary,
+    register_entry_summaries,
     register_round,
     register_rounds,
     register_search,
     register_settings,
 )
 from public.services.register import register_settings_update
-from reviews.rules import is_admin
 from reviews.views.access import AuthedRequest
 
 PUBLIC_MAX_AGE = 300  # seconds a shared cache may keep a register page for anonymous visitors
@@ -84,11 +84,7 @@ def register_cache(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 
 def letter_verify_url(digest: str) -> str:
-    """The letter verification page of a digest, once that page exists (letters app)."""
-    try:
-        return reverse("letter-verify", kwargs={"digest": digest})
-    except NoReverseMatch:
-        return ""
+    return reverse("letter-verify", kwargs={"digest": digest})
 
 
 def _listing() -> str:
@@ -103,10 +99,8 @@ def register_list(request: HttpRequest) -> HttpResponse:
     filtered = bool(form.is_valid() and any(form.cleaned_data.values()))
     rounds = register_search(rounds, **form.cleaned_data) if form.is_valid() else rounds.none()
     page = Paginator(rounds, PER_PAGE).get_page(request.GET.get("page"))
-    entries = [register_entry_summary(round_) for round_ in page.object_list]
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "entries": entries, "filtered": filtered, "query": query.urlencode()}
+    entries = register_entry_summaries(page.object_list)
+    context = {"form": form, "page": page, "entries": entries, "filtered": filtered}
     return render(request, "public/register_list.html", context, status=200 if form.is_valid() else 400)
 
 
@@ -151,7 +145,7 @@ def objections_json(objections: list[Objection]) -> list[dict[str, Any]]:
     ]
 
 
-def entry_json(entry: RegisterEntry, request: HttpRequest) -> dict[str, Any]:
+def entry_json(entry: RegisterEntry, objections: list[Objection], request: HttpRequest) -> dict[str, Any]:
     """One project in the JSON view; the fields and their meaning are documented on the register page."""
     data: dict[str, Any] = {
         "id": entry.pk,
@@ -175,7 +169,7 @@ def entry_json(entry: RegisterEntry, request: HttpRequest) -> dict[str, Any]:
         "images_audited": entry.images_audited,
         "disclosure_statement": entry.disclosure,
         "audits": [{"audit": audit.audit, "status": audit.status, "waived": audit.waived} for audit in entry.audits],
-        "objections": objections_json(register_objections(entry.pk)),
+        "objections": objections_json(objections),
         "signatures": [
             {
                 "meaning": signature.meaning,
@@ -197,12 +191,16 @@ JSON_PER_PAGE = 20
 def register_json(request: HttpRequest) -> HttpResponse:
     """The whole register as JSON, JSON_PER_PAGE projects a page, newest approval first."""
     settings_ = register_settings()
-    rounds = register_rounds(listing=settings_.listing).prefetch_related("signatures", "waivers")
+    rounds = register_rounds(listing=settings_.listing).prefetch_related(
+        "signatures", "waivers", prefetch_register_objections()
+    )
     paginator = Paginator(rounds, JSON_PER_PAGE)
     try:
         page = paginator.page(request.GET.get("page") or 1)
     except InvalidPage:
         return JsonResponse({"error": f"No such page: pages are numbered 1 to {paginator.num_pages}."}, status=404)
+    rounds_on_page = list(page.object_list)
+    suspensions = page_suspensions(rounds_on_page)
     base = request.build_absolute_uri(reverse("public-register-json"))
     data = {
         "schema": JSON_SCHEMA,
@@ -212,8 +210,16 @@ def register_json(request: HttpRequest) -> HttpResponse:
         "next": f"{base}?page={page.next_page_number()}" if page.has_next() else None,
         "previous": f"{base}?page={page.previous_page_number()}" if page.has_previous() else None,
         "projects": [
-            entry_json(register_entry(round_, show_signer_names=settings_.show_signer_names), request)
-            for round_ in page.object_list
+            entry_json(
+                register_entry(
+                    round_,
+                    show_signer_names=settings_.show_signer_names,
+                    suspension=suspensions.get(round_.project_id),
+                ),
+                round_.project.register_objections,  # type: ignore[attr-defined]  # (prefetched to_attr)
+                request,
+            )
+            for round_ in rounds_on_page
         ],
     }
     return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
@@ -222,7 +228,7 @@ def register_json(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def register_settings_view(request: AuthedRequest) -> HttpResponse:
-    if not is_admin(request.user):
+    if not request.user.has_perm("public.manage_register"):
         raise PermissionDenied("the register's settings are the board's: only administrators change them")
     form = RegisterSettingsForm(request.POST if request.method == "POST" else None, instance=register_settings())
     if request.method == "POST" and form.is_valid():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -236,3 +237,31 @@ def suspension_in_force(project: Project, *, since: datetime) -> Suspension | No
         return None
     reason = last.new.get("reason", "") if isinstance(last.new, dict) else ""
     return Suspension(at=last.at, reason=str(reason))
+
+
+def suspensions_in_force(approvals: Iterable[tuple[Project, datetime]]) -> dict[int, Suspension]:
+    """suspension_in_force for many projects at once (a register page, its feed or JSON):
+    each project with the time its shown approval was decided. One query for all of them (none
+    when no project is amended or suspended); returns the suspensions in force by project id."""
+    since = {
+        project.pk: at for project, at in approvals if project.status in AMENDMENT_STATUSES | {ProjectStatus.SUSPENDED}
+    }
+    if not since:
+        return {}
+    latest: dict[int, ActivityEntry] = {}
+    entries = (
+        ActivityEntry.objects.filter(
+            project_id__in=list(since), action__in=[Action.SUSPEND, Action.REINSTATE], at__gte=min(since.values())
+        )
+        .order_by("at", "pk")
+        .only("at", "action", "new", "project_id")
+    )
+    for entry in entries:
+        if entry.project_id is not None and entry.at >= since[entry.project_id]:
+            latest[entry.project_id] = entry  # ascending: the last one kept is the latest
+    found: dict[int, Suspension] = {}
+    for project_pk, last in latest.items():
+        if last.action == Action.SUSPEND:
+            reason = last.new.get("reason", "") if isinstance(last.new, dict) else ""
+            found[project_pk] = Suspension(at=last.at, reason=str(reason))
+    return found

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from reviews.enums import (
     ACTIVE_ASSIGNMENT_STATUSES,
+    AMENDMENT_STATUSES,
     APPROVING_MEANINGS,
     FINAL_MEANINGS,
     OPEN_STATUSES,
@@ -376,8 +377,12 @@ def _set_status(*, actor: User, project: Project, status: ProjectStatus, action:
 
 # An amendment reopens an approved project, and is how a researcher answers a suspension.
 AMENDABLE_STATUSES = frozenset({ProjectStatus.APPROVED, ProjectStatus.SUSPENDED})
-# The approval stands in these, so it can be suspended (an amendment in preparation included).
+# The approval stands in these, so it can be suspended (an amendment in preparation included:
+# reinstating returns it to approved, and the researcher may open the amendment again).
 SUSPENDABLE_STATUSES = frozenset({ProjectStatus.APPROVED, ProjectStatus.AMENDMENT})
+# An amendment's round is submitted, in review or sent back for changes: its decision replaces
+# the approval, so a suspension would fight the review (and reinstating would lose the round).
+AMENDMENT_UNDER_REVIEW_STATUSES = AMENDMENT_STATUSES - {ProjectStatus.AMENDMENT}
 
 
 @transaction.atomic
@@ -412,6 +417,11 @@ def project_suspend(*, actor: User, project: Project, reason: str) -> Project:
     if not reason:
         raise ValueError("Say why the approval is suspended.")
     locked = lock_project(project)
+    if locked.status in AMENDMENT_UNDER_REVIEW_STATUSES:
+        raise TransitionConflict(
+            f"An amendment of this project is under review ({locked.get_status_display().lower()}): its decision "
+            "replaces the approval. Uphold with the amendment remedy, or wait for the decision."
+        )
     if locked.status not in SUSPENDABLE_STATUSES:
         raise TransitionConflict(
             f"Only an approval that stands can be suspended; this project is {locked.get_status_display().lower()}."

@@ -288,9 +288,9 @@ def test_the_researcher_is_asked_and_only_the_owner_responds(listed, admin_user,
     objection, _ = send(listed, **SENDER)
     url = reverse("objection-respond", kwargs={"pk": listed.pk, "objection_pk": objection.pk})
     owner = _client(listed.owner)
-    before = owner.get(url)
-    assert before.status_code == 200 and "not waiting for a response" in before.content.decode()
-    assert owner.post(url, {"text": "Too early."}).status_code == 409
+    before = owner.get(url)  # the board has not forwarded it: its text is not the researcher's to read
+    assert before.status_code == 404 and TEXT not in before.content.decode()
+    assert owner.post(url, {"text": "Too early."}).status_code == 404
 
     objection_ask_researcher(actor=admin_user, objection=objection)
     note = Notification.objects.get(recipient=listed.owner, key__startswith=f"objection-ask:{objection.pk}:")

@@ -47,9 +47,10 @@ def test_the_submission_page_asks_with_the_boards_default(client, project, listi
         (Listing.OPT_IN, {"public_listing": "on"}, True),
         (Listing.DEFAULT, {}, False),  # unticked by the researcher
         (Listing.DEFAULT, {"public_listing": "on"}, True),
-        (Listing.MANDATORY, {}, True),  # no choice to make
+        (Listing.MANDATORY, {}, False),  # no choice made: the setting lists it, not the researcher
+        (Listing.MANDATORY, {"public_listing": "on"}, False),  # a forged tick is no choice either
     ],
-    ids=["opt-in-unticked", "opt-in-ticked", "default-unticked", "default-ticked", "mandatory"],
+    ids=["opt-in-unticked", "opt-in-ticked", "default-unticked", "default-ticked", "mandatory", "mandatory-forged"],
 )
 def test_the_choice_is_stored_with_the_submission_and_logged(client, project, listing, posted, stored):
     set_listing(listing)
