@@ -28,9 +28,18 @@ MAX_REVIEWER_BARS = 15
 PLOTLY_MARKUP = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
-def plain(text: str) -> str:
-    """A label plotly shows as the text it is, never as markup (a link, a style, a break)."""
-    return str(text).translate(PLOTLY_MARKUP)
+# A tick label longer than this squeezes the plot to a strip; the table beside it has the whole text.
+MAX_TICK = 28
+
+
+def plain(text: str, *, limit: int = 0) -> str:
+    """A label plotly shows as the text it is, never as markup (a link, a style, a break);
+    cut to `limit` characters with an ellipsis when a limit is given (before escaping, so no
+    entity is cut in half)."""
+    text = str(text)
+    if limit and len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text.translate(PLOTLY_MARKUP)
 
 
 @dataclass(frozen=True)
@@ -87,8 +96,8 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
     items = board.items[::-1]  # the most marked at the top of a horizontal bar chart
     states = board.states[::-1]  # draft at the top
     # One guideline set (the usual case): "v2" says it all, and fits under a bar on a phone.
-    versions = [f"v{t.number}" if board.one_guideline_set else plain(t.label) for t in board.turnaround]
-    reviewer_names = [plain(r.name) for r in reviewers]
+    versions = [f"v{t.number}" if board.one_guideline_set else plain(t.label, limit=MAX_TICK) for t in board.turnaround]
+    reviewer_names = [plain(r.name, limit=MAX_TICK) for r in reviewers]
     charts = [
         Chart(
             "states",
@@ -203,7 +212,7 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                     _bar(
                         "Projects with the item marked “must change”",
                         [i.projects for i in items],
-                        [plain(i.code) for i in items],
+                        [plain(i.code, limit=MAX_TICK) for i in items],
                         [url(i.params) for i in items],
                         ORANGE,
                         orientation="h",

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from reviews.enums import ProjectStatus
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, ReviewerFactory
 from tests.oversight.worlds import small_world
 
 pytestmark = pytest.mark.browser
@@ -107,4 +107,21 @@ def test_the_board_at_390_px_has_no_sideways_scroll(page: Page, shot, browser_er
     expect(page.get_by_role("alert")).to_contain_text("Guideline version: There is no published guideline version")
     assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
     shot("board-390-bad-filter")
+    assert not browser_errors, browser_errors
+
+
+def test_a_reviewer_name_with_markup_is_drawn_as_text(page: Page, shot, browser_errors, catalogue) -> None:
+    """Plotly renders <a>, <b> and <span style> in tick labels: a name holding them is shown as
+    typed, and makes no link, no bold and no style in the chart."""
+    world = small_world(catalogue)
+    ReviewerFactory(full_name="<a href='/'>Eve</a><b>B</b>")
+    log_in(page, world.admin.username)
+    page.goto("/board/")
+    chart = page.locator('[data-chart="chart-reviewers"]')
+    expect(chart).to_have_attribute("data-drawn", "true")
+    expect(chart.locator("g.xtick text").filter(has_text="Eve")).to_have_text("<a href='/'>Eve</a><b>B</b>")
+    expect(chart.locator("a")).to_have_count(0)
+    expect(chart.locator("g.xtick text tspan[style*='bold']")).to_have_count(0)
+    chart.scroll_into_view_if_needed()
+    shot("reviewer-name-with-markup")
     assert not browser_errors, browser_errors
