@@ -2,7 +2,9 @@
 visitor objects from a register entry and keeps the tracking link; an administrator
 acknowledges it and asks the researcher; the researcher responds; the administrator publishes
 the response and upholds the objection with a suspension; the tracking page and the register
-entry show the decision and the suspension. Each step at desktop width and at 390 px."""
+entry show the decision and the suspension; the administrator reinstates the approval from the
+project page, and the feed says so without the board's internal reason. Each step at desktop
+width and at 390 px."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ pytestmark = pytest.mark.browser
 
 OBJECTION = "The register says the images are labelled, but the downloads carry no synthetic marker."
 RESPONSE = "Every file carries the DICOM tag and a visible watermark since release 2."
+REINSTATED = "The board checked release 3: every file is marked."
 REASON = "The released files checked by the board carry no marker: the approval is suspended until they do."
 
 
@@ -127,4 +130,19 @@ def test_an_objection_from_the_register_to_upheld_with_suspension(page: Page, sh
     expect(section).not_to_contain_text("sam@example.org")
     shot("register-entry")
     _fits_390(page, shot, "register-entry")
+
+    # The administrator reinstates the approval from the project page; its reason stays in the
+    # project's history, not on the register or its feed.
+    _log_in(page, "ada")
+    page.goto(f"/projects/{project.pk}/")
+    expect(page.get_by_text("Kept in the project's history; not shown on the public register.")).to_be_visible()
+    page.get_by_label("Why the approval is reinstated").fill(REINSTATED)
+    shot("reinstate")
+    _fits_390(page, shot, "reinstate")
+    page.get_by_role("button", name="Reinstate", exact=True).click()
+    expect(page.get_by_text("The approval is reinstated")).to_be_visible()
+    page.context.clear_cookies()
+    feed = page.request.get("/register/feed.atom").text()
+    assert "Approval reinstated: Synthetic knee MRI for triage" in feed and REINSTATED not in feed
+    assert REASON in feed  # the suspension's reason is public
     assert browser_errors == []
