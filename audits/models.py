@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import storages
 from django.db import models, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.urls import reverse
 
 from audits.enums import RunStatus, SetRole, SetStatus
@@ -165,6 +165,13 @@ class AuditRun(models.Model):
                 condition=~models.Q(status=RunStatus.FAILED) | ~models.Q(error=""),
                 name="failed_run_has_reason",
             ),
+        ]
+        # "The project's latest succeeded run" (the board's failing audits, the project list's
+        # audit filter, the latest results) is an index lookup per project, whatever the
+        # planner knows of the table: before PostgreSQL had analyzed a freshly loaded table of
+        # 20,000 runs the board's audit figure took 9 to 14 s without it, 0.09 s with it.
+        indexes = [
+            models.Index("project", "status", F("created_at").desc(), F("id").desc(), name="run_latest_per_project")
         ]
 
     def __str__(self) -> str:
