@@ -16,7 +16,7 @@ import pytest
 from django.urls import reverse
 from pypdf import PdfReader
 
-from letters.pdf import render_pdf
+from letters.pdf import LetterUnavailable, render_pdf
 from letters.selectors import canonical_text, letter_fingerprint
 from reviews.enums import Meaning
 from reviews.models import Round, RoundOutcome, Signature
@@ -38,9 +38,11 @@ from tests.workflow import answer_everything, reviewers_on, submitted
 
 
 def _weasyprint_present() -> bool:
+    # Through letters.pdf, never `import weasyprint` here: the import flips Pillow's process-wide
+    # LOAD_TRUNCATED_IMAGES, which letters.pdf puts back (tests/letters/test_pillow_setting.py).
     try:
-        import weasyprint  # noqa: F401 (only whether it loads, with pango)
-    except (ImportError, OSError):
+        render_pdf("<p>A test</p>")
+    except LetterUnavailable:
         return False
     return True
 
