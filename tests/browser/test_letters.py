@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
+from letters.pdf import LetterUnavailable, render_pdf
 from reviews.models import Round
 from tests.conftest import require
 from tests.factories import PASSWORD, AdminFactory, ResearcherFactory
@@ -23,9 +24,11 @@ PHONE = {"width": 390, "height": 844}
 
 
 def _weasyprint_present() -> bool:
+    # Through letters.pdf, never `import weasyprint` here: the import flips Pillow's process-wide
+    # LOAD_TRUNCATED_IMAGES, which letters.pdf puts back (tests/letters/test_pillow_setting.py).
     try:
-        import weasyprint  # noqa: F401 (only whether it loads, with pango)
-    except (ImportError, OSError):
+        render_pdf("<p>A test</p>")
+    except LetterUnavailable:
         return False
     return True
 
