@@ -55,11 +55,16 @@ PER_PAGE = 50
 @throttle(Limit("objection-address", by_address))
 def objection_new(request: HttpRequest, pk: int) -> HttpResponse:
     on_register = registered_project(pk)
+    if request.method == "GET" and request.GET.get("sent"):
+        # Post/redirect/get: the sent page once, from the session; reloading it sends nothing again.
+        sent_page = request.session.pop(SENT_KEY, None)
+        if isinstance(sent_page, dict) and sent_page.get("project") == pk:
+            return _sent_page(request, title=on_register.title, token=sent_page["token"], email=sent_page["email"])
     form = ObjectionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if form.is_robot:
-            # A robot filled the hidden field: the same page as a success, with a link to nothing.
-            return _sent_page(request, title=on_register.title, token=secrets.token_urlsafe(32), email="")
+            # A robot filled the hidden field: the same answers as a success, with a link to nothing.
+            return _sent_redirect(request, pk, token=secrets.token_urlsafe(32), email="")
         if form.is_valid():
             data = form.cleaned_data
             sent = services.objection_send(
@@ -70,10 +75,18 @@ def objection_new(request: HttpRequest, pk: int) -> HttpResponse:
                 name=data["name"],
                 email=data["email"],
             )
-            return _sent_page(request, title=on_register.title, token=sent.token, email=sent.objection.email)
+            return _sent_redirect(request, pk, token=sent.token, email=sent.objection.email)
         messages.error(request, "Not sent: see what to correct below.")
     context = {"project_pk": pk, "title": on_register.title, "form": form}
     return render(request, "public/objection_form.html", context, status=400 if form.is_bound else 200)
+
+
+SENT_KEY = "objection_sent"
+
+
+def _sent_redirect(request: HttpRequest, pk: int, *, token: str, email: str) -> HttpResponse:
+    request.session[SENT_KEY] = {"project": pk, "token": token, "email": email}
+    return redirect(f"{reverse('objection-new', kwargs={'pk': pk})}?sent=1")
 
 
 def _sent_page(request: HttpRequest, *, title: str, token: str, email: str) -> HttpResponse:

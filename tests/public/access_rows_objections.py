@@ -72,7 +72,7 @@ ADMIN_ONLY = per_role(LOGIN, 403, 403, 403, 200)
 ROWS: dict[str, Row] = {
     "objection-new": Row(
         get=per_role(200, 200, 200, 200, 200),
-        post=per_role(200, 200, 200, 200, 200),
+        post=per_role(302, 302, 302, 302, 302),  # to the sent page (post/redirect/get)
         kwargs=lambda w, p: {"pk": _listed(w).pk},
         data=_objection_data,
     ),

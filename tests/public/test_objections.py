@@ -88,12 +88,18 @@ def listed(catalogue, researcher, admin_user) -> Project:
 
 
 def test_anyone_sends_an_objection_and_gets_a_tracking_link(listed, admin_user, django_capture_on_commit_callbacks):
+    client = Client()
+    url = reverse("objection-new", kwargs={"pk": listed.pk})
     with django_capture_on_commit_callbacks(execute=True):
-        response = Client().post(reverse("objection-new", kwargs={"pk": listed.pk}), _form(**SENDER))
+        response = client.post(url, _form(**SENDER), follow=True)
 
     html = response.content.decode()
+    assert response.redirect_chain == [(f"{url}?sent=1", 302)]
     assert response.status_code == 200 and "Your message is sent" in html
     token = _tracking_token(html)
+    # Reloading the sent page sends nothing again: it shows the form.
+    again = client.get(f"{url}?sent=1")
+    assert "Your message is sent" not in again.content.decode() and Objection.objects.count() == 1
     objection = Objection.objects.get()
     assert objection.status == ObjectionStatus.RECEIVED and objection.text == TEXT
     assert objection.token_sha256 == hashlib.sha256(token.encode()).hexdigest()
@@ -116,7 +122,7 @@ def test_the_honeypot_answers_like_a_success_and_stores_nothing(listed, django_c
     url = reverse("objection-new", kwargs={"pk": listed.pk})
     entries = ActivityEntry.objects.count()
     with django_capture_on_commit_callbacks(execute=True):
-        robot = Client().post(url, _form(website="http://spam.example", **SENDER))
+        robot = Client().post(url, _form(website="http://spam.example", **SENDER), follow=True)
 
     assert robot.status_code == 200
     assert "Your message is sent" in robot.content.decode()
@@ -158,14 +164,14 @@ def test_an_over_long_text_is_refused_in_words(listed):
 def test_sending_is_throttled_per_address(listed):
     url = reverse("objection-new", kwargs={"pk": listed.pk})
     client = Client(REMOTE_ADDR="203.0.113.50")
-    assert [client.post(url, _form()).status_code for _ in range(2)] == [200, 200]
+    assert [client.post(url, _form()).status_code for _ in range(2)] == [302, 302]
 
     refused = client.post(url, _form())
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
     assert "Too many questions and objections" in refused.content.decode()
     assert Objection.objects.count() == 2
     # Another address is not affected.
-    assert Client(REMOTE_ADDR="198.51.100.9").post(url, _form()).status_code == 200
+    assert Client(REMOTE_ADDR="198.51.100.9").post(url, _form()).status_code == 302
 
 
 def test_a_project_not_on_the_register_is_not_found(catalogue, researcher, admin_user, project):
