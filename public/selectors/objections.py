@@ -83,7 +83,12 @@ def _open_first() -> Case:
 def objections_for_triage(*, status: str = "") -> QuerySet[Objection]:
     """The triage list: open objections first, newest first within each group."""
     objections = Objection.objects.select_related("project").annotate(
-        closed=_open_first(), n_responses=Count("responses")
+        closed=_open_first(),
+        n_responses=Count("responses"),
+        # The researcher answered and the board has not published it yet: the next step is the board's.
+        n_to_publish=Count(
+            "responses", filter=Q(responses__by=ObjectionResponse.By.RESEARCHER, responses__published_at__isnull=True)
+        ),
     )
     if status == "open":
         objections = objections.filter(status__in=OPEN_OBJECTION_STATUSES)

@@ -24,6 +24,7 @@ from public.services.objections import (
     objection_ask_researcher,
     objection_dismiss,
     objection_researcher_respond,
+    objection_response_publish,
     objection_send,
     objection_uphold,
 )
@@ -556,3 +557,15 @@ def test_hostile_text_is_stored_as_typed_and_shown_escaped(listed, admin_user):
     ):
         html = client.get(url).content.decode()
         assert SCRIPT not in html and "&lt;script&gt;alert(" in html, url
+
+
+def test_the_triage_list_shows_a_response_waiting_for_the_board(listed, admin_user):
+    objection, _ = send(listed)
+    objection_ask_researcher(actor=admin_user, objection=objection)
+    url = reverse("objection-list")
+    assert "Researcher responded" not in _client(admin_user).get(url).content.decode()
+    objection.refresh_from_db()
+    response = objection_researcher_respond(actor=listed.owner, objection=objection, text="We checked the consent.")
+    assert "Researcher responded: publish or answer" in _client(admin_user).get(url).content.decode()
+    objection_response_publish(actor=admin_user, objection=objection, response_pk=response.pk)
+    assert "Researcher responded" not in _client(admin_user).get(url).content.decode()
