@@ -1,7 +1,5 @@
 """reviews.csv_safe.csv_cell, the one CSV-injection guard of the board export and the round's
-checklist export (both exports' own tests check that their cells go through it). It lives in
-the reviews app; the test sits here with the helper that wrote the guard (the lead may move it
-to tests/reviews/)."""
+checklist export (both exports' own tests check that their cells go through it)."""
 
 from __future__ import annotations
 
