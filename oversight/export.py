@@ -37,7 +37,7 @@ def board_rows(board: Board, filters: BoardFilters) -> Iterator[tuple[Any, ...]]
         # Decisions are rounds, and the project list cannot select by decision date: no list.
         yield row("Per month", month.label, "decisions", month.decisions)
     for version in board.turnaround:
-        yield row("Turnaround", version.label, "decided projects", version.decided)
+        yield row("Turnaround", version.label, "decided projects", version.decided, version.params)
         yield row("Turnaround", version.label, "median days", version.median_days)
         yield row("Turnaround", version.label, "90th percentile days", version.p90_days)
     waiting = board.waiting

@@ -33,12 +33,11 @@ from reviews.enums import (
     OPEN_STATUSES,
     AssignmentStatus,
     AuditKind,
-    Outcome,
     ProjectStatus,
     Role,
     Verdict,
 )
-from reviews.filters import overdue_assignment_q, unassigned_project_q
+from reviews.filters import DECISIONS, overdue_assignment_q, unassigned_project_q
 from reviews.models import (
     Assignment,
     AuditWaiver,
@@ -53,7 +52,6 @@ from reviews.models import (
 
 Params = tuple[tuple[str, str], ...]
 
-DECISIONS = (Outcome.APPROVED, Outcome.REJECTED)
 # The projects that still hold a reviewer's time: the open ones (reviews.enums.OPEN_STATUSES)
 # past their draft, i.e. waiting on reviewers or coming back to them (a change request
 # answered, an amendment). An assignment stays "accepted" after the decision; on an approved,
@@ -115,9 +113,13 @@ class Turnaround:
     set_name: str
     number: int
     label: str
-    decided: int  # projects: no project list selects by deciding version yet, so it has no link
+    decided: int  # projects whose first decision was on this version (the project list's decided_version)
     median_days: float
     p90_days: float
+
+    @property
+    def params(self) -> Params:
+        return (("decided_version", str(self.version_pk)),)
 
 
 @dataclass(frozen=True)

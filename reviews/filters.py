@@ -33,12 +33,23 @@ from reviews.enums import (
     AssignmentStatus,
     ExpertiseKind,
     Modality,
+    Outcome,
     ProjectStatus,
     Role,
     SynthesisTask,
     Verdict,
 )
-from reviews.models import Assignment, AuditWaiver, GuidelineItem, GuidelineVersion, ItemReview, Project, Round, User
+from reviews.models import (
+    Assignment,
+    AuditWaiver,
+    GuidelineItem,
+    GuidelineVersion,
+    ItemReview,
+    Project,
+    Round,
+    RoundOutcome,
+    User,
+)
 from reviews.rules import is_admin
 
 AUDIT_STATUS_CHOICES = [
@@ -88,6 +99,19 @@ def has_open_invitation() -> Exists:
 def first_submitted_at() -> Subquery:
     """When round 1 was frozen: the project's first submission, or NULL for a draft."""
     return Subquery(Round.objects.filter(project=OuterRef("pk"), number=1).values("submitted_at")[:1])
+
+
+# A decision, for the board: a round approved or rejected (a change request is no decision).
+DECISIONS = (Outcome.APPROVED, Outcome.REJECTED)
+
+
+def first_decision_version() -> Subquery:
+    """The guideline version of the round whose approval or rejection was the project's first
+    decision (the board's turnaround groups by it), or NULL for a project never decided."""
+    first = RoundOutcome.objects.filter(round__project=OuterRef("pk"), outcome__in=DECISIONS).order_by(
+        "decided_at", "pk"
+    )
+    return Subquery(first.values("round__guideline_version")[:1])
 
 
 def latest_audit_status(audit: str) -> Subquery:
@@ -321,7 +345,17 @@ class ProjectFilter(ListFilterSet):
     # The board's filters: who reviews, what is late, and what reviewers found (verdicts, audit
     # results, waivers), which the owner and reviewers may not read before the round ends (or,
     # for an invited reviewer, at all): a filter must never answer what a page would refuse.
-    ADMIN_ONLY = ("reviewer", "overdue", "unassigned", "invited", "must_change", "audit", "audit_status", "waived")
+    ADMIN_ONLY = (
+        "reviewer",
+        "overdue",
+        "unassigned",
+        "invited",
+        "must_change",
+        "audit",
+        "audit_status",
+        "waived",
+        "decided_version",
+    )
     PRIMARY = ("q", "status")
 
     q = _search_filter("Title, summary or researcher")
@@ -362,6 +396,13 @@ class ProjectFilter(ListFilterSet):
     )
     waived = django_filters.ChoiceFilter(
         label="Audit waived", choices=AuditName.choices, method="filter_waived", empty_label="Any"
+    )
+    decided_version = django_filters.ModelChoiceFilter(
+        label="First decided on version",
+        queryset=GuidelineVersion.objects.select_related("guideline_set").order_by("guideline_set__name", "-number"),
+        method="filter_decided_version",
+        empty_label="Any",
+        help_text="The version of the round whose approval or rejection was the first decision.",
     )
     reviewer = django_filters.ModelChoiceFilter(
         label="Reviewer", queryset=_reviewers, method="filter_reviewer", empty_label="Any reviewer"
@@ -406,6 +447,11 @@ class ProjectFilter(ListFilterSet):
             verdict=Verdict.MUST_CHANGE,
         )
         return queryset.filter(Exists(verdicts))
+
+    def filter_decided_version(
+        self, queryset: QuerySet[Project], name: str, value: GuidelineVersion
+    ) -> QuerySet[Project]:
+        return queryset.alias(decided_version=first_decision_version()).filter(decided_version=value.pk)
 
     def filter_waived(self, queryset: QuerySet[Project], name: str, value: str) -> QuerySet[Project]:
         return queryset.filter(Exists(AuditWaiver.objects.filter(round__project=OuterRef("pk"), audit=value)))

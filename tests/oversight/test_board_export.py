@@ -45,7 +45,8 @@ def test_the_export_is_an_attachment_with_every_figure(client, world):
     # A number no project list has the size of carries no link (the marks count verdicts).
     assert links[("Must change", "EV-5", "marks")] == ""
     assert links[("Per month", "2026-03", "decisions")] == ""
-    assert links[("Turnaround", str(world.v1), "decided projects")] == ""
+    decided = reverse("project-list") + f"?decided_version={world.v1.pk}"
+    assert links[("Turnaround", str(world.v1), "decided projects")] == decided
     assert links[("Waiting", "Reviews overdue", "reviews")] == ""
     assert links[("Waiting", "Reviews overdue", "projects")] == reverse("project-list") + "?overdue=1"
 

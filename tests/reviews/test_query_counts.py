@@ -23,7 +23,7 @@ from tests.factories import ProjectFactory, ResearcherFactory
 # guideline versions the filter bar offers as choices; admins also + the checklist item codes
 # and the reviewers of the board's filters.
 PROJECT_LIST = 6
-ADMIN_PROJECT_LIST = 8
+ADMIN_PROJECT_LIST = 9
 # + project, stages, answers, evidence files of those answers, items, and the latest finished
 # audit run: +1 for the "computed evidence" badges of the items bound to an audit. That one
 # query reads only each audit's status and summary out of the run's results JSON
