@@ -8,6 +8,7 @@ from datetime import datetime
 from django.contrib.syndication.views import Feed
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
+from django.utils.html import escape
 
 from public.selectors.register import FeedEvent, register_events, register_settings
 
@@ -31,7 +32,8 @@ class RegisterFeed(Feed):  # type: ignore[type-arg]  # (Feed is generic only in 
         return f"{verb[item.kind]}: {item.entry.title}"
 
     def item_description(self, item: FeedEvent) -> str:
-        return f"{item.text}\n\n{item.entry.summary}"
+        # Atom's summary is declared HTML: the plain texts are escaped, paragraphs kept.
+        return "".join(f"<p>{escape(part)}</p>" for part in (item.text, item.entry.summary) if part)
 
     def item_link(self, item: FeedEvent) -> str:
         return reverse("public-project", kwargs={"pk": item.entry.pk})

@@ -433,7 +433,16 @@ def test_the_feed_is_valid_atom_with_public_links(client, cast):
     assert entry.findtext(f"{ATOM}id").startswith("urn:misyn-register:approval:")  # type: ignore[union-attr]
     link = entry.find(f"{ATOM}link").get("href")  # type: ignore[union-attr]
     assert urlsplit(link).path == reverse("public-project", kwargs={"pk": cast["listed"].pk})
-    assert cast["listed"].rounds.get().digest in (entry.findtext(f"{ATOM}summary") or "")
+    summary = entry.find(f"{ATOM}summary")
+    assert summary is not None and summary.get("type") == "html"
+    # Declared HTML, so the texts come as escaped paragraphs that a reader shows as such.
+    assert summary.text and summary.text.startswith("<p>") and cast["listed"].rounds.get().digest in summary.text
+    # Feed readers find the feed from any page.
+    page = client.get(reverse("public-register")).content.decode()
+    assert (
+        f'rel="alternate" type="application/atom+xml" title="MISyn Review public register" href="{reverse("public-feed")}"'
+        in page
+    )
 
 
 def test_the_json_view_has_a_stable_schema(client, cast):
