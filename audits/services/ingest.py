@@ -33,7 +33,7 @@ import shutil
 import socket
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -151,8 +151,14 @@ class _Progress:
     read: int = 0
     accepted: int = 0
     last: float = 0.0
+    # The time limit per set, checked here between files as well: Celery's soft limit is a
+    # signal, and one that lands inside a library's own `except Exception` (an archive or DICOM
+    # reader's) is swallowed there, so the ingest would go on past its limit.
+    deadline: float = field(default_factory=lambda: time.monotonic() + settings.AUDIT_TASK_TIME_LIMIT)
 
     def beat(self, *, force: bool = False) -> None:
+        if time.monotonic() > self.deadline:
+            raise SoftTimeLimitExceeded()
         if not force and time.monotonic() - self.last < HEARTBEAT_SECONDS:
             return
         self.last = time.monotonic()

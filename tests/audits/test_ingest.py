@@ -162,6 +162,21 @@ def test_the_declared_pixel_budget_is_a_setting(project, researcher, settings) -
     )
 
 
+def test_the_time_limit_holds_between_files_whatever_swallows_the_signal(
+    project, researcher, current, settings
+) -> None:
+    """Celery's soft limit is a signal that a library's own `except Exception` may swallow; the
+    ingest also checks the limit itself between files, so a set over it always fails, with why."""
+    settings.AUDIT_TASK_TIME_LIMIT = 0
+    image_set = image_set_upload(
+        actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT)], ingest_now=True
+    )
+    assert image_set.status == SetStatus.FAILED and not image_set.is_current
+    assert image_set.message.startswith("Reading the files took longer than the limit of 0 s per set")
+    current.refresh_from_db()
+    assert current.is_current
+
+
 def test_the_upload_budget_spans_archives_and_loose_files(project, researcher, current, settings) -> None:
     settings.UPLOAD_MAX_EXPANDED_BYTES = len(CT) + len(MR) // 2
     image_set = image_set_upload(

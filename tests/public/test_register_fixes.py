@@ -113,7 +113,7 @@ def test_the_feed_gives_the_suspensions_reason_never_the_reinstatements(client, 
     entries = ET.fromstring(feed).findall(f"{ATOM}entry")  # noqa: S314 (our own feed, in a test)
     summaries = {e.findtext(f"{ATOM}title"): e.findtext(f"{ATOM}summary") or "" for e in entries}
     assert "PUBLIC-SUSPENSION-REASON" in summaries["Approval suspended: Synthetic hip X-rays"]
-    assert summaries["Approval reinstated: Synthetic hip X-rays"].startswith("Approval reinstated.")
+    assert summaries["Approval reinstated: Synthetic hip X-rays"].startswith("<p>Approval reinstated.</p>")
     for url in (reverse("public-feed"), reverse("public-register"), reverse("public-register-json"),
                 reverse("public-project", kwargs={"pk": listed.pk})):  # fmt: skip
         assert "INTERNAL-REINSTATE-REASON" not in client.get(url).content.decode(), url
