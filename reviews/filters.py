@@ -148,6 +148,8 @@ class ListFilterSet(django_filters.FilterSet):
     PRIMARY: ClassVar[tuple[str, ...]] = ("q",)
     # Parameters that are not filters: the page and the sort order.
     NOT_FILTERS: ClassVar[frozenset[str]] = frozenset({"sort", "page"})
+    # The fields the search box looks in: every word must be in one of them.
+    SEARCH_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, data: QueryDict | None = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(data, *args, **kwargs)
@@ -165,6 +167,14 @@ class ListFilterSet(django_filters.FilterSet):
         self.filters["sort"].parent = self
 
     def _no_filter(self, queryset: QuerySet[Any], name: str, value: Any) -> QuerySet[Any]:
+        return queryset
+
+    def search(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        for word in value.split()[:10]:
+            anywhere = Q()
+            for field_name in self.SEARCH_FIELDS:
+                anywhere |= Q(**{f"{field_name}__icontains": word})
+            queryset = queryset.filter(anywhere)
         return queryset
 
     @property
@@ -359,6 +369,12 @@ class ProjectFilter(ListFilterSet):
     PRIMARY = ("q", "status")
 
     q = _search_filter("Title, summary or researcher")
+    SEARCH_FIELDS = (
+        "title",
+        "summary",
+        "owner__full_name",
+        "owner__username",
+    )
     status = django_filters.MultipleChoiceFilter(
         label="Status", choices=ProjectStatus.choices, widget=forms.CheckboxSelectMultiple
     )
@@ -415,17 +431,6 @@ class ProjectFilter(ListFilterSet):
         model = Project
         fields: list[str] = []
         form = ProjectFilterForm
-
-    def search(self, queryset: QuerySet[Project], name: str, value: str) -> QuerySet[Project]:
-        words = value.split()
-        for word in words[:10]:
-            queryset = queryset.filter(
-                Q(title__icontains=word)
-                | Q(summary__icontains=word)
-                | Q(owner__full_name__icontains=word)
-                | Q(owner__username__icontains=word)
-            )
-        return queryset
 
     def filter_modality(self, queryset: QuerySet[Project], name: str, value: str) -> QuerySet[Project]:
         # `modalities` is a JSON list. JSON containment is PostgreSQL only; the list's JSON text
@@ -530,6 +535,12 @@ class UserFilter(ListFilterSet):
     PRIMARY = ("q", "role", "state")
 
     q = _search_filter("Name, username, email or affiliation")
+    SEARCH_FIELDS = (
+        "username",
+        "full_name",
+        "email",
+        "affiliation",
+    )
     role = django_filters.ChoiceFilter(label="Role", choices=Role.choices, empty_label="Any role")
     expertise = django_filters.ChoiceFilter(label="Expertise", choices=ExpertiseKind.choices, empty_label="Any")
     state = django_filters.ChoiceFilter(
@@ -539,16 +550,6 @@ class UserFilter(ListFilterSet):
     class Meta:
         model = User
         fields: list[str] = []
-
-    def search(self, queryset: QuerySet[User], name: str, value: str) -> QuerySet[User]:
-        for word in value.split()[:10]:
-            queryset = queryset.filter(
-                Q(username__icontains=word)
-                | Q(full_name__icontains=word)
-                | Q(email__icontains=word)
-                | Q(affiliation__icontains=word)
-            )
-        return queryset
 
     def filter_state(self, queryset: QuerySet[User], name: str, value: str) -> QuerySet[User]:
         unusable = Q(password__startswith=UNUSABLE) | Q(password="")
@@ -576,6 +577,12 @@ class AssignmentFilter(ListFilterSet):
     PRIMARY = ("q", "status")
 
     q = _search_filter("Project title, reviewer or researcher")
+    SEARCH_FIELDS = (
+        "project__title",
+        "reviewer__full_name",
+        "reviewer__username",
+        "project__owner__full_name",
+    )
     status = django_filters.MultipleChoiceFilter(
         label="Status", choices=AssignmentStatus.choices, widget=forms.CheckboxSelectMultiple
     )
@@ -588,16 +595,6 @@ class AssignmentFilter(ListFilterSet):
     class Meta:
         model = Assignment
         fields: list[str] = []
-
-    def search(self, queryset: QuerySet[Assignment], name: str, value: str) -> QuerySet[Assignment]:
-        for word in value.split()[:10]:
-            queryset = queryset.filter(
-                Q(project__title__icontains=word)
-                | Q(reviewer__full_name__icontains=word)
-                | Q(reviewer__username__icontains=word)
-                | Q(project__owner__full_name__icontains=word)
-            )
-        return queryset
 
     def flag(self, queryset: QuerySet[Assignment], name: str, value: bool) -> QuerySet[Assignment]:
         return queryset.filter(overdue_assignment_q()) if value else queryset
@@ -617,16 +614,12 @@ class MyReviewsFilter(ListFilterSet):
     PRIMARY = ("q",)
 
     q = _search_filter("Project title or researcher")
+    SEARCH_FIELDS = (
+        "project__title",
+        "project__owner__full_name",
+        "project__owner__username",
+    )
 
     class Meta:
         model = Assignment
         fields: list[str] = []
-
-    def search(self, queryset: QuerySet[Assignment], name: str, value: str) -> QuerySet[Assignment]:
-        for word in value.split()[:10]:
-            queryset = queryset.filter(
-                Q(project__title__icontains=word)
-                | Q(project__owner__full_name__icontains=word)
-                | Q(project__owner__username__icontains=word)
-            )
-        return queryset
