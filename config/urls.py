@@ -11,6 +11,9 @@ urlpatterns = [
     path("", include("letters.urls")),
     path("", include("oversight.urls")),
     path("", include("public.urls")),
+    path("", include("api.urls_pages")),
+    path("", include("webhooks.urls")),
+    path("api/v1/", include("api.urls")),
 ]
 
 # A database or Redis that cannot be reached answers 503 with Retry-After, not 500.

@@ -136,6 +136,15 @@ class Action(models.TextChoices):
     TRIAGE = "triage", "Objection triaged"
 
 
+class EventKind(models.TextChoices):
+    """What happened, for whoever listens outside the app (webhooks): reviews.events."""
+
+    AUDIT_RUN_FINISHED = "audit_run.finished", "Audit run finished"
+    PROJECT_SUBMITTED = "project.submitted", "Project submitted"
+    DECISION_MADE = "decision.made", "Decision made"
+    OBJECTION_RECEIVED = "objection.received", "Question or objection received"
+
+
 class AssignmentStatus(models.TextChoices):
     INVITED = "invited", "Invited"
     ACCEPTED = "accepted", "Accepted"

@@ -34,11 +34,16 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "django_filters",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "reviews",
     "audits",
     "letters",
     "oversight",
     "public",
+    "api",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -294,6 +299,52 @@ if THROTTLE_RATES["login-username"][0] <= AXES_FAILURE_LIMIT:
         "THROTTLE_LOGIN_USERNAME_PER_MINUTE must stay above AXES_FAILURE_LIMIT, "
         "or a single address could keep a named user from logging in"
     )
+# The REST API (api/): personal bearer tokens only (no session cookies, so no CSRF), JSON only
+# (the browsable API's inline scripts would need a weaker CSP; the documentation page is
+# Swagger UI from our static files), pages of 50, throttles on the default cache.
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.TokenScopeAllows"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pages",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttling.ApiUserThrottle",
+        "api.throttling.ApiAnonThrottle",
+        "api.throttling.ApiScopedThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api-user": f"{env.env_int('API_THROTTLE_USER_PER_MINUTE', 600, minimum=1)}/min",
+        "api-anonymous": f"{env.env_int('API_THROTTLE_ANONYMOUS_PER_MINUTE', 60, minimum=1)}/min",
+        "api-upload": f"{env.env_int('API_THROTTLE_UPLOAD_PER_MINUTE', 120, minimum=1)}/min",
+        "api-audit-run": f"{env.env_int('THROTTLE_AUDIT_RUN_PER_HOUR', 30, minimum=1)}/hour",
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "MISyn Review API",
+    "DESCRIPTION": "Projects, checklists, image sets, audits, rounds and the public register of MISyn Review. "
+    "Send a personal token as “Authorization: Bearer msr_…”.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Personal API tokens: the longest expiry a user may choose, in days.
+API_TOKEN_MAX_DAYS = env.env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
+
 # The client address (reviews.http.client_ip, for the throttles and django-axes): REMOTE_ADDR,
 # unless the site sits behind this many reverse proxies that each append to X-Forwarded-For.
 TRUSTED_PROXY_HOPS = env.env_int("TRUSTED_PROXY_HOPS", 0)

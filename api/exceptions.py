@@ -1,0 +1,37 @@
+"""Errors as JSON that names what is wrong, never a 500: the services' refusals are mapped to
+the status a client can act on (409 for a state that forbids the change, 400 for bad input)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from audits.services.config import ThresholdsFrozen, UnknownParameter
+from audits.services.uploads import UploadRejected
+from reviews.services.projects import ProjectNotEditable, SubmissionIncomplete
+from reviews.services.review import TransitionConflict
+
+
+def _body(detail: Any, **extra: Any) -> dict[str, Any]:
+    return {"detail": detail, **extra}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, UploadRejected):
+        field = exc.field or "non_field_errors"
+        return Response(_body(exc.message, errors={field: [exc.message]}), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, SubmissionIncomplete):
+        return Response(_body(str(exc)), status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, ProjectNotEditable | ThresholdsFrozen | TransitionConflict):
+        return Response(_body(str(exc)), status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, UnknownParameter):
+        return Response(_body(str(exc)), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoValidationError):
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        first = next(iter(errors.values()))[0]
+        return Response(_body(first, errors=errors), status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)
