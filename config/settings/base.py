@@ -396,3 +396,25 @@ UPLOAD_PERMISSIONS = {"imageset-upload": "reviews.change_project", "answer-edit"
 # A visitor who is not signed in may send no more than Django parses in memory.
 ANONYMOUS_REQUEST_MAX_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
 CSRF_FAILURE_VIEW = "reviews.views.errors.csrf_failure"
+
+# Resumable uploads through the API (api.services.uploads): one file in chunks of at most
+# API_UPLOAD_CHUNK_MAX_BYTES per request, at most IMAGE_UPLOAD_MAX_BYTES in all; an upload
+# not completed within API_UPLOAD_EXPIRY_HOURS is deleted by the beat task "api.expire_uploads".
+API_UPLOAD_CHUNK_MAX_BYTES = env.env_int("API_UPLOAD_CHUNK_MAX_MB", 64, minimum=1) * 1024 * 1024
+API_UPLOAD_EXPIRY_HOURS = env.env_int("API_UPLOAD_EXPIRY_HOURS", 24, minimum=1)
+CELERY_BEAT_SCHEDULE["api-expire-uploads"] = {"task": "api.expire_uploads", "schedule": 3600}
+
+# Webhooks (webhooks app): deliveries signed with each hook's secret, sent by Celery after the
+# change commits, retried after each of WEBHOOK_RETRY_DELAYS seconds, then failed. A hook's URL
+# may not point at a private, loopback or link-local address unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES
+# (the embedded default and the tests, whose receivers listen on localhost).
+WEBHOOK_TIMEOUT_SECONDS = env.env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_RETRY_DELAYS = [
+    int(part) for part in env.env_list("WEBHOOK_RETRY_DELAYS", ["60", "300", "1800", "7200", "21600"])
+]
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+WEBHOOK_RESPONSE_KEEP_BYTES = 2048
+CELERY_BEAT_SCHEDULE["webhooks-deliver-due"] = {
+    "task": "webhooks.deliver_due",
+    "schedule": env.env_int("WEBHOOK_RECONCILE_SECONDS", 60, minimum=1),
+}
