@@ -236,3 +236,4 @@ class NotificationKind(models.TextChoices):
     OBJECTION = "objection", "Question or objection"
     SUSPENDED = "suspended", "Approval suspended"
     REINSTATED = "reinstated", "Approval reinstated"
+    API_TOKEN_CREATED = "api_token_created", "API token created"
