@@ -341,6 +341,8 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The errors every operation can answer (bad token, read-only token, not visible, throttled).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_common_errors"],
 }
 # Personal API tokens: the longest expiry a user may choose, in days.
 API_TOKEN_MAX_DAYS = env.env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
