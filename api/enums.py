@@ -15,3 +15,11 @@ class UploadStatus(models.TextChoices):
     COMPLETE = "complete", "All bytes received"
     USED = "used", "Part of an image set"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class TokenStatus(models.TextChoices):
+    """Whether a token still opens the API (a revoked token is "revoked" even once past its expiry)."""
+
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
