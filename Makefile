@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test setup lint typecheck check-deploy clean
+.PHONY: run test setup lint typecheck check-deploy schema clean
 
 $(VENV)/.installed-run: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
+
+## Regenerate the committed OpenAPI schema of the REST API (tests/api/test_schema.py fails when it is stale).
+schema: $(VENV)/.installed-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
 
 check-deploy: $(VENV)/.installed-run
 	DJANGO_SETTINGS_MODULE=config.settings.production \
