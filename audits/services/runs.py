@@ -35,7 +35,8 @@ from audits.enums import FINAL_RUN_STATUSES, RunStatus, SetRole
 from audits.models import AuditChunk, AuditRun, ImageFile
 from audits.selectors import current_params, current_sets, run_input_digest
 from config.broker import send_after_commit
-from reviews.enums import Action
+from reviews.enums import Action, EventKind
+from reviews.events import event_emit
 from reviews.models import Project, User
 from reviews.services.activity import activity_record
 
@@ -114,7 +115,17 @@ def audit_run_request(*, project: Project, actor: User | None, reason: str) -> A
     )
     if previous is None:
         _send("audits.start_run", run_id=run.pk)
+    else:  # reused results: this run is finished the moment it exists
+        event_emit(
+            event=EventKind.AUDIT_RUN_FINISHED,
+            project=project,
+            data={"run_id": run.pk, "status": run.status, "verdicts": _verdicts(run.results)},
+        )
     return run
+
+
+def _verdicts(results: dict[str, Any] | None) -> dict[str, Any]:
+    return {name: result.get("status") for name, result in (results or {}).items()}
 
 
 def _cancel_superseded(*, project: Project, actor: User | None) -> None:
@@ -416,6 +427,11 @@ def run_succeed(*, run: AuditRun, results: dict[str, Any]) -> bool:
         activity_record(
             actor=None, action=Action.CHANGE, obj=run, project=run.project, new={"status": "succeeded", **statuses}
         )
+        event_emit(
+            event=EventKind.AUDIT_RUN_FINISHED,
+            project=run.project,
+            data={"run_id": run.pk, "status": RunStatus.SUCCEEDED, "verdicts": _verdicts(results)},
+        )
         _delete_artifacts(run)
     return updated == 1
 
@@ -437,6 +453,11 @@ def run_fail(*, run_id: int, reason: str, attempt: int | None = None) -> bool:
             obj=run,
             project=run.project,
             new={"status": "failed", "error": reason[:500]},
+        )
+        event_emit(
+            event=EventKind.AUDIT_RUN_FINISHED,
+            project=run.project,
+            data={"run_id": run.pk, "status": RunStatus.FAILED, "verdicts": {}},
         )
         _delete_artifacts(run)
     return updated == 1
