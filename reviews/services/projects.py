@@ -15,9 +15,11 @@ from reviews.enums import (
     Action,
     AnswerStatus,
     AssignmentStatus,
+    EventKind,
     NotificationKind,
     ProjectStatus,
 )
+from reviews.events import event_emit
 from reviews.models import Answer, EvidenceFile, GuidelineItem, Project, Round, User
 from reviews.selectors import ChecklistRow, guideline_version_current, project_checklist, submission_problems
 from reviews.services.activity import activity_record, changed_values, field_values
@@ -276,6 +278,7 @@ def project_submit(*, actor: User, project: Project, public_listing: bool | None
     if public_listing is not None:
         old["public_listing"], new["public_listing"] = old_listing, public_listing
     activity_record(actor=actor, action=Action.SUBMIT, obj=round_, project=locked, old=old, new=new)
+    event_emit(event=EventKind.PROJECT_SUBMITTED, project=locked, data={"round": number, "digest": round_.digest})
     if number > 1:
         from reviews.services.decisions import notify_resubmission
 
