@@ -25,6 +25,7 @@ from reviews.enums import (
     UNDER_REVIEW_STATUSES,
     Action,
     AssignmentStatus,
+    EventKind,
     FinalDecision,
     Meaning,
     NotificationKind,
@@ -33,6 +34,7 @@ from reviews.enums import (
     Role,
     Verdict,
 )
+from reviews.events import event_emit
 from reviews.models import Assignment, Project, Round, RoundOutcome, RoundReview, Signature, User
 from reviews.selectors.review import policy_for, policy_status
 from reviews.services.activity import activity_record
@@ -250,6 +252,11 @@ def _end_round(
         project=project,
         old={"status": old_status},
         new={"status": project.status, "round": round_.number, "outcome": outcome, "reasons": reasons},
+    )
+    event_emit(
+        event=EventKind.DECISION_MADE,
+        project=project,
+        data={"round": round_.number, "digest": round_.digest, "outcome": outcome, "status": project.status},
     )
     _notify_outcome(project, round_, ended)
     return ended
