@@ -28,7 +28,8 @@ from django.utils import timezone
 from config.site import site_url
 from public.models import Objection, ObjectionResponse, ObjectionStatus, Remedy
 from public.selectors.objections import OPEN_OBJECTION_STATUSES, public_title, token_digest
-from reviews.enums import AMENDMENT_STATUSES, Action, NotificationKind
+from reviews.enums import AMENDMENT_STATUSES, Action, EventKind, NotificationKind
+from reviews.events import event_emit
 from reviews.models import Project, User
 from reviews.services.activity import activity_record
 from reviews.services.decisions import project_amend, project_suspend
@@ -98,6 +99,8 @@ def objection_send(*, project: Project, title: str, kind: str, text: str, name: 
         project=project,
         new={"kind": kind, "status": objection.status, "text_sha256": _text_digest(text)},
     )
+    # Never the text, the name or the email: the payload says only that one arrived.
+    event_emit(event=EventKind.OBJECTION_RECEIVED, project=project, data={"objection_id": objection.pk, "kind": kind})
     notify(
         key=f"objection:{objection.pk}",
         recipients=admins(),
