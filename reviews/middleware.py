@@ -15,6 +15,13 @@ It looks only at the headers and, for a multipart body, at the session cookie:
   not change that project gets the view's own 404 or 403; all without reading a byte of the
   body. Checking the session cookie costs one session read (and one user read), and only
   for these requests: the public forms (log in, register) stay open, with small bodies.
+- the API's URLs (namespaces in settings.TOKEN_AUTH_NAMESPACES) have no session: their
+  sender is the user of the bearer token (settings.API_REQUEST_USER, a callable imported
+  only when such a request comes, so this module never imports the api app), any body to
+  one of their upload URLs is judged like a multipart upload, and the refusals are JSON.
+
+Caps and upload permissions are keyed by the URL's view name (`namespace:name` for
+namespaced URLs, the plain name otherwise).
 
 `log_denial` writes the one structured line (logger "reviews.security") of every refused
 request, with the user, the client address and the URL: the refusals here, permission and
@@ -39,9 +46,10 @@ from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.urls import Resolver404, ResolverMatch, resolve
+from django.utils.module_loading import import_string
 
 from reviews.http import client_ip
 
@@ -88,11 +96,19 @@ def _match(request: HttpRequest) -> ResolverMatch | None:
 
 def request_cap(match: ResolverMatch | None) -> int:
     """The largest body the URL accepts, in bytes."""
-    name = (match.url_name or "") if match is not None else ""
+    name = match.view_name if match is not None else ""
     return int(settings.REQUEST_LIMITS.get(name, settings.REQUEST_MAX_BYTES))
 
 
+def _token_sent(match: ResolverMatch | None) -> bool:
+    """Whether the URL's sender is named by a bearer token (the API), not by a session."""
+    return match is not None and match.namespace in settings.TOKEN_AUTH_NAMESPACES
+
+
 def _refusal(request: HttpRequest, status: int, headline: str, detail: str) -> HttpResponse:
+    if _token_sent(_match(request)):
+        log_denial(request, status, headline)
+        return JsonResponse({"detail": f"{headline}. {detail}"}, status=status)
     # Rendered without the request: no session or database is read to refuse a request.
     html = loader.render_to_string("413.html", {"status": status, "headline": headline, "detail": detail})
     response = HttpResponse(html, status=status)
@@ -150,10 +166,11 @@ class RequestCapMiddleware:
                 f"It was {_megabytes(length)}; nothing of it was read or stored. Upload fewer or smaller files "
                 "at a time, or put a large image set in an archive of at most that size.",
             )
-        multipart = str(request.META.get("CONTENT_TYPE", "")).lower().startswith("multipart/")
-        permission = settings.UPLOAD_PERMISSIONS.get(match.url_name or "") if match is not None else None
-        if length > settings.ANONYMOUS_REQUEST_MAX_BYTES or (multipart and permission and length):
-            return self.check_sender(request, match, permission if multipart else None)
+        # A token-sent upload is judged whatever its content type (a chunk is a raw body).
+        upload = _token_sent(match) or str(request.META.get("CONTENT_TYPE", "")).lower().startswith("multipart/")
+        permission = settings.UPLOAD_PERMISSIONS.get(match.view_name) if match is not None else None
+        if length > settings.ANONYMOUS_REQUEST_MAX_BYTES or (upload and permission and length):
+            return self.check_sender(request, match, permission if upload else None)
         return None
 
     def check_sender(
@@ -161,23 +178,44 @@ class RequestCapMiddleware:
     ) -> HttpResponse | None:
         """A large body, or any upload, is read only for a signed-in user; an upload only for one
         who may change the project (the view's own 404 / 403), before a byte of it is read."""
-        user = _session_user(request)
+        token_sent = _token_sent(match)
+        user = import_string(settings.API_REQUEST_USER)(request) if token_sent else _session_user(request)
         if not user.is_authenticated:
+            if token_sent:
+                log_denial(request, 401, "body from a request without a usable token: not read")
+                response = JsonResponse({"detail": "Send a usable personal API token."}, status=401)
+                response["WWW-Authenticate"] = 'Bearer realm="MISyn Review API"'
+                return response
             log_denial(request, 302, "body too large for a visitor who is not signed in: sent to log in, not read")
             return redirect_to_login(request.get_full_path())
-        if permission is None or match is None or "pk" not in match.kwargs:
+        project_pk = _project_pk(match)
+        if permission is None or project_pk is None:
             return None
         from reviews.views.access import get_project  # the views' own 404 / 403 rule
 
         request.user = user
         try:
-            get_project(request, int(match.kwargs["pk"]), perm=permission)
+            get_project(request, project_pk, perm=permission)
         except Http404:
-            return _error_page(request, 404, "No such project")
+            return _error_answer(request, 404, "No such project", token_sent)
         except PermissionDenied as denied:
             log_denial(request, 403, f"{denied} (upload refused before reading its body)")
-            return _error_page(request, 403, str(denied))
+            return _error_answer(request, 403, str(denied), token_sent)
         return None
+
+
+def _project_pk(match: ResolverMatch | None) -> int | None:
+    """The project a URL names: `pk` in the pages, `id` in the API."""
+    if match is None:
+        return None
+    value = match.kwargs.get("pk", match.kwargs.get("id"))
+    return int(value) if value is not None else None
+
+
+def _error_answer(request: HttpRequest, status: int, exception: str, token_sent: bool) -> HttpResponse:
+    if token_sent:
+        return JsonResponse({"detail": exception[:1].upper() + exception[1:] + "."}, status=status)
+    return _error_page(request, status, exception)
 
 
 def _error_page(request: HttpRequest, status: int, exception: str) -> HttpResponse:

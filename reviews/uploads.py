@@ -10,9 +10,10 @@ from django.urls import Resolver404, resolve
 
 
 def _limit_for(request: Any) -> int:
-    """The per-file cap of the view this request goes to (settings.UPLOAD_LIMITS by URL name)."""
+    """The per-file cap of the view this request goes to (settings.UPLOAD_LIMITS by view name,
+    `namespace:name` for namespaced URLs)."""
     try:
-        name = resolve(request.path_info).url_name
+        name = resolve(request.path_info).view_name
     except Resolver404:
         name = None
     return int(getattr(settings, "UPLOAD_LIMITS", {}).get(name, settings.EVIDENCE_MAX_BYTES))

@@ -405,6 +405,15 @@ CSRF_FAILURE_VIEW = "reviews.views.errors.csrf_failure"
 API_UPLOAD_CHUNK_MAX_BYTES = env.env_int("API_UPLOAD_CHUNK_MAX_MB", 64, minimum=1) * 1024 * 1024
 API_UPLOAD_EXPIRY_HOURS = env.env_int("API_UPLOAD_EXPIRY_HOURS", 24, minimum=1)
 CELERY_BEAT_SCHEDULE["api-expire-uploads"] = {"task": "api.expire_uploads", "schedule": 3600}
+# Their chunks and the API's multipart image sets are capped and permission-checked before a
+# byte is read (reviews.middleware), like the page's upload; the API's sender is its token's user.
+REQUEST_LIMITS["api:upload"] = API_UPLOAD_CHUNK_MAX_BYTES
+REQUEST_LIMITS["api:image-sets"] = REQUEST_LIMITS["imageset-upload"]
+UPLOAD_LIMITS["api:image-sets"] = IMAGE_UPLOAD_MAX_BYTES
+UPLOAD_PERMISSIONS["api:upload"] = "reviews.change_project"
+UPLOAD_PERMISSIONS["api:image-sets"] = "reviews.change_project"
+TOKEN_AUTH_NAMESPACES = frozenset({"api"})
+API_REQUEST_USER = "api.authentication.request_token_user"
 
 # Webhooks (webhooks app): deliveries signed with each hook's secret, sent by Celery after the
 # change commits, retried after each of WEBHOOK_RETRY_DELAYS seconds, then failed. A hook's URL
