@@ -204,6 +204,18 @@ def first_required_code(version: GuidelineVersion) -> str:
 
 @pytest.fixture
 def world(catalogue, researcher, other_researcher, reviewer, admin_user, project) -> World:
+    return build_world(catalogue, researcher, other_researcher, reviewer, admin_user, project)
+
+
+def build_world(
+    catalogue: GuidelineVersion,
+    researcher: User,
+    other_researcher: User,
+    reviewer: User,
+    admin_user: User,
+    project: Project,
+) -> World:
+    """The world of the table (also built once per module by the API's table, tests/api/test_access.py)."""
     invited = ReviewerFactory(full_name="Ivy Invited", expertise=ExpertiseKind.CLINICAL)
     assigned = ReviewerFactory(full_name="Axel Assigned", expertise=ExpertiseKind.TECHNICAL)
     tag = uuid.uuid4().hex
