@@ -131,6 +131,35 @@ def answer_save(
         raise
 
 
+def evidence_add(
+    *, actor: User, project: Project, item: GuidelineItem, files: list[ValidatedEvidence]
+) -> list[EvidenceFile]:
+    """Attach evidence files to one item's answer and leave what the answer says as it is (the
+    API sends a file at a time); an item not answered yet gets an empty answer to hold them.
+
+    Staged like answer_save: the bytes first, removed again if the transaction fails. The
+    answer is read under the project's row lock, so a concurrent save of its text is not undone.
+    """
+    staged: list[EvidenceFile] = []
+    try:
+        for evidence in files:
+            staged.append(_evidence_stage(actor=actor, evidence=evidence))
+        with transaction.atomic():
+            locked = _lock_editable(project)
+            if item.version_id != locked.guideline_version_id:
+                raise ValueError("The item does not belong to this project's guideline version.")
+            answer, _created = Answer.objects.get_or_create(project=locked, item=item, defaults={"updated_by": actor})
+            answer.project = locked
+            for record in staged:
+                _evidence_attach(actor=actor, answer=answer, record=record)
+            Project.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
+            return staged
+    except BaseException:
+        for record in staged:
+            _delete_stored(record)
+        raise
+
+
 def _answer_save(
     *, actor: User, project: Project, item: GuidelineItem, status: str, justification: str, evidence_text: str
 ) -> Answer:
