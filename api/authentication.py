@@ -1,5 +1,9 @@
 """`Authorization: Bearer msr_…`: the only way into the API. No session cookies, so no CSRF to
-guard, and what a request may do is exactly what its token's user and scope allow."""
+guard, and what a request may do is exactly what its token's user and scope allow.
+
+A refused token counts toward its address's anonymous allowance (api.throttling), so a client
+that keeps sending unknown or revoked tokens is held back like any anonymous caller, although
+DRF checks throttles only after authentication has succeeded."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from rest_framework.request import Request
 
 from api.models import ApiToken
 from api.services.tokens import TOKEN_START, token_digest, token_used
+from api.throttling import RefusedTokenThrottle
 from reviews.http import client_ip
 
 KEYWORD = b"bearer"
@@ -63,7 +68,14 @@ def _address(request: HttpRequest) -> str | None:
 
 class BearerTokenAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
-        token = token_for_request(request._request)
+        try:
+            token = token_for_request(request._request)
+        except exceptions.AuthenticationFailed:
+            throttle = RefusedTokenThrottle()
+            view: Any = (request.parser_context or {}).get("view")
+            if not throttle.allow_request(request, view):
+                raise exceptions.Throttled(throttle.wait()) from None
+            raise
         if token is None:
             return None
         token_used(token=token, address=_address(request._request))

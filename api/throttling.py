@@ -34,3 +34,13 @@ class ApiScopedThrottle(_OurAddress, ScopedRateThrottle):
         if not request.user or not request.user.is_authenticated:
             return None  # the anonymous throttle holds them
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class RefusedTokenThrottle(ApiAnonThrottle):
+    """Counts a request whose token was refused toward its address's anonymous allowance.
+
+    Called by the authentication itself, before the request has a user: it must not ask
+    `request.user` (that would authenticate again)."""
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

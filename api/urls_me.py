@@ -1,5 +1,9 @@
 """The API's URLs for this area, included by api/urls.py under /api/v1/ (namespace "api")."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from api.views.me import MeView
+
+urlpatterns = [
+    path("me/", MeView.as_view(), name="me"),
+]

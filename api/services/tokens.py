@@ -1,22 +1,28 @@
-"""Creating, using and revoking personal API tokens. Every change is in the activity log."""
+"""Creating, using and revoking personal API tokens. Every change is in the activity log, and
+the account's owner is notified (in the app and by email) of every token created on it, so a
+token made by someone who took over a session does not go unnoticed."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from api.enums import TokenScope
 from api.models import ApiToken
-from reviews.enums import Action
+from reviews.enums import Action, NotificationKind
 from reviews.models import User
 from reviews.services.activity import activity_record
+from reviews.services.notifications import notify
 
 TOKEN_START = "msr_"  # noqa: S105 (the fixed start of every token, not a secret)
 PREFIX_LENGTH = 8
+NAME_MAX = 100
 
 
 class TokenRefused(Exception):
@@ -32,16 +38,28 @@ def _new_raw() -> str:
     return TOKEN_START + secrets.token_urlsafe(30)
 
 
+def latest_expiry(now: datetime | None = None) -> datetime:
+    """The furthest a new token may expire: settings.API_TOKEN_MAX_DAYS from now."""
+    return (now or timezone.now()) + timedelta(days=settings.API_TOKEN_MAX_DAYS)
+
+
 @transaction.atomic
 def token_create(*, user: User, name: str, scope: TokenScope | str, expires_at: datetime) -> tuple[ApiToken, str]:
     """A new token and its raw value, which is never stored and so can be shown only now."""
     now = timezone.now()
+    name = " ".join(name.split())
+    if not name:
+        raise TokenRefused("Give the token a name that says what it is for.")
+    if len(name) > NAME_MAX:
+        raise TokenRefused(f"The name can have at most {NAME_MAX} characters.")
     if expires_at <= now:
         raise TokenRefused("The expiry must be in the future.")
+    if expires_at > latest_expiry(now):
+        raise TokenRefused(f"A token may last at most {settings.API_TOKEN_MAX_DAYS} days.")
     raw = _new_raw()
     token = ApiToken.objects.create(
         user=user,
-        name=name.strip()[:100],
+        name=name,
         prefix=raw[len(TOKEN_START) : len(TOKEN_START) + PREFIX_LENGTH],
         key_sha256=token_digest(raw),
         scope=TokenScope(scope),
@@ -54,7 +72,23 @@ def token_create(*, user: User, name: str, scope: TokenScope | str, expires_at: 
         obj=token,
         new={"name": token.name, "scope": token.scope, "expires_at": token.expires_at.isoformat()},
     )
+    _notify_created(token)
     return token, raw
+
+
+def _notify_created(token: ApiToken) -> None:
+    notify(
+        key=f"api-token-created:{token.pk}",
+        recipients=[token.user],
+        kind=NotificationKind.API_TOKEN_CREATED,
+        subject=f"A personal API token was created on your account: {token.name}",
+        body=(
+            f"The token “{token.name}” (msr_{token.prefix}…, scope “{token.get_scope_display()}”) was created on "
+            f"{token.created_at:%Y-%m-%d %H:%M} UTC and expires on {token.expires_at:%Y-%m-%d %H:%M} UTC. "
+            "If you did not create it, revoke it on your API tokens page and change your password."
+        ),
+        url=reverse("api-tokens"),
+    )
 
 
 def token_revoke(*, actor: User, token: ApiToken) -> bool:
