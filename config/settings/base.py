@@ -344,6 +344,16 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     # The errors every operation can answer (bad token, read-only token, not visible, throttled).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_common_errors"],
 }
+# Names of the schema's enums that several components share (image sets, uploads, audit runs).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "ImageSetRoleEnum": "audits.enums.SetRole",
+        "ImageSetStatusEnum": "audits.enums.SetStatus",
+        "AuditRunStatusEnum": "audits.enums.RunStatus",
+        "UploadStatusEnum": "api.enums.UploadStatus",
+        "AuditVerdictEnum": ["pass", "warn", "fail", "not_computable"],
+    }
+)
 # Personal API tokens: the longest expiry a user may choose, in days.
 API_TOKEN_MAX_DAYS = env.env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
 
