@@ -352,6 +352,8 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "AuditRunStatusEnum": "audits.enums.RunStatus",
         "UploadStatusEnum": "api.enums.UploadStatus",
         "AuditVerdictEnum": ["pass", "warn", "fail", "not_computable"],
+        "ProjectStatusEnum": "reviews.enums.ProjectStatus",
+        "AnswerStatusEnum": "reviews.enums.AnswerStatus",
     }
 )
 # Personal API tokens: the longest expiry a user may choose, in days.
@@ -422,6 +424,9 @@ REQUEST_LIMITS["api:image-sets"] = REQUEST_LIMITS["imageset-upload"]
 UPLOAD_LIMITS["api:image-sets"] = IMAGE_UPLOAD_MAX_BYTES
 UPLOAD_PERMISSIONS["api:upload"] = "reviews.change_project"
 UPLOAD_PERMISSIONS["api:image-sets"] = "reviews.change_project"
+# An evidence file through the API: one file, with the page's per-file cap (UPLOAD_LIMITS' default).
+REQUEST_LIMITS["api:answer-evidence-upload"] = EVIDENCE_MAX_BYTES + 1024 * 1024
+UPLOAD_PERMISSIONS["api:answer-evidence-upload"] = "reviews.change_project"
 TOKEN_AUTH_NAMESPACES = frozenset({"api"})
 API_REQUEST_USER = "api.authentication.request_token_user"
 
