@@ -1,0 +1,78 @@
+"""One HTTP POST to a hook's receiver, with the standard library (no new dependency).
+
+The connection goes to the address that validators.hook_target checked, not to a second DNS
+answer; HTTPS still verifies the certificate against the host name (SNI). Redirects are not
+followed (http.client never does): a 3xx counts as a failed attempt.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from webhooks.validators import Target, hook_target
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int | None
+    body: str
+    error: str
+    duration_ms: int
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self._address = target.address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
+        self._address = target.address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+    started = time.monotonic()
+
+    def elapsed() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        target = hook_target(url)
+    except ValidationError as error:
+        return Answer(None, "", f"Not sent: {' '.join(error.messages)}", elapsed())
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    connection: http.client.HTTPConnection = (
+        _PinnedHTTPSConnection(target, timeout) if target.scheme == "https" else _PinnedHTTPConnection(target, timeout)
+    )
+    try:
+        connection.request("POST", target.path, body=body, headers=headers)
+        response = connection.getresponse()
+        kept = response.read(settings.WEBHOOK_RESPONSE_KEEP_BYTES)
+        redirect = ""
+        if 300 <= response.status < 400:
+            redirect = f"Redirect to {response.getheader('Location', '?')[:300]} not followed."
+        return Answer(response.status, kept.decode("utf-8", errors="replace"), redirect, elapsed())
+    except (OSError, http.client.HTTPException) as error:
+        return Answer(None, "", f"{type(error).__name__}: {error}"[:500], elapsed())
+    finally:
+        connection.close()

@@ -1,0 +1,69 @@
+"""Where a hook may point: http(s) URLs whose host resolves only to public addresses.
+
+Checked when a hook is saved and again before each delivery, and the delivery connects to the
+very address that passed the check, so a name that later resolves somewhere private (DNS
+rebinding) cannot turn a hook into a probe of the internal network.
+settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES lifts the address check where receivers run locally.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+URL_MAX_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str  # with the query string
+    address: str  # the resolved address to connect to
+
+
+def _refused(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast or ip.is_reserved
+
+
+def hook_target(url: str) -> Target:
+    """Parse and resolve a hook's URL; ValidationError says what is wrong with it."""
+    if len(url) > URL_MAX_LENGTH:
+        raise ValidationError(f"Use a URL of at most {URL_MAX_LENGTH} characters.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValidationError("Enter a valid URL.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("Enter an http:// or https:// URL with a host name.")
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError("Leave the user name and password out of the URL: receivers verify the signature.")
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise ValidationError(f"The host {parts.hostname} could not be resolved.") from None
+    addresses = [str(info[4][0]) for info in found]
+    if not addresses:
+        raise ValidationError(f"The host {parts.hostname} could not be resolved.")
+    if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES and any(_refused(address) for address in addresses):
+        raise ValidationError(
+            f"The host {parts.hostname} resolves to a private, loopback, link-local, multicast or reserved "
+            "address; webhooks go to public addresses only."
+        )
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(scheme=parts.scheme, host=parts.hostname, port=port, path=path, address=addresses[0])
+
+
+def validate_hook_url(url: str) -> None:
+    hook_target(url)
