@@ -90,7 +90,7 @@ def webhook_send_test(*, actor: User, hook: Webhook) -> WebhookDelivery:
 def delivery_redeliver(*, actor: User, delivery: WebhookDelivery) -> WebhookDelivery:
     """A failed delivery sent again as a new delivery with its own attempts; the event id and
     payload stay the same, so a receiver that did process it after all can dedupe."""
-    if delivery.status != DeliveryStatus.FAILED:
+    if not WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk, status=DeliveryStatus.FAILED).exists():
         raise ValidationError("Only a failed delivery can be sent again.")
     again = WebhookDelivery.objects.create(
         hook=delivery.hook, event=delivery.event, event_id=delivery.event_id, payload=delivery.payload,

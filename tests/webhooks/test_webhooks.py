@@ -1,0 +1,384 @@
+"""Webhooks without a worker: the outbox, one attempt at a time, the pages and their rules.
+
+Deliveries are sent here by calling the task's service directly (the live path with a real
+worker is in test_live.py); receivers are real HTTP servers on localhost that verify the
+signature and the timestamp independently of the app's code.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from public.services.objections import objection_send
+from reviews.enums import Action, EventKind
+from reviews.models import ActivityEntry, User
+from tests.factories import ProjectFactory
+from tests.webhooks.receiver import running_receiver
+from tests.workflow import review, reviewers_on, sign, submitted, waive_all
+from webhooks.enums import DeliveryStatus
+from webhooks.models import DeliveryAttempt, Webhook, WebhookDelivery
+from webhooks.services.deliveries import delivery_attempt
+from webhooks.services.hooks import delivery_redeliver, webhook_create, webhook_send_test
+from webhooks.validators import hook_target
+
+pytestmark = pytest.mark.django_db
+
+ALL = list(EventKind.values)
+OWNER_EVENTS = [EventKind.AUDIT_RUN_FINISHED, EventKind.PROJECT_SUBMITTED, EventKind.DECISION_MADE]
+
+
+def _client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _hook(user: User, project, url: str = "http://127.0.0.1:9/hook", events: list[str] | None = None) -> Webhook:
+    return webhook_create(actor=user, project=project, url=url, events=events or OWNER_EVENTS)
+
+
+def _due_now(delivery: WebhookDelivery) -> None:
+    """Skip the retry's wait (what the reconciler would find due later)."""
+    WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The outbox
+
+
+def test_submitting_writes_one_thin_delivery_for_the_projects_hooks_only(researcher, other_researcher, project):
+    hook = _hook(researcher, project)
+    _hook(researcher, ProjectFactory(owner=researcher), url="http://127.0.0.1:9/other-project")
+    _hook(other_researcher, ProjectFactory(owner=other_researcher), url="http://127.0.0.1:9/otto")
+    round_ = submitted(project)
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.hook == hook and delivery.event == EventKind.PROJECT_SUBMITTED
+    assert delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at <= timezone.now()
+    payload = delivery.payload
+    assert payload["event"] == "project.submitted" and payload["event_id"] == str(delivery.event_id)
+    assert payload["project"]["id"] == project.pk and payload["project"]["title"] == project.title
+    assert payload["project"]["url"].endswith(f"/api/v1/projects/{project.pk}/")
+    assert payload["object"] == {
+        "type": "round",
+        "id": 1,
+        "url": payload["project"]["url"] + "rounds/1/",
+    }
+    assert payload["data"] == {"round": 1, "digest": round_.digest}
+
+
+def test_a_rolled_back_change_leaves_no_delivery(researcher, project):
+    _hook(researcher, project)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        submitted(project)
+        assert WebhookDelivery.objects.count() == 1  # written inside the change's transaction
+        raise RuntimeError("the request failed after submitting")
+    assert WebhookDelivery.objects.count() == 0
+    assert project.rounds.count() == 0
+
+
+def test_paused_hooks_and_unsubscribed_events_get_nothing(researcher, project):
+    Webhook.objects.filter(pk=_hook(researcher, project).pk).update(is_active=False)
+    _hook(researcher, project, events=[EventKind.AUDIT_RUN_FINISHED])
+    submitted(project)
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_a_decision_reaches_the_owner_and_an_admins_every_project_hook(researcher, admin_user, project):
+    mine = _hook(researcher, project, events=[EventKind.DECISION_MADE])
+    everywhere = _hook(admin_user, None, url="http://127.0.0.1:9/board", events=[EventKind.DECISION_MADE])
+    round_ = submitted(project)
+    team = reviewers_on(project, admin=admin_user)
+    for reviewer in team:
+        review(round_, reviewer)
+    waive_all(round_, team[0])
+    for reviewer in team:
+        sign(round_, reviewer)
+    deliveries = WebhookDelivery.objects.filter(event=EventKind.DECISION_MADE)
+    assert {d.hook_id for d in deliveries} == {mine.pk, everywhere.pk}
+    assert len({d.event_id for d in deliveries}) == 1  # one event, the same id on both hooks
+    assert deliveries[0].payload["data"] == {
+        "round": 1, "digest": round_.digest, "outcome": "approved", "status": "approved",
+    }  # fmt: skip
+
+
+def test_an_objection_reaches_admins_without_its_text_name_or_email(researcher, admin_user, project):
+    hook = _hook(admin_user, None, events=ALL)
+    text = "SECRET-OBJECTION-TEXT about consent"
+    sent = objection_send(
+        project=project, title=project.title, kind="objection", text=text, name="Sam Secret", email="sam@secret.example"
+    )
+    delivery = WebhookDelivery.objects.get(hook=hook)
+    body = json.dumps(delivery.payload)
+    assert delivery.event == EventKind.OBJECTION_RECEIVED
+    assert delivery.payload["object"]["id"] == sent.objection.pk and delivery.payload["data"] == {"kind": "objection"}
+    for secret in (text, "SECRET-OBJECTION", "Sam Secret", "sam@secret.example", sent.token):
+        assert secret not in body
+
+
+def test_an_owner_cannot_subscribe_to_objections(researcher, project):
+    with pytest.raises(ValidationError, match="Only administrators receive objections"):
+        _hook(researcher, project, events=[EventKind.OBJECTION_RECEIVED])
+    response = _client(researcher).post(
+        reverse("webhook-new"),
+        {"project": project.pk, "url": "http://127.0.0.1:9/hook", "events": [EventKind.OBJECTION_RECEIVED]},
+    )
+    assert response.status_code == 200 and "objection.received is not one of the available choices" in (
+        response.content.decode()
+    )
+    assert not Webhook.objects.exists()
+
+
+def test_an_owner_whose_hook_was_forced_onto_objections_still_gets_none(researcher, project):
+    """A hook row that says objection.received (say, made before a role change) delivers none."""
+    hook = _hook(researcher, project)
+    Webhook.objects.filter(pk=hook.pk).update(events=ALL)
+    objection_send(project=project, title=project.title, kind="question", text="How?")
+    assert not WebhookDelivery.objects.exists()
+
+
+# ---------------------------------------------------------------------------------------
+# Sending
+
+
+def test_a_failed_attempt_is_retried_and_the_second_succeeds(researcher, project, settings):
+    settings.WEBHOOK_RETRY_DELAYS = [60, 600]
+    with running_receiver(statuses=[500, 200]) as receiver:
+        hook = _hook(researcher, project, url=receiver.url)
+        receiver.secret = hook.secret
+        submitted(project)
+        delivery = WebhookDelivery.objects.get()
+
+        before = timezone.now()
+        assert delivery_attempt(delivery_id=str(delivery.pk)) == DeliveryStatus.PENDING
+        delivery.refresh_from_db()
+        assert delivery.attempts == 1
+        assert before + timedelta(seconds=59) < delivery.next_attempt_at < timezone.now() + timedelta(seconds=61)
+        assert delivery_attempt(delivery_id=str(delivery.pk)) is None  # not due yet: nothing is sent
+        assert len(receiver.received) == 1
+
+        _due_now(delivery)
+        assert delivery_attempt(delivery_id=str(delivery.pk)) == DeliveryStatus.SUCCEEDED
+        assert delivery_attempt(delivery_id=str(delivery.pk)) is None  # a duplicate message sends nothing
+
+    first, second = receiver.received
+    assert first.verified and second.verified
+    assert first.payload == second.payload == delivery.payload
+    assert second.headers["X-MISyn-Event"] == "project.submitted"
+    assert second.headers["X-MISyn-Delivery"] == str(delivery.pk)
+    assert second.headers["User-Agent"] == "MISyn-Review-Webhooks/1"
+    assert second.headers["Content-Type"] == "application/json"
+    attempts = list(DeliveryAttempt.objects.filter(delivery=delivery).order_by("number"))
+    assert [(a.number, a.status_code) for a in attempts] == [(1, 500), (2, 200)]
+    assert json.loads(attempts[0].response_body) == {"attempt": 1, "status": 500}
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SUCCEEDED and delivery.delivered_at is not None
+    assert delivery.next_attempt_at is None
+
+
+def test_a_receiver_that_always_fails_ends_failed_after_the_retries(researcher, project, settings):
+    settings.WEBHOOK_RETRY_DELAYS = [1, 2]
+    with running_receiver(statuses=[503]) as receiver:
+        hook = _hook(researcher, project, url=receiver.url)
+        delivery = webhook_send_test(actor=researcher, hook=hook)
+        statuses = []
+        for _ in range(5):
+            _due_now(delivery)
+            statuses.append(delivery_attempt(delivery_id=str(delivery.pk)))
+    assert statuses == [DeliveryStatus.PENDING, DeliveryStatus.PENDING, DeliveryStatus.FAILED, None, None]
+    assert len(receiver.received) == 3  # the first attempt and one per delay
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED and delivery.attempts == 3 and delivery.next_attempt_at is None
+
+
+def test_the_response_kept_is_truncated_and_a_refused_connection_is_recorded(researcher, project, settings):
+    settings.WEBHOOK_RETRY_DELAYS = []
+    settings.WEBHOOK_RESPONSE_KEEP_BYTES = 10
+    with running_receiver(statuses=[200]) as receiver:
+        hook = _hook(researcher, project, url=receiver.url)
+        delivery = webhook_send_test(actor=researcher, hook=hook)
+        delivery_attempt(delivery_id=str(delivery.pk))
+    assert DeliveryAttempt.objects.get(delivery=delivery).response_body == '{"attempt"'
+    # The receiver is gone: its port refuses the connection.
+    again = webhook_send_test(actor=researcher, hook=hook)
+    assert delivery_attempt(delivery_id=str(again.pk)) == DeliveryStatus.FAILED
+    attempt = DeliveryAttempt.objects.get(delivery=again)
+    assert attempt.status_code is None and "ConnectionRefusedError" in attempt.error
+
+
+def test_redelivery_is_a_new_delivery_with_the_same_event_id(researcher, project, settings):
+    settings.WEBHOOK_RETRY_DELAYS = []
+    with running_receiver(statuses=[500, 204]) as receiver:
+        hook = _hook(researcher, project, url=receiver.url)
+        receiver.secret = hook.secret
+        failed = webhook_send_test(actor=researcher, hook=hook)
+        assert delivery_attempt(delivery_id=str(failed.pk)) == DeliveryStatus.FAILED
+        again = delivery_redeliver(actor=researcher, delivery=failed)
+        assert delivery_attempt(delivery_id=str(again.pk)) == DeliveryStatus.SUCCEEDED
+    assert again.pk != failed.pk and again.event_id == failed.event_id and again.redelivery_of_id == failed.pk
+    assert [r.payload["event_id"] for r in receiver.received] == [str(failed.event_id)] * 2
+    assert all(r.verified for r in receiver.received)
+    with pytest.raises(ValidationError):
+        delivery_redeliver(actor=researcher, delivery=again)
+
+
+def test_a_rotated_secret_signs_the_next_delivery(researcher, project, settings):
+    with running_receiver() as receiver:
+        hook = _hook(researcher, project, url=receiver.url)
+        old_secret = hook.secret
+        response = _client(researcher).post(reverse("webhook-rotate", kwargs={"pk": hook.pk}))
+        assert response.status_code == 302
+        hook.refresh_from_db()
+        assert hook.secret != old_secret and len(hook.secret) >= 38
+        receiver.secret = old_secret
+        delivery_attempt(delivery_id=str(webhook_send_test(actor=researcher, hook=hook).pk))
+        receiver.secret = hook.secret
+        delivery_attempt(delivery_id=str(webhook_send_test(actor=researcher, hook=hook).pk))
+    assert [r.verified for r in receiver.received] == [False, True]
+    entry = ActivityEntry.objects.filter(object_type="webhooks.webhook", action=Action.CHANGE).get()
+    assert entry.new == {"secret": "rotated"} and hook.secret not in json.dumps(entry.new)
+
+
+# ---------------------------------------------------------------------------------------
+# Private addresses
+
+
+def test_private_addresses_are_refused_at_registration_when_not_allowed(researcher, project, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    for url in ("http://127.0.0.1:8000/hook", "http://localhost/hook", "http://10.1.2.3/", "http://169.254.169.254/",
+                "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://224.0.0.1/", "http://0.0.0.0/"):  # fmt: skip
+        with pytest.raises(ValidationError, match="private, loopback"):
+            hook_target(url)
+    response = _client(researcher).post(
+        reverse("webhook-new"),
+        {"project": project.pk, "url": "http://169.254.169.254/latest/meta-data/", "events": OWNER_EVENTS},
+    )
+    assert response.status_code == 200
+    assert "resolves to a private, loopback, link-local, multicast or reserved address" in response.content.decode()
+    assert not Webhook.objects.exists()
+    assert hook_target("http://93.184.215.14/hook").address == "93.184.215.14"
+
+
+def test_private_addresses_are_refused_at_delivery_when_not_allowed(researcher, project, settings):
+    with running_receiver() as receiver:
+        hook = _hook(researcher, project, url=receiver.url)  # allowed while registering
+        settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+        settings.WEBHOOK_RETRY_DELAYS = []
+        delivery = webhook_send_test(actor=researcher, hook=hook)
+        assert delivery_attempt(delivery_id=str(delivery.pk)) == DeliveryStatus.FAILED
+    assert receiver.received == []
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.status_code is None and attempt.error.startswith(
+        "Not sent: The host 127.0.0.1 resolves to a private"
+    )
+
+
+def test_urls_with_credentials_or_other_schemes_are_refused():
+    for url, message in (("ftp://example.org/", "http:// or https://"), ("http://user:pw@example.org/", "user name"),
+                         ("http://[::1/", "valid URL"), ("https:///path", "host name")):  # fmt: skip
+        with pytest.raises(ValidationError, match=message):
+            hook_target(url)
+
+
+# ---------------------------------------------------------------------------------------
+# Pages
+
+
+def test_another_owners_hook_is_not_found_and_not_listed(researcher, other_researcher, project):
+    hook = _hook(researcher, project, url="http://127.0.0.1:9/rosas-secret-receiver")
+    other = _client(other_researcher)
+    for name in ("webhook-detail", "webhook-edit"):
+        response = other.get(reverse(name, kwargs={"pk": hook.pk}))
+        assert response.status_code == 404 and hook.secret not in response.content.decode()
+    for name in ("webhook-test", "webhook-rotate", "webhook-delete"):
+        assert other.post(reverse(name, kwargs={"pk": hook.pk})).status_code == 404
+    assert "rosas-secret-receiver" not in other.get(reverse("webhook-list")).content.decode()
+    assert Webhook.objects.get().secret == hook.secret and not WebhookDelivery.objects.exists()
+
+
+def test_a_hook_is_lost_with_the_project(researcher, other_researcher, project):
+    hook = _hook(researcher, project)
+    project.owner = other_researcher
+    project.save(update_fields=["owner"])
+    assert _client(researcher).get(reverse("webhook-detail", kwargs={"pk": hook.pk})).status_code == 404
+    submitted(project)
+    assert not WebhookDelivery.objects.exists()  # the old owner's hook hears nothing of it
+
+
+def test_registering_editing_and_deleting_are_logged(researcher, project):
+    client = _client(researcher)
+    response = client.post(
+        reverse("webhook-new"),
+        {"project": project.pk, "url": "http://127.0.0.1:9/hook", "events": [EventKind.PROJECT_SUBMITTED]},
+    )
+    hook = Webhook.objects.get()
+    assert response.status_code == 302 and response["Location"] == hook.get_absolute_url()
+    assert hook.project == project and hook.events == ["project.submitted"] and hook.created_by == researcher
+    page = client.get(hook.get_absolute_url()).content.decode()
+    assert hook.secret in page and "Send test event" in page and "No deliveries yet" in page
+
+    client.post(
+        reverse("webhook-edit", kwargs={"pk": hook.pk}),
+        {"url": "http://127.0.0.1:9/new", "events": [EventKind.DECISION_MADE]},
+    )
+    hook.refresh_from_db()
+    assert hook.url == "http://127.0.0.1:9/new" and not hook.is_active
+    client.post(reverse("webhook-delete", kwargs={"pk": hook.pk}))
+    assert not Webhook.objects.exists()
+    entries = ActivityEntry.objects.filter(object_type="webhooks.webhook").order_by("pk")
+    assert [(e.action, e.project_id) for e in entries] == [
+        (Action.CREATE, project.pk), (Action.CHANGE, project.pk), (Action.DELETE, project.pk),
+    ]  # fmt: skip
+    assert entries[1].old == {"url": "http://127.0.0.1:9/hook", "events": ["project.submitted"], "is_active": True}
+    assert entries[1].new == {"url": "http://127.0.0.1:9/new", "events": ["decision.made"], "is_active": False}
+
+
+def test_only_admins_register_hooks_for_every_project(researcher, admin_user, project):
+    form = {"project": "", "url": "http://127.0.0.1:9/hook", "events": [EventKind.DECISION_MADE]}
+    response = _client(researcher).post(reverse("webhook-new"), form)
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    assert "Every project" not in response.content.decode()
+    response = _client(admin_user).post(reverse("webhook-new"), {**form, "events": ALL})
+    hook = Webhook.objects.get()
+    assert response.status_code == 302 and hook.project is None and set(hook.events) == set(ALL)
+
+
+def test_the_delivery_log_shows_attempts_newest_first(researcher, project, settings):
+    settings.WEBHOOK_RETRY_DELAYS = [0]
+    with running_receiver(statuses=[500, 200]) as receiver:
+        hook = _hook(researcher, project, url=receiver.url)
+        client = _client(researcher)
+        assert client.post(reverse("webhook-test", kwargs={"pk": hook.pk})).status_code == 302
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.is_test and delivery.event == "ping"
+        delivery_attempt(delivery_id=str(delivery.pk))
+        _due_now(delivery)
+        delivery_attempt(delivery_id=str(delivery.pk))
+    page = client.get(hook.get_absolute_url()).content.decode()
+    assert page.index("HTTP 200") < page.index("HTTP 500")
+    assert "Delivered" in page and str(delivery.event_id) in page and "&quot;attempt&quot;: 2" in page
+
+
+@pytest.mark.parametrize("n", [1, 6])
+def test_the_list_and_the_log_take_a_fixed_number_of_queries(researcher, project, django_assert_num_queries, n):
+    client = _client(researcher)
+    for i in range(n):
+        hook = _hook(researcher, project, url=f"http://127.0.0.1:9/hook-{i}")
+        for _ in range(n):
+            webhook_send_test(actor=researcher, hook=hook)
+    client.get(reverse("webhook-list"))  # warm the session and the permission caches
+    with django_assert_num_queries(4):
+        response = client.get(reverse("webhook-list"))
+    assert response.content.decode().count("Pending") == n
+    with django_assert_num_queries(7):
+        client.get(hook.get_absolute_url())
