@@ -8,7 +8,10 @@ signature and the timestamp independently of the app's code.
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -382,3 +385,20 @@ def test_the_list_and_the_log_take_a_fixed_number_of_queries(researcher, project
     assert response.content.decode().count("Pending") == n
     with django_assert_num_queries(7):
         client.get(hook.get_absolute_url())
+
+
+def test_the_receiver_in_the_docs_verifies_a_real_delivery(researcher, project):
+    """docs/webhooks.md's snippet, run as written, accepts a real delivery and refuses a forgery."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", docs, re.DOTALL)
+    assert snippet is not None
+    namespace: dict[str, Any] = {}
+    exec(snippet.group(1), namespace)  # noqa: S102 (our own documentation, to prove it works)
+    with running_receiver() as receiver:
+        hook = _hook(researcher, project, url=receiver.url)
+        delivery_attempt(delivery_id=str(webhook_send_test(actor=researcher, hook=hook).pk))
+    (received,) = receiver.received
+    verified = namespace["verified"]
+    assert verified(hook.secret, received.headers, received.body)
+    assert not verified(hook.secret, received.headers, received.body.replace(b"ping", b"pong"))
+    assert not verified("whsec_another", received.headers, received.body)
