@@ -1,7 +1,7 @@
 """The OpenAPI schema's project-wide parts: the Bearer scheme of our tokens, and the error
-answers every view can give without saying so itself (a refused token, a read-only token, an
-object the caller may not see, a throttle), added by one postprocessing hook so that each view
-documents only the answers that are its own."""
+answers every view can give without saying so itself (a refused input, a refused token, a
+read-only token, an object the caller may not see, a throttle), added by one postprocessing
+hook so that each view documents only the answers that are its own."""
 
 from __future__ import annotations
 
@@ -62,6 +62,24 @@ ERROR_SCHEMA = {
 }
 
 
+INVALID_COMPONENT = "ApiInvalidInput"
+INVALID_SCHEMA = {
+    "type": "object",
+    "description": "A refused input: each refused field with its messages (`non_field_errors` for the whole "
+    "input); a refusal by the service that checks the input also says why in `detail` and names the fields in "
+    "`errors`.",
+    "properties": {
+        "detail": {"type": "string", "readOnly": True},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "readOnly": True,
+        },
+    },
+    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+}
+
+
 def _common_errors(method: str, path: str, operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
     public = {} in operation.get("security", [])
     errors = {
@@ -72,6 +90,11 @@ def _common_errors(method: str, path: str, operation: dict[str, Any]) -> dict[st
         ),
         "429": _error("Too many requests; the Retry-After header says how many seconds to wait."),
     }
+    if "requestBody" in operation:
+        errors["400"] = {
+            "description": "The input is refused; the answer names each refused field and says what is wrong.",
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{INVALID_COMPONENT}"}}},
+        }
     if method in UNSAFE:
         errors["403"] = _error(
             "The token may only read, or the token's user may see the object but not change it (the detail says why)."
@@ -82,14 +105,20 @@ def _common_errors(method: str, path: str, operation: dict[str, Any]) -> dict[st
 
 
 def add_common_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """Add the errors of authentication, scope, visibility and throttling to every operation
-    that does not document them itself."""
+    """Add the token to every operation's security, and the errors of authentication, scope,
+    visibility and throttling to every operation that does not document them itself."""
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
+            # Every operation checks a token it is sent, the public ones too (a view that says
+            # `auth=[{}]` means "no token needed", which the anonymous alternative says).
+            security = operation.setdefault("security", [])
+            if {SCHEME: []} not in security:
+                security.insert(0, {SCHEME: []})
             responses = operation.setdefault("responses", {})
             for status, response in _common_errors(method, path, operation).items():
                 responses.setdefault(status, response)
             operation["responses"] = dict(sorted(responses.items()))
-    result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas[ERROR_COMPONENT], schemas[INVALID_COMPONENT] = ERROR_SCHEMA, INVALID_SCHEMA
     result["components"]["schemas"] = dict(sorted(result["components"]["schemas"].items()))
     return result
