@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audits.enums import AuditName, RunStatus
-from audits.models import AuditRun
+from audits.models import AuditRun, ImageSet
 from audits.selectors import run_summary
 
 VERDICTS = ("pass", "warn", "fail", "not_computable")
@@ -16,7 +16,8 @@ VERDICTS = ("pass", "warn", "fail", "not_computable")
 
 class AuditVerdictSerializer(serializers.Serializer[Any]):
     audit = serializers.ChoiceField(choices=AuditName.choices)
-    label = serializers.CharField()
+    # Named like Field.label; DRF's metaclass moves declared fields off the class, so no clash.
+    label = serializers.CharField()  # type: ignore[assignment]
     status = serializers.ChoiceField(
         choices=VERDICTS,
         allow_blank=True,
@@ -62,7 +63,9 @@ class AuditRunDetailSerializer(AuditRunSerializer):
         allow_null=True,
         help_text="The run number whose results this run reuses.",
     )
-    sets = serializers.PrimaryKeyRelatedField(many=True, read_only=True, help_text="Ids of the image sets audited.")
+    sets: serializers.PrimaryKeyRelatedField[ImageSet] = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True, help_text="Ids of the image sets audited."
+    )
 
     class Meta(AuditRunSerializer.Meta):
         fields = [*AuditRunSerializer.Meta.fields, "error", "input_digest", "reused_from", "sets"]

@@ -15,15 +15,14 @@ import hashlib
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any
 
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import storages
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -201,22 +200,17 @@ def uploads_expire() -> int:
     return count
 
 
-class _StagedFile(File):  # type: ignore[type-arg]
+class _StagedFile(UploadedFile):
     """The bytes of a complete upload, offered as a temporary file so that storage moves them."""
 
     def __init__(self, upload: ChunkedUpload) -> None:
+        super().__init__(None, name=upload.filename, size=upload.size)
         self._stored = _path(upload)
-        super().__init__(None, name=upload.filename)
-        self.size = upload.size
 
     def temporary_file_path(self) -> str:
         return str(self._stored)
 
-    def open(self, mode: str = "rb", *args: Any, **kwargs: Any) -> _StagedFile:
-        self.file: IO[bytes] = open(self._stored, mode)  # noqa: SIM115 (File closes it)
-        return self
-
-    def chunks(self, chunk_size: int | None = None) -> Any:
+    def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
         with open(self._stored, "rb") as stored:
             while data := stored.read(chunk_size or READ_BYTES):
                 yield data
@@ -262,14 +256,19 @@ def image_set_from_uploads(
                 notes=notes,
             )
         except UploadRejected as exc:  # named by the fields of this request, not the page's form
-            field = "uploads" if exc.field == "files" else f"{exc.field}_upload" if exc.field else None
-            raise UploadRejected(exc.message, field=field) from None
+            named = "uploads" if exc.field == "files" else f"{exc.field}_upload" if exc.field else None
+            raise UploadRejected(exc.message, field=named) from None
         every = [upload.pk for found in claimed.values() for upload in found]
         ChunkedUpload.objects.filter(pk__in=every).update(image_set=image_set, updated_at=timezone.now())
         # The side files were read, not moved: their bytes go once the set is committed.
         names = [found[0].stored_name for field, found in claimed.items() if field != "uploads"]
-        transaction.on_commit(lambda: [storages["private"].delete(name) for name in names])
+        transaction.on_commit(lambda: _delete(names))
     return image_set
+
+
+def _delete(names: list[str]) -> None:
+    for name in names:
+        storages["private"].delete(name)
 
 
 def _claim(*, actor: User, project: Project, ids: list[uuid.UUID], field: str) -> list[ChunkedUpload]:

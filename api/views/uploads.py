@@ -55,10 +55,8 @@ CHANGE = "reviews.change_project"
 CONTENT_RANGE = re.compile(r"^bytes (\d{1,15})-(\d{1,15})/(\d{1,15})$")
 
 
-class _WritesThrottled:
+class _WritesThrottled(APIView):
     """Writes count toward the "api-upload" allowance (api.throttling.ApiScopedThrottle); reads do not."""
-
-    request: Request
 
     @property
     def throttle_scope(self) -> str | None:
@@ -157,7 +155,7 @@ class ImageSetDetail(APIView):
         return Response(ImageSetDetailSerializer(image_set, context={"rejected": rejected_files(image_set)}).data)
 
 
-class UploadStart(_WritesThrottled, APIView):
+class UploadStart(_WritesThrottled):
     permission_classes = [SignedIn, TokenScopeAllows]
 
     @extend_schema(
@@ -173,7 +171,7 @@ class UploadStart(_WritesThrottled, APIView):
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
 
-class UploadDetail(_WritesThrottled, APIView):
+class UploadDetail(_WritesThrottled):
     """GET: where to resume. PUT: the next chunk. DELETE: cancel and delete the bytes."""
 
     permission_classes = [SignedIn, TokenScopeAllows]
