@@ -20,7 +20,7 @@ def _event_choices(user: User) -> list[tuple[str, str]]:
     kinds: list[EventKind] = [kind for kind in EventKind if kind != EventKind.OBJECTION_RECEIVED]
     if user.has_perm("webhooks.subscribe_objections"):
         kinds.append(EventKind.OBJECTION_RECEIVED)
-    return [(kind.value, f"{kind.value}: {EVENT_MEANINGS[kind]}") for kind in kinds]
+    return [(kind.value, f"{kind.label} ({kind.value}): {EVENT_MEANINGS[kind]}") for kind in kinds]
 
 
 class WebhookForm(forms.Form):

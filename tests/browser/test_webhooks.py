@@ -1,0 +1,89 @@
+"""A researcher registers a webhook, sends the test event and reads the attempt in the log,
+with a real worker delivering it to a receiver on localhost that verifies the signature."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.factories import PASSWORD, ProjectFactory, ResearcherFactory
+from tests.webhooks.receiver import running_receiver
+from webhooks.models import Webhook
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+PHONE = {"width": 390, "height": 844}
+SHOTS = Path("/tmp/shots/e")
+
+
+def _no_sideways_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"))
+
+
+def test_register_a_hook_send_the_test_event_and_read_the_attempt(
+    page: Page, shot, browser_errors, start_worker, catalogue
+):
+    start_worker()
+    owner = ResearcherFactory(username="rosa", full_name="Rosa Researcher")
+    project = ProjectFactory(owner=owner, guideline_version=catalogue, title="Synthetic knee CT for segmentation")
+    saved = []
+
+    def keep(name: str) -> None:
+        saved.append(shot(name))
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(owner.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    with running_receiver() as receiver:
+        page.goto("/webhooks/")
+        expect(page.get_by_text("No webhooks yet.")).to_be_visible()
+        page.get_by_role("link", name="New webhook").click()
+        page.get_by_role("combobox", name="Project").select_option(label=project.title)
+        page.get_by_label("Payload URL").fill(receiver.url)
+        page.get_by_role("checkbox", name=re.compile(r"^Project submitted")).check()
+        page.get_by_role("checkbox", name=re.compile(r"^Audit run finished")).check()
+        expect(page.get_by_role("checkbox", name=re.compile(r"objection"))).to_have_count(0)  # admins only
+        keep("new-webhook")
+        page.get_by_role("button", name="Register webhook").click()
+
+        hook = Webhook.objects.get()
+        receiver.secret = hook.secret
+        expect(page.get_by_role("heading", name=f"Webhook #{hook.pk}")).to_be_visible()
+        page.get_by_text("Reveal the secret").click()
+        expect(page.get_by_label("Secret")).to_have_value(hook.secret)
+
+        page.get_by_role("button", name="Send test event").click()
+        expect(page.get_by_text("Test event queued")).to_be_visible()
+        receiver.wait_for(1)
+        deadline = time.monotonic() + 30
+        while not page.get_by_text("HTTP 200").count() and time.monotonic() < deadline:
+            time.sleep(0.3)
+            page.reload()
+    expect(page.get_by_text("HTTP 200")).to_be_visible()
+    assert [r.verified for r in receiver.received] == [True]
+    delivery = page.locator(".list-group-item").first
+    expect(delivery).to_contain_text("Delivered")
+    expect(delivery).to_contain_text("ping")
+    expect(delivery).to_contain_text("1 attempt")
+    keep("delivered")
+
+    page.set_viewport_size(PHONE)
+    assert _no_sideways_scroll(page), "the hook's page scrolls sideways at 390 px"
+    keep("delivered-390")
+    page.goto("/webhooks/")
+    expect(page.get_by_role("link", name=receiver.url)).to_be_visible()
+    keep("list-390")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    keep("list")
+    assert not browser_errors, browser_errors
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for path in saved:
+        shutil.copy(path, SHOTS / path.name)
