@@ -4,9 +4,7 @@ with a real worker delivering it to a receiver on localhost that verifies the si
 from __future__ import annotations
 
 import re
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -18,7 +16,6 @@ from webhooks.models import Webhook
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 PHONE = {"width": 390, "height": 844}
-SHOTS = Path("/tmp/shots/e")
 
 
 def _no_sideways_scroll(page: Page) -> bool:
@@ -31,11 +28,6 @@ def test_register_a_hook_send_the_test_event_and_read_the_attempt(
     start_worker()
     owner = ResearcherFactory(username="rosa", full_name="Rosa Researcher")
     project = ProjectFactory(owner=owner, guideline_version=catalogue, title="Synthetic knee CT for segmentation")
-    saved = []
-
-    def keep(name: str) -> None:
-        saved.append(shot(name))
-
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill(owner.username)
     page.get_by_label("Password").fill(PASSWORD)
@@ -50,7 +42,7 @@ def test_register_a_hook_send_the_test_event_and_read_the_attempt(
         page.get_by_role("checkbox", name=re.compile(r"^Project submitted")).check()
         page.get_by_role("checkbox", name=re.compile(r"^Audit run finished")).check()
         expect(page.get_by_role("checkbox", name=re.compile(r"objection"))).to_have_count(0)  # admins only
-        keep("new-webhook")
+        shot("new-webhook")
         page.get_by_role("button", name="Register webhook").click()
 
         hook = Webhook.objects.get()
@@ -72,18 +64,14 @@ def test_register_a_hook_send_the_test_event_and_read_the_attempt(
     expect(delivery).to_contain_text("Delivered")
     expect(delivery).to_contain_text("ping")
     expect(delivery).to_contain_text("1 attempt")
-    keep("delivered")
+    shot("delivered")
 
     page.set_viewport_size(PHONE)
     assert _no_sideways_scroll(page), "the hook's page scrolls sideways at 390 px"
-    keep("delivered-390")
+    shot("delivered-390")
     page.goto("/webhooks/")
     expect(page.get_by_role("link", name=receiver.url)).to_be_visible()
-    keep("list-390")
+    shot("list-390")
     page.set_viewport_size({"width": 1280, "height": 900})
-    keep("list")
+    shot("list")
     assert not browser_errors, browser_errors
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for path in saved:
-        shutil.copy(path, SHOTS / path.name)
