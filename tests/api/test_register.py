@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from api.models import ApiToken
-from public.models import Listing
+from public.models import Listing, Objection, ObjectionKind
 from reviews.enums import Meaning, Modality, ProjectStatus
 from reviews.models import Project
 from reviews.services.decisions import project_amend, project_suspend
@@ -177,3 +177,19 @@ def test_the_register_runs_the_same_queries_for_one_entry_and_for_many(catalogue
     assert one == 4
     assert _queries(client, _entry(projects[0].pk)) == entry_one  # another suspended entry
     assert len(client.get(LIST).json()["results"]) == 4
+
+
+def test_objections_show_as_on_the_page_without_their_senders(catalogue, researcher, admin_user):
+    set_listing(Listing.OPT_IN)
+    project = approved(researcher, catalogue, title="Questioned project", admin=admin_user)
+    Objection.objects.create(project=project, kind=ObjectionKind.OBJECTION, text="SECRET-OBJECTION-TEXT",
+                             name="SECRET-SENDER", email="sender@example.org", token_sha256="a" * 64)  # fmt: skip
+    Objection.objects.create(project=project, kind=ObjectionKind.QUESTION, text="Are the images labelled?",
+                             publish_text=True, token_sha256="b" * 64)  # fmt: skip
+    response = api_client(None).get(_entry(project.pk))
+    body = response.content.decode()
+    assert "SECRET-OBJECTION-TEXT" not in body and "SECRET-SENDER" not in body and "sender@example.org" not in body
+    assert [(o["kind"], o["status"], o["text"]) for o in response.json()["objections"]] == [
+        ("question", "received", "Are the images labelled?"),
+        ("objection", "received", None),
+    ]
