@@ -1,18 +1,25 @@
 // The API tokens page: copy a new token to the clipboard. Without this file the token can
-// still be selected and copied by hand (the field is read-only, not disabled).
+// still be copied by hand (one click selects all of it).
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("button[data-copy-target]").forEach((button) => {
-    const field = document.getElementById(button.dataset.copyTarget);
+    const source = document.getElementById(button.dataset.copyTarget);
     const label = button.querySelector("span");
-    if (!field || !label) return;
+    if (!source || !label) return;
     const said = (text) => {
       label.textContent = text;
       window.setTimeout(() => { label.textContent = "Copy"; }, 4000);
     };
+    const select = () => {
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+    };
     button.addEventListener("click", async () => {
-      field.select();
+      select();
       try {
-        await navigator.clipboard.writeText(field.value);
+        await navigator.clipboard.writeText(source.textContent.trim());
         said("Copied");
       } catch (error) {
         // No clipboard access (an insecure origin, a refused permission): the token is selected for Ctrl+C.
