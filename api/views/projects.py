@@ -16,7 +16,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.utils.datastructures import MultiValueDict
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -41,6 +41,7 @@ from api.serializers.projects import (
     SubmittedSerializer,
     form_errors,
 )
+from audits.enums import AuditName
 from public.forms.register import ListingChoiceForm
 from public.selectors.register import register_settings
 from reviews.forms import AnswerForm
@@ -80,6 +81,34 @@ def _project_body(request: Request, project: Project) -> dict[str, Any]:
 # ---- projects ---------------------------------------------------------------------------------
 
 
+_BOARD = "Administrators only: anyone else is refused (400)."
+_AUDITS = [str(audit) for audit in AuditName.values]
+# The schema's word for the filters that django-filter's introspection cannot type or describe.
+LIST_PARAMETERS = [
+    OpenApiParameter("q", str, description="Words that must each appear in the title, summary or researcher's name."),
+    OpenApiParameter("reviewer", int, description=f"A reviewer's user id: the projects they hold a place on. {_BOARD}"),
+    OpenApiParameter(
+        "decided_version", int, description=f"A guideline version's id: the projects first decided on it. {_BOARD}"
+    ),
+    OpenApiParameter("must_change", str, description=f"An item code some reviewer marked “must change”. {_BOARD}"),
+    OpenApiParameter(
+        "audit", str, enum=_AUDITS, description=f"The audit whose latest result audit_status matches. {_BOARD}"
+    ),
+    OpenApiParameter(
+        "audit_status", str, enum=["pass", "warn", "fail", "not_computable"], description=f"With audit. {_BOARD}"
+    ),
+    OpenApiParameter("waived", str, enum=_AUDITS, description=f"An audit a reviewer waived. {_BOARD}"),
+    *(
+        OpenApiParameter(name, bool, description=f"{label}. {_BOARD}")
+        for name, label in (
+            ("overdue", "Has an overdue review"),
+            ("unassigned", "Waiting for reviewers"),
+            ("invited", "Has an unanswered invitation"),
+        )
+    ),
+]
+
+
 class ProjectList(generics.ListAPIView):  # type: ignore[type-arg]
     """The projects the token's user may see, with the project list page's filters and sorts."""
 
@@ -96,6 +125,14 @@ class ProjectList(generics.ListAPIView):  # type: ignore[type-arg]
         description="Your own projects; a reviewer's, those they review or are invited to; every project for an "
         "administrator. The filters are the project list page's; the board's (reviewer, overdue, unassigned, "
         "invited, must_change, audit, audit_status, waived, decided_version) are for administrators only.",
+        parameters=LIST_PARAMETERS,
+        responses={
+            200: ProjectSerializer(many=True),
+            400: OpenApiResponse(
+                description="A filter's value is wrong, or a board's filter was sent by someone who is not an "
+                "administrator; the answer names each such parameter."
+            ),
+        },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
