@@ -3,17 +3,20 @@
 Both cases share one worker. The failing set is unlabelled synthetic PNGs: nothing in them
 says they are synthetic, so the disclosure audit fails (AUDITS.md 1a) and the script exits 1;
 the same slices carrying the IPTC "trainedAlgorithmicMedia" label pass it, no audit fails
-(the others are not computable without a reference set), and it exits 0.
+(the others are not computable without a reference set), and it exits 0. The script's own
+upload resends a chunk lost on the way from the offset the server reports.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import storages
 
 from api.enums import UploadStatus
 from api.models import ChunkedUpload
@@ -76,3 +79,37 @@ def test_usage_and_http_errors_exit_2(live_server, tmp_path):
     refused = _pipeline(live_server, raw, theirs.pk, [str(image)])
     assert refused.returncode == 2 and "HTTP 404" in refused.stderr
     assert not ChunkedUpload.objects.exists()
+
+
+def _script_module():
+    spec = importlib.util.spec_from_file_location("misyn_pipeline", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_script_resends_a_lost_chunk_from_the_servers_offset(live_server, tmp_path, capsys):
+    pipeline = _script_module()
+    owner = ResearcherFactory()
+    _token, raw = make_token(owner)
+    project = ProjectFactory(owner=owner)
+    image = write_png(tmp_path / "one.png")
+    api = pipeline.Api(live_server.url, raw)
+    send, lost = api.call, []
+
+    def connection_drops_once(method, path, body=None, headers=None):
+        # The second chunk reaches the server but its answer is lost, the third never leaves.
+        if method == "PUT" and len(lost) < 2 and headers["Content-Range"].startswith(("bytes 1024-", "bytes 2048-")):
+            lost.append(headers["Content-Range"])
+            if len(lost) == 1:
+                send(method, path, body, headers)
+            raise pipeline.ApiError(0, "connection reset by peer")
+        return send(method, path, body, headers)
+
+    api.call = connection_drops_once
+    upload_id = pipeline.upload_file(api, project.pk, image, 1024)
+    upload = ChunkedUpload.objects.get(pk=upload_id)
+    assert len(lost) == 2 and upload.status == UploadStatus.COMPLETE
+    assert Path(storages["private"].path(upload.stored_name)).read_bytes() == image.read_bytes()
+    assert capsys.readouterr().err.count("resuming") == 2
