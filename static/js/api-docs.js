@@ -19,5 +19,7 @@
     // No badge from validator.swagger.io: the page reaches nothing outside this site.
     validatorUrl: null,
     tryItOutEnabled: false,
+    // The request and answer shapes are shown with each operation; the list of them all is noise.
+    defaultModelsExpandDepth: -1,
   });
 })();
