@@ -266,3 +266,22 @@ def test_the_pages_run_a_fixed_number_of_queries(admin_user, django_assert_num_q
         assert len(board.get(BOARD).context["tokens"]) == count
     with django_assert_num_queries(5):
         assert len(own.get(TOKENS).context["tokens"]) == count
+
+
+def test_hostile_names_are_stored_as_typed_and_shown_escaped(researcher):
+    client = _signed_in(researcher)
+    script = "<script>alert('token')</script>"
+    assert _create(client, name=script).status_code == 302
+    assert ApiToken.objects.get(user=researcher).name == script
+    text = client.get(TOKENS).content.decode()
+    assert script not in text and "&lt;script&gt;alert(&#x27;token&#x27;)&lt;/script&gt;" in text
+
+
+@pytest.mark.parametrize("name", ["null\x00byte", "x" * 5000])
+def test_a_refused_name_is_kept_in_the_form(researcher, name):
+    response = _create(_signed_in(researcher), name=name, scope="write", expires_in="7")
+    assert response.status_code == 400
+    form = response.context["form"]
+    assert form.errors["name"] and form["name"].value() == name
+    assert form["scope"].value() == "write" and form["expires_in"].value() == "7"
+    assert not ApiToken.objects.exists()
