@@ -414,6 +414,8 @@ def test_the_list_filters_and_sorts_like_the_page(several, researcher):
         ("submitted_after=yesterday", "submitted_after"),
         ("submitted_after=2026-02-01&submitted_before=2026-01-01", "submitted_before"),
         ("q=" + "x" * 201, "q"),
+        ("q=nul%00byte", "q"),
+        ("version=99999999999999999999", "version"),
     ],
 )
 def test_a_wrong_filter_is_refused_naming_it(several, researcher, query, field):
@@ -434,7 +436,10 @@ def test_the_boards_filters_are_refused_to_researchers_and_reviewers(several, re
 
 
 def test_administrators_use_the_boards_filters(several, admin_user):
-    assert _titles(api_client(admin_user), "unassigned=1") == ["Gamma chest X-ray"]
+    client = api_client(admin_user)
+    assert _titles(client, "unassigned=1") == ["Gamma chest X-ray"]
+    wrong = client.get(f"{LIST}?reviewer=not-a-number")
+    assert wrong.status_code == 400 and "reviewer" in wrong.json()
 
 
 # ---- fixed query counts -----------------------------------------------------------------------
