@@ -14,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,6 +38,7 @@ class AuditRunList(generics.ListAPIView[AuditRun]):
     """The project's runs, newest first, each audit's status; POST asks for a run."""
 
     permission_classes = [SignedIn, TokenScopeAllows]
+    parser_classes = [JSONParser]
     serializer_class = AuditRunSerializer
 
     @property

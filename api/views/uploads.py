@@ -157,6 +157,7 @@ class ImageSetDetail(APIView):
 
 class UploadStart(_WritesThrottled):
     permission_classes = [SignedIn, TokenScopeAllows]
+    parser_classes = [JSONParser]
 
     @extend_schema(
         summary="Open a resumable upload of one file",

@@ -72,3 +72,19 @@ def test_another_projects_run_is_not_found(project, researcher, other_researcher
         response = other.get(url)
         assert response.status_code == 404 and "SECRET-SUMMARY" not in response.content.decode()
     assert api_client(researcher).get(f"{_runs(theirs)}{run.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize("count", [1, 12])
+def test_the_lists_run_a_fixed_number_of_queries(project, researcher, django_assert_num_queries, count):
+    """Token, token use, project (with owner and guideline), the rows' count, the page."""
+    for index in range(count):
+        add_audit_evidence(project, f"q{index}")
+        ImageSet.objects.filter(project=project, is_current=True).update(is_current=False)
+    client = api_client(researcher)
+    with django_assert_num_queries(5):
+        runs = client.get(_runs(project)).json()
+    with django_assert_num_queries(5):
+        sets = client.get(f"/api/v1/projects/{project.pk}/image-sets/").json()
+    assert runs["count"] == len(runs["results"]) == count
+    assert sets["count"] == len(sets["results"]) == count
+    assert all(len(run["audits"]) == 6 for run in runs["results"])
