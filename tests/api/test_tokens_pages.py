@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +17,7 @@ from api.models import ApiToken
 from api.services.tokens import TokenRefused, token_create, token_revoke
 from reviews.enums import Action
 from reviews.models import ActivityEntry, Notification
+from reviews.services.notifications import notification_email_send
 from tests.api.client import client_with, make_token
 from tests.factories import ResearcherFactory
 
@@ -146,6 +148,11 @@ def test_the_owner_is_notified_of_each_new_token(researcher):
     assert "From a stolen session?" in notification.subject
     assert "If you did not create it, revoke it" in notification.body
     assert notification.url == TOKENS and notification.email_state == Notification.EmailState.PENDING
+    # The email the worker sends (reviews.send_notification_email calls this service).
+    assert notification_email_send(notification_id=notification.pk)
+    (email,) = mail.outbox
+    assert email.to == [researcher.email] and "From a stolen session?" in email.subject
+    assert "msr_" in email.body and "If you did not create it, revoke it" in email.body
 
 
 def test_revoking_stops_the_token_and_says_so_and_a_second_time_says_it_already_was(researcher):
@@ -285,3 +292,19 @@ def test_a_refused_name_is_kept_in_the_form(researcher, name):
     assert form.errors["name"] and form["name"].value() == name
     assert form["scope"].value() == "write" and form["expires_in"].value() == "7"
     assert not ApiToken.objects.exists()
+
+
+def test_the_django_admin_revokes_through_the_service(admin_user, researcher):
+    token, raw = make_token(researcher)
+    response = _signed_in(admin_user).post(
+        reverse("admin:api_apitoken_changelist"), {"action": "revoke_selected", "_selected_action": [token.pk]}
+    )
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_by == admin_user
+    assert client_with(raw).get("/api/v1/me/").status_code == 401
+    assert ActivityEntry.objects.filter(object_type="api.apitoken", object_id=str(token.pk), new={"revoked": True})
+    # Nothing is added, changed or deleted there, and the stored digest is not shown.
+    page = _signed_in(admin_user).get(reverse("admin:api_apitoken_change", args=[token.pk])).content.decode()
+    assert token.key_sha256 not in page
+    assert _signed_in(admin_user).get(reverse("admin:api_apitoken_add")).status_code == 403
