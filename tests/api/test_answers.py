@@ -274,3 +274,19 @@ def test_too_many_files_in_one_body_are_refused_not_an_error(project, researcher
     )
     assert response.status_code == (201 if count == 1 else 400)
     assert EvidenceFile.objects.count() == (1 if count == 1 else 0)
+
+
+def test_an_upload_refused_by_the_service_leaves_no_bytes_behind(project, researcher):
+    """evidence_add writes the bytes before it takes the project's lock; when the project turns
+    out not to be editable any more, they are removed again and no row is left."""
+    from reviews.services.projects import ProjectNotEditable, evidence_add
+
+    Project.objects.filter(pk=project.pk).update(status="submitted")  # changed since the check
+    evidence = validate_evidence_file(SimpleUploadedFile("late.txt", b"LATE-BYTES", content_type="text/plain"))
+    storage = EvidenceFile._meta.get_field("file").storage  # type: ignore[attr-defined]
+    before = set(storage.listdir("evidence")[1]) if storage.exists("evidence") else set()
+    with pytest.raises(ProjectNotEditable):
+        evidence_add(actor=researcher, project=project, item=_item(project), files=[evidence])
+    after = set(storage.listdir("evidence")[1]) if storage.exists("evidence") else set()
+    assert after == before
+    assert not EvidenceFile.objects.exists() and not Answer.objects.exists()
