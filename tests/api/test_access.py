@@ -190,11 +190,12 @@ def _prepare(op: Op, method: str, url: str, w: World, project: Project) -> Call:
     )
 
 
-def _send(raw_token: str | None, op: Op, call: Call) -> Outcome:
-    """One request in a savepoint that is rolled back: the next caller sees the same world."""
+def _send(raw_token: str | None, op: Op, call: Call, *, refused: bool = True) -> Outcome:
+    """One request in a savepoint that is rolled back: the next caller sees the same world.
+    For a request that should be `refused`, whether it changed the database."""
     client = client_with(raw_token)
     with transaction.atomic():
-        before = _state()
+        before = _state() if refused else None
         if call.raw is not None:
             response = client.generic(call.method, call.url, call.raw, op.content_type, headers=call.headers)
         elif call.method == "GET":
@@ -203,7 +204,7 @@ def _send(raw_token: str | None, op: Op, call: Call) -> Outcome:
             send = getattr(client, call.method.lower())
             response = send(call.url, call.body, format=op.format, headers=call.headers)
         body = response_body(response)
-        changed = _state() != before
+        changed = refused and _state() != before
         transaction.set_rollback(True)
     return Outcome(response.status_code, body, changed, response)
 
@@ -315,7 +316,7 @@ def _walk(aw: ApiWorld, key: tuple[str, str]) -> list[str]:
         for role in ROLES:
             expected = _expected(op.expect[role], variant)
             token = aw.tokens.write.get(role)
-            outcome = _send(token, op, _prepare(op, key[0], url, w, project))
+            outcome = _send(token, op, _prepare(op, key[0], url, w, project), refused=expected >= 400)
             found = []
             if outcome.status != expected:
                 found.append(f"expected {expected}, got {outcome.status}: {_shown(outcome)}")
