@@ -102,8 +102,10 @@ class ProjectLinksSerializer(serializers.Serializer):
     submit = serializers.URLField()
 
 
-class ProjectSerializer(serializers.Serializer):
-    """A project as a client sees it (read with api.selectors.projects: progress annotated)."""
+class ProjectRowSerializer(serializers.Serializer):
+    """A project as the list shows it (read with api.selectors.projects: progress annotated):
+    what an invited reviewer reads before answering the invitation, and no more (the
+    invitation page's details); the project itself has the rest (ProjectSerializer)."""
 
     id = serializers.IntegerField()
     url = serializers.SerializerMethodField()
@@ -118,14 +120,8 @@ class ProjectSerializer(serializers.Serializer):
     modalities_display = serializers.SerializerMethodField()
     generator_family = serializers.ChoiceField(choices=GeneratorFamily.choices)
     generator_family_display = serializers.CharField(source="get_generator_family_display")
-    intended_use = serializers.CharField()
-    prohibited_uses = serializers.CharField()
-    data_sources = serializers.CharField()
     guideline_version = ProjectGuidelineVersionSerializer()
     owner_name = serializers.CharField(source="owner.display_name")
-    public_listing = serializers.BooleanField(
-        help_text="The researcher's choice at the last submission to list it on the public register once approved."
-    )
     progress = ProgressSerializer(source="*")
     rounds = serializers.IntegerField(source="round_count", help_text="Rounds submitted so far.")
     created_at = serializers.DateTimeField()
@@ -156,6 +152,17 @@ class ProjectSerializer(serializers.Serializer):
                 )
             },
         }
+
+
+class ProjectSerializer(ProjectRowSerializer):
+    """A project as those who may open it read it: the row and the rest of its details."""
+
+    intended_use = serializers.CharField()
+    prohibited_uses = serializers.CharField()
+    data_sources = serializers.CharField()
+    public_listing = serializers.BooleanField(
+        help_text="The researcher's choice at the last submission to list it on the public register once approved."
+    )
 
 
 # ---- submission -------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from api.serializers.projects import (
     ChecklistStageSerializer,
     EvidenceDetailSerializer,
     EvidenceUploadSerializer,
+    ProjectRowSerializer,
     ProjectSerializer,
     ProjectWriteSerializer,
     SubmissionRefusedSerializer,
@@ -113,7 +114,7 @@ class ProjectList(generics.ListAPIView):  # type: ignore[type-arg]
     """The projects the token's user may see, with the project list page's filters and sorts."""
 
     permission_classes = [SignedIn, TokenScopeAllows]
-    serializer_class = ProjectSerializer
+    serializer_class = ProjectRowSerializer
     filterset_class = ApiProjectFilter
     queryset = Project.objects.none()  # the schema's model; get_queryset gives the rows
 
@@ -127,7 +128,7 @@ class ProjectList(generics.ListAPIView):  # type: ignore[type-arg]
         "invited, must_change, audit, audit_status, waived, decided_version) are for administrators only.",
         parameters=LIST_PARAMETERS,
         responses={
-            200: ProjectSerializer(many=True),
+            200: ProjectRowSerializer(many=True),
             400: OpenApiResponse(
                 description="A filter's value is wrong, or a board's filter was sent by someone who is not an "
                 "administrator; the answer names each such parameter."
@@ -143,7 +144,7 @@ class ProjectList(generics.ListAPIView):  # type: ignore[type-arg]
         projects = self.filter_queryset(self.get_queryset())
         ids = self.paginate_queryset(projects.values_list("pk", flat=True)) or []
         rows = project_rows(user=request.user, ids=list(ids))
-        return self.get_paginated_response(ProjectSerializer(rows, many=True, context={"request": request}).data)
+        return self.get_paginated_response(ProjectRowSerializer(rows, many=True, context={"request": request}).data)
 
     @extend_schema(
         summary="Create a project",

@@ -356,7 +356,12 @@ def test_the_list_holds_only_the_projects_the_user_may_see(project, researcher, 
     assert titles(admin_user) == ["Otto's own project", "Reviewed knee CT", "Secret brain MRI project"]
     body = api_client(other_researcher).get(LIST).content.decode()
     assert "Secret brain MRI" not in body and "Reviewed knee CT" not in body
-    # The invited reviewer reads nothing more than the list's row until they accept.
+    # The invited reviewer reads the list's row (the invitation page's details) and nothing
+    # more until they accept: not the intended uses, data sources or listing choice.
+    row = api_client(invited).get(LIST).json()["results"][0]
+    assert row["summary"] == reviewed.summary and row["owner_name"] == "Rosa Researcher"
+    assert not {"intended_use", "prohibited_uses", "data_sources", "public_listing"} & set(row)
+    assert reviewed.data_sources not in api_client(invited).get(LIST).content.decode()
     assert api_client(invited).get(_detail(reviewed)).status_code == 404
     assert api_client(assigned).get(_detail(reviewed)).json()["title"] == "Reviewed knee CT"
 
