@@ -51,7 +51,7 @@ def hook_target(url: str) -> Target:
     port = port or (443 if parts.scheme == "https" else 80)
     try:
         found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
+    except (OSError, UnicodeError, ValueError):  # ValueError: a NUL in the name
         raise ValidationError(f"The host {parts.hostname} could not be resolved.") from None
     addresses = [str(info[4][0]) for info in found]
     if not addresses:

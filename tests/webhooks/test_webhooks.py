@@ -402,3 +402,36 @@ def test_the_receiver_in_the_docs_verifies_a_real_delivery(researcher, project):
     assert verified(hook.secret, received.headers, received.body)
     assert not verified(hook.secret, received.headers, received.body.replace(b"ping", b"pong"))
     assert not verified("whsec_another", received.headers, received.body)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("url", "http://exa\x00mple.org/", "Null characters are not allowed"),
+        ("url", "http://" + "a" * 600 + ".org/", "at most 500 characters"),
+        ("url", "http://" + "a" * 70 + ".org/", "could not be resolved"),
+        ("url", "javascript:alert(1)", "http:// or https://"),
+        ("url", "http://127.0.0.1:99999/", "valid URL"),
+        ("events", "no.such.event", "not one of the available choices"),
+        ("project", "999999999999999999999", "not one of the available choices"),
+        ("project", "<script>", "not one of the available choices"),
+    ],
+)
+def test_hostile_values_are_refused_by_field_and_kept(researcher, project, field, value, message):
+    form = {"project": project.pk, "url": "http://127.0.0.1:9/hook", "events": [EventKind.PROJECT_SUBMITTED]}
+    response = _client(researcher).post(reverse("webhook-new"), {**form, field: value})
+    page = response.content.decode()
+    assert response.status_code == 200 and message in page
+    assert f'id="error_1_id_{field}"' in page  # the error sits under its own field
+    assert not Webhook.objects.exists()
+
+
+def test_a_delivery_of_another_hook_is_not_found_under_mine(researcher, other_researcher, project, settings):
+    settings.WEBHOOK_RETRY_DELAYS = []
+    mine = _hook(researcher, project)
+    theirs = _hook(other_researcher, ProjectFactory(owner=other_researcher))
+    failed = webhook_send_test(actor=other_researcher, hook=theirs)
+    delivery_attempt(delivery_id=str(failed.pk))  # port 9 refuses: failed at once
+    url = reverse("webhook-redeliver", kwargs={"pk": mine.pk, "delivery_id": failed.pk})
+    assert _client(researcher).post(url).status_code == 404
+    assert WebhookDelivery.objects.count() == 1
