@@ -104,11 +104,6 @@ def _tokens(w: World) -> Tokens:
     return tokens
 
 
-def _schema() -> dict[str, Any]:
-    result: dict[str, Any] = SchemaGenerator().get_schema(request=None, public=True)
-    return result
-
-
 def _parameter_types(schema: dict[str, Any]) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
     return {
         (method.upper(), path): {p["name"]: p.get("schema", {}) for p in op.get("parameters", []) if p["in"] == "path"}
@@ -120,7 +115,8 @@ def _parameter_types(schema: dict[str, Any]) -> dict[tuple[str, str], dict[str, 
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:
-    return _schema()
+    result: dict[str, Any] = SchemaGenerator().get_schema(request=None, public=True)
+    return result
 
 
 @pytest.fixture(scope="module")
