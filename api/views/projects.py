@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.utils.datastructures import MultiValueDict
@@ -253,7 +254,8 @@ def _item(project: Project, code: str) -> GuidelineItem:
 
 
 def _entry(request: Request, project: Project, item: GuidelineItem) -> dict[str, Any]:
-    answer = Answer.objects.filter(project=project, item=item).prefetch_related("files").first()
+    files = Prefetch("files", queryset=EvidenceFile.objects.order_by("uploaded_at", "pk"))  # the checklist's order
+    answer = Answer.objects.filter(project=project, item=item).prefetch_related(files).first()
     row = ChecklistRow(item=item, answer=answer)
     return ChecklistEntrySerializer(row, context=_context(request, project.pk)).data
 

@@ -157,6 +157,10 @@ def test_an_evidence_file_is_checked_by_its_content_and_named_when_refused(proje
     assert not EvidenceFile.objects.exists()
     good = client.post(url, {"file": SimpleUploadedFile("figure.png", _png())}, format="multipart")
     assert good.status_code == 201 and good.json()["content_type"] == "image/png"
+    second = client.post(url, {"file": SimpleUploadedFile("second.csv", b"a,b\n1,2\n")}, format="multipart")
+    assert second.status_code == 201 and second.json()["content_type"] == "text/csv"
+    files = client.get(_answer_url(project, _item(project).code)).json()["answer"]["files"]
+    assert [f["name"] for f in files] == ["figure.png", "second.csv"]  # in the order they came
 
 
 def test_an_upload_without_a_file_or_with_two_is_refused(project, researcher):
