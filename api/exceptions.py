@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.response import Response
@@ -26,7 +27,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(_body(exc.message, errors={field: [exc.message]}), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, SubmissionIncomplete):
         return Response(_body(str(exc)), status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, ProjectNotEditable | ThresholdsFrozen | TransitionConflict):
+    if isinstance(exc, ProjectNotEditable):
+        # The pages' message goes on to say the typed text is kept in the form: a client has none.
+        state = exc.project.get_status_display().lower()
+        return Response(
+            _body(f"This project is {state} and can no longer be changed."), status=status.HTTP_409_CONFLICT
+        )
+    if isinstance(exc, ThresholdsFrozen | TransitionConflict):
         return Response(_body(str(exc)), status=status.HTTP_409_CONFLICT)
     if isinstance(exc, UnknownParameter):
         return Response(_body(str(exc)), status=status.HTTP_400_BAD_REQUEST)
@@ -34,4 +41,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         first = next(iter(errors.values()))[0]
         return Response(_body(first, errors=errors), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, PermissionDenied) and exc.args:
+        # The pages' reasons are clauses shown after "403:" ("this project is submitted: …");
+        # the API answers with a sentence, as the request cap's refusals of uploads do.
+        reason = str(exc.args[0])
+        exc = PermissionDenied(reason[:1].upper() + reason[1:].rstrip(".") + ".")
     return drf_exception_handler(exc, context)

@@ -48,6 +48,7 @@ class ProjectNotEditable(Exception):
             f"This project is {project.get_status_display().lower()} and can no longer be changed; "
             "your text is still in the form below."
         )
+        self.project = project
 
 
 class SubmissionIncomplete(Exception):
