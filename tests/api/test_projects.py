@@ -158,7 +158,7 @@ def test_a_researcher_creates_edits_answers_attaches_evidence_and_submits(
     # Submitted, it is read-only: the pages' reason, and nothing changes.
     refused = client.patch(_detail(project), {"title": "Too late"}, format="json")
     assert refused.status_code == 403
-    assert "project is submitted: it is read-only until reviewers request changes" in refused.json()["detail"]
+    assert refused.json()["detail"] == "This project is submitted: it is read-only until reviewers request changes."
     assert client.put(_detail(project, f"answers/{first}/"), {"status": "met"}, format="json").status_code == 403
     assert client.delete(_detail(project, f"evidence/{evidence['id']}/")).status_code == 403
     project.refresh_from_db()
@@ -296,7 +296,7 @@ def test_reviewers_and_administrators_do_not_create_projects(catalogue, reviewer
     for user in (reviewer, admin_user):
         response = api_client(user).post(LIST, _new_project(), format="json")
         assert response.status_code == 403
-        assert "projects are created by researchers whose account is confirmed" in response.json()["detail"]
+        assert response.json()["detail"].startswith("Projects are created by researchers whose account is confirmed")
     assert not Project.objects.exists()
 
 
@@ -490,7 +490,7 @@ def test_an_accepted_reviewer_reads_what_the_pages_show_and_changes_nothing(proj
     assert client.get(_detail(project)).json()["title"] == "Secret brain MRI project"
     assert client.get(_detail(project, "checklist/")).status_code == 200
     refused = client.patch(_detail(project), {"title": "A reviewer's title"}, format="json")
-    assert refused.status_code == 403 and "only the project's researcher can change it" in refused.json()["detail"]
+    assert refused.status_code == 403 and refused.json()["detail"] == "Only the project's researcher can change it."
 
 
 def test_a_second_researchers_token_sees_nothing_of_the_first(project, researcher):
