@@ -111,7 +111,12 @@ def delivery_attempt(*, delivery_id: str) -> DeliveryStatus | None:
 
 
 def _send_later(delivery_id: str, countdown: int) -> None:
-    """A lost message only waits for the reconciler, which sends what is due."""
+    """A lost message only waits for the reconciler, which sends what is due. A delay longer
+    than the broker's visibility timeout is left to the reconciler alone: Redis would hand
+    such a waiting message out again every visibility timeout."""
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
+    if visibility is not None and countdown >= visibility:
+        return
     try:
         current_app.send_task(DELIVER_TASK, kwargs={"delivery_id": delivery_id}, countdown=countdown)
     except BROKER_ERRORS as error:
