@@ -50,20 +50,30 @@ def _form_errors(form: WebhookForm, error: ValidationError) -> None:
         form.add_error(None, error)
 
 
+def _project_param(request: AuthedRequest) -> int | None:
+    """?project=<id> from a project's page: its hooks only, and the new hook's project."""
+    raw = request.GET.get("project", "")
+    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+
+
 @login_required
 def webhook_list(request: AuthedRequest) -> HttpResponse:
-    hooks = list(hooks_managed_by(request.user))
-    return render(
-        request,
-        "webhooks/webhook_list.html",
-        {"hooks": hooks, "may_register": request.user.has_perm("webhooks.add_webhook")},
-    )
+    hooks = hooks_managed_by(request.user)
+    project_id = _project_param(request)
+    if project_id is not None:
+        hooks = hooks.filter(project_id=project_id)
+    context = {
+        "hooks": list(hooks),
+        "project_id": project_id,
+        "may_register": request.user.has_perm("webhooks.add_webhook"),
+    }
+    return render(request, "webhooks/webhook_list.html", context)
 
 
 @login_required
 def webhook_new(request: AuthedRequest) -> HttpResponse:
     _may_register(request)
-    form = WebhookForm(request.POST or None, user=request.user)
+    form = WebhookForm(request.POST or None, initial={"project": _project_param(request)}, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             hook = webhook_create(

@@ -435,3 +435,17 @@ def test_a_delivery_of_another_hook_is_not_found_under_mine(researcher, other_re
     url = reverse("webhook-redeliver", kwargs={"pk": mine.pk, "delivery_id": failed.pk})
     assert _client(researcher).post(url).status_code == 404
     assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_projects_link_lists_its_hooks_and_preselects_it(researcher, project):
+    other_project = ProjectFactory(owner=researcher, title="Another of Rosa's projects")
+    _hook(researcher, project, url="http://127.0.0.1:9/this-project")
+    _hook(researcher, other_project, url="http://127.0.0.1:9/other-project")
+    client = _client(researcher)
+    page = client.get(reverse("webhook-list"), {"project": project.pk}).content.decode()
+    assert "this-project" in page and "other-project" not in page
+    assert f'href="{reverse("webhook-new")}?project={project.pk}"' in page
+    form = client.get(reverse("webhook-new"), {"project": project.pk}).content.decode()
+    assert f'<option value="{project.pk}" selected>' in form
+    for junk in ("abc", "-1", "9" * 30):
+        assert client.get(reverse("webhook-list"), {"project": junk}).status_code == 200
