@@ -25,7 +25,7 @@ class Target:
     host: str
     port: int
     path: str  # with the query string
-    address: str  # the resolved address to connect to
+    addresses: tuple[str, ...]  # the resolved addresses, all checked: the delivery connects to one of these
 
 
 def _refused(address: str) -> bool:
@@ -62,7 +62,8 @@ def hook_target(url: str) -> Target:
             "address; webhooks go to public addresses only."
         )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(scheme=parts.scheme, host=parts.hostname, port=port, path=path, address=addresses[0])
+    unique = tuple(dict.fromkeys(addresses))
+    return Target(scheme=parts.scheme, host=parts.hostname, port=port, path=path, addresses=unique)
 
 
 def validate_hook_url(url: str) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 REPLAY_WINDOW_SECONDS = 300
@@ -75,10 +77,19 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_receiver(*, secret: str = "", statuses: list[int] | None = None) -> Iterator[Receiver]:
+def running_receiver(
+    *, secret: str = "", statuses: list[int] | None = None, tls: tuple[Path, Path] | None = None
+) -> Iterator[Receiver]:
+    """`tls` (certificate, key) serves HTTPS as https://localhost:<port>/."""
     receiver = Receiver(secret=secret, statuses=statuses or [200])
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/misyn"
+    port = server.server_address[1]
+    receiver.url = f"http://127.0.0.1:{port}/hooks/misyn"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        receiver.url = f"https://localhost:{port}/hooks/misyn"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -269,7 +270,7 @@ def test_private_addresses_are_refused_at_registration_when_not_allowed(research
     assert response.status_code == 200
     assert "resolves to a private, loopback, link-local, multicast or reserved address" in response.content.decode()
     assert not Webhook.objects.exists()
-    assert hook_target("http://93.184.215.14/hook").address == "93.184.215.14"
+    assert hook_target("http://93.184.215.14/hook").addresses == ("93.184.215.14",)
 
 
 def test_private_addresses_are_refused_at_delivery_when_not_allowed(researcher, project, settings):
@@ -449,3 +450,31 @@ def test_a_projects_link_lists_its_hooks_and_preselects_it(researcher, project):
     assert f'<option value="{project.pk}" selected>' in form
     for junk in ("abc", "-1", "9" * 30):
         assert client.get(reverse("webhook-list"), {"project": junk}).status_code == 200
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    cert, key = folder / "localhost.pem", folder / "localhost-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_https_receivers_are_verified_against_the_hooks_host_name(researcher, project, settings, tmp_path, monkeypatch):
+    settings.WEBHOOK_RETRY_DELAYS = []
+    cert, key = _self_signed(tmp_path)
+    with running_receiver(tls=(cert, key)) as receiver:
+        hook = _hook(researcher, project, url=receiver.url)
+        receiver.secret = hook.secret
+        untrusted = webhook_send_test(actor=researcher, hook=hook)
+        assert delivery_attempt(delivery_id=str(untrusted.pk)) == DeliveryStatus.FAILED
+        assert "CERTIFICATE_VERIFY_FAILED" in DeliveryAttempt.objects.get(delivery=untrusted).error
+        assert receiver.received == []
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the receiver's certificate is now trusted
+        trusted = webhook_send_test(actor=researcher, hook=hook)
+        assert delivery_attempt(delivery_id=str(trusted.pk)) == DeliveryStatus.SUCCEEDED
+    (received,) = receiver.received
+    assert received.verified and received.headers["Host"].startswith("localhost:")
