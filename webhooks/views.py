@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from reviews.middleware import log_denial
@@ -91,6 +92,7 @@ def webhook_new(request: AuthedRequest) -> HttpResponse:
 
 
 @login_required
+@never_cache  # the page shows the hook's secret: no copy in any cache
 def webhook_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     hook = _hook(request, pk)
     page = Paginator(hook_deliveries(hook), DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))

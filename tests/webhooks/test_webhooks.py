@@ -328,8 +328,10 @@ def test_registering_editing_and_deleting_are_logged(researcher, project):
     hook = Webhook.objects.get()
     assert response.status_code == 302 and response["Location"] == hook.get_absolute_url()
     assert hook.project == project and hook.events == ["project.submitted"] and hook.created_by == researcher
-    page = client.get(hook.get_absolute_url()).content.decode()
+    response = client.get(hook.get_absolute_url())
+    page = response.content.decode()
     assert hook.secret in page and "Send test event" in page and "No deliveries yet" in page
+    assert "no-store" in response["Cache-Control"]
 
     client.post(
         reverse("webhook-edit", kwargs={"pk": hook.pk}),
