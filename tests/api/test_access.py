@@ -317,6 +317,8 @@ def _walk(aw: ApiWorld, key: tuple[str, str]) -> list[str]:
             if outcome.status != expected:
                 found.append(f"expected {expected}, got {outcome.status}: {_shown(outcome)}")
             found += _leaks(w, role, outcome.body)
+            if outcome.status == 401 and not outcome.response.get("WWW-Authenticate", "").startswith("Bearer"):
+                found.append("a 401 without the Bearer challenge")
             if expected >= 400 and outcome.changed:
                 found.append("a refused request changed the database")
             if outcome.status == 404 and absent_url is not None:
@@ -379,3 +381,29 @@ def test_expired_and_revoked_tokens_are_refused(aw, key):
             if outcome.changed:
                 problems.append(f"{where}: changed the database")
     assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------------
+# Absurd ids
+
+
+ABSURD = 99_999_999_999_999_999_999_999_999  # past any database integer
+
+
+@pytest.mark.parametrize("key", sorted(k for k in ROWS if re.search(r"{(id|\w+_id|number)}", k[1])), ids=_row_id)
+def test_absurd_ids_are_refused_not_a_500(aw, key):
+    """Each integer id of the path, in turn, past any integer the database holds: as the owner,
+    with a token that may write, the answer is a refusal, never a server error or a success."""
+    op, w = ROWS[key], aw.w
+    project = w.projects["draft"]
+    params = op.params(w, project)
+    integers = [name for name, schema in aw.parameter_types[key].items() if schema.get("type") == "integer"]
+    problems = []
+    for name in integers:
+        url = _url(key, {**params, name: ABSURD})
+        outcome = _send(aw.tokens.write["owner"], op, _prepare(op, key[0], url, w, project))
+        if not 400 <= outcome.status < 500:
+            problems.append(f"{key[0]} {url}: {outcome.status} {_shown(outcome)}")
+        if outcome.changed:
+            problems.append(f"{key[0]} {url}: changed the database")
+    assert integers and not problems, "\n".join(problems) or f"{_row_id(key)} has no integer id"
