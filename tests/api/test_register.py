@@ -71,7 +71,9 @@ def test_every_id_not_on_the_register_answers_the_same_404(cast):
     client = api_client(None)
     highest = Project.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     bodies = {}
-    for pk in [*range(1, highest + 4), 0, 99999999999999999999]:
+    # Every project of the cast, ids past the last one, and absurd ones; not a range from 1,
+    # which on PostgreSQL grows with the tests before (sequences are not reset) past the throttle.
+    for pk in [*Project.objects.values_list("pk", flat=True), highest + 1, highest + 3, 0, 99999999999999999999]:
         response = client.get(f"{LIST}{pk}/")
         if pk == cast["listed"].pk:
             assert response.status_code == 200
