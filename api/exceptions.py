@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -19,6 +19,29 @@ from reviews.services.review import TransitionConflict
 
 def _body(detail: Any, **extra: Any) -> dict[str, Any]:
     return {"detail": detail, **extra}
+
+
+def _first_message(errors: Any) -> str:
+    """The first message of DRF's nested errors (a dict of lists, a list of dicts, or a string)."""
+    if isinstance(errors, dict):
+        for field, value in errors.items():
+            message = _first_message(value)
+            if message:
+                return message if field in {"non_field_errors", "detail"} else f"{field}: {message}"
+        return ""
+    if isinstance(errors, list):
+        return next((message for message in map(_first_message, errors) if message), "")
+    return str(errors)
+
+
+def _invalid_input(exc: exceptions.ValidationError, context: dict[str, Any]) -> Response | None:
+    """One shape for every refused input, whoever refused it: `detail`, a sentence naming the
+    first refused field, and `errors`, every field with its messages (as the services' refusals)."""
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        response.data = _body(_first_message(errors) or "The input is refused.", errors=errors)
+    return response
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -41,6 +64,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         first = next(iter(errors.values()))[0]
         return Response(_body(first, errors=errors), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ValidationError):
+        return _invalid_input(exc, context)
     if isinstance(exc, PermissionDenied) and exc.args:
         # The pages' reasons are clauses shown after "403:" ("this project is submitted: …");
         # the API answers with a sentence, as the request cap's refusals of uploads do.

@@ -49,7 +49,8 @@ def _error(description: str) -> dict[str, Any]:
 
 ERROR_SCHEMA = {
     "type": "object",
-    "description": "Every refusal: `detail` says what is wrong; a refused input also names each field in `errors`.",
+    "description": "Every refusal: `detail` says what is wrong; a refused input also lists each refused field "
+    "with its messages in `errors` (`non_field_errors` for the input as a whole).",
     "properties": {
         "detail": {"type": "string", "readOnly": True},
         "errors": {
@@ -59,24 +60,6 @@ ERROR_SCHEMA = {
         },
     },
     "required": ["detail"],
-}
-
-
-INVALID_COMPONENT = "ApiInvalidInput"
-INVALID_SCHEMA = {
-    "type": "object",
-    "description": "A refused input: each refused field with its messages (`non_field_errors` for the whole "
-    "input); a refusal by the service that checks the input also says why in `detail` and names the fields in "
-    "`errors`.",
-    "properties": {
-        "detail": {"type": "string", "readOnly": True},
-        "errors": {
-            "type": "object",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-            "readOnly": True,
-        },
-    },
-    "additionalProperties": {"type": "array", "items": {"type": "string"}},
 }
 
 
@@ -91,10 +74,7 @@ def _common_errors(method: str, path: str, operation: dict[str, Any]) -> dict[st
         "429": _error("Too many requests; the Retry-After header says how many seconds to wait."),
     }
     if "requestBody" in operation:
-        errors["400"] = {
-            "description": "The input is refused; the answer names each refused field and says what is wrong.",
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{INVALID_COMPONENT}"}}},
-        }
+        errors["400"] = _error("The input is refused: `detail` names the first refused field, `errors` every one.")
     if method in UNSAFE:
         errors["403"] = _error(
             "The token may only read, or the token's user may see the object but not change it (the detail says why)."
@@ -119,6 +99,6 @@ def add_common_errors(result: dict[str, Any], generator: Any, request: Any, publ
                 responses.setdefault(status, response)
             operation["responses"] = dict(sorted(responses.items()))
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    schemas[ERROR_COMPONENT], schemas[INVALID_COMPONENT] = ERROR_SCHEMA, INVALID_SCHEMA
+    schemas[ERROR_COMPONENT] = ERROR_SCHEMA
     result["components"]["schemas"] = dict(sorted(result["components"]["schemas"].items()))
     return result

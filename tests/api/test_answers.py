@@ -68,7 +68,8 @@ def test_an_answer_is_read_and_saved_with_the_pages_rules(project, researcher):
 
     refused = client.put(_answer_url(project, item.code), {"status": "not_applicable"}, format="json")
     assert refused.status_code == 400
-    assert refused.json() == {
+    assert refused.json()["detail"].startswith("justification: Explain why")
+    assert refused.json()["errors"] == {
         "justification": ["Explain why this item is not applicable: a justification is required."]
     }
     assert not Answer.objects.filter(project=project).exists()
@@ -109,7 +110,7 @@ def test_hostile_answers_are_refused_naming_the_field(project, researcher, body,
     item = _item(project)
     response = api_client(researcher).put(_answer_url(project, item.code), body, format="json")
     assert response.status_code == 400, response.content
-    assert field in response.json(), response.json()
+    assert field in response.json()["errors"], response.json()
     assert not Answer.objects.filter(project=project).exists()
 
 
@@ -153,7 +154,7 @@ def test_an_evidence_file_is_checked_by_its_content_and_named_when_refused(proje
     for upload, message in cases:
         response = client.post(url, {"file": upload}, format="multipart")
         assert response.status_code == 400, response.content
-        assert response.json()["file"][0].startswith(message), response.json()
+        assert response.json()["errors"]["file"][0].startswith(message), response.json()
     assert not EvidenceFile.objects.exists()
     good = client.post(url, {"file": SimpleUploadedFile("figure.png", _png())}, format="multipart")
     assert good.status_code == 201 and good.json()["content_type"] == "image/png"
@@ -166,11 +167,13 @@ def test_an_evidence_file_is_checked_by_its_content_and_named_when_refused(proje
 def test_an_upload_without_a_file_or_with_two_is_refused(project, researcher):
     client = api_client(researcher)
     url = _answer_url(project, _item(project).code, "evidence/")
-    assert client.post(url, {"note": "no file"}, format="multipart").json() == {
+    assert client.post(url, {"note": "no file"}, format="multipart").json()["errors"] == {
         "file": ["Send the file as the multipart field “file”."]
     }
     two = [SimpleUploadedFile("a.txt", b"a"), SimpleUploadedFile("b.txt", b"b")]
-    assert client.post(url, {"file": two}, format="multipart").json() == {"file": ["Send one file per request."]}
+    assert client.post(url, {"file": two}, format="multipart").json()["errors"] == {
+        "file": ["Send one file per request."]
+    }
     json_body = client.post(url, {"file": "text"}, format="json")
     assert json_body.status_code == 415
     assert not EvidenceFile.objects.exists()
@@ -184,7 +187,9 @@ def test_a_file_over_the_limit_is_skipped_while_it_streams_and_named(project, re
         format="multipart",
     )
     assert response.status_code == 400
-    assert response.json()["file"] == ["“large.txt” is larger than the limit of 1000\xa0bytes and was not uploaded."]
+    assert response.json()["errors"]["file"] == [
+        "“large.txt” is larger than the limit of 1000\xa0bytes and was not uploaded."
+    ]
     assert not EvidenceFile.objects.exists()
 
 

@@ -219,7 +219,7 @@ def test_opting_out_of_a_mandatory_listing_is_refused_and_nothing_is_submitted(p
     _answer_all(project)
     response = api_client(researcher).post(_detail(project, "submit/"), {"public_listing": False}, format="json")
     assert response.status_code == 400
-    assert "no opting out" in response.json()["public_listing"][0]
+    assert "no opting out" in response.json()["errors"]["public_listing"][0]
     project.refresh_from_db()
     assert project.status == ProjectStatus.DRAFT
 
@@ -227,7 +227,7 @@ def test_opting_out_of_a_mandatory_listing_is_refused_and_nothing_is_submitted(p
 def test_a_listing_choice_that_is_not_a_boolean_is_refused(project, researcher):
     _answer_all(project)
     response = api_client(researcher).post(_detail(project, "submit/"), {"public_listing": "perhaps"}, format="json")
-    assert response.status_code == 400 and "public_listing" in response.json()
+    assert response.status_code == 400 and "public_listing" in response.json()["errors"]
     project.refresh_from_db()
     assert project.status == ProjectStatus.DRAFT
 
@@ -239,7 +239,7 @@ def test_a_project_missing_its_details_is_refused_naming_each_field(catalogue, r
     response = api_client(researcher).post(LIST, {"title": "Only a title"}, format="json")
     assert response.status_code == 400
     missing = set(ProjectForm.base_fields) - {"title"}
-    assert set(response.json()) == missing
+    assert set(response.json()["errors"]) == missing
     assert not Project.objects.exists()
 
 
@@ -263,7 +263,7 @@ def test_hostile_project_details_are_refused_naming_the_field(catalogue, researc
     client = api_client(researcher)
     response = client.post(LIST, _new_project(**changes), format="json")
     assert response.status_code == 400, response.content
-    assert field in response.json(), response.json()
+    assert field in response.json()["errors"], response.json()
     assert not Project.objects.exists()
 
 
@@ -271,7 +271,10 @@ def test_a_patch_is_checked_as_the_whole_project_and_changes_nothing_when_refuse
     client = api_client(researcher)
     response = client.patch(_detail(project), {"title": "", "summary": "A new summary."}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"title": ["This field is required."]}
+    assert response.json() == {
+        "detail": "title: This field is required.",
+        "errors": {"title": ["This field is required."]},
+    }
     project.refresh_from_db()
     assert project.summary != "A new summary."
     changed = client.patch(_detail(project), {"modalities": ["CT", "MR"], "synthesis_task": "super_resolution"})
@@ -426,7 +429,7 @@ def test_the_list_filters_and_sorts_like_the_page(several, researcher):
 def test_a_wrong_filter_is_refused_naming_it(several, researcher, query, field):
     response = api_client(researcher).get(f"{LIST}?{query}")
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in response.json()["errors"]
 
 
 @pytest.mark.parametrize(
@@ -437,14 +440,14 @@ def test_the_boards_filters_are_refused_to_researchers_and_reviewers(several, re
         response = api_client(user).get(f"{LIST}?{query}")
         assert response.status_code == 400
         name = query.split("=")[0]
-        assert response.json()[name] == ["Only administrators may filter by this."]
+        assert response.json()["errors"][name] == ["Only administrators may filter by this."]
 
 
 def test_administrators_use_the_boards_filters(several, admin_user):
     client = api_client(admin_user)
     assert _titles(client, "unassigned=1") == ["Gamma chest X-ray"]
     wrong = client.get(f"{LIST}?reviewer=not-a-number")
-    assert wrong.status_code == 400 and "reviewer" in wrong.json()
+    assert wrong.status_code == 400 and "reviewer" in wrong.json()["errors"]
 
 
 # ---- fixed query counts -----------------------------------------------------------------------

@@ -108,7 +108,7 @@ def test_a_malformed_range_is_a_400_naming_it(project, researcher, headers, fiel
     )
     assert response.status_code == 400
     if field:
-        assert field in response.json()
+        assert field in response.json()["errors"]
     assert ChunkedUpload.objects.get(pk=upload_id).received == 0
 
 
