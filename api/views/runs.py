@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import JSONParser
@@ -34,6 +34,7 @@ class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
 
 
+@extend_schema_view(get=extend_schema(summary="The project's audit runs, newest first"))
 class AuditRunList(generics.ListAPIView[AuditRun]):
     """The project's runs, newest first, each audit's status; POST asks for a run."""
 

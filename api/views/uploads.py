@@ -18,7 +18,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
@@ -72,6 +72,7 @@ class ChunkParser(BaseParser):
         return stream
 
 
+@extend_schema_view(get=extend_schema(summary="The project's image sets, current and earlier, newest first"))
 class ImageSetList(_WritesThrottled, generics.ListCreateAPIView[ImageSet]):
     """The project's image sets, current and earlier, newest first; POST stages a new one."""
 
