@@ -1,8 +1,9 @@
 """The API's URLs for projects, checklist answers, evidence files and submission, included by
 api/urls.py under /api/v1/ (namespace "api").
 
-URL names stay clear of the pages' own (reviews.urls): the request caps and upload handlers
-look limits up by the bare URL name (settings.REQUEST_LIMITS, UPLOAD_LIMITS)."""
+The request caps and upload handlers look limits and permissions up by the namespaced view
+name, e.g. "api:answer-evidence-upload" (settings.REQUEST_LIMITS, UPLOAD_LIMITS,
+UPLOAD_PERMISSIONS), so an API URL never takes a page's limit by sharing its bare name."""
 
 from django.urls import URLPattern, path
 
