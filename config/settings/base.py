@@ -323,7 +323,6 @@ REST_FRAMEWORK: dict[str, Any] = {
         "api-user": f"{env.env_int('API_THROTTLE_USER_PER_MINUTE', 600, minimum=1)}/min",
         "api-anonymous": f"{env.env_int('API_THROTTLE_ANONYMOUS_PER_MINUTE', 60, minimum=1)}/min",
         "api-upload": f"{env.env_int('API_THROTTLE_UPLOAD_PER_MINUTE', 120, minimum=1)}/min",
-        "api-audit-run": f"{env.env_int('THROTTLE_AUDIT_RUN_PER_HOUR', 30, minimum=1)}/hour",
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
@@ -416,6 +415,11 @@ CSRF_FAILURE_VIEW = "reviews.views.errors.csrf_failure"
 # not completed within API_UPLOAD_EXPIRY_HOURS is deleted by the beat task "api.expire_uploads".
 API_UPLOAD_CHUNK_MAX_BYTES = env.env_int("API_UPLOAD_CHUNK_MAX_MB", 64, minimum=1) * 1024 * 1024
 API_UPLOAD_EXPIRY_HOURS = env.env_int("API_UPLOAD_EXPIRY_HOURS", 24, minimum=1)
+# What one user's open and complete-but-unused uploads may declare in all (their bytes stay on
+# disk until made into a set, cancelled or expired); opening one past it is refused.
+API_UPLOAD_QUOTA_BYTES = env.env_int("API_UPLOAD_QUOTA_MB", 2 * IMAGE_UPLOAD_MAX_BYTES // (1024 * 1024), minimum=1) * (
+    1024 * 1024
+)
 CELERY_BEAT_SCHEDULE["api-expire-uploads"] = {"task": "api.expire_uploads", "schedule": 3600}
 # Their chunks and the API's multipart image sets are capped and permission-checked before a
 # byte is read (reviews.middleware), like the page's upload; the API's sender is its token's user.
