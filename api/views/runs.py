@@ -2,7 +2,9 @@
 
 The project is authorised first (api.access.project_for); runs are then looked up within it
 (audits.selectors), so another project's run is not found. Requesting a run is the page's
-own service and permission (`audits.run_audits`), throttled per user like the page.
+own service and permission (`audits.run_audits`), throttled per user on the page's own
+counter (reviews.throttling, scope "audit-run-user"): the page and the API share one allowance
+of THROTTLE_AUDIT_RUN_PER_HOUR, not one each.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from api.access import project_for
@@ -28,10 +31,29 @@ from audits.models import AuditRun, ImageSet
 from audits.selectors import AUDITS, project_run, run_audit_result, run_history
 from audits.services.runs import audit_run_request
 from reviews.models import Project
+from reviews.throttling import throttle_hit
 
 
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
+
+
+class AuditRunThrottle(BaseThrottle):
+    """Counts a run request on the page's counter ("audit-run-user" by user id, as
+    audits.views.pages does), so page and API requests together meet one limit; DRF answers
+    429 with Retry-After when it is reached."""
+
+    scope = "audit-run-user"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        self._wait: int | None = None
+        if request.method in SAFE_METHODS or not request.user.is_authenticated:
+            return True
+        self._wait = throttle_hit(self.scope, str(request.user.pk))
+        return self._wait is None
+
+    def wait(self) -> float | None:
+        return self._wait
 
 
 @extend_schema_view(get=extend_schema(summary="The project's audit runs, newest first"))
@@ -42,9 +64,8 @@ class AuditRunList(generics.ListAPIView[AuditRun]):
     parser_classes = [JSONParser]
     serializer_class = AuditRunSerializer
 
-    @property
-    def throttle_scope(self) -> str | None:
-        return None if self.request.method in SAFE_METHODS else "api-audit-run"
+    def get_throttles(self) -> list[BaseThrottle]:
+        return [*super().get_throttles(), AuditRunThrottle()]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

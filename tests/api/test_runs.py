@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
 
 from audits.enums import RunStatus, SetRole, SetStatus
 from audits.models import AuditRun, ImageSet
@@ -88,3 +91,20 @@ def test_the_lists_run_a_fixed_number_of_queries(project, researcher, django_ass
     assert runs["count"] == len(runs["results"]) == count
     assert sets["count"] == len(sets["results"]) == count
     assert all(len(run["audits"]) == 6 for run in runs["results"])
+
+
+def test_page_and_api_run_requests_share_one_hourly_allowance(project, researcher):
+    """The page (scope "audit-run-user") and the API count on one counter, not one each."""
+    limit = settings.THROTTLE_RATES["audit-run-user"][0]
+    page = Client()
+    page.force_login(researcher)
+    page_url = reverse("audit-run-start", kwargs={"pk": project.pk})
+    for _ in range(limit - 1):
+        assert page.post(page_url).status_code == 302  # "upload a synthetic set first"
+    client = api_client(researcher)
+    assert client.post(_runs(project), {}, format="json").status_code == 409  # the last one allowed
+    refused = client.post(_runs(project), {}, format="json")
+    assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 3600
+    assert page.post(page_url).status_code == 429  # the API's request used up the page's allowance too
+    assert not AuditRun.objects.exists()
+    assert client.get(_runs(project)).status_code == 200  # reading the history is not a request
