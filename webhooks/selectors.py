@@ -10,8 +10,10 @@ from webhooks.models import DeliveryAttempt, Webhook, WebhookDelivery
 
 
 def hooks_managed_by(user: User) -> QuerySet[Webhook]:
-    """The hooks on the user's page: an owner's projects' hooks, every hook for administrators,
-    each with its last delivery's status and time (two subqueries, one query in all)."""
+    """The hooks on the user's page, by the rule of webhooks.rules.can_manage_hook: every hook
+    for administrators; for anyone else the hooks they registered on projects they own (not
+    the board's hooks on those projects). Each with its last delivery's status and time (two
+    subqueries, one query in all)."""
     last = WebhookDelivery.objects.filter(hook=OuterRef("pk")).order_by("-created_at")
     hooks = Webhook.objects.select_related("project").annotate(
         last_status=Subquery(last.values("status")[:1]),
@@ -20,7 +22,9 @@ def hooks_managed_by(user: User) -> QuerySet[Webhook]:
     )
     if is_admin(user):
         return hooks
-    return hooks.filter(project__owner=user)
+    if not (user.is_authenticated and user.is_active):
+        return hooks.none()
+    return hooks.filter(project__owner=user, created_by=user)
 
 
 def hook_projects(user: User) -> QuerySet[Project]:

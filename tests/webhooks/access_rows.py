@@ -1,6 +1,8 @@
 """This app's page rows of the access table (tests/reviews/test_access.py walks them with the rest).
 
-A hook is managed by the owner of its project and by administrators; anyone else gets 404,
+A hook its project's owner registered is managed by that owner and by administrators (the
+board's hooks, which administrators register, are theirs alone: tests/webhooks/test_webhooks.py);
+anyone else gets 404,
 whether the hook exists or not. Each variant of the owner's project has its own hook, with one
 failed delivery to redeliver, built once per walk and kept in `w.extras`. Registering is for
 researchers (on their own projects; another researcher posting the owner's project gets the

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.test import Client
@@ -29,6 +30,7 @@ from tests.webhooks.receiver import running_receiver
 from tests.workflow import review, reviewers_on, sign, submitted, waive_all
 from webhooks.enums import DeliveryStatus
 from webhooks.models import DeliveryAttempt, Webhook, WebhookDelivery
+from webhooks.selectors import hooks_managed_by
 from webhooks.services.deliveries import delivery_attempt
 from webhooks.services.hooks import delivery_redeliver, webhook_create, webhook_send_test
 from webhooks.validators import hook_target
@@ -317,6 +319,70 @@ def test_a_hook_is_lost_with_the_project(researcher, other_researcher, project):
     assert _client(researcher).get(reverse("webhook-detail", kwargs={"pk": hook.pk})).status_code == 404
     submitted(project)
     assert not WebhookDelivery.objects.exists()  # the old owner's hook hears nothing of it
+
+
+def test_an_admins_hook_on_a_project_is_the_boards_not_the_owners(researcher, admin_user, project, settings):
+    """The board's hook on the owner's project tells of objections the owner must not see yet:
+    the owner neither sees it (secret, delivery log) nor acts on it."""
+    settings.WEBHOOK_RETRY_DELAYS = []
+    board = _hook(admin_user, project, url="http://127.0.0.1:9/board-receiver", events=ALL)
+    objection_send(project=project, title=project.title, kind="objection", text="x")
+    delivery = WebhookDelivery.objects.get(hook=board)
+    assert delivery_attempt(delivery_id=str(delivery.pk)) == DeliveryStatus.FAILED  # nobody listens on port 9
+    owner = _client(researcher)
+    for name in ("webhook-detail", "webhook-edit"):
+        response = owner.get(reverse(name, kwargs={"pk": board.pk}))
+        assert response.status_code == 404 and board.secret not in response.content.decode()
+    for name in ("webhook-test", "webhook-rotate", "webhook-delete"):
+        assert owner.post(reverse(name, kwargs={"pk": board.pk})).status_code == 404
+    redeliver = reverse("webhook-redeliver", kwargs={"pk": board.pk, "delivery_id": delivery.pk})
+    assert owner.post(redeliver).status_code == 404
+    listed = owner.get(reverse("webhook-list", query={"project": project.pk})).content.decode()
+    assert "board-receiver" not in listed
+    assert Webhook.objects.get().secret == board.secret and WebhookDelivery.objects.count() == 1
+    admin_page = _client(admin_user).get(reverse("webhook-detail", kwargs={"pk": board.pk}))
+    assert admin_page.status_code == 200 and board.secret in admin_page.content.decode()
+
+
+def test_the_list_shows_exactly_the_hooks_the_rule_lets_manage(
+    researcher, other_researcher, reviewer, admin_user, project
+):
+    theirs = ProjectFactory(owner=other_researcher)
+    hooks = [
+        _hook(researcher, project),
+        _hook(admin_user, project, events=ALL),
+        _hook(admin_user, None, events=ALL),
+        _hook(other_researcher, theirs),
+    ]
+    handed_over = _hook(researcher, ProjectFactory(owner=researcher))
+    handed_over.project.owner = other_researcher
+    handed_over.project.save(update_fields=["owner"])
+    hooks.append(handed_over)
+    for user in (researcher, other_researcher, reviewer, admin_user, AnonymousUser()):
+        allowed = {hook.pk for hook in hooks if user.has_perm("webhooks.manage_webhook", hook)}
+        assert {hook.pk for hook in hooks_managed_by(user)} == allowed, user
+    assert {h.pk for h in hooks_managed_by(researcher)} == {hooks[0].pk}
+    assert {h.pk for h in hooks_managed_by(other_researcher)} == {hooks[3].pk}
+    assert {h.pk for h in hooks_managed_by(admin_user)} == {h.pk for h in hooks}
+
+
+def test_a_delivery_is_not_sent_or_sent_again_once_its_creator_lost_the_event(
+    researcher, other_researcher, project, settings
+):
+    settings.WEBHOOK_RETRY_DELAYS = [60, 600]
+    with running_receiver() as receiver:
+        hook = _hook(researcher, project, url=receiver.url)
+        submitted(project)
+        pending = WebhookDelivery.objects.get(hook=hook)
+        project.owner = other_researcher
+        project.save(update_fields=["owner"])
+        assert delivery_attempt(delivery_id=str(pending.pk)) == DeliveryStatus.FAILED
+    assert receiver.received == []
+    attempt = DeliveryAttempt.objects.get(delivery=pending)
+    assert attempt.status_code is None and "no longer receives this event" in attempt.error
+    with pytest.raises(ValidationError, match="no longer receives this event"):
+        delivery_redeliver(actor=researcher, delivery=pending)
+    assert WebhookDelivery.objects.count() == 1
 
 
 def test_registering_editing_and_deleting_are_logged(researcher, project):

@@ -21,7 +21,7 @@ from django.utils import timezone
 from config.broker import BROKER_ERRORS
 from webhooks.enums import DeliveryStatus
 from webhooks.models import DeliveryAttempt, WebhookDelivery
-from webhooks.services.outbox import DELIVER_TASK, deliveries_enqueue
+from webhooks.services.outbox import DELIVER_TASK, deliveries_enqueue, hook_receives
 from webhooks.services.sending import Answer, post
 from webhooks.signing import signature_header
 
@@ -36,7 +36,9 @@ def _lease() -> timedelta:
 
 
 def _claim(delivery_id: str) -> tuple[WebhookDelivery, int] | None:
-    delivery = WebhookDelivery.objects.select_related("hook").filter(pk=delivery_id).first()
+    delivery = (
+        WebhookDelivery.objects.select_related("hook__created_by", "hook__project").filter(pk=delivery_id).first()
+    )
     now = timezone.now()
     if delivery is None or delivery.status != DeliveryStatus.PENDING or delivery.next_attempt_at is None:
         return None
@@ -60,9 +62,16 @@ def request_headers(delivery: WebhookDelivery, body: bytes, timestamp: int) -> d
     }
 
 
-def _send(delivery: WebhookDelivery) -> Answer:
+def _refusal(delivery: WebhookDelivery) -> str | None:
+    """Why the delivery must end unsent: no retry can change either reason."""
     if not delivery.hook.is_active:
-        return Answer(None, "", "Not sent: the webhook is paused.", 0)
+        return "Not sent: the webhook is paused."
+    if not hook_receives(delivery.hook, delivery.event):
+        return "Not sent: the webhook's creator no longer receives this event."
+    return None
+
+
+def _send(delivery: WebhookDelivery) -> Answer:
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode("utf-8")
     timestamp = int(timezone.now().timestamp())
     answer = post(url=delivery.hook.url, body=body, headers=request_headers(delivery, body, timestamp))
@@ -72,8 +81,11 @@ def _send(delivery: WebhookDelivery) -> Answer:
 
 
 @transaction.atomic
-def _record(delivery: WebhookDelivery, number: int, answer: Answer, attempted_at: datetime) -> int | None:
-    """Write the attempt and the delivery's next state; the retry's delay, if one follows."""
+def _record(
+    delivery: WebhookDelivery, number: int, answer: Answer, attempted_at: datetime, *, final: bool
+) -> int | None:
+    """Write the attempt and the delivery's next state; the retry's delay, if one follows
+    (none after a `final` attempt)."""
     still_ours = WebhookDelivery.objects.select_for_update().filter(
         pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=number
     )
@@ -88,7 +100,7 @@ def _record(delivery: WebhookDelivery, number: int, answer: Answer, attempted_at
     if answer.succeeded:
         still_ours.update(status=DeliveryStatus.SUCCEEDED, delivered_at=now, next_attempt_at=None)
         return None
-    if number <= len(delays) and delivery.hook.is_active:
+    if number <= len(delays) and not final:
         delay = delays[number - 1]
         still_ours.update(next_attempt_at=now + timedelta(seconds=delay))
         return delay
@@ -103,8 +115,9 @@ def delivery_attempt(*, delivery_id: str) -> DeliveryStatus | None:
         return None
     delivery, number = claimed
     attempted_at = timezone.now()
-    answer = _send(delivery)
-    delay = _record(delivery, number, answer, attempted_at)
+    refusal = _refusal(delivery)
+    answer = Answer(None, "", refusal, 0) if refusal is not None else _send(delivery)
+    delay = _record(delivery, number, answer, attempted_at, final=refusal is not None)
     if delay is not None:
         _send_later(delivery_id, delay)
     return DeliveryStatus(WebhookDelivery.objects.get(pk=delivery_id).status)

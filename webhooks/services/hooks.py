@@ -13,7 +13,7 @@ from reviews.models import Project, User
 from reviews.services.activity import activity_record, changed_values, field_values
 from webhooks.enums import PING, DeliveryStatus
 from webhooks.models import Webhook, WebhookDelivery, new_secret
-from webhooks.services.outbox import deliveries_enqueue, ping_payload
+from webhooks.services.outbox import deliveries_enqueue, hook_receives, ping_payload
 from webhooks.validators import validate_hook_url
 
 LOGGED_FIELDS = ["project", "url", "events", "is_active"]
@@ -92,6 +92,9 @@ def delivery_redeliver(*, actor: User, delivery: WebhookDelivery) -> WebhookDeli
     payload stay the same, so a receiver that did process it after all can dedupe."""
     if not WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk, status=DeliveryStatus.FAILED).exists():
         raise ValidationError("Only a failed delivery can be sent again.")
+    hook = Webhook.objects.select_related("created_by", "project").get(pk=delivery.hook_id)
+    if not hook_receives(hook, delivery.event):
+        raise ValidationError("Not sent again: the webhook's creator no longer receives this event.")
     again = WebhookDelivery.objects.create(
         hook=delivery.hook, event=delivery.event, event_id=delivery.event_id, payload=delivery.payload,
         is_test=delivery.is_test, redelivery_of=delivery, next_attempt_at=timezone.now(),

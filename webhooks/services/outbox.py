@@ -77,12 +77,16 @@ def ping_payload(*, hook: Webhook, event_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-def _receives(hook: Webhook, event: str) -> bool:
+def hook_receives(hook: Webhook, event: str) -> bool:
     """The hook asked for the event and its creator may still have it (an owner who lost the
-    project, or an administrator who is one no more, gets nothing)."""
+    project, or an administrator who is one no more, gets nothing). Asked when the delivery is
+    written, and again when it is sent or sent again, since the right may go in between. A test
+    event (ping) goes to a hook whose creator may still manage it."""
+    creator = hook.created_by
+    if event == PING:
+        return bool(creator.has_perm("webhooks.manage_webhook", hook))
     if event not in hook.events:
         return False
-    creator = hook.created_by
     if event == EventKind.OBJECTION_RECEIVED and not creator.has_perm("webhooks.subscribe_objections"):
         return False
     return bool(creator.has_perm("webhooks.manage_webhook", hook))
@@ -104,7 +108,7 @@ def outbox_write(*, event: str, project: Project, data: dict[str, Any]) -> list[
     payload: dict[str, Any] | None = None
     deliveries = []
     for hook in hooks:
-        if not _receives(hook, event):
+        if not hook_receives(hook, event):
             continue
         payload = payload or event_payload(event=event, event_id=event_id, project=project, data=data)
         deliveries.append(
