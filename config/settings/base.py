@@ -289,6 +289,8 @@ THROTTLE_RATES: dict[str, tuple[int, int]] = {
     "sign-user": (env.env_int("THROTTLE_SIGN_PER_MINUTE", 10, minimum=1), 60),
     "upload-user": (env.env_int("THROTTLE_UPLOAD_PER_HOUR", 20, minimum=1), 3600),
     "audit-run-user": (env.env_int("THROTTLE_AUDIT_RUN_PER_HOUR", 30, minimum=1), 3600),
+    # Webhooks' "Send test event" and "Redeliver" (webhooks app): each makes an outgoing POST.
+    "webhook-send-user": (env.env_int("THROTTLE_WEBHOOK_SEND_PER_HOUR", 30, minimum=1), 3600),
     # The public objection channel (public app): anyone may write, so per address.
     "objection-address": (env.env_int("THROTTLE_OBJECTION_PER_HOUR", 5, minimum=1), 3600),
     # The public letter verification page (letters app): looked up by digest, so per address.
