@@ -54,6 +54,7 @@ ACTIONS = {
     "audit": "audit-run requests",
     "objection": "questions and objections",
     "verify": "letter verifications",
+    "webhook": "webhook test events and redeliveries",
 }
 
 
