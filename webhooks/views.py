@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from reviews.middleware import log_denial
+from reviews.throttling import Limit, by_user, throttle
 from reviews.views.access import AuthedRequest
 from webhooks.enums import DeliveryStatus
 from webhooks.forms import WebhookForm
@@ -145,6 +146,7 @@ def webhook_rotate(request: AuthedRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@throttle(Limit("webhook-send-user", by_user))  # each is an outgoing POST to a URL of the user's choice
 def webhook_test(request: AuthedRequest, pk: int) -> HttpResponse:
     hook = _hook(request, pk)
     webhook_send_test(actor=request.user, hook=hook)
@@ -154,6 +156,7 @@ def webhook_test(request: AuthedRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@throttle(Limit("webhook-send-user", by_user))  # each is an outgoing POST to a URL of the user's choice
 def webhook_redeliver(request: AuthedRequest, pk: int, delivery_id: str) -> HttpResponse:
     hook = _hook(request, pk)
     delivery = get_object_or_404(WebhookDelivery, pk=delivery_id, hook=hook)

@@ -385,6 +385,27 @@ def test_a_delivery_is_not_sent_or_sent_again_once_its_creator_lost_the_event(
     assert WebhookDelivery.objects.count() == 1
 
 
+def test_test_events_and_redeliveries_are_throttled_per_user(researcher, admin_user, project, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "webhook-send-user": (2, 3600)}
+    hook = _hook(researcher, project)
+    failed = WebhookDelivery.objects.create(
+        hook=hook, event=EventKind.PROJECT_SUBMITTED, payload={"event": "project.submitted"},
+        status=DeliveryStatus.FAILED, attempts=6, next_attempt_at=None,
+    )  # fmt: skip
+    owner = _client(researcher)
+    test_url = reverse("webhook-test", kwargs={"pk": hook.pk})
+    redeliver_url = reverse("webhook-redeliver", kwargs={"pk": hook.pk, "delivery_id": failed.pk})
+    assert owner.post(test_url).status_code == 302
+    assert owner.post(redeliver_url).status_code == 302
+    refused = owner.post(test_url)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "webhook test events and redeliveries" in refused.content.decode()
+    assert owner.post(redeliver_url).status_code == 429
+    assert WebhookDelivery.objects.filter(is_test=True).count() == 1
+    assert WebhookDelivery.objects.filter(redelivery_of=failed).count() == 1
+    assert _client(admin_user).post(test_url).status_code == 302  # another user's own count
+
+
 def test_registering_editing_and_deleting_are_logged(researcher, project):
     client = _client(researcher)
     response = client.post(
