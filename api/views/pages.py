@@ -1,8 +1,10 @@
 """The API's pages: an account's personal tokens, and the board's list of every token.
 
-A new token's raw value exists only in the response that follows its creation: the POST
-keeps it in the session, the page it redirects to takes it out and shows it (never cached),
-so reloading that page, or going back to it, shows it no more.
+A new token's raw value exists only in the response to the POST that creates it: it is
+rendered there (never cached) and kept in no store at all, neither the session (the
+django_session table and its backups would hold a working bearer token) nor the cache.
+The page's script then replaces the POST's history entry with the list's URL, so a reload
+or a return to it is a plain GET that shows the token no more and creates nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from api.services.tokens import TokenRefused, token_create, token_revoke
 from reviews.middleware import log_denial
 from reviews.views.access import AuthedRequest
 
-NEW_TOKEN_KEY = "api_new_token"  # noqa: S105 (the session key that holds it, not a secret)
 PER_PAGE = 50
 
 
@@ -36,8 +37,8 @@ def _require(request: AuthedRequest, perm: str, why: str) -> None:
         raise PermissionDenied(why)
 
 
-def _created(request: AuthedRequest, form: TokenCreateForm) -> HttpResponse | None:
-    """Create the token the valid form asks for, or add the service's refusal to the form."""
+def _created(request: AuthedRequest, form: TokenCreateForm) -> tuple[ApiToken, str] | None:
+    """Create the token the valid form asks for (with its raw value), or add the service's refusal to the form."""
     try:
         token, raw = token_create(
             user=request.user,
@@ -48,8 +49,7 @@ def _created(request: AuthedRequest, form: TokenCreateForm) -> HttpResponse | No
     except TokenRefused as refusal:
         form.add_error(None, str(refusal))
         return None
-    request.session[NEW_TOKEN_KEY] = {"id": token.pk, "raw": raw}
-    return redirect("api-tokens")
+    return token, raw
 
 
 @login_required
@@ -58,14 +58,20 @@ def _created(request: AuthedRequest, form: TokenCreateForm) -> HttpResponse | No
 def token_list(request: AuthedRequest) -> HttpResponse:
     _require(request, "api.manage_own_tokens", "this account cannot hold API tokens")
     form = TokenCreateForm(request.POST or None)
+    new_token: dict[str, Any] | None = None
+    status = 400 if form.is_bound else 200
     if request.method == "POST" and form.is_valid():
-        response = _created(request, form)
-        if response is not None:
-            return response
-    new_token: dict[str, Any] | None = request.session.pop(NEW_TOKEN_KEY, None) if request.method == "GET" else None
+        created = _created(request, form)
+        if created is not None:
+            # Shown in this response only, never redirected to: a redirect would need a store
+            # (the session) to carry the raw token to the next request. Without JavaScript a
+            # reload of this page re-sends the POST, which the browser asks about first.
+            token, raw = created
+            new_token = {"id": token.pk, "raw": raw}
+            form, status = TokenCreateForm(), 201
     page = Paginator(tokens_of(request.user), PER_PAGE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page, "tokens": page.object_list, "new_token": new_token}
-    return render(request, "api/token_list.html", context, status=400 if form.is_bound else 200)
+    return render(request, "api/token_list.html", context, status=status)
 
 
 def _back(request: AuthedRequest, token: ApiToken) -> str:

@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from api.models import ApiToken
 from api.services.tokens import token_create, token_revoke
 from tests.factories import PASSWORD, AdminFactory, ResearcherFactory, ReviewerFactory
 
@@ -61,8 +62,12 @@ def test_create_copy_use_and_revoke_a_token(page: Page, context, live_server, sh
     page.get_by_label("Name").fill("Nightly training pipeline")
     page.get_by_label("Read and write").check()
     page.get_by_label("Expires in").select_option(label="90 days")
-    page.get_by_role("button", name="Create token").click()
-
+    with page.expect_navigation() as created:
+        page.get_by_role("button", name="Create token").click()
+    # The POST's own response shows the token (no redirect: nothing may store it for a later page),
+    # and the page's script has already replaced that history entry with a plain GET of the list.
+    assert created.value is not None and created.value.status == 201
+    assert created.value.request.method == "POST"
     card = page.locator("#new-token-card")
     expect(card).to_contain_text("Copy it now: it will not be shown again.")
     shown = page.get_by_label("Your new token").inner_text().strip()
@@ -79,9 +84,14 @@ def test_create_copy_use_and_revoke_a_token(page: Page, context, live_server, sh
     assert me["username"] == "rosa" and me["token"]["name"] == "Nightly training pipeline"
     assert me["token"]["scope"] == "write"
 
-    # A reload shows the token no more; the list shows its use.
-    page.reload()
+    # A reload is a GET of the list, not the POST again: it shows the token no more and creates
+    # no second one; the list shows the token's use.
+    assert page.url == f"{live_server.url}/account/tokens/"
+    reloaded = page.reload()
+    assert reloaded is not None and reloaded.request.method == "GET" and reloaded.status == 200
     expect(page.locator("#new-token-card")).to_have_count(0)
+    expect(page.locator("#token-table tbody tr")).to_have_count(1)
+    assert ApiToken.objects.filter(user__username="rosa").count() == 1
     assert shown not in page.content()
     row = page.locator("#token-table tbody tr", has_text="Nightly training pipeline")
     expect(row).to_contain_text(f"{shown[:12]}…")
