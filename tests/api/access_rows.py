@@ -31,7 +31,8 @@ def _owner_token(w: World, p: Project) -> dict[str, Any]:
 ROWS: dict[str, Row] = {
     "api-tokens": Row(
         get=per_role(LOGIN, 200, 200, 200, 200),
-        post=per_role(LOGIN, *[Redirect("api-tokens")] * 4),
+        # 201: the new token is shown in the POST's own response (no store may carry it to another page).
+        post=per_role(LOGIN, 201, 201, 201, 201),
         data=lambda w: {"name": "Nightly training pipeline", "scope": "read", "expires_in": "30"},
     ),
     # require_POST answers a GET with 405 before any lookup, so it reveals nothing.
