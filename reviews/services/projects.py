@@ -51,6 +51,17 @@ class ProjectNotEditable(Exception):
         self.project = project
 
 
+class ItemNotInVersion(Exception):
+    """The project moved to another guideline version after the item was looked up (a move
+    committed between a page's or the API's read and the project's row lock)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This project moved to another guideline version while this was being saved, so nothing was saved: "
+            "read the checklist again, then save once more."
+        )
+
+
 class SubmissionIncomplete(Exception):
     def __init__(self, problems: list[ChecklistRow]) -> None:
         super().__init__(f"{len(problems)} checklist item(s) are missing or unjustified.")
@@ -83,11 +94,15 @@ def project_create(*, actor: User, data: dict[str, Any]) -> Project:
 
 @transaction.atomic
 def project_update(*, actor: User, project: Project, data: dict[str, Any]) -> Project:
+    """Write the fields given in `data` to the locked row, and only those: a client that sends
+    one field must not write back the rest as it read them before the lock, undoing an edit
+    committed in between (the page's form sends every field, as its user saw and typed them)."""
     locked = _lock_editable(project)
+    given = [name for name in PROJECT_FIELDS if name in data]
     before = field_values(locked, PROJECT_FIELDS)
-    for name in PROJECT_FIELDS:
+    for name in given:
         setattr(locked, name, data[name])
-    locked.save()
+    locked.save(update_fields=[*given, "updated_at"])
     old, new = changed_values(before, field_values(locked, PROJECT_FIELDS))
     if new:
         activity_record(actor=actor, action=Action.CHANGE, obj=locked, project=locked, old=old, new=new)
@@ -148,7 +163,7 @@ def evidence_add(
         with transaction.atomic():
             locked = _lock_editable(project)
             if item.version_id != locked.guideline_version_id:
-                raise ValueError("The item does not belong to this project's guideline version.")
+                raise ItemNotInVersion()
             answer, _created = Answer.objects.get_or_create(project=locked, item=item, defaults={"updated_by": actor})
             answer.project = locked
             for record in staged:
@@ -166,7 +181,7 @@ def _answer_save(
 ) -> Answer:
     locked = _lock_editable(project)
     if item.version_id != locked.guideline_version_id:
-        raise ValueError("The item does not belong to this project's guideline version.")
+        raise ItemNotInVersion()
     justification = justification.strip()
     if status in JUSTIFICATION_REQUIRED and not justification:
         raise ValueError("A justification is required for 'not met' and 'not applicable'.")

@@ -37,6 +37,7 @@ from reviews.services.catalogue import (
     guideline_version_publish,
 )
 from reviews.services.projects import (
+    ItemNotInVersion,
     ProjectNotEditable,
     SubmissionIncomplete,
     answer_save,
@@ -223,7 +224,7 @@ def test_database_refuses_an_unjustified_answer(project, items, status):
 def test_answer_save_refuses_an_item_of_another_version(project, researcher, catalogue, admin_user):
     draft = guideline_version_new_draft(source=catalogue, actor=admin_user)
     foreign = GuidelineItem.objects.get(version=draft, code="PF-1")
-    with pytest.raises(ValueError, match="does not belong"):
+    with pytest.raises(ItemNotInVersion, match="moved to another guideline version"):
         answer_save(actor=researcher, project=project, item=foreign, status="met", justification="", evidence_text="")
     assert not Answer.objects.exists()
 
