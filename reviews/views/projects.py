@@ -55,6 +55,7 @@ from reviews.selectors.review import (
     visible_reviews,
 )
 from reviews.services.projects import (
+    ItemNotInVersion,
     ProjectNotEditable,
     SubmissionIncomplete,
     answer_save,
@@ -311,7 +312,7 @@ def _answer_page(request: AuthedRequest, pk: int, code: str, *, refusal: str = "
                 evidence_text=form.cleaned_data["evidence_text"],
                 files=form.cleaned_data["evidence_files"],
             )
-        except ProjectNotEditable as exc:
+        except (ProjectNotEditable, ItemNotInVersion) as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"{item.code} saved.")
