@@ -1,9 +1,15 @@
 """Resumable uploads (api.models.ChunkedUpload) and image sets made from them.
 
-A chunk is appended only at the offset the row says was received, under the row's lock, so
-two requests for the same upload never interleave their bytes: a retry of a chunk that
-already arrived finds its bytes received and changes nothing, a chunk that would leave a gap
-or overlap is refused with the offset to resume from. The bytes live in private storage
+A chunk's body is first read from the network into a temporary file, outside any
+transaction, so a slow client holds neither a database connection in a transaction nor the
+row's lock. Then, under the row's lock, held only for the append, the chunk is written at the
+offset the row says was received, so two requests for the same upload never interleave their
+bytes: a retry of a chunk that already arrived finds its bytes received and changes nothing,
+a chunk that would leave a gap or overlap is refused with the offset to resume from. The
+whole file's SHA-256 is computed after that commit, and the upload marked complete by
+compare-and-set. Before a body is read the same checks run without the lock, so a repeat or a
+misplaced chunk is answered without reading it. One user's open and unused uploads may declare
+at most API_UPLOAD_QUOTA_BYTES in all. The bytes live in private storage
 under `chunked/<id>` and are moved, not copied, into the image set
 (audits.services.uploads.image_set_upload, the page's own service), which marks the uploads
 used in the same transaction: an upload makes one set.
@@ -14,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from django.conf import settings
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Sum
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
@@ -51,6 +59,10 @@ class ChunkRefused(Exception):
         self.status = status
 
 
+class UploadQuotaExceeded(Exception):
+    """Opening this upload would take the user's open and unused uploads past their quota."""
+
+
 def _path(upload: ChunkedUpload) -> Path:
     return Path(storages["private"].path(upload.stored_name))
 
@@ -69,22 +81,45 @@ def upload_start(*, actor: User, project: Project, filename: str, size: int, sha
         )
     upload_id = uuid.uuid4()
     now = timezone.now()
-    upload = ChunkedUpload.objects.create(
-        id=upload_id,
-        owner=actor,
-        project=project,
-        filename=os.path.basename(filename.replace("\\", "/"))[:255] or "upload",
-        size=size,
-        sha256=sha256.lower(),
-        stored_name=f"chunked/{upload_id.hex}",
-        created_at=now,
-        updated_at=now,
-        expires_at=now + timedelta(hours=settings.API_UPLOAD_EXPIRY_HOURS),
-    )
+    with transaction.atomic():
+        _check_quota(actor=actor, size=size)
+        upload = ChunkedUpload.objects.create(
+            id=upload_id,
+            owner=actor,
+            project=project,
+            filename=os.path.basename(filename.replace("\\", "/"))[:255] or "upload",
+            size=size,
+            sha256=sha256.lower(),
+            stored_name=f"chunked/{upload_id.hex}",
+            created_at=now,
+            updated_at=now,
+            expires_at=now + timedelta(hours=settings.API_UPLOAD_EXPIRY_HOURS),
+        )
     path = _path(upload)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     return upload
+
+
+def _check_quota(*, actor: User, size: int) -> None:
+    """Refuse an upload that would take the user's held bytes past API_UPLOAD_QUOTA_BYTES.
+
+    Counted on the declared sizes of the open and complete (not yet used) uploads, whose bytes
+    stay on disk until they make a set, are cancelled or expire. The user's row is locked
+    first, so two concurrent opens are counted one after the other and cannot both pass."""
+    User.objects.select_for_update().filter(pk=actor.pk).values_list("pk", flat=True).get()
+    held = (
+        ChunkedUpload.objects.filter(owner=actor, status__in=[UploadStatus.OPEN, UploadStatus.COMPLETE]).aggregate(
+            total=Sum("size")
+        )["total"]
+        or 0
+    )
+    if held + size > settings.API_UPLOAD_QUOTA_BYTES:
+        raise UploadQuotaExceeded(
+            f"Your open and unused uploads already hold {filesizeformat(held)}; with this one they would pass the "
+            f"{filesizeformat(settings.API_UPLOAD_QUOTA_BYTES)} one user may hold. Finish them (make an image set "
+            "from the complete ones) or cancel those you no longer need to free the space."
+        )
 
 
 @dataclass(frozen=True)
@@ -107,74 +142,113 @@ def upload_append(*, upload_id: uuid.UUID, chunk: ChunkRange, read: Callable[[in
     written. Raises ChunkRefused for a gap, an overlap, a short body, a closed upload or a
     digest that does not match once every byte is in (which empties the upload to start again).
     """
-    with transaction.atomic():
-        upload = ChunkedUpload.objects.select_for_update().get(pk=upload_id)
-        if chunk.size != upload.size:
+    upload = ChunkedUpload.objects.get(pk=upload_id)
+    if _is_repeat(upload, chunk):  # without the lock: nothing is read for a repeat or a misplaced chunk
+        return _finish(upload) if upload.received == upload.size else upload
+    with tempfile.SpooledTemporaryFile(
+        max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, dir=settings.FILE_UPLOAD_TEMP_DIR
+    ) as spool:
+        spooled = _copy(read, spool.write, chunk.length)  # the slow part: no transaction is open
+        if spooled != chunk.length:
             raise ChunkRefused(
-                f"Content-Range says the file has {chunk.size} bytes; this upload was opened for {upload.size}.",
-                upload=upload,
-                status=400,
-            )
-        if upload.status in (UploadStatus.OPEN, UploadStatus.COMPLETE) and chunk.end < upload.received:
-            return upload  # a retry of bytes already here
-        if upload.status != UploadStatus.OPEN:
-            raise ChunkRefused(f"This upload is {upload.get_status_display().lower()}.", upload=upload)
-        if chunk.start != upload.received:
-            word = "leave a gap" if chunk.start > upload.received else "overlap bytes already received"
-            raise ChunkRefused(
-                f"A chunk from byte {chunk.start} would {word}: send the bytes from {upload.received} on.",
-                upload=upload,
-            )
-        written = _write_at(_path(upload), upload.received, chunk.length, read)
-        if written != chunk.length:
-            raise ChunkRefused(
-                f"The body ended after {written} of the {chunk.length} bytes Content-Range announced; "
+                f"The body ended after {spooled} of the {chunk.length} bytes Content-Range announced; "
                 f"send the bytes from {upload.received} on again.",
                 upload=upload,
                 status=400,
             )
-        upload.received += written
-        upload.updated_at = timezone.now()
-        mismatch = _complete(upload) if upload.received == upload.size else ""
-        upload.save(update_fields=["received", "status", "updated_at"])
-    if mismatch:  # raised after the commit, which keeps the emptied upload
-        raise ChunkRefused(mismatch, upload=upload, status=422)
-    return upload
+        spool.seek(0)
+        with transaction.atomic():
+            upload = ChunkedUpload.objects.select_for_update().get(pk=upload_id)
+            if _is_repeat(upload, chunk):  # another request brought these bytes meanwhile
+                return upload
+            _write_at(_path(upload), upload.received, chunk.length, spool.read)
+            upload.received += chunk.length
+            upload.updated_at = timezone.now()
+            upload.save(update_fields=["received", "updated_at"])
+    return _finish(upload) if upload.received == upload.size else upload
 
 
-def _write_at(path: Path, offset: int, length: int, read: Callable[[int], bytes]) -> int:
-    """Write up to `length` bytes from `read` at `offset`; a short body leaves the file as it was."""
-    written = 0
+def _is_repeat(upload: ChunkedUpload, chunk: ChunkRange) -> bool:
+    """True for a chunk already received; ChunkRefused for one that does not continue the upload."""
+    if chunk.size != upload.size:
+        raise ChunkRefused(
+            f"Content-Range says the file has {chunk.size} bytes; this upload was opened for {upload.size}.",
+            upload=upload,
+            status=400,
+        )
+    if upload.status in (UploadStatus.OPEN, UploadStatus.COMPLETE) and chunk.end < upload.received:
+        return True
+    if upload.status != UploadStatus.OPEN:
+        raise ChunkRefused(f"This upload is {upload.get_status_display().lower()}.", upload=upload)
+    if chunk.start != upload.received:
+        word = "leave a gap" if chunk.start > upload.received else "overlap bytes already received"
+        raise ChunkRefused(
+            f"A chunk from byte {chunk.start} would {word}: send the bytes from {upload.received} on.",
+            upload=upload,
+        )
+    return False
+
+
+def _copy(read: Callable[[int], bytes], write: Callable[[bytes], object], length: int) -> int:
+    """Copy at most `length` bytes from `read` to `write`; the count copied (less when the body ends)."""
+    copied = 0
+    while copied < length:
+        data = read(min(READ_BYTES, length - copied))
+        if not data:
+            break
+        write(data)
+        copied += len(data)
+    return copied
+
+
+def _write_at(path: Path, offset: int, length: int, read: Callable[[int], bytes]) -> None:
+    """Write `length` spooled bytes at `offset`; on a failure (a full disk) the file is cut back."""
     with open(path, "r+b") as out:
         out.seek(offset)
-        while written < length:
-            data = read(min(READ_BYTES, length - written))
-            if not data:
-                break
-            out.write(data)
-            written += len(data)
-        if written != length:
+        try:
+            if _copy(read, out.write, length) != length:
+                raise OSError(f"the spooled chunk is shorter than its {length} bytes")
+        except BaseException:
             out.truncate(offset)
-    return written
+            raise
 
 
-def _complete(upload: ChunkedUpload) -> str:
-    """Mark the upload complete, or empty it and say why when its digest is not the declared one."""
-    if upload.sha256:
-        digest = hashlib.sha256()
-        with open(_path(upload), "rb") as stored:
-            while data := stored.read(READ_BYTES):
-                digest.update(data)
-        if digest.hexdigest() != upload.sha256:
-            with open(_path(upload), "r+b") as stored:
+def _finish(upload: ChunkedUpload) -> ChunkedUpload:
+    """Once every byte is in: compare the digest (outside any lock), then open -> complete.
+
+    A digest that is not the declared one empties the upload (under its lock, only if it still
+    holds those bytes) and raises ChunkRefused (422) after that commit."""
+    if upload.status != UploadStatus.OPEN:
+        return upload
+    found = _digest(upload) if upload.sha256 else ""
+    if found and found != upload.sha256:
+        with transaction.atomic():
+            locked = ChunkedUpload.objects.select_for_update().get(pk=upload.pk)
+            if locked.status != UploadStatus.OPEN or locked.received != locked.size:
+                return locked  # cancelled, or emptied by a concurrent retry, meanwhile
+            with open(_path(locked), "r+b") as stored:
                 stored.truncate(0)
-            upload.received = 0
-            return (
-                f"sha256: the received file's SHA-256 is {digest.hexdigest()}, not the declared {upload.sha256}; "
-                "its bytes were discarded: send the file again from byte 0."
-            )
-    upload.status = UploadStatus.COMPLETE
-    return ""
+            locked.received = 0
+            locked.updated_at = timezone.now()
+            locked.save(update_fields=["received", "updated_at"])
+        raise ChunkRefused(
+            f"sha256: the received file's SHA-256 is {found}, not the declared {upload.sha256}; "
+            "its bytes were discarded: send the file again from byte 0.",
+            upload=locked,
+            status=422,
+        )
+    ChunkedUpload.objects.filter(pk=upload.pk, status=UploadStatus.OPEN, received=upload.size).update(
+        status=UploadStatus.COMPLETE, updated_at=timezone.now()
+    )
+    return ChunkedUpload.objects.get(pk=upload.pk)  # complete, or as a cancel meanwhile left it
+
+
+def _digest(upload: ChunkedUpload) -> str:
+    digest = hashlib.sha256()
+    with open(_path(upload), "rb") as stored:
+        while data := stored.read(READ_BYTES):
+            digest.update(data)
+    return digest.hexdigest()
 
 
 def upload_cancel(*, upload: ChunkedUpload) -> bool:

@@ -20,7 +20,7 @@ from django.template.defaultfilters import filesizeformat
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
@@ -42,6 +42,7 @@ from api.serializers.uploads import (
 from api.services.uploads import (
     ChunkRange,
     ChunkRefused,
+    UploadQuotaExceeded,
     image_set_from_uploads,
     upload_append,
     upload_cancel,
@@ -53,6 +54,12 @@ from reviews.models import Project
 
 CHANGE = "reviews.change_project"
 CONTENT_RANGE = re.compile(r"^bytes (\d{1,15})-(\d{1,15})/(\d{1,15})$")
+
+
+class QuotaConflict(APIException):
+    """The user's open and unused uploads hold their quota: finishing or cancelling one frees it."""
+
+    status_code = status.HTTP_409_CONFLICT
 
 
 class _WritesThrottled(APIView):
@@ -163,13 +170,22 @@ class UploadStart(_WritesThrottled):
     @extend_schema(
         summary="Open a resumable upload of one file",
         request=UploadStartSerializer,
-        responses={201: UploadSerializer},
+        responses={
+            201: UploadSerializer,
+            409: OpenApiResponse(
+                description="Your open and unused uploads already hold your quota; make a set from them or "
+                "cancel some first."
+            ),
+        },
     )
     def post(self, request: Request, id: int) -> Response:
         project = project_for(request, id, perm=CHANGE)
         given = UploadStartSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        upload = upload_start(actor=request.user, project=project, **given.validated_data)  # type: ignore[arg-type]
+        try:
+            upload = upload_start(actor=request.user, project=project, **given.validated_data)  # type: ignore[arg-type]
+        except UploadQuotaExceeded as exc:
+            raise QuotaConflict(str(exc)) from None
         return Response(UploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
 

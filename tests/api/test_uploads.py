@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,11 +12,14 @@ import pytest
 from django.conf import settings
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import DatabaseError, connection, transaction
+from django.template.defaultfilters import filesizeformat
 from django.test import override_settings
 from django.utils import timezone
 
 from api.enums import TokenScope, UploadStatus
 from api.models import ChunkedUpload
+from api.services.uploads import ChunkRange, upload_append, upload_start
 from api.tasks import expire_uploads
 from audits.enums import SetRole, SetStatus
 from audits.models import ImageSet
@@ -271,3 +276,57 @@ def test_a_submitted_project_takes_no_upload(project, researcher):
     project_submit(actor=researcher, project=project)
     response = api_client(researcher).post(_url(project), {"filename": "a.dcm", "size": 10}, format="json")
     assert response.status_code == 403 and "submitted" in response.json()["detail"]
+
+
+def test_open_and_unused_uploads_are_held_to_a_quota(project, researcher, other_researcher):
+    client = api_client(researcher)
+    with override_settings(API_UPLOAD_QUOTA_BYTES=2500):
+        first = _start(client, project, b"a" * 1000)["id"]
+        second = _start(client, project, b"b" * 1000)["id"]
+        assert _put(client, project, second, b"b" * 1000, 0, 999).json()["status"] == "complete"  # still held
+        refused = client.post(_url(project), {"filename": "c.dcm", "size": 1000}, format="json")
+        assert refused.status_code == 409
+        detail = refused.json()["detail"]
+        assert filesizeformat(2000) in detail and filesizeformat(2500) in detail
+        assert "cancel" in detail and "make an image set" in detail
+        assert ChunkedUpload.objects.filter(owner=researcher).count() == 2
+        # The quota is the user's own: another researcher opens theirs undisturbed.
+        theirs = ProjectFactory(owner=other_researcher)
+        assert _start(api_client(other_researcher), theirs, b"d" * 2000)["status"] == "open"
+        # Cancelling one frees its share.
+        assert client.delete(_url(project, first)).status_code == 204
+        assert _start(client, project, b"c" * 1000)["status"] == "open"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_or_row_lock_is_held_while_a_chunk_body_is_read(project, researcher):
+    """A slow client must not keep a connection idle in a transaction holding the row's lock:
+    while the body is being read, another connection takes that lock at once (NOWAIT)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SELECT ... FOR UPDATE NOWAIT needs PostgreSQL")
+    upload = upload_start(actor=researcher, project=project, filename="scan.dcm", size=len(CONTENT))
+    seen: list[object] = []
+
+    def lock_from_another_connection() -> None:
+        try:
+            with transaction.atomic():
+                ChunkedUpload.objects.select_for_update(nowait=True).get(pk=upload.pk)
+            seen.append("free")
+        except DatabaseError:
+            seen.append("locked")
+        finally:
+            connection.close()
+
+    body = io.BytesIO(CONTENT)
+
+    def slow_read(size: int) -> bytes:
+        seen.append(connection.in_atomic_block)
+        other = threading.Thread(target=lock_from_another_connection)
+        other.start()
+        other.join()
+        return body.read(size)
+
+    whole = ChunkRange(start=0, end=len(CONTENT) - 1, size=len(CONTENT))
+    done = upload_append(upload_id=upload.pk, chunk=whole, read=slow_read)
+    assert done.status == UploadStatus.COMPLETE and _stored(upload.pk) == CONTENT
+    assert seen[:2] == [False, "free"] and "locked" not in seen and True not in seen
