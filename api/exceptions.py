@@ -13,7 +13,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from audits.services.config import ThresholdsFrozen, UnknownParameter
 from audits.services.uploads import UploadRejected
-from reviews.services.projects import ProjectNotEditable, SubmissionIncomplete
+from reviews.services.projects import ItemNotInVersion, ProjectNotEditable, SubmissionIncomplete
 from reviews.services.review import TransitionConflict
 
 
@@ -56,7 +56,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             _body(f"This project is {state} and can no longer be changed."), status=status.HTTP_409_CONFLICT
         )
-    if isinstance(exc, ThresholdsFrozen | TransitionConflict):
+    if isinstance(exc, ItemNotInVersion | ThresholdsFrozen | TransitionConflict):
         return Response(_body(str(exc)), status=status.HTTP_409_CONFLICT)
     if isinstance(exc, UnknownParameter):
         return Response(_body(str(exc)), status=status.HTTP_400_BAD_REQUEST)

@@ -69,13 +69,15 @@ class ProjectWriteSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The page's form judges the whole project: for a PATCH, the stored values with the
-        changes given. Returns the form's cleaned data, every field of it."""
+        changes given. Returns the form's cleaned data of the fields given (every field on
+        creation): the stored values were read before the project's row lock, so writing them
+        back would undo an edit committed in between (project_update writes only these)."""
         project: Project | None = self.instance
         data = {name: getattr(project, name) for name in PROJECT_FIELDS} if project is not None else {}
         form = ProjectForm({**data, **attrs}, instance=project)
         if not form.is_valid():
             raise serializers.ValidationError(form_errors(form))
-        return {name: form.cleaned_data[name] for name in PROJECT_FIELDS}
+        return {name: form.cleaned_data[name] for name in PROJECT_FIELDS if project is None or name in attrs}
 
 
 class ProjectGuidelineVersionSerializer(serializers.Serializer):

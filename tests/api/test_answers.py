@@ -299,3 +299,27 @@ def test_an_upload_refused_by_the_service_leaves_no_bytes_behind(project, resear
     after = set(storage.listdir("evidence")[1]) if storage.exists("evidence") else set()
     assert after == before
     assert not EvidenceFile.objects.exists() and not Answer.objects.exists()
+
+
+def test_an_item_of_the_version_the_project_moved_from_is_refused_and_leaves_no_bytes(project, researcher, admin_user):
+    """The API looks the item up before the services take the project's lock: a move to a newer
+    guideline version committed in between is refused with why (ItemNotInVersion, a 409), not
+    written to the old version's item nor answered with a 500."""
+    from reviews.services.catalogue import guideline_version_new_draft, guideline_version_publish
+    from reviews.services.projects import ItemNotInVersion, evidence_add
+    from reviews.services.versions import project_move_version
+
+    item = _item(project)  # looked up on the version the project had
+    newer = guideline_version_new_draft(source=project.guideline_version, actor=admin_user)
+    guideline_version_publish(version=newer, actor=admin_user)
+    project_move_version(project=project, actor=researcher, target=newer)
+    evidence = validate_evidence_file(SimpleUploadedFile("late.txt", b"LATE-BYTES", content_type="text/plain"))
+    storage = EvidenceFile._meta.get_field("file").storage  # type: ignore[attr-defined]
+    before = set(storage.listdir("evidence")[1]) if storage.exists("evidence") else set()
+    with pytest.raises(ItemNotInVersion, match="moved to another guideline version"):
+        evidence_add(actor=researcher, project=project, item=item, files=[evidence])
+    with pytest.raises(ItemNotInVersion):
+        answer_save(actor=researcher, project=project, item=item, status="met", justification="", evidence_text="")
+    after = set(storage.listdir("evidence")[1]) if storage.exists("evidence") else set()
+    assert after == before
+    assert not EvidenceFile.objects.exists() and not Answer.objects.exists()
