@@ -330,3 +330,14 @@ def test_no_transaction_or_row_lock_is_held_while_a_chunk_body_is_read(project, 
     done = upload_append(upload_id=upload.pk, chunk=whole, read=slow_read)
     assert done.status == UploadStatus.COMPLETE and _stored(upload.pk) == CONTENT
     assert seen[:2] == [False, "free"] and "locked" not in seen and True not in seen
+
+
+def test_resending_the_last_chunk_completes_an_upload_left_open_with_every_byte(project, researcher):
+    """The worker died between appending the last chunk and marking the upload complete."""
+    client = api_client(researcher)
+    upload_id = _start(client, project, CONTENT, sha256=hashlib.sha256(CONTENT).hexdigest())["id"]
+    _put(client, project, upload_id, CONTENT, 0, len(CONTENT) - 1)
+    ChunkedUpload.objects.filter(pk=upload_id).update(status=UploadStatus.OPEN)
+    again = _put(client, project, upload_id, CONTENT, 10000, len(CONTENT) - 1)
+    assert again.status_code == 200 and again.json()["status"] == "complete"
+    assert again.json()["offset"] == len(CONTENT) and _stored(upload_id) == CONTENT
