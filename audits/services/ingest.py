@@ -44,6 +44,7 @@ from django.core.files import File
 from django.core.files.storage import storages
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, QuerySet
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from audits.archives import ArchiveRejected, UploadBudget, archive_kind, extract_archive, nested_archive
@@ -501,9 +502,14 @@ def _finish(*, image_set: ImageSet, candidates: list[_Candidate], notes: list[st
             )
         else:
             reason = ""
+        status = SetStatus.FAILED
+        if not reason and not accepted:
+            # A set of nothing would replace the current one and be audited as "not computable"
+            # (and every empty set has the same digest, so its runs would be reused across sets).
+            reason, status = _nothing_readable(records), SetStatus.REFUSED
         if reason:
             _holding(image_set).update(**counts)
-            _end(image_set=image_set, status=SetStatus.FAILED, message=reason)
+            _end(image_set=image_set, status=status, message=reason)
             return
         # The old set stops being current first: one_current_set_per_role is checked per statement.
         ImageSet.objects.filter(project=project, role=image_set.role, is_current=True).update(is_current=False)
@@ -538,6 +544,17 @@ def _finish(*, image_set: ImageSet, candidates: list[_Candidate], notes: list[st
         image_set.project_id,
         counts["n_accepted"],
         counts["n_files"],
+    )
+
+
+def _nothing_readable(records: list[FileRecord]) -> str:
+    if not records:
+        return "The upload held no file to read; the set was not used and the current one, if any, stays."
+    examples = "; ".join(f"“{record.name}”: {record.error}" for record in records[:3])
+    more = f"; and {len(records) - 3} more" if len(records) > 3 else ""
+    return (
+        f"None of the {len(records)} file{pluralize(len(records))} could be read as an image ({examples}{more}). "
+        "The set was not used: the current one, if any, stays, and no audit ran on it."
     )
 
 

@@ -291,7 +291,11 @@ def test_a_nifti_sidecar_travels_with_its_image(project, researcher, tmp_path) -
     assert "sidecar" in files["stray.json"].error
 
 
-def test_a_set_without_one_valid_file_is_still_recorded(project, researcher, hostile) -> None:
+def test_a_set_without_one_valid_file_is_refused_and_the_previous_set_stays(project, researcher, hostile) -> None:
+    previous = image_set_upload(
+        actor=researcher, project=project, role="synthetic", files=[upload("ct.dcm", CT)], ingest_now=True
+    )
+    runs_before = AuditRun.objects.count()
     image_set = image_set_upload(
         actor=researcher,
         project=project,
@@ -299,9 +303,14 @@ def test_a_set_without_one_valid_file_is_still_recorded(project, researcher, hos
         files=[upload("notes.dcm", hostile["text.dcm"])],
         ingest_now=True,
     )
+    # Recorded with each file's reason, but it neither replaces the readable set nor is audited:
+    # a set of nothing would be judged "not computable" and pass a pipeline's check.
     assert (image_set.n_files, image_set.n_accepted) == (1, 0)
     assert image_set.files.get().error == NOT_AN_IMAGE
-    assert AuditRun.objects.filter(project=project).exists()
+    assert image_set.status == SetStatus.REFUSED and not image_set.is_current
+    assert image_set.message.startswith("None of the 1 file could be read as an image (“notes.dcm”: ")
+    previous.refresh_from_db()
+    assert previous.is_current and AuditRun.objects.count() == runs_before
 
 
 def test_a_refused_archive_is_refused_in_the_ingest_and_the_previous_set_stays(project, researcher) -> None:
@@ -507,7 +516,8 @@ def test_a_set_without_valid_files_says_so(owner_client, project, hostile) -> No
     assert response.status_code == 302
     image_set_ingest(image_set_id=ImageSet.objects.get().pk)
     page = owner_client.get(response["Location"]).content.decode()
-    assert "0 of 1 file accepted: none of them is a valid DICOM, NIfTI or PNG image" in page
+    assert "This upload was refused" in page and "None of the 1 file could be read as an image" in page
+    assert "x.dcm" in page and AuditRun.objects.count() == 0
 
 
 def test_a_refused_archive_is_shown_with_its_reason_and_nothing_is_stored(owner_client, project, upload_temp) -> None:
