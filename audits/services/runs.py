@@ -148,6 +148,12 @@ def _cancel_superseded(*, project: Project, actor: User | None) -> None:
     # transaction takes, so a worker holding a run and waiting for the head cannot deadlock us.
     for run in cancelled:
         activity_record(actor=actor, action=Action.CHANGE, obj=run, project=project, new={"status": "cancelled"})
+        # A hook waiting for this run hears that it ended, as for a success or a failure.
+        event_emit(
+            event=EventKind.AUDIT_RUN_FINISHED,
+            project=project,
+            data={"run_id": run.pk, "status": RunStatus.CANCELLED, "verdicts": {}},
+        )
         _delete_artifacts(run)
 
 
