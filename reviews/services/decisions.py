@@ -382,6 +382,20 @@ def _set_status(*, actor: User, project: Project, status: ProjectStatus, action:
     )
 
 
+def _emit_approval_change(*, project: Project, outcome: str) -> None:
+    """decision.made when the board suspends or reinstates an approval: whether it stands
+    changes as much as at the end of a round. The event is about the approved round (the
+    latest; suspending needs an approval that stands, so there is one)."""
+    approved = Round.objects.filter(project=project, outcome__outcome=Outcome.APPROVED).order_by("-number").first()
+    if approved is None:
+        return
+    event_emit(
+        event=EventKind.DECISION_MADE,
+        project=project,
+        data={"round": approved.number, "digest": approved.digest, "outcome": outcome, "status": project.status},
+    )
+
+
 # An amendment reopens an approved project, and is how a researcher answers a suspension.
 AMENDABLE_STATUSES = frozenset({ProjectStatus.APPROVED, ProjectStatus.SUSPENDED})
 # The approval stands in these, so it can be suspended (an amendment in preparation included:
@@ -434,6 +448,7 @@ def project_suspend(*, actor: User, project: Project, reason: str) -> Project:
             f"Only an approval that stands can be suspended; this project is {locked.get_status_display().lower()}."
         )
     _set_status(actor=actor, project=locked, status=ProjectStatus.SUSPENDED, action=Action.SUSPEND, reason=reason)
+    _emit_approval_change(project=locked, outcome="suspended")
     notify(
         key=f"suspended:{locked.pk}:{locked.updated_at.isoformat()}",
         recipients=[locked.owner, *admins()],
@@ -459,6 +474,7 @@ def project_reinstate(*, actor: User, project: Project, reason: str) -> Project:
             f"Only a suspended approval can be reinstated; this project is {locked.get_status_display().lower()}."
         )
     _set_status(actor=actor, project=locked, status=ProjectStatus.APPROVED, action=Action.REINSTATE, reason=reason)
+    _emit_approval_change(project=locked, outcome="reinstated")
     notify(
         key=f"reinstated:{locked.pk}:{locked.updated_at.isoformat()}",
         recipients=[locked.owner, *admins()],
