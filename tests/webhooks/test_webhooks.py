@@ -22,9 +22,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from audits.enums import SetRole
+from audits.models import ImageSet
+from audits.services.runs import audit_run_request
 from public.services.objections import objection_send
 from reviews.enums import Action, EventKind
 from reviews.models import ActivityEntry, User
+from reviews.services.decisions import project_reinstate, project_suspend
 from tests.factories import ProjectFactory
 from tests.webhooks.receiver import running_receiver
 from tests.workflow import review, reviewers_on, sign, submitted, waive_all
@@ -116,6 +120,39 @@ def test_a_decision_reaches_the_owner_and_an_admins_every_project_hook(researche
     assert deliveries[0].payload["data"] == {
         "round": 1, "digest": round_.digest, "outcome": "approved", "status": "approved",
     }  # fmt: skip
+
+
+def test_suspending_and_reinstating_an_approval_are_decisions(researcher, admin_user, project):
+    hook = _hook(researcher, project, events=[EventKind.DECISION_MADE])
+    round_ = submitted(project)
+    team = reviewers_on(project, admin=admin_user)
+    for reviewer in team:
+        review(round_, reviewer)
+    waive_all(round_, team[0])
+    for reviewer in team:
+        sign(round_, reviewer)
+    project_suspend(actor=admin_user, project=project, reason="An upheld objection.")
+    project_reinstate(actor=admin_user, project=project, reason="Answered.")
+    deliveries = WebhookDelivery.objects.filter(hook=hook).order_by("created_at")
+    assert [(d.payload["data"]["outcome"], d.payload["data"]["status"]) for d in deliveries] == [
+        ("approved", "approved"), ("suspended", "suspended"), ("reinstated", "approved"),
+    ]  # fmt: skip
+    assert {(d.payload["object"]["type"], d.payload["object"]["id"]) for d in deliveries} == {("round", 1)}
+    assert deliveries[1].payload["data"]["digest"] == round_.digest
+    assert len({d.event_id for d in deliveries}) == 3
+
+
+def test_a_queued_run_cancelled_by_a_newer_request_is_a_finished_run(researcher, project):
+    hook = _hook(researcher, project, events=[EventKind.AUDIT_RUN_FINISHED])
+    image_set = ImageSet.objects.create(
+        project=project, role=SetRole.SYNTHETIC, uploaded_by=researcher, digest="a" * 64, n_files=3, n_accepted=3
+    )
+    first = audit_run_request(project=project, actor=researcher, reason="first upload")
+    ImageSet.objects.filter(pk=image_set.pk).update(digest="c" * 64)
+    audit_run_request(project=project, actor=researcher, reason="second upload")
+    delivery = WebhookDelivery.objects.get(hook=hook)
+    assert delivery.payload["object"]["id"] == first.pk
+    assert delivery.payload["data"] == {"status": "cancelled", "verdicts": {}}
 
 
 def test_an_objection_reaches_admins_without_its_text_name_or_email(researcher, admin_user, project):
