@@ -30,8 +30,13 @@ class Target:
 
 def _refused(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None or ip.teredo is not None:
+            # 6to4 (2002::/16) and Teredo (2001::/32) carry an IPv4 address that a relay may
+            # route to, private ones included; Python counts 6to4 as global. No receiver needs them.
+            return True
     return not ip.is_global or ip.is_multicast or ip.is_reserved
 
 
@@ -58,8 +63,8 @@ def hook_target(url: str) -> Target:
         raise ValidationError(f"The host {parts.hostname} could not be resolved.")
     if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES and any(_refused(address) for address in addresses):
         raise ValidationError(
-            f"The host {parts.hostname} resolves to a private, loopback, link-local, multicast or reserved "
-            "address; webhooks go to public addresses only."
+            f"The host {parts.hostname} resolves to a private, loopback, link-local, multicast, reserved or "
+            "IPv4-tunnelling (6to4, Teredo) address; webhooks go to public addresses only."
         )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     unique = tuple(dict.fromkeys(addresses))

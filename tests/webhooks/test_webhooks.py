@@ -307,9 +307,20 @@ def test_private_addresses_are_refused_at_registration_when_not_allowed(research
         {"project": project.pk, "url": "http://169.254.169.254/latest/meta-data/", "events": OWNER_EVENTS},
     )
     assert response.status_code == 200
-    assert "resolves to a private, loopback, link-local, multicast or reserved address" in response.content.decode()
+    assert "resolves to a private, loopback, link-local, multicast, reserved or" in response.content.decode()
     assert not Webhook.objects.exists()
     assert hook_target("http://93.184.215.14/hook").addresses == ("93.184.215.14",)
+
+
+def test_ipv6_tunnels_that_embed_an_ipv4_address_are_refused(settings):
+    """6to4 and Teredo addresses hand the connection to a relay towards an IPv4 address, a
+    private one as easily as a public one (Python counts 6to4 as global)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    for url in ("http://[2002:808:808::1]/hook", "http://[2002:c0a8:101::1]/hook", "http://[2002:7f00:1::]/",
+                "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "http://[2001:0:808:808::1]/"):  # fmt: skip
+        with pytest.raises(ValidationError, match="6to4, Teredo"):
+            hook_target(url)
+    assert hook_target("http://[2606:4700:4700::1111]/hook").addresses == ("2606:4700:4700::1111",)
 
 
 def test_private_addresses_are_refused_at_delivery_when_not_allowed(researcher, project, settings):
