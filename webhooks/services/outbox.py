@@ -1,7 +1,7 @@
 """The outbox: one delivery row per matching hook, written inside the emitting transaction.
 
-Payloads are thin: what happened, to which project, the object's id and the API URL to fetch
-it, and a few facts that the hook's manager can read through the API with their own token
+Payloads are thin: what happened, to which project, the object's id and where to read it (its
+API URL; for an objection, which the API does not serve, its page on the site), and a few facts that the hook's manager can read through the API with their own token
 anyway (run status and verdicts, round number and digest, the outcome). An objection's text,
 sender name and email never enter a payload.
 """
