@@ -27,8 +27,12 @@ KEYWORD = b"bearer"
 def _raw_token(request: HttpRequest) -> str | None:
     """The bearer token of the request, None when there is none; a malformed header is refused."""
     parts = get_authorization_header(request).split()  # type: ignore[arg-type]  # it reads request.META only
-    if not parts or parts[0].lower() != KEYWORD:
+    if not parts:
         return None
+    if parts[0].lower() != KEYWORD:
+        # Another scheme ("Token msr_…", "Basic …") would otherwise read as "no credentials".
+        scheme = parts[0].decode("ascii", "replace")[:20]
+        raise exceptions.AuthenticationFailed(f"Send the token as “Authorization: Bearer msr_…”, not “{scheme}”.")
     if len(parts) != 2:
         raise exceptions.AuthenticationFailed("The Authorization header must be “Bearer <token>”.")
     try:

@@ -66,6 +66,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(_body(first, errors=errors), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ValidationError):
         return _invalid_input(exc, context)
+    if isinstance(exc, exceptions.ParseError):
+        # A body that is not JSON (or not the declared form) is a refused input like any other.
+        return _invalid_input(exceptions.ValidationError({"non_field_errors": [str(exc.detail)]}), context)
     if isinstance(exc, PermissionDenied) and exc.args:
         # The pages' reasons are clauses shown after "403:" ("this project is submitted: …");
         # the API answers with a sentence, as the request cap's refusals of uploads do.

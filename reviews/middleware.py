@@ -158,6 +158,14 @@ class RequestCapMiddleware:
         length = int(raw)
         match = _match(request)
         cap = request_cap(match)
+        if length > cap and _token_sent(match):
+            return _refusal(
+                request,
+                413,
+                f"This request is larger than the {cap:,} bytes this URL accepts",
+                f"It was {length:,} bytes; nothing of it was read or stored. Send a large file as a resumable "
+                "upload, in chunks no larger than the upload's chunk_max_bytes.",
+            )
         if length > cap:
             return _refusal(
                 request,

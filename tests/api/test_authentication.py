@@ -49,6 +49,8 @@ def test_a_signed_in_browser_session_does_not_open_the_api(researcher):
         ("Bearer msr_one msr_two", "The Authorization header must be “Bearer <token>”."),
         ("Bearer ghp_0123456789abcdef", "This is not a MISyn Review token (they start with “msr_”)."),
         ("Bearer msr_ünïcode", "The token contains characters a token never has."),
+        ("Token msr_0123456789abcdef", "Send the token as “Authorization: Bearer msr_…”, not “Token”."),
+        ("Basic dXNlcjpwYXNz", "Send the token as “Authorization: Bearer msr_…”, not “Basic”."),
     ],
 )
 def test_a_malformed_header_is_refused_with_a_sentence(header, sentence):

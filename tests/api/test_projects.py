@@ -290,6 +290,7 @@ def test_a_body_that_is_not_json_is_refused(catalogue, researcher):
     client = api_client(researcher)
     response = client.post(LIST, b"{not json", content_type="application/json")
     assert response.status_code == 400 and "JSON parse error" in response.json()["detail"]
+    assert "JSON parse error" in response.json()["errors"]["non_field_errors"][0]
     listed = client.post(LIST, [1, 2], format="json")
     assert listed.status_code == 400
     assert not Project.objects.exists()

@@ -149,6 +149,11 @@ def test_a_chunk_over_the_limit_is_413_before_a_byte_is_read(project, researcher
         HTTP_CONTENT_RANGE=f"bytes 0-4999/{len(CONTENT)}", CONTENT_LENGTH="5000", **{"wsgi.input": stream},
     )  # fmt: skip
     assert response.status_code == 413
+    assert response.json()["detail"] == (
+        "This request is larger than the 1,000 bytes this URL accepts. It was 5,000 bytes; nothing of it was "
+        "read or stored. Send a large file as a resumable upload, in chunks no larger than the upload's "
+        "chunk_max_bytes."
+    )
     assert stream.position == 0
     assert ChunkedUpload.objects.get(pk=upload_id).received == 0
 
