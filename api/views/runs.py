@@ -129,7 +129,7 @@ class AuditResult(APIView):
         project = project_for(request, id)
         found = run_audit_result(project, run_id, audit) if audit in AUDITS else None
         if found is None:
-            raise Http404("No such audit run or audit")
+            raise Http404("No such audit run or audit.")
         run, result = found
         if result is None:
             if run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
