@@ -615,3 +615,18 @@ def test_https_receivers_are_verified_against_the_hooks_host_name(researcher, pr
         assert delivery_attempt(delivery_id=str(trusted.pk)) == DeliveryStatus.SUCCEEDED
     (received,) = receiver.received
     assert received.verified and received.headers["Host"].startswith("localhost:")
+
+
+def test_link_local_addresses_are_refused_even_where_private_ones_are_allowed(researcher, project, settings):
+    """169.254.169.254 is the cloud metadata service: never a developer's receiver."""
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://[::ffff:169.254.169.254]/"):
+        with pytest.raises(ValidationError, match="link-local"):
+            hook_target(url)
+    response = _client(researcher).post(
+        reverse("webhook-new"),
+        {"project": project.pk, "url": "http://169.254.169.254/latest/meta-data/", "events": OWNER_EVENTS},
+    )
+    assert response.status_code == 200 and "resolves to a link-local address" in response.content.decode()
+    assert not Webhook.objects.exists()
+    assert hook_target("http://127.0.0.1:8000/hook").addresses == ("127.0.0.1",)  # local receivers stay allowed
