@@ -31,6 +31,32 @@ class Answer:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def _in_words(error: OSError | http.client.HTTPException) -> str:
+    """What went wrong, said to the person reading the delivery log, then the technical detail
+    in brackets for whoever runs the receiver."""
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    if isinstance(error, ssl.SSLCertVerificationError):
+        words = "The receiver's TLS certificate was not accepted (expired, self-signed or for another host name)."
+    elif isinstance(error, ssl.SSLError):
+        words = "The TLS handshake with the receiver failed."
+    elif isinstance(error, ConnectionRefusedError):
+        words = "The receiver refused the connection."
+    elif isinstance(error, TimeoutError):
+        words = f"The receiver did not answer within {timeout} seconds."
+    elif isinstance(error, socket.gaierror):
+        words = "The receiver's host name could not be resolved."
+    elif isinstance(error, http.client.RemoteDisconnected):
+        words = "The receiver closed the connection without answering."
+    elif isinstance(error, ConnectionResetError):
+        words = "The receiver reset the connection."
+    elif isinstance(error, http.client.HTTPException):
+        words = "The receiver's answer was not valid HTTP."
+    else:
+        words = "The connection to the receiver failed."
+    detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return f"{words} ({detail[:300]})"
+
+
 def _connect(addresses: tuple[str, ...], port: int, timeout: float | None) -> socket.socket:
     """The first checked address that accepts, like socket.create_connection over a name."""
     error: OSError | None = None
@@ -85,6 +111,6 @@ def post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
             redirect = f"Redirect to {response.getheader('Location', '?')[:300]} not followed."
         return Answer(response.status, kept.decode("utf-8", errors="replace"), redirect, elapsed())
     except (OSError, http.client.HTTPException) as error:
-        return Answer(None, "", f"{type(error).__name__}: {error}"[:500], elapsed())
+        return Answer(None, "", _in_words(error), elapsed())
     finally:
         connection.close()
