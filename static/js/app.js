@@ -116,7 +116,23 @@ document.addEventListener("DOMContentLoaded", () => {
   );
   if (!form) return;
   let summary = form.querySelector("[role='alert']");
-  const fields = [...form.querySelectorAll(".is-invalid[id]")];
+  // A group of checkboxes or radios is one field (Django marks each box invalid): it is named
+  // once, by its fieldset's legend, and linked to its first box.
+  const named = new Set();
+  const fields = [...form.querySelectorAll(".is-invalid[id]")].filter((field) => {
+    if (!field.name) return true;
+    if (named.has(field.name)) return false;
+    named.add(field.name);
+    return true;
+  });
+  const labelOf = (field) => {
+    const group = field.closest("fieldset");
+    if (field.name && group && group.querySelectorAll(`[name='${CSS.escape(field.name)}']`).length > 1) {
+      const legend = group.querySelector("legend");
+      if (legend) return legend;
+    }
+    return form.querySelector(`label[for='${CSS.escape(field.id)}']`);
+  };
   if (!summary && fields.length) {
     summary = document.createElement("div");
     summary.className = "alert alert-danger error-summary";
@@ -128,7 +144,7 @@ document.addEventListener("DOMContentLoaded", () => {
     // Each field by its label, linked; the error itself stays under the field, tied to it by
     // aria-describedby, so a screen reader reads it on arriving there (and it is not said twice).
     fields.forEach((field) => {
-      const label = form.querySelector(`label[for='${CSS.escape(field.id)}']`);
+      const label = labelOf(field);
       const item = document.createElement("li");
       const link = document.createElement("a");
       link.href = `#${field.id}`;
