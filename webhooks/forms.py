@@ -37,7 +37,9 @@ class WebhookForm(forms.Form):
         widget=forms.URLInput(attrs={"placeholder": "https://ci.example.org/hooks/misyn"}),
     )
     events = forms.MultipleChoiceField(
-        widget=forms.CheckboxSelectMultiple, help_text="Deliveries are sent for the events ticked here."
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Deliveries are sent for the events ticked here.",
+        error_messages={"required": "Choose at least one event."},
     )
     is_active = forms.BooleanField(
         label="Active", required=False, initial=True, help_text="A paused hook receives nothing."

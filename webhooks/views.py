@@ -150,8 +150,12 @@ def webhook_rotate(request: AuthedRequest, pk: int) -> HttpResponse:
 def webhook_test(request: AuthedRequest, pk: int) -> HttpResponse:
     hook = _hook(request, pk)
     webhook_send_test(actor=request.user, hook=hook)
-    messages.success(request, "Test event queued. Reload this page to see its attempts below.")
-    return redirect(hook)
+    messages.success(
+        request,
+        "Test event queued: its delivery appears in the log below within a few seconds (the page refreshes once).",
+    )
+    # ?sent=1 asks webhooks.js to refresh the log once, after the worker has had time to send it.
+    return redirect(f"{hook.get_absolute_url()}?sent=1")
 
 
 @login_required

@@ -23,9 +23,10 @@ def _no_sideways_scroll(page: Page) -> bool:
 
 
 def test_register_a_hook_send_the_test_event_and_read_the_attempt(
-    page: Page, shot, browser_errors, start_worker, catalogue
+    page: Page, context, live_server, shot, browser_errors, start_worker, catalogue
 ):
     start_worker()
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     owner = ResearcherFactory(username="rosa", full_name="Rosa Researcher")
     project = ProjectFactory(owner=owner, guideline_version=catalogue, title="Synthetic knee CT for segmentation")
     page.goto("/accounts/login/")
@@ -39,6 +40,14 @@ def test_register_a_hook_send_the_test_event_and_read_the_attempt(
         page.get_by_role("link", name="New webhook").click()
         page.get_by_role("combobox", name="Project").select_option(label=project.title)
         page.get_by_label("Payload URL").fill(receiver.url)
+        # No event ticked: the summary names the one field, Events, not each of its boxes.
+        page.get_by_role("button", name="Register webhook").click()
+        summary = page.get_by_role("alert").filter(has_text="your attention")
+        expect(summary).to_contain_text("One field needs your attention:")
+        expect(summary.get_by_role("listitem")).to_have_count(1)
+        expect(summary.get_by_role("link", name="Events")).to_be_visible()
+        expect(page.get_by_text("Choose at least one event.")).to_be_visible()
+        shot("new-webhook-no-events")
         page.get_by_role("checkbox", name=re.compile(r"^Project submitted")).check()
         page.get_by_role("checkbox", name=re.compile(r"^Audit run finished")).check()
         expect(page.get_by_role("checkbox", name=re.compile(r"objection"))).to_have_count(0)  # admins only
@@ -50,9 +59,18 @@ def test_register_a_hook_send_the_test_event_and_read_the_attempt(
         expect(page.get_by_role("heading", name=f"Webhook #{hook.pk}")).to_be_visible()
         page.get_by_text("Reveal the secret").click()
         expect(page.get_by_label("Secret")).to_have_value(hook.secret)
+        expect(page.get_by_text("see docs/webhooks.md")).to_have_count(0)
+        page.get_by_role("button", name="Copy").click()
+        expect(page.get_by_role("button", name="Copied")).to_be_visible()
+        assert page.evaluate("navigator.clipboard.readText()") == hook.secret
+        shot("secret-copied")
 
         page.get_by_role("button", name="Send test event").click()
-        expect(page.get_by_text("Test event queued")).to_be_visible()
+        expect(page.get_by_text("Test event queued: its delivery appears in the log below within")).to_be_visible()
+        shot("test-event-queued")
+        # The page refreshes the log once by itself (the one-time message is then gone) and not again.
+        expect(page.get_by_text("Test event queued")).to_have_count(0, timeout=15_000)
+        assert "sent=" not in page.url
         receiver.wait_for(1)
         deadline = time.monotonic() + 30
         while not page.get_by_text("HTTP 200").count() and time.monotonic() < deadline:
@@ -71,6 +89,7 @@ def test_register_a_hook_send_the_test_event_and_read_the_attempt(
     shot("delivered-390")
     page.goto("/webhooks/")
     expect(page.get_by_role("link", name=receiver.url)).to_be_visible()
+    expect(page.get_by_role("link", name="REST API")).to_have_attribute("href", "/api/v1/docs/")
     shot("list-390")
     page.set_viewport_size({"width": 1280, "height": 900})
     shot("list")

@@ -637,3 +637,30 @@ def test_link_local_addresses_are_refused_even_where_private_ones_are_allowed(re
     assert response.status_code == 200 and "resolves to a link-local address" in response.content.decode()
     assert not Webhook.objects.exists()
     assert hook_target("http://127.0.0.1:8000/hook").addresses == ("127.0.0.1",)  # local receivers stay allowed
+
+
+def test_the_pages_explain_signatures_in_words_and_link_the_api_docs(researcher, project):
+    hook = _hook(researcher, project)
+    owner = _client(researcher)
+    listing = owner.get(reverse("webhook-list")).content.decode()
+    assert "docs/webhooks.md" not in listing  # a path in the repository, not a page a user can open
+    assert f'href="{reverse("api:docs")}"' in listing and "X-MISyn-Signature" in listing
+    detail = owner.get(hook.get_absolute_url()).content.decode()
+    assert 'data-copy-secret="hook-secret"' in detail and "js/webhooks.js" in detail
+
+
+def test_no_event_ticked_is_one_error_on_events(researcher, project):
+    response = _client(researcher).post(reverse("webhook-new"), {"project": project.pk, "url": "http://127.0.0.1:9/"})
+    assert response.context["form"].errors == {"events": ["Choose at least one event."]}
+    assert not Webhook.objects.exists()
+
+
+def test_a_test_event_says_it_is_queued_and_asks_for_one_refresh(researcher, project):
+    hook = _hook(researcher, project)
+    owner = _client(researcher)
+    response = owner.post(reverse("webhook-test", kwargs={"pk": hook.pk}))
+    assert response["Location"] == f"{hook.get_absolute_url()}?sent=1"
+    page = owner.get(response["Location"]).content.decode()
+    assert "its delivery appears in the log below within a few seconds" in page and "Reload this page" not in page
+    assert 'data-refresh-once="4"' in page
+    assert "data-refresh-once" not in owner.get(hook.get_absolute_url()).content.decode()
