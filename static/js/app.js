@@ -168,3 +168,40 @@ document.addEventListener("DOMContentLoaded", () => {
   // A page that already puts the focus on the field to correct (autofocus) keeps it there.
   if (!form.querySelector(".is-invalid[autofocus]")) summary.focus();
 });
+
+// Copy buttons (`<button data-copy-target="id">` with a `<span>` label): copy the element's
+// text, or an input's value, to the clipboard; where the clipboard is refused (an insecure
+// origin, a denied permission) the text is left selected for Ctrl+C. A new API token and a
+// webhook's secret use it. Without JavaScript the text can still be selected by hand.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("button[data-copy-target]").forEach((button) => {
+    const source = document.getElementById(button.dataset.copyTarget);
+    const label = button.querySelector("span");
+    if (!source || !label) return;
+    const said = (text) => {
+      label.textContent = text;
+      window.setTimeout(() => { label.textContent = "Copy"; }, 4000);
+    };
+    const isInput = "value" in source && typeof source.select === "function";
+    const select = () => {
+      if (isInput) {
+        source.select();
+        return;
+      }
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+    };
+    button.addEventListener("click", async () => {
+      select();
+      try {
+        await navigator.clipboard.writeText((isInput ? source.value : source.textContent).trim());
+        said("Copied");
+      } catch (error) {
+        said(document.execCommand && document.execCommand("copy") ? "Copied" : "Press Ctrl+C");
+      }
+    });
+  });
+});

@@ -646,7 +646,7 @@ def test_the_pages_explain_signatures_in_words_and_link_the_api_docs(researcher,
     assert "docs/webhooks.md" not in listing  # a path in the repository, not a page a user can open
     assert f'href="{reverse("api:docs")}"' in listing and "X-MISyn-Signature" in listing
     detail = owner.get(hook.get_absolute_url()).content.decode()
-    assert 'data-copy-secret="hook-secret"' in detail and "js/webhooks.js" in detail
+    assert 'data-copy-target="hook-secret"' in detail and "js/webhooks.js" in detail
 
 
 def test_no_event_ticked_is_one_error_on_events(researcher, project):
