@@ -20,7 +20,7 @@ from django.core.files.storage import storages
 
 from api.enums import UploadStatus
 from api.models import ChunkedUpload
-from audits.enums import SetStatus
+from audits.enums import SetRole, SetStatus
 from audits.models import ImageSet
 from tests.api.client import make_token
 from tests.audits.images import example4d, to_uint16, write_png
@@ -36,9 +36,11 @@ def _slices(folder: Path, *, label: str | None) -> list[str]:
     return [str(write_png(folder / f"synthetic-{k:02d}.png", to_uint16(volume[:, :, k]), label=label)) for k in (8, 12)]
 
 
-def _pipeline(live_server, token: str, project_id: int, files: list[str]) -> subprocess.CompletedProcess[str]:
+def _pipeline(
+    live_server, token: str, project_id: int, files: list[str], role: str = "synthetic"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), "--url", live_server.url, "--project", str(project_id), "--role", "synthetic",
+        [sys.executable, str(SCRIPT), "--url", live_server.url, "--project", str(project_id), "--role", role,
          "--chunk-mb", "1", "--poll", "0.5", "--timeout", "120", *files],
         env={**os.environ, "MISYN_TOKEN": token}, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
@@ -63,6 +65,13 @@ def test_the_pipeline_fails_on_an_unlabelled_set_and_passes_a_labelled_one(live_
     for project in (unlabelled, labelled):
         current = ImageSet.objects.get(project=project, is_current=True)
         assert current.status == SetStatus.READY and current.n_accepted == 2
+
+    # A reference set sent before any synthetic one is kept; there is nothing to audit yet.
+    reference_first = ProjectFactory(owner=owner)
+    kept = _pipeline(live_server, raw, reference_first.pk, _slices(tmp_path / "reference", label=None), "reference")
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "no audit run yet" in kept.stdout and "synthetic" in kept.stdout
+    assert ImageSet.objects.get(project=reference_first, is_current=True).role == SetRole.REFERENCE
     assert set(ChunkedUpload.objects.values_list("status", flat=True)) == {UploadStatus.USED}
 
 
