@@ -1,6 +1,9 @@
 """The REST API, version 1, under /api/v1/. Each area keeps its URLs in its own module."""
 
+from django.urls import re_path
+
 from api import urls_me, urls_projects, urls_records, urls_schema, urls_uploads
+from api.views.errors import unknown_operation
 
 app_name = "api"
 
@@ -10,4 +13,6 @@ urlpatterns = [
     *urls_uploads.urlpatterns,
     *urls_records.urlpatterns,
     *urls_schema.urlpatterns,
+    # Last: any other URL under /api/v1/ answers a JSON 404 (a missing trailing slash is named).
+    re_path(r"^(?P<rest>.*)$", unknown_operation, name="unknown"),
 ]
