@@ -27,10 +27,13 @@ class DeliveryEvent(models.TextChoices):
 
 # What each event means, for the registration form.
 EVENT_MEANINGS: dict[str, str] = {
-    EventKind.AUDIT_RUN_FINISHED: "an audit run over the project's image sets ended, succeeded or failed "
+    EventKind.AUDIT_RUN_FINISHED: "an audit run over the project's image sets ended: succeeded, failed or cancelled "
     "(with each audit's verdict)",
     EventKind.PROJECT_SUBMITTED: "the researcher submitted a round for review (round number and digest)",
-    EventKind.DECISION_MADE: "a round ended: approved, rejected, changes requested or withdrawn",
+    EventKind.DECISION_MADE: (
+        "a round ended (approved, rejected, changes requested or withdrawn), or the board suspended or "
+        "reinstated an approval"
+    ),
     EventKind.OBJECTION_RECEIVED: "someone sent a question or objection from the public register "
     "(its number and kind, never its text or sender); administrators only",
 }
