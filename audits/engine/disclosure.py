@@ -352,24 +352,31 @@ def run(synthetic: ImageSet, params: dict[str, Any] | None = None, *, reference:
     if frac_any < warn_fraction:
         failures.append(f"only {frac_any:.1%} of files carry any synthetic label (fail below {warn_fraction:.0%})")
     if metrics["n_synthetic_no"]:
-        failures.append(f"{metrics['n_synthetic_no']} DICOM files say SyntheticData = NO")
+        failures.append(f"{_count(metrics['n_synthetic_no'], 'DICOM file says', 'DICOM files say')} SyntheticData = NO")
     if identity_matches:
-        failures.append(f"{identity_matches} files carry a PatientID or PatientName of a real file")
+        failures.append(
+            f"{_count(identity_matches, 'file carries', 'files carry')} a PatientID or PatientName of a real file"
+        )
     warnings_ = []
     if frac_machine < pass_fraction:
-        warnings_.append(f"{n_files - n_marked} files lack a machine-readable synthetic label")
+        warnings_.append(f"{_count(n_files - n_marked, 'file lacks', 'files lack')} a machine-readable synthetic label")
     if metrics["n_synthetic_yes_without_equipment"]:
         warnings_.append(
-            f"{metrics['n_synthetic_yes_without_equipment']} DICOM files marked YES record no synthesizing equipment"
+            _count(
+                metrics["n_synthetic_yes_without_equipment"],
+                "DICOM file marked YES records",
+                "DICOM files marked YES record",
+            )
+            + " no synthesizing equipment"
         )
     status = Status.FAIL if failures else Status.WARN if warnings_ else Status.PASS
 
     headline = f"{n_marked} of {n_files} synthetic files ({frac_machine:.0%}) are machine-readably marked as synthetic"
     details = []
     if n_text_only:
-        details.append(f"{n_text_only} carry only free text")
+        details.append(f"{_count(n_text_only, 'carries', 'carry')} only free text")
     if n_unmarked:
-        details.append(f"{n_unmarked} carry no label")
+        details.append(f"{_count(n_unmarked, 'carries', 'carry')} no label")
     summary = headline + ("; " + ", ".join(details) if details else "") + "."
     if failures or warnings_:
         problems = "; ".join(failures + warnings_)
@@ -377,7 +384,9 @@ def run(synthetic: ImageSet, params: dict[str, Any] | None = None, *, reference:
 
     caveats = []
     if rejected:
-        caveats.append(f"{rejected} rejected files were not checked (see the file list for reasons)")
+        caveats.append(
+            f"{_count(rejected, 'rejected file was', 'rejected files were')} not checked (see the file list for reasons)"
+        )
     if metrics["n_image_type_derived"]:
         caveats.append("Image Type DERIVED is reported for information only: it is not a synthetic marker")
     if reference is None and by_format.get("dicom"):
@@ -412,3 +421,8 @@ def run(synthetic: ImageSet, params: dict[str, Any] | None = None, *, reference:
         code_version=ENGINE_VERSION,
         timings={"total": time.perf_counter() - started},
     )
+
+
+def _count(n: int, singular: str, plural: str) -> str:
+    """'1 file carries', '2 files carry': the summaries are read as sentences."""
+    return f"{n} {singular if n == 1 else plural}"

@@ -116,6 +116,16 @@ def test_one_unlabelled_in_twenty_warns_two_fail(tmp_path: Path) -> None:
     assert relaxed.params == {"pass_fraction": 1.0, "warn_fraction": 0.9}
 
 
+def test_the_summary_counts_one_file_in_the_singular(tmp_path: Path) -> None:
+    write_marked(tmp_path, 19)
+    fx.write_png(tmp_path / "u1.png", label=None)
+    summary = disclosure.run(read_folder(tmp_path, "synthetic", P)).summary
+    assert "; 1 carries no label." in summary and "1 file lacks a machine-readable synthetic label" in summary
+    fx.write_png(tmp_path / "u2.png", label=None)
+    summary = disclosure.run(read_folder(tmp_path, "synthetic", P)).summary
+    assert "; 2 carry no label." in summary and "2 files lack a machine-readable synthetic label" in summary
+
+
 def test_free_text_labels_only_warn(tmp_path: Path) -> None:
     for i in range(3):
         fx.write_png(tmp_path / f"t{i}.png", label="text")
@@ -160,6 +170,7 @@ def test_identity_leak_against_reference_fails(tmp_path: Path) -> None:
     assert result.metrics["n_patient_id_matching_reference"] == 1
     assert result.status == Status.FAIL
     assert result.flagged[0]["label"] == "identity_leak"
+    assert "1 file carries a PatientID or PatientName of a real file" in result.summary
 
 
 def test_flagged_is_capped_and_total_kept() -> None:
