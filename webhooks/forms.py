@@ -33,8 +33,9 @@ class WebhookForm(forms.Form):
         label="Payload URL",
         max_length=URL_MAX_LENGTH,
         validators=[validate_hook_url],
-        help_text="Where each event is POSTed as JSON. Use https:// outside a test setup.",
-        widget=forms.URLInput(attrs={"placeholder": "https://ci.example.org/hooks/misyn"}),
+        help_text="Where each event is POSTed as JSON, e.g. https://ci.example.org/hooks/misyn. "
+        "Use https:// outside a test setup.",
+        widget=forms.URLInput,
     )
     events = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
