@@ -71,16 +71,44 @@ probable copies with the reference, score, p-value, transform in words, alignmen
 box), charts (score lists of S and the null, the fitted null curve, flagged points, closest
 pairs, per-image rows for per-subgroup copy rates), caveats, params, timings.
 
-Large sets: `candidate_rows` computes the as-is candidates of a chunk of query rows, and
-`run(candidates=...)` accepts them merged; the transform search runs in `run`.
+Large sets (issue 13): `phases` splits the search into (a) candidates of a query block among a
+reference block (`block_candidates`, merged by `merge_candidates`), (b) a query block's scores
+from its candidates' pixels only (`score_block`, `combine_scores`) and (c) the decision
+(`run_scored`), which needs labels and digests, not pixels. `run` composes them in one process;
+the app's run spreads (a) and (b) over chunk tasks with identical results. `candidate_rows` and
+`run(candidates=...)` remain for as-is candidates computed elsewhere.
 """
 
 from __future__ import annotations
 
-from audits.engine.memorization.audit import AUDIT, CLOSEST_PAIRS, KIND_ORDER, PER_IMAGE_LIMIT, copy_flags, run
-from audits.engine.memorization.baseline import check_computable, nn_inputs
+from audits.engine.memorization.audit import (
+    AUDIT,
+    CLOSEST_PAIRS,
+    KIND_ORDER,
+    PER_IMAGE_LIMIT,
+    copy_flags,
+    run,
+    run_scored,
+)
+from audits.engine.memorization.baseline import (
+    BaselinePlan,
+    baseline_plan,
+    check_computable,
+    duplicate_groups,
+    nn_inputs,
+)
 from audits.engine.memorization.ncc import rerank, shift_ncc
 from audits.engine.memorization.params import DEFAULT_PARAMS, METRIC_LABELS, THRESHOLDS, resolve_params
+from audits.engine.memorization.phases import (
+    BlockScores,
+    Candidates,
+    SetScores,
+    block_candidates,
+    combine_scores,
+    merge_candidates,
+    score_block,
+    search_block,
+)
 from audits.engine.memorization.search import NNInputs, candidate_rows, nearest_candidates, spectrum_features
 from audits.engine.types import AuditResult, Image
 
@@ -98,16 +126,28 @@ __all__ = [
     "PER_IMAGE_LIMIT",
     "THRESHOLDS",
     "AuditResult",
+    "BaselinePlan",
+    "BlockScores",
+    "Candidates",
     "Image",
     "NNInputs",
+    "SetScores",
+    "baseline_plan",
+    "block_candidates",
     "candidate_rows",
     "check_computable",
+    "combine_scores",
     "copy_flags",
+    "duplicate_groups",
+    "merge_candidates",
     "nearest_candidates",
     "nn_inputs",
     "rerank",
     "resolve_params",
     "run",
+    "run_scored",
+    "score_block",
+    "search_block",
     "shift_ncc",
     "spectrum_features",
 ]

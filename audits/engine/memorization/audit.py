@@ -16,22 +16,19 @@ import numpy as np
 from scipy import stats
 
 from audits.engine import ENGINE_VERSION
-from audits.engine.memorization.baseline import _sample, check_computable, nn_inputs
+from audits.engine.memorization.baseline import BaselinePlan, _sample, baseline_plan, check_computable, nn_inputs
 from audits.engine.memorization.calibration import NullModel, excess_p_value, null_model, to_u
 from audits.engine.memorization.geometry import (
     D8,
     D8_INVERSE,
     D8_NAMES,
     BestMatch,
-    TransformCandidates,
-    best_matches,
-    prerank,
     transform_candidates,
     zoom_views,
 )
-from audits.engine.memorization.ncc import _summarise, rerank
 from audits.engine.memorization.params import _blas_limit, resolve_params
-from audits.engine.memorization.search import _check_candidates, candidate_rows
+from audits.engine.memorization.phases import SetScores, block_candidates, combine_scores, score_block
+from audits.engine.memorization.search import _check_candidates
 from audits.engine.types import FLAGGED_LIMIT, AuditResult, ImageSet, Status, not_computable
 
 AUDIT = "memorization"
@@ -120,6 +117,51 @@ def run(
         return _run(synthetic, reference, holdout, p, candidates, inputs, timings, started, lap)
 
 
+def run_scored(
+    synthetic: ImageSet,
+    reference: ImageSet,
+    holdout: ImageSet | None,
+    params: dict[str, Any] | None,
+    scores: dict[str, SetScores],
+) -> AuditResult:
+    """The audit from scores computed elsewhere (phases (a) and (b) in chunk tasks): phase (c) only.
+
+    `scores` holds "synthetic" and "baseline" `SetScores` for the rows of `synthetic.usable` and
+    of `baseline_plan(...)`'s rows; the sets' pixels are not read beyond their shapes.
+    Equal to `run(...)` over the same sets (tests/audits/engine/test_memorization_phases.py).
+    """
+    started = time.perf_counter()
+    p = resolve_params(params)
+    timings: dict[str, float] = {}
+    inputs = _inputs_block(synthetic, reference, holdout)
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(now - since, 4)
+        return now
+
+    problem = check_computable(synthetic, reference, holdout, p["max_shift"])
+    if problem is not None:
+        timings["total"] = round(time.perf_counter() - started, 4)
+        return not_computable(
+            AUDIT,
+            problem[0],
+            problem[1],
+            metrics={"n_dropped_blank": len(synthetic.images) - len(synthetic.usable)},
+            inputs=inputs,
+            params=p,
+            code_version=ENGINE_VERSION,
+            timings=timings,
+        )
+    h_used = [] if holdout is None else holdout.usable
+    plan = baseline_plan([i.pixel_sha256 for i in reference.usable], [i.pixel_sha256 for i in h_used], p)
+    for which, rows in (("synthetic", len(synthetic.usable)), ("baseline", len(plan.rows))):
+        if which not in scores or len(scores[which].d) != rows:
+            raise ValueError(f"scores[{which!r}] must hold {rows} rows")
+    size = int(np.asarray(synthetic.usable[0].pixels).shape[0])
+    return decide(synthetic, reference, holdout, p, inputs, plan, size, scores, timings, started, lap)
+
+
 def _run(
     synthetic: ImageSet,
     reference: ImageSet,
@@ -131,15 +173,78 @@ def _run(
     started: float,
     lap: Callable[[str, float], float],
 ) -> AuditResult:
+    """Phases (a), (b) and (c) of `phases` in this process, over the sets as one block each."""
     t = time.perf_counter()
-    s_used, r_used = synthetic.usable, reference.usable
-    h_used = [] if holdout is None else holdout.usable
     # given candidates make the Fourier-magnitude features unnecessary here
     nn = nn_inputs(synthetic, reference, holdout, p if candidates is None else {**p, "spectrum_k": 0})
     size = nn.size
     n, m, q = len(nn.synthetic), len(nn.reference), len(nn.baseline)
+    views = zoom_views(size, p["min_scale"], p["crop_scales"], p["crop_positions"]) if p["search_transforms"] else None
+    shape = (-1, size, size)
+    r_img = nn.reference.reshape(shape)
     t = lap("prepare", t)
+    scores: dict[str, SetScores] = {}
+    for which, rows in (("synthetic", n), ("baseline", q)):
+        pixels, spectrum, groups = nn.queries(which)
+        images = pixels.reshape(shape)
+        ref_groups = None if groups is None else nn.reference_groups
+        if candidates is not None:
+            as_is = _check_candidates(which, candidates.get(which), rows, m)
+            transform = None
+            if views is not None:
+                transform = transform_candidates(
+                    images,
+                    r_img,
+                    views,
+                    p["transform_pool"],
+                    p["thumb"],
+                    query_groups=groups,
+                    reference_groups=ref_groups,
+                    block=p["block"],
+                )
+        else:
+            found = block_candidates(
+                images,
+                r_img,
+                0,
+                p,
+                views,
+                query_groups=groups,
+                reference_groups=ref_groups,
+                query_spectrum=spectrum,
+                reference_spectrum=nn.reference_spectrum,
+            )
+            as_is, transform = found.as_is(), found.transform
+        t = lap(f"candidates_{which}", t)
+        block = score_block(images, as_is, transform, np.arange(m), r_img, p, views, whole_set=True)
+        scores[which] = combine_scores([block], views is not None)
+        t = lap(f"scores_{which}", t)
+    plan = BaselinePlan(nn.baseline_kind, nn.baseline_rows, nn.baseline_pool, nn.n_holdout_duplicates)
+    return decide(synthetic, reference, holdout, p, inputs, plan, size, scores, timings, started, lap)
 
+
+def decide(
+    synthetic: ImageSet,
+    reference: ImageSet,
+    holdout: ImageSet | None,
+    p: dict[str, Any],
+    inputs: dict[str, Any],
+    plan: BaselinePlan,
+    size: int,
+    scores: dict[str, SetScores],
+    timings: dict[str, float],
+    started: float,
+    lap: Callable[[str, float], float],
+) -> AuditResult:
+    """Phase (c): the result from the per-image scores of the synthetic and baseline rows.
+
+    Needs the sets' image labels, digests and counts, not their pixels (steps 1 and 4 to 6).
+    """
+    t = time.perf_counter()
+    s_used, r_used = synthetic.usable, reference.usable
+    h_used = [] if holdout is None else holdout.usable
+    n, m, q = len(s_used), len(r_used), len(scores["baseline"].d)
+    nn = plan  # the baseline's kind, pool and duplicates, as the search had them
     # 1. exact pixel duplicates
     first_reference: dict[str, int] = {}
     for row, image in enumerate(r_used):
@@ -147,46 +252,8 @@ def _run(
     exact_ref = np.asarray([first_reference.get(image.pixel_sha256, -1) for image in s_used], dtype=np.int64)
     is_exact = exact_ref >= 0
     t = lap("exact_duplicates", t)
-
-    # 2. candidates
-    if candidates is not None:
-        s_idx = _check_candidates("synthetic", candidates.get("synthetic"), n, m)
-        b_idx = _check_candidates("baseline", candidates.get("baseline"), q, m)
-        t = lap("nn_given", t)
-    else:
-        s_idx = candidate_rows(nn, "synthetic", 0, n, p)
-        t = lap("nn_synthetic", t)
-        b_idx = candidate_rows(nn, "baseline", 0, q, p)
-        t = lap("nn_baseline", t)
-
-    # 3. re-rank: shift-tolerant NCC* as the images are, then the transform search and alignment
-    shape = (-1, size, size)
-    s_img, r_img, b_img = (nn.synthetic.reshape(shape), nn.reference.reshape(shape), nn.baseline.reshape(shape))
-    s_rows = _summarise(s_idx, *rerank(s_img, r_img, s_idx, p["max_shift"]))
-    t = lap("rerank_synthetic", t)
-    b_rows = _summarise(b_idx, *rerank(b_img, r_img, b_idx, p["max_shift"]))
-    t = lap("rerank_baseline", t)
-    s_match = _matches(s_rows)
-    b_match = _matches(b_rows)
-    if p["search_transforms"]:
-        views = zoom_views(size, p["min_scale"], p["crop_scales"], p["crop_positions"])
-        found = transform_candidates(s_img, r_img, views, p["transform_pool"], p["thumb"], block=p["block"])
-        found = _with_as_is(prerank(s_img, r_img, found, views, p["transform_k"], p["max_shift"]), s_rows.best)
-        s_match = _transform_match(best_matches(s_img, r_img, found, views, p["max_shift"], min_scale=p["min_scale"]))
-        t = lap("transforms_synthetic", t)
-        found = transform_candidates(
-            b_img,
-            r_img,
-            views,
-            p["transform_pool"],
-            p["thumb"],
-            query_groups=nn.baseline_groups,
-            reference_groups=nn.reference_groups,
-            block=p["block"],
-        )
-        found = _with_as_is(prerank(b_img, r_img, found, views, p["transform_k"], p["max_shift"]), b_rows.best)
-        b_match = _transform_match(best_matches(b_img, r_img, found, views, p["max_shift"], min_scale=p["min_scale"]))
-        t = lap("transforms_baseline", t)
+    s_match, b_match = _set_match(scores["synthetic"]), _set_match(scores["baseline"])
+    s_rows, b_rows = scores["synthetic"], scores["baseline"]
 
     # 4. the null: baseline scores under the same search
     finite = np.isfinite(b_match.ncc)
@@ -239,7 +306,7 @@ def _run(
     status = Status.FAIL if reasons_fail else Status.WARN if reasons_warn else Status.PASS
     caveats: list[str] = []
     capped = False
-    if nn.baseline_kind == "train_loo":
+    if nn.kind == "train_loo":
         caveats.append(
             "No held-out real set was given: the null is leave-one-out, reference images compared with the other"
             " reference images. That is weaker: it is valid only when the training images are independent of each other (a"
@@ -260,18 +327,18 @@ def _run(
             "The baseline median nearest-neighbour distance is 0 (most baseline images have a pixel-identical"
             " neighbour after preprocessing), so distance ratios are not informative."
         )
-    if holdout is not None and nn.baseline_kind == "holdout" and nn.n_holdout_duplicates:
+    if holdout is not None and nn.kind == "holdout" and nn.n_holdout_duplicates:
         caveats.append(
             f"{nn.n_holdout_duplicates} held-out image(s) are exact pixel duplicates of reference images and were"
             " left out of the baseline: the held-out set overlaps the training set."
         )
-    if holdout is not None and nn.baseline_kind == "train_loo":
+    if holdout is not None and nn.kind == "train_loo":
         caveats.append(
             "The held-out set had no usable image that is not also in the reference set, so the leave-one-out"
             " baseline was used instead."
         )
-    if q < nn.baseline_pool:
-        caveats.append(f"The baseline uses a seeded random sample of {q} of {nn.baseline_pool} images.")
+    if q < nn.pool:
+        caveats.append(f"The baseline uses a seeded random sample of {q} of {nn.pool} images.")
     n_dropped = len(synthetic.images) - n
     if n_dropped:
         caveats.append(f"{n_dropped} blank (constant) synthetic image(s) were dropped and not compared.")
@@ -375,7 +442,7 @@ def _run(
         )
 
     metrics: dict[str, Any] = {
-        "baseline": nn.baseline_kind,
+        "baseline": nn.kind,
         "baseline_n": null.k,
         "ncc_threshold": _round(threshold),
         "baseline_ncc_median": _round(float(np.median(baseline_ncc))) if baseline_ncc.size else None,
@@ -410,7 +477,7 @@ def _run(
         "n_exact_duplicates": {"warn": None, "fail": 0, "direction": "above"},
         "max_copies_of_one_reference": {"warn": p["max_copies_per_reference"] - 1, "fail": None, "direction": "above"},
     }
-    baseline_text = "held-out real set" if nn.baseline_kind == "holdout" else "leave-one-out within the reference set"
+    baseline_text = "held-out real set" if nn.kind == "holdout" else "leave-one-out within the reference set"
     if status == Status.PASS and n_probable == 0:
         summary = (
             f"No probable copies: none of {n} synthetic images reaches the copy threshold NCC {threshold:.3f}"
@@ -468,16 +535,19 @@ class _Match:
         return D8_NAMES[int(self.symmetry[row])]
 
 
-def _matches(rows: Any) -> _Match:
-    q = len(rows.ncc)
+def _set_match(scores: SetScores) -> _Match:
+    """The match a query set's rows report: the transform search's, or the as-is one when it is off."""
+    if scores.transforms:
+        return _transform_match(scores.match)
+    q = len(scores.d)
     return _Match(
-        ncc=rows.ncc.astype(np.float64),
-        reference=rows.best.astype(np.int64),
+        ncc=scores.as_is.ncc.astype(np.float64),
+        reference=scores.as_is.reference.astype(np.int64),
         symmetry=np.zeros(q, dtype=np.int64),
         scale=np.ones(q),
         top=np.zeros(q),
         left=np.zeros(q),
-        shift=np.asarray(rows.shift, dtype=np.int64).reshape(q, 2),
+        shift=np.asarray(scores.shift, dtype=np.int64).reshape(q, 2),
     )
 
 
@@ -496,22 +566,6 @@ def _transform_match(found: BestMatch) -> _Match:
         top=found.top.astype(np.float64),
         left=found.left.astype(np.float64),
         shift=shift,
-    )
-
-
-def _with_as_is(found: TransformCandidates, as_is: np.ndarray) -> TransformCandidates:
-    """The transform candidates plus each query's best as-is candidate (pixel and Fourier search).
-
-    The thumbnail search compares whole views without shifting them, so a copy moved by a few
-    pixels can miss it; the as-is search finds it, and with this column its match is aligned
-    and refined like the others.
-    """
-    extra = np.asarray(as_is, dtype=np.int64)[:, None]
-    return TransformCandidates(
-        indices=np.concatenate([found.indices, extra], axis=1),
-        corr=np.concatenate([found.corr, np.zeros(extra.shape, dtype=found.corr.dtype)], axis=1),
-        symmetry=np.concatenate([found.symmetry, np.zeros(extra.shape, dtype=np.int64)], axis=1),
-        view=np.concatenate([found.view, np.zeros(extra.shape, dtype=np.int64)], axis=1),
     )
 
 

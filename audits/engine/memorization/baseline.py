@@ -8,6 +8,7 @@ says when the sets cannot be compared at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,40 @@ def _sample(count: int, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False))
 
 
+@dataclass
+class BaselinePlan:
+    """Which images make the null: their kind, their rows (in holdout.usable or reference.usable) and counts."""
+
+    kind: str  # "holdout" or "train_loo"
+    rows: np.ndarray
+    pool: int  # images the rows were sampled from
+    n_holdout_duplicates: int  # usable held-out images left out as exact duplicates of R (all of them for train_loo)
+
+
+def baseline_plan(
+    reference_digests: Sequence[str], holdout_digests: Sequence[str], params: dict[str, Any]
+) -> BaselinePlan:
+    """The baseline's query rows from the usable images' pixel digests alone (seeded sample).
+
+    Decided once over the whole sets, so that a run split into tasks samples exactly the rows
+    that the in-process audit does, whatever order the tasks run in.
+    """
+    p = resolve_params(params)
+    r_hashes = set(reference_digests)
+    kept = [i for i, digest in enumerate(holdout_digests) if digest not in r_hashes]
+    if kept:
+        rows = np.asarray(kept, dtype=np.int64)[_sample(len(kept), p["baseline_sample"], p["seed"])]
+        return BaselinePlan("holdout", rows, len(kept), len(holdout_digests) - len(kept))
+    rows = _sample(len(reference_digests), p["baseline_sample"], p["seed"])
+    return BaselinePlan("train_loo", rows, len(reference_digests), len(holdout_digests))
+
+
+def duplicate_groups(digests: Sequence[str]) -> np.ndarray:
+    """An id per distinct digest (first seen first): the leave-one-out exclusion groups."""
+    group_of: dict[str, int] = {}
+    return np.asarray([group_of.setdefault(digest, len(group_of)) for digest in digests], dtype=np.int64)
+
+
 def nn_inputs(
     synthetic: ImageSet, reference: ImageSet, holdout: ImageSet | None = None, params: dict[str, Any] | None = None
 ) -> NNInputs:
@@ -39,12 +74,11 @@ def nn_inputs(
     p = resolve_params(params)
     s_used, r_used = synthetic.usable, reference.usable
     size = int(np.asarray(s_used[0].pixels).shape[0])
-    r_hashes = {image.pixel_sha256 for image in r_used}
     h_used = [] if holdout is None else holdout.usable
-    h_kept = [i for i, image in enumerate(h_used) if image.pixel_sha256 not in r_hashes]
+    plan = baseline_plan([i.pixel_sha256 for i in r_used], [i.pixel_sha256 for i in h_used], p)
     reference_matrix = _matrix(r_used, size)
-    if h_kept:
-        rows = np.asarray(h_kept, dtype=np.int64)[_sample(len(h_kept), p["baseline_sample"], p["seed"])]
+    rows = plan.rows
+    if plan.kind == "holdout":
         inputs = NNInputs(
             size=size,
             synthetic=_matrix(s_used, size),
@@ -54,15 +88,11 @@ def nn_inputs(
             baseline_kind="holdout",
             baseline_groups=None,
             reference_groups=None,
-            baseline_pool=len(h_kept),
-            n_holdout_duplicates=len(h_used) - len(h_kept),
+            baseline_pool=plan.pool,
+            n_holdout_duplicates=plan.n_holdout_duplicates,
         )
     else:
-        group_of: dict[str, int] = {}
-        groups = np.asarray(
-            [group_of.setdefault(image.pixel_sha256, len(group_of)) for image in r_used], dtype=np.int64
-        )
-        rows = _sample(len(r_used), p["baseline_sample"], p["seed"])
+        groups = duplicate_groups([image.pixel_sha256 for image in r_used])
         inputs = NNInputs(
             size=size,
             synthetic=_matrix(s_used, size),
@@ -72,8 +102,8 @@ def nn_inputs(
             baseline_kind="train_loo",
             baseline_groups=groups[rows],
             reference_groups=groups,
-            baseline_pool=len(r_used),
-            n_holdout_duplicates=len(h_used),
+            baseline_pool=plan.pool,
+            n_holdout_duplicates=plan.n_holdout_duplicates,
         )
     if p["spectrum_k"]:
         inputs.synthetic_spectrum = spectrum_features(inputs.synthetic, size)

@@ -128,6 +128,23 @@ def view_thumbnails(images: np.ndarray, view: View, thumb: int) -> np.ndarray:
     return zscore_rows(resample(images, rows, cols))
 
 
+def best_columns(values: np.ndarray, kk: int) -> np.ndarray:
+    """Column numbers of the kk largest values of each row, ties to the lowest column, in column order.
+
+    argpartition alone breaks ties arbitrarily; a reference set with duplicate images ties, and
+    the candidates must not depend on how the references were split into blocks (tasks).
+    """
+    b, m = values.shape
+    if kk >= m:
+        return np.tile(np.arange(m), (b, 1))
+    kth = -np.partition(-values, kk - 1, axis=1)[:, kk - 1 : kk]
+    above = values > kth
+    tied = values == kth
+    room = kk - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    return np.nonzero(chosen)[1].reshape(b, kk)
+
+
 @dataclass
 class TransformCandidates:
     """Per query row, the k best reference rows over all symmetries and views of the search."""
@@ -181,7 +198,7 @@ def transform_candidates(
                 code = np.where(better, s_index * len(views) + v_index, code)
         if query_groups is not None and reference_groups is not None:
             top[query_groups[start : start + b, None] == reference_groups[None, :]] = -np.inf
-        part_idx = np.argpartition(-top, kk - 1, axis=1)[:, :kk] if kk < m else np.tile(np.arange(m), (b, 1))
+        part_idx = best_columns(top, kk)
         part_corr = np.take_along_axis(top, part_idx, axis=1)
         order = np.argsort(-part_corr, axis=1, kind="stable")
         part_idx = np.take_along_axis(part_idx, order, axis=1)
@@ -542,7 +559,53 @@ def best_matches(
     neighbouring slice can edge out the true source, which only the sub-pixel alignment puts
     ahead. The match is the refined candidate with the highest score. Rows are processed in
     blocks of `block`.
+
+    In phases (a query block per task): `coarse_alignment`, then `refine_cut` over the whole
+    set's coarse bests, then `refined_match` of each block with the cut.
     """
+    coarse = coarse_alignment(
+        queries, references, candidates, views, max_shift, scale_step=scale_step, min_scale=min_scale, block=block
+    )
+    upper = coarse.best >= refine_cut(coarse.best)
+    return refined_match(
+        queries,
+        references,
+        candidates,
+        coarse,
+        upper,
+        max_shift,
+        min_scale=min_scale,
+        block=block,
+        refine_margin=refine_margin,
+    )
+
+
+@dataclass
+class CoarseAlignment:
+    """Whole-pixel alignment of every candidate (q, k) and each query's best of them."""
+
+    ncc: np.ndarray
+    scale: np.ndarray
+    top: np.ndarray
+    left: np.ndarray
+
+    @property
+    def best(self) -> np.ndarray:
+        return self.ncc.max(axis=1, initial=-np.inf)
+
+
+def coarse_alignment(
+    queries: np.ndarray,
+    references: np.ndarray,
+    candidates: TransformCandidates,
+    views: list[View],
+    max_shift: int,
+    *,
+    scale_step: float = 0.025,
+    min_scale: float = 0.6,
+    block: int = ALIGN_BLOCK,
+) -> CoarseAlignment:
+    """The first step of `best_matches`: each candidate aligned on whole pixels and a scale grid."""
     q, k = candidates.indices.shape
     found = {
         name: np.full((q, k), fill) for name, fill in (("ncc", -np.inf), ("scale", 1.0), ("top", 0.0), ("left", 0.0))
@@ -558,19 +621,43 @@ def best_matches(
             coarse = np.clip(centre[:, None] + scale_step * np.arange(-2, 3)[None, :], min_scale, 1.0)
         # whole pixels and scale steps only: the continuous refinement below does the rest
         first = aligned_ncc(turned, references[idx], coarse, max_shift)
-        ncc, found_scale = first.ncc, first.scale
-        found["ncc"][rows, column] = ncc
-        found["scale"][rows, column] = found_scale
+        found["ncc"][rows, column] = first.ncc
+        found["scale"][rows, column] = first.scale
         found["top"][rows, column] = first.top
         found["left"][rows, column] = first.left
-    best = found["ncc"].max(axis=1, initial=-np.inf)
+    return CoarseAlignment(**found)
+
+
+def refine_cut(coarse_best: np.ndarray) -> float:
+    """The set's REFINE_FROM_QUANTILE of the queries' whole-pixel best scores (+inf for none).
+
+    The images at or above it are refined (their three best candidates within refine_margin);
+    the rest, far below any copy threshold, are scored where their best candidate stands. The
+    rule is the same for the synthetic and the baseline images, so the null still describes
+    exactly what the synthetic images went through. It needs the whole set: the distributed run
+    refines each block both ways and picks per image once the cut is known (`refined_match`).
+    """
+    scored = np.isfinite(coarse_best)
+    return float(np.quantile(coarse_best[scored], REFINE_FROM_QUANTILE)) if scored.any() else float("inf")
+
+
+def refined_match(
+    queries: np.ndarray,
+    references: np.ndarray,
+    candidates: TransformCandidates,
+    coarse: CoarseAlignment,
+    upper: np.ndarray,
+    max_shift: int,
+    *,
+    min_scale: float = 0.6,
+    block: int = ALIGN_BLOCK,
+    refine_margin: float = 0.05,
+) -> BestMatch:
+    """The last step of `best_matches`: refine the rows in `upper` fully, score the others as they stand."""
+    q, k = candidates.indices.shape
+    found = {name: getattr(coarse, name).copy() for name in ("ncc", "scale", "top", "left")}
+    best = coarse.best
     finite = np.isfinite(found["ncc"])
-    # The set's images above its REFINE_FROM_QUANTILE by whole-pixel score are refined (their
-    # three best candidates within refine_margin); the rest, far below any copy threshold, are
-    # scored where their best candidate stands. The rule is the same for the synthetic and the baseline images, so the
-    # null still describes exactly what the synthetic images went through.
-    scored = np.isfinite(best)
-    upper = best >= (np.quantile(best[scored], REFINE_FROM_QUANTILE) if scored.any() else np.inf)
     order = np.argsort(-np.where(finite, found["ncc"], -np.inf), axis=1, kind="stable")
     rank = np.argsort(order, axis=1)
     near = finite & upper[:, None] & (found["ncc"] >= best[:, None] - refine_margin) & (rank < 3)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from audits.engine import memorization as package  # its tuning constants, read at call time: tests set them there
+from audits.engine.memorization.geometry import best_columns
 from audits.engine.memorization.params import resolve_params
 
 
@@ -78,10 +79,7 @@ def nearest_candidates(
             if sg is not None and rg is not None:
                 lo = start + sub
                 rows[sg[lo : lo + rows.shape[0], None] == rg[None, :]] = np.inf
-            if kk < m:
-                part = np.argpartition(rows, kk - 1, axis=1)[:, :kk]
-            else:
-                part = np.broadcast_to(np.arange(m), (rows.shape[0], m))
+            part = best_columns(-rows, kk)  # the kk nearest, ties to the lower row (block-independent)
             part_d = np.take_along_axis(rows, part, axis=1)
             order = np.lexsort((part, part_d), axis=-1)
             part = np.take_along_axis(part, order, axis=1)
