@@ -51,6 +51,7 @@ from reviews.models import (
     User,
 )
 from reviews.rules import is_admin
+from reviews.selectors.projects import first_submitted_at
 
 AUDIT_STATUS_CHOICES = [
     ("pass", "Pass"),
@@ -94,11 +95,6 @@ def unassigned_project_q() -> Q:
 
 def has_open_invitation() -> Exists:
     return Exists(Assignment.objects.filter(project=OuterRef("pk"), status=AssignmentStatus.INVITED))
-
-
-def first_submitted_at() -> Subquery:
-    """When round 1 was frozen: the project's first submission, or NULL for a draft."""
-    return Subquery(Round.objects.filter(project=OuterRef("pk"), number=1).values("submitted_at")[:1])
 
 
 # A decision, for the board: a round approved or rejected (a change request is no decision).

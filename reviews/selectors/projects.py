@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Exists, F, Func, IntegerField, Model, OuterRef, Prefetch, QuerySet, Subquery
 
 from audits.selectors import AuditSummary, RunSummary
 from reviews.enums import (
@@ -39,6 +39,7 @@ from reviews.rules import is_admin, is_reviewer
 from reviews.selectors.review import ItemFeedback, consolidated_feedback
 
 DEFAULT_SET = "misyn"
+ModelT = TypeVar("ModelT", bound=Model)
 
 
 def guideline_version_current(*, set_slug: str = DEFAULT_SET) -> GuidelineVersion | None:
@@ -65,20 +66,43 @@ def projects_visible_to(user: Any) -> QuerySet[Project]:
     return queryset.filter(owner=user)
 
 
+def count_of(rows: QuerySet[Any]) -> Subquery:
+    """How many rows a correlated queryset matches, as a subquery of the outer row: COUNT with no
+    GROUP BY, so the outer query neither joins those rows nor groups by its own (0 when none)."""
+    return Subquery(
+        rows.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"), output_field=IntegerField()
+    )
+
+
 def with_progress(projects: QuerySet[Project]) -> QuerySet[Project]:
     """The rows of a project list: owner, guideline version, answered and total items, rounds.
-    Apply it to the page's rows only: the counts join every answer of the projects given."""
-    item_total = (
-        GuidelineItem.objects.filter(version=OuterRef("guideline_version"))
-        .values("version")
-        .annotate(total=Count("pk"))
-        .values("total")
-    )
+
+    Each count is a subquery of its own project row (no join, no GROUP BY), but it still runs
+    once per row: give it one page's rows (`pk__in` the page's ids), never a whole list."""
     return projects.select_related("owner", "guideline_version__guideline_set").annotate(
-        answered=Count("answers", filter=~Q(answers__status=""), distinct=True),
-        item_total=Subquery(item_total, output_field=IntegerField()),
-        round_count=Count("rounds", distinct=True),
+        answered=count_of(Answer.objects.filter(project=OuterRef("pk")).exclude(status="")),
+        item_total=count_of(GuidelineItem.objects.filter(version=OuterRef("guideline_version"))),
+        round_count=count_of(Round.objects.filter(project=OuterRef("pk"))),
     )
+
+
+def in_order_of(rows: Iterable[ModelT], ids: Sequence[int]) -> list[ModelT]:
+    """The rows fetched by `pk__in=ids`, in the order of `ids` (a page's order, decided on bare
+    rows); an id no longer found is left out."""
+    found = {row.pk: row for row in rows}
+    return [found[pk] for pk in ids if pk in found]
+
+
+def first_submitted_at() -> Subquery:
+    """When round 1 was frozen: the project's first submission, or NULL for a draft."""
+    return Subquery(Round.objects.filter(project=OuterRef("pk"), number=1).values("submitted_at")[:1])
+
+
+def page_of_projects(user: Any, ids: Sequence[int]) -> list[Project]:
+    """One page of a project list, by its ids: the rows with their progress and first
+    submission, in the ids' order (one query)."""
+    rows = with_progress(projects_visible_to(user).filter(pk__in=ids)).annotate(first_submitted_at=first_submitted_at())
+    return in_order_of(rows, ids)
 
 
 @dataclass
