@@ -66,7 +66,8 @@ coverage depend on the ratio of the two sample sizes.
 Modules: `params` (defaults and their checks), `sampling` (the seeded streams and row
 samples), `intensity` (A6), `distances` (Frechet distance, KID), `neighbours` (PRDC),
 `projection` (joint z-scores, PCA chart), `scale` (relative or quantitative intensities), `status`
-(the rules) and `audit` (`run`).
+(the rules), `summary` (the per-image summaries a chunk task computes, from which `run` gives the
+same result as from the pixels) and `audit` (`run`).
 """
 
 from audits.engine.fidelity.audit import AUDIT, CHART_BINS, NEEDED, NOT_FID, run
@@ -97,6 +98,13 @@ from audits.engine.fidelity.params import METRIC_LABELS as _PARAM_LABELS
 from audits.engine.fidelity.sampling import _baseline_split as _baseline_split
 from audits.engine.fidelity.scale import HU_WINDOW, IntensityScale, choose_scale
 from audits.engine.fidelity.status import thresholds_of
+from audits.engine.fidelity.summary import (
+    SAMPLE_PER_IMAGE,
+    SUMMARY_KEYS,
+    SummaryWindowError,
+    chunk_summary,
+    concat_summaries,
+)
 
 # Words for the supporting figures the audit reports beside its headline metrics (params.py
 # names the headline ones; its entries win).
@@ -137,11 +145,16 @@ __all__ = [
     "NEEDED",
     "NOT_FID",
     "QUANTITATIVE_BINS",
+    "SAMPLE_PER_IMAGE",
+    "SUMMARY_KEYS",
     "THRESHOLDS",
     "THRESHOLD_DEFAULTS",
     "IntensityScale",
+    "SummaryWindowError",
     "bin_centres",
     "choose_scale",
+    "chunk_summary",
+    "concat_summaries",
     "frechet_distance",
     "histogram_w1",
     "kid",

@@ -17,20 +17,27 @@ from audits.engine.fidelity.intensity import (
     QUANTITATIVE_BINS,
     bin_centres,
     histogram_w1,
-    image_histograms,
     ks_d,
-    per_image_stats,
     permutation_w1,
-    pooled_histogram,
-    sample_pixels,
     split_w1,
 )
 from audits.engine.fidelity.neighbours import prdc, prdc_scan
 from audits.engine.fidelity.params import resolve_params
 from audits.engine.fidelity.projection import _PROJECTION_METHOD, _joint_zscore, _projection, _rounded
 from audits.engine.fidelity.sampling import _baseline_split, _cap, _rng
-from audits.engine.fidelity.scale import choose_scale, sidecar_units
+from audits.engine.fidelity.scale import choose_scale_from, sidecar_units
 from audits.engine.fidelity.status import _judge, thresholds_of
+from audits.engine.fidelity.summary import (
+    SUMMARY_KEYS,
+    SummaryWindowError,
+    capped,
+    chunk_summary,
+    histogram_rows,
+    on_window,
+    pooled_sample,
+    window_matches,
+    with_window,
+)
 from audits.engine.types import FLAGGED_LIMIT, AuditResult, Image, ImageSet, not_computable
 
 AUDIT = "fidelity"
@@ -61,27 +68,46 @@ def run(
     reference: ImageSet,
     params: dict[str, Any] | None = None,
     features: tuple[np.ndarray, np.ndarray] | None = None,
+    summaries: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None,
 ) -> AuditResult:
     """Audit the distribution shift from `reference` to `synthetic` (package docstring).
 
     `features`, when given, are the rad-lite feature matrices of `synthetic.usable` and
     `reference.usable` in that order (computed by chunk tasks); otherwise they are extracted here.
+
+    `summaries`, when given, are the two sets' per-image summaries (`summary.chunk_summary` of
+    each chunk, joined by `summary.concat_summaries`), used instead of the images' pixels: the
+    sets' `images` may then be empty (their `files` still give the digests and the sidecar
+    units), and `features` must be given. The result is the one the pixels give. A quantitative
+    window that only the data decide (a unit other than HU with no window set) raises
+    `SummaryWindowError`: then pass the images.
     """
     started = time.perf_counter()
     p = resolve_params(params)
-    syn, ref = synthetic.usable, reference.usable
-    n_blank = (len(synthetic.images) - len(syn), len(reference.images) - len(ref))
+    file_units = sidecar_units(synthetic.files + reference.files)
+    if summaries is None:
+        syn_images, ref_images = synthetic.usable, reference.usable
+        pair = (chunk_summary(synthetic.images, p, file_units), chunk_summary(reference.images, p, file_units))
+        images: tuple[list[Image], list[Image]] | None = (syn_images, ref_images)
+    else:
+        if features is None:
+            raise ValueError("fidelity.run with summaries needs the feature matrices too (features=)")
+        pair = _checked_summaries(summaries)
+        images = None
+    n_usable = (len(pair[0]["labels"]), len(pair[1]["labels"]))
+    n_blank = (int(pair[0]["n_blank"][0]), int(pair[1]["n_blank"][0]))
+    shapes = {tuple(int(v) for v in shape) for side in pair for shape in side["shapes"]}
     inputs = {
-        "n_synthetic": len(synthetic.images),
-        "n_reference": len(reference.images),
-        "n_synthetic_usable": len(syn),
-        "n_reference_usable": len(ref),
+        "n_synthetic": n_usable[0] + n_blank[0],
+        "n_reference": n_usable[1] + n_blank[1],
+        "n_synthetic_usable": n_usable[0],
+        "n_reference_usable": n_usable[1],
         "n_dropped_blank": sum(n_blank),
         "n_dropped_blank_synthetic": n_blank[0],
         "n_dropped_blank_reference": n_blank[1],
         "synthetic_digest": synthetic.digest(),
         "reference_digest": reference.digest(),
-        "image_shapes": [list(shape) for shape in sorted({image.pixels.shape for image in syn + ref})],
+        "image_shapes": [list(shape) for shape in sorted(shapes)],
     }
     envelope: dict[str, Any] = {
         "inputs": inputs,
@@ -89,16 +115,16 @@ def run(
         "thresholds": thresholds_of(p),
         "code_version": ENGINE_VERSION,
     }
-    if len(syn) < 2 or len(ref) < 2:
+    if n_usable[0] < 2 or n_usable[1] < 2:
         reason = (
-            f"{len(syn)} non-blank synthetic and {len(ref)} non-blank reference images "
+            f"{n_usable[0]} non-blank synthetic and {n_usable[1]} non-blank reference images "
             f"({n_blank[0]} and {n_blank[1]} blank ones dropped)"
         )
         result = not_computable(AUDIT, reason, NEEDED, **envelope)
         result.timings = {"total": round(time.perf_counter() - started, 4)}
         return result
-    feature_matrices = _checked_features(features, len(syn), len(ref))
-    audit = _Audit(syn, ref, p, sidecar_units(synthetic.files + reference.files))
+    feature_matrices = _checked_features(features, *n_usable)
+    audit = _Audit(pair, p, file_units, images)
     audit.metrics["n_dropped_blank"] = sum(n_blank)
     audit.intensity()
     audit.feature_metrics(feature_matrices)
@@ -116,6 +142,18 @@ def run(
         timings=audit.timings,
         **envelope,
     )
+
+
+def _checked_summaries(
+    summaries: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    if len(summaries) != 2:
+        raise ValueError(f"summaries must be a (synthetic, reference) pair, got {len(summaries)} items")
+    for side, part in zip(("synthetic", "reference"), summaries, strict=True):
+        missing = sorted(set(SUMMARY_KEYS) - set(part))
+        if missing:
+            raise ValueError(f"the {side} fidelity summary lacks {missing}")
+    return summaries[0], summaries[1]
 
 
 def _checked_features(
@@ -136,14 +174,20 @@ class _Audit:
     """The state of one run: inputs, the reference split, and what each step adds."""
 
     def __init__(
-        self, syn: list[Image], ref: list[Image], params: dict[str, Any], file_units: dict[str, str] | None = None
+        self,
+        summaries: tuple[dict[str, np.ndarray], dict[str, np.ndarray]],
+        params: dict[str, Any],
+        file_units: dict[str, str] | None = None,
+        images: tuple[list[Image], list[Image]] | None = None,
     ) -> None:
-        self.syn, self.ref, self.p = syn, ref, params
+        self.summaries, self.images, self.p = summaries, images, params
+        self.labels = (summaries[0]["labels"], summaries[1]["labels"])
+        n_syn, n_ref = len(self.labels[0]), len(self.labels[1])
         self.file_units = file_units or {}
         self.seed = int(params["seed"])
         self.metrics: dict[str, Any] = {
-            "n_synthetic_used": len(syn),
-            "n_reference_used": len(ref),
+            "n_synthetic_used": n_syn,
+            "n_reference_used": n_ref,
         }
         self.caveats: list[str] = []
         self.charts: dict[str, Any] = {}
@@ -151,10 +195,10 @@ class _Audit:
         self.clock = _Clock()
         self.timings = self.clock.timings
         self.table: list[dict[str, Any]] = []
-        self.split = _baseline_split(len(syn), len(ref), self.seed)
+        self.split = _baseline_split(n_syn, n_ref, self.seed)
         if self.split is None:
             self.caveats.append(
-                f"Only {len(ref)} non-blank reference images: the real-versus-real baselines need at least 4 "
+                f"Only {n_ref} non-blank reference images: the real-versus-real baselines need at least 4 "
                 "(2 per half), so no baseline or ratio was computed and the ratio rules were not applied."
             )
         else:
@@ -164,22 +208,47 @@ class _Audit:
                 self.caveats.append(
                     f"The baselines compare two reference subsets of only {size} images each; they are noisy."
                 )
-        shapes = {image.pixels.shape for image in syn} | {image.pixels.shape for image in ref}
+        shapes = sorted({tuple(int(v) for v in shape) for side in summaries for shape in side["shapes"]})
         if len(shapes) > 1:
-            self.caveats.append(f"Images of different sizes {sorted(shapes)}: texture features depend on scale.")
+            self.caveats.append(f"Images of different sizes {shapes}: texture features depend on scale.")
+
+    def _windowed(self, low: float, width: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The summaries with their windowed part for the chosen window: computed from the images when
+        they are at hand, else it must be in the summaries already."""
+        pair = []
+        for index, side in enumerate(self.summaries):
+            if not window_matches(side, low, width):
+                if self.images is None:
+                    raise SummaryWindowError(
+                        f"the quantitative window {low:g} to {low + width:g} was chosen from the data, and the "
+                        "chunk summaries hold no histogram through it: run the fidelity audit on the images"
+                    )
+                side = with_window(side, self.images[index], (low, width), self.p)
+            pair.append(side)
+        return pair[0], pair[1]
 
     # ----------------------------------------------------------------------- intensity (A6)
 
     def intensity(self) -> None:
         with self.clock.step("intensity"):
-            scale, caveats = choose_scale(self.syn, self.ref, self.p, _rng(self.seed, "window"), self.file_units)
+            syn, ref = self.summaries
+            scale, caveats = choose_scale_from(syn, ref, self.p, _rng(self.seed, "window"), self.file_units)
             self.caveats.extend(caveats)
-            bins = QUANTITATIVE_BINS if scale.quantitative else INTENSITY_BINS
-            syn_pixels = [scale.on_window(image) for image in self.syn]
-            ref_pixels = [scale.on_window(image) for image in self.ref]
+            if scale.quantitative:
+                bins, hist, stats, sample = QUANTITATIVE_BINS, "window_hist", "window_stats", "native_sample"
+                syn, ref = self._windowed(scale.low, scale.width)
+            else:
+                bins, hist, stats, sample = INTENSITY_BINS, "relative_hist", "relative_stats", "relative_sample"
+
+            def pixels_of(side: dict[str, np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:
+                values = pooled_sample(side, sample, rows)
+                if not scale.quantitative:
+                    return values
+                return on_window(values.astype(np.float32), scale.low, scale.width).astype(np.float64)
+
             # Per-image rows: the permutation null sums them over relabelled groups.
-            rows = image_histograms(syn_pixels, bins), image_histograms(ref_pixels, bins)
-            h_syn, h_ref = (part.sum(axis=0, dtype=np.float64).round().astype(np.int64) for part in rows)
+            rows = histogram_rows(syn, hist, bins), histogram_rows(ref, hist, bins)
+            h_syn, h_ref = (np.asarray(part.sum(axis=0)).ravel().round().astype(np.int64) for part in rows)
             m = self.metrics
             m["intensity_scale"] = "quantitative" if scale.quantitative else "relative"
             m["units"] = scale.unit
@@ -189,9 +258,8 @@ class _Audit:
             m["w1_hist"] = histogram_w1(h_syn, h_ref) * scale.width
             rng = _rng(self.seed, "ks")
             n_ks = int(self.p["ks_max_pixels"])
-            m["ks_D"] = ks_d(sample_pixels(syn_pixels, n_ks, rng), sample_pixels(ref_pixels, n_ks, rng))
-            stats_syn = per_image_stats(syn_pixels, self.p["foreground_threshold"])
-            stats_ref = per_image_stats(ref_pixels, self.p["foreground_threshold"])
+            m["ks_D"] = ks_d(capped(pixels_of(syn), n_ks, rng), capped(pixels_of(ref), n_ks, rng))
+            stats_syn, stats_ref = syn[stats], ref[stats]
             names = ("per_image_mean_ks_D", "per_image_std_ks_D", "foreground_frac_ks_D")
             for column, name in enumerate(names):
                 m[name] = ks_d(stats_syn[:, column], stats_ref[:, column])
@@ -200,20 +268,18 @@ class _Audit:
                 m[f"{name}_baseline"] = None
             if self.split is not None:
                 a, b = self.split
-                half_a, half_b = [ref_pixels[i] for i in a], [ref_pixels[i] for i in b]
-                m["w1_baseline_split"] = (
-                    histogram_w1(pooled_histogram(half_a, bins), pooled_histogram(half_b, bins)) * scale.width
-                )
-                m["ks_D_baseline"] = ks_d(sample_pixels(half_a, n_ks, rng), sample_pixels(half_b, n_ks, rng))
+                half_a, half_b = (np.asarray(rows[1][half].sum(axis=0)).ravel().round() for half in (a, b))
+                m["w1_baseline_split"] = histogram_w1(half_a, half_b) * scale.width
+                m["ks_D_baseline"] = ks_d(capped(pixels_of(ref, a), n_ks, rng), capped(pixels_of(ref, b), n_ks, rng))
                 for column, name in enumerate(names):
                     m[f"{name}_baseline"] = ks_d(stats_ref[a, column], stats_ref[b, column])
             m["w1_ratio"] = self._ratio("w1_hist", "w1_baseline_split")
             self._w1_null(rows, scale.width, scale.quantitative)
             self.charts["intensity_bins"] = _rounded(np.asarray(scale.to_unit(bin_centres(CHART_BINS))))
             self.charts["intensity_unit"] = scale.unit
-            for side, counts in (("synthetic", h_syn), ("reference", h_ref)):
+            for side_name, counts in (("synthetic", h_syn), ("reference", h_ref)):
                 coarse = counts.reshape(CHART_BINS, -1).sum(axis=1)
-                self.charts[f"intensity_{side}"] = _rounded(coarse / max(coarse.sum(), 1))
+                self.charts[f"intensity_{side_name}"] = _rounded(coarse / max(coarse.sum(), 1))
             self._row("w1_hist", baseline="w1_baseline_split")
             self._row("ks_D", baseline="ks_D_baseline")
             for name in names:
@@ -254,7 +320,7 @@ class _Audit:
         half = len(self.split[0])
         with self.clock.step("permutations"):
             splits = split_w1(rows[1], half, count, _rng(self.seed, "reference_splits")) * width
-        n_syn, n_ref = len(rows[0]), len(rows[1])
+        n_syn, n_ref = rows[0].shape[0], rows[1].shape[0]
         scale = float(np.sqrt((1 / n_syn + 1 / n_ref) / (2 / half)))
         m["w1_null_q95"] = float(np.percentile(splits, 95)) * scale
         m["w1_excess"] = m["w1_hist"] - m["w1_null_q95"]
@@ -288,8 +354,10 @@ class _Audit:
         self.caveats.append(NOT_FID)
         with self.clock.step("features"):
             if given is None:
-                f_syn = rad.extract_many([image.pixels for image in self.syn])
-                f_ref = rad.extract_many([image.pixels for image in self.ref])
+                if self.images is None:
+                    raise ValueError("the feature matrices are needed when the audit runs on summaries")
+                f_syn = rad.extract_many([image.pixels for image in self.images[0]])
+                f_ref = rad.extract_many([image.pixels for image in self.images[1]])
             else:
                 f_syn, f_ref = given
             z_syn, z_ref, kept = _joint_zscore(f_syn, f_ref)
@@ -406,8 +474,8 @@ class _Audit:
         order = outside[np.argsort(-ratio[outside], kind="stable")][:FLAGGED_LIMIT]
         flagged = [
             {
-                "synthetic_id": self.syn[syn_rows[i]].label,
-                "reference_id": self.ref[ref_rows[scan["fake_nearest_real"][i]]].label,
+                "synthetic_id": str(self.labels[0][syn_rows[i]]),
+                "reference_id": str(self.labels[1][ref_rows[scan["fake_nearest_real"][i]]]),
                 "score": round(float(ratio[i]), 4) if np.isfinite(ratio[i]) else None,
                 "reason": f"outside every reference image's {k}-NN ball in rad-lite feature space "
                 "(distance / ball radius of the closest ball)",

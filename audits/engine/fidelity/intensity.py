@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from scipy import stats
+from scipy import sparse, stats
 
 INTENSITY_BINS = 256  # relative scale: 1/512 at most of error in W1
 # Quantitative scale: over the 4096 HU window a bin is 2 HU, so W1 is within 1 HU.
@@ -53,43 +55,49 @@ def w1_rows(counts_a: np.ndarray, counts_b: np.ndarray) -> np.ndarray:
     return np.abs(cdf_a - cdf_b)[..., :-1].sum(axis=-1) / counts_a.shape[-1]
 
 
-def permutation_w1(rows_a: np.ndarray, rows_b: np.ndarray, n_permutations: int, rng: np.random.Generator) -> np.ndarray:
+def _group_sums(indicator: np.ndarray, rows: Any) -> np.ndarray:
+    """indicator (groups, n) times rows (n, bins), dense or sparse, in float64: the counts are integers, so
+    every summation order gives the same exact sums."""
+    return np.ascontiguousarray((rows.T @ indicator.T).T, dtype=np.float64)
+
+
+def permutation_w1(rows_a: Any, rows_b: Any, n_permutations: int, rng: np.random.Generator) -> np.ndarray:
     """W1 between the pooled histograms of two groups of images after random relabelling (the images of both
     groups shuffled, group sizes kept): the null distribution of the pooled W1 when both groups come from
     one population. Images, not pixels, are the exchangeable units, because pixels of one image are not
-    independent: the spread between images (anatomy, tissue mixture) is what the null must carry."""
-    joint = np.vstack([rows_a, rows_b])
-    total = joint.sum(axis=0, dtype=np.float64)
-    n, n_a = len(joint), len(rows_a)
+    independent: the spread between images (anatomy, tissue mixture) is what the null must carry.
+    The rows are per-image histograms, a dense array or a scipy sparse matrix."""
+    joint = sparse.vstack([rows_a, rows_b]).tocsr() if sparse.issparse(rows_a) else np.vstack([rows_a, rows_b])
+    total = np.asarray(joint.sum(axis=0), dtype=np.float64).ravel()
+    n, n_a = joint.shape[0], rows_a.shape[0]
     values = np.empty(n_permutations, dtype=np.float64)
     block = 64  # permutations per matrix product: bounded memory whatever the set sizes
     for start in range(0, n_permutations, block):
         count = min(block, n_permutations - start)
-        indicator = np.zeros((count, n), dtype=np.float32)
+        indicator = np.zeros((count, n), dtype=np.float64)
         for row in range(count):
             indicator[row, rng.permutation(n)[:n_a]] = 1.0
-        group_a = (indicator @ joint).astype(np.float64)
+        group_a = _group_sums(indicator, joint)
         values[start : start + count] = w1_rows(group_a, total - group_a)
     return values
 
 
-def split_w1(rows: np.ndarray, size: int, n_splits: int, rng: np.random.Generator) -> np.ndarray:
+def split_w1(rows: Any, size: int, n_splits: int, rng: np.random.Generator) -> np.ndarray:
     """W1 between the pooled histograms of two disjoint random groups of `size` images each, drawn from
-    one set's rows, for `n_splits` independent draws: how far apart two real samples fall by chance."""
-    n = len(rows)
+    one set's rows (dense or sparse), for `n_splits` independent draws: how far apart two real samples
+    fall by chance."""
+    n = rows.shape[0]
     values = np.empty(n_splits, dtype=np.float64)
     block = 64
     for start in range(0, n_splits, block):
         count = min(block, n_splits - start)
-        group_a = np.zeros((count, n), dtype=np.float32)
-        group_b = np.zeros((count, n), dtype=np.float32)
+        group_a = np.zeros((count, n), dtype=np.float64)
+        group_b = np.zeros((count, n), dtype=np.float64)
         for row in range(count):
             order = rng.permutation(n)
             group_a[row, order[:size]] = 1.0
             group_b[row, order[size : 2 * size]] = 1.0
-        values[start : start + count] = w1_rows(
-            (group_a @ rows).astype(np.float64), (group_b @ rows).astype(np.float64)
-        )
+        values[start : start + count] = w1_rows(_group_sums(group_a, rows), _group_sums(group_b, rows))
     return values
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audits.engine.fidelity.intensity import sample_pixels
+from audits.engine.fidelity.params import resolve_params
 from audits.engine.types import FileRecord, Image
 
 HU_WINDOW = (-1024.0, 4096.0)  # (low, width)
@@ -71,8 +71,16 @@ def sidecar_units(files: list[FileRecord]) -> dict[str, str]:
     return units
 
 
-def _units(images: list[Image], file_units: dict[str, str]) -> set[str]:
-    return {image.unit or file_units.get(image.file, "") for image in images}
+def _units(units: list[str]) -> set[str]:
+    return set(units)
+
+
+def effective_units(summary: dict[str, np.ndarray], file_units: dict[str, str]) -> list[str]:
+    """Each image's unit: its reader's, or else its file's sidecar's (NIfTI has no unit of its own)."""
+    return [
+        str(unit) or file_units.get(str(name), "")
+        for unit, name in zip(summary["units"], summary["files"], strict=True)
+    ]
 
 
 def _describe(units: set[str]) -> str:
@@ -94,19 +102,34 @@ def choose_scale(
     `file_units` (file name -> unit, from `sidecar_units`) names the unit of images whose own
     reader gave none.
     """
+    from audits.engine.fidelity.summary import chunk_summary
+
+    p = resolve_params(p)
+    return choose_scale_from(chunk_summary(syn, p), chunk_summary(ref, p), p, rng, file_units)
+
+
+def choose_scale_from(
+    syn: dict[str, np.ndarray],
+    ref: dict[str, np.ndarray],
+    p: dict,
+    rng: np.random.Generator,
+    file_units: dict[str, str] | None = None,
+) -> tuple[IntensityScale, list[str]]:
+    """`choose_scale` on the two sets' summaries (`summary.chunk_summary`)."""
     file_units = file_units or {}
     setting = p["intensity_scale"]
     if setting == "relative":
         return IntensityScale(False, RELATIVE), []
-    missing = sum(image.native is None for image in syn + ref)
-    units = _units(syn, file_units) | _units(ref, file_units)
+    missing = int((~syn["has_native"]).sum() + (~ref["has_native"]).sum())
+    syn_units, ref_units = set(effective_units(syn, file_units)), set(effective_units(ref, file_units))
+    units = syn_units | ref_units
     caveats: list[str] = []
     if setting == "auto":
         if len(units) != 1 or "" in units:
             if units - {""}:
                 caveats.append(
                     f"Intensities were compared on the relative scale: the synthetic images have "
-                    f"{_describe(_units(syn, file_units))}, the reference images {_describe(_units(ref, file_units))}. "
+                    f"{_describe(syn_units)}, the reference images {_describe(ref_units)}. "
                     "If both hold "
                     "values in the same fixed unit, set the intensity scale to quantitative (or HU)."
                 )
@@ -134,15 +157,17 @@ def choose_scale(
     return IntensityScale(True, unit, float(low), float(width)), caveats
 
 
-def _window(syn: list[Image], ref: list[Image], unit: str, p: dict, rng: np.random.Generator) -> tuple[float, float]:
+def _window(
+    syn: dict[str, np.ndarray], ref: dict[str, np.ndarray], unit: str, p: dict, rng: np.random.Generator
+) -> tuple[float, float]:
+    from audits.engine.fidelity.summary import capped, pooled_sample
+
     if unit == "HU":
         low, high = HU_WINDOW[0], HU_WINDOW[0] + HU_WINDOW[1]
     else:
         # Each set sampled alike, so a large set does not set the window alone.
         n = max(int(p["ks_max_pixels"]), 1)
-        sample = np.concatenate(
-            [sample_pixels([image.native for image in side if image.native is not None], n, rng) for side in (syn, ref)]
-        )
+        sample = np.concatenate([capped(pooled_sample(side, "native_sample"), n, rng) for side in (syn, ref)])
         low, high = (float(v) for v in np.percentile(sample, WINDOW_PERCENTILES))
         if high <= low:
             low, high = float(sample.min()), float(sample.max())

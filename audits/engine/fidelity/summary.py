@@ -1,0 +1,251 @@
+"""Per-image summaries from which the fidelity audit computes everything its intensity step needs.
+
+A chunk task calls `chunk_summary(images, params)` on the images it read; the merge
+concatenates the chunks' summaries of one set in image order (`concat_summaries`) and passes
+them to `fidelity.run(..., summaries=(synthetic, reference))` instead of pixels. The audit
+computed from the pixels builds the same summaries first and then runs the same code, so
+both paths give identical results by construction.
+
+Per usable (non-blank) image, in the order given, a summary holds (n rows):
+
+- `labels`, `files` (str), `shapes` (n, 2): what the flagged list and the inputs name;
+- `units` (str), `has_native` (bool): what the choice of the intensity scale looks at;
+- `relative_hist`: the image's counts on the relative [0, 1] scale, INTENSITY_BINS bins, as a
+  sparse row (`relative_hist_indptr` (n + 1), `relative_hist_bins`, `relative_hist_counts`);
+- `relative_stats` (n, 3): mean, standard deviation and foreground share of the relative pixels;
+- `relative_sample`, `native_sample` (n, SAMPLE_PER_IMAGE) float32 and `sample_count` (n,):
+  the values of the relative and native pixels at the same SAMPLE_PER_IMAGE positions, fixed
+  by the seed and the image's pixel digest (so they do not depend on how the set was chunked);
+  NaN beyond `sample_count` and where the image kept no native values;
+- `window` (n, 2), `window_hist` (sparse, QUANTITATIVE_BINS bins), `window_stats` (n, 3): the
+  same histogram and statistics of the native values through the quantitative window, when the
+  window is known before the data are (HU, or both window settings given); NaN window
+  otherwise. A window drawn from the data's percentiles (another unit, no window given)
+  cannot be known by a chunk: `run` then needs the pixels (`SummaryWindowError`).
+
+and `n_blank` (1,): the blank images the chunk dropped. Memory: about 2 KiB per image for the
+samples plus up to 1 KiB per histogram row (64 x 64 images), whatever the pixel size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from audits.engine.fidelity.intensity import INTENSITY_BINS, QUANTITATIVE_BINS
+from audits.engine.fidelity.params import resolve_params
+from audits.engine.types import Image
+
+SAMPLE_PER_IMAGE = 256  # pixels per image in the KS D pool (1/16 of a 64 x 64 image)
+_POSITION_STREAM = 11  # beside sampling._STREAMS: the per-image sample positions
+_HIST_KEYS = ("indptr", "bins", "counts")
+_ROW_KEYS = (
+    "labels",
+    "files",
+    "shapes",
+    "units",
+    "has_native",
+    "relative_stats",
+    "relative_sample",
+    "native_sample",
+    "sample_count",
+    "window",
+    "window_stats",
+)
+SUMMARY_KEYS = (
+    *_ROW_KEYS,
+    *(f"{name}_{key}" for name in ("relative_hist", "window_hist") for key in _HIST_KEYS),
+    "n_blank",
+)
+
+
+class SummaryWindowError(ValueError):
+    """The summaries lack the windowed histogram the chosen quantitative window needs."""
+
+
+def known_window(unit: str, p: dict[str, Any]) -> tuple[float, float] | None:
+    """The quantitative window (low, width) an image of `unit` is compared through, when the settings fix
+    it before any data is seen (scale.choose_scale's rule); None when it comes from the data or the
+    comparison is relative."""
+    from audits.engine.fidelity.scale import HU_WINDOW
+
+    setting = p["intensity_scale"]
+    if setting == "relative":
+        return None
+    if p["window_low"] is not None and p["window_width"] is not None:
+        return float(p["window_low"]), float(p["window_width"])
+    if setting != "hu" and unit != "HU":
+        return None
+    low = float(p["window_low"]) if p["window_low"] is not None else HU_WINDOW[0]
+    high = HU_WINDOW[0] + HU_WINDOW[1]
+    return low, float(p["window_width"]) if p["window_width"] is not None else high - low
+
+
+def on_window(values: np.ndarray, low: float, width: float) -> np.ndarray:
+    """Native values through the window onto [0, 1], in float32 (as IntensityScale.on_window)."""
+    return np.clip((values - np.float32(low)) / np.float32(width), 0.0, 1.0).astype(np.float32)
+
+
+def image_stats(pixels: np.ndarray, foreground_threshold: float) -> tuple[float, float, float]:
+    return float(pixels.mean()), float(pixels.std()), float(np.mean(pixels > foreground_threshold))
+
+
+def sample_positions(n_pixels: int, digest: str, seed: int, size: int = SAMPLE_PER_IMAGE) -> np.ndarray:
+    """min(size, n_pixels) distinct flat positions: a seeded permutation of the pixel grid, read from an
+    offset the image's digest fixes, so each image has its own positions, whoever reads it."""
+    order = _permutation(n_pixels, seed)
+    start = int(digest[:12], 16) % n_pixels if digest else 0
+    return order[(start + np.arange(min(size, n_pixels))) % n_pixels]
+
+
+_PERMUTATIONS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _permutation(n_pixels: int, seed: int) -> np.ndarray:
+    key = (n_pixels, seed)
+    if key not in _PERMUTATIONS:
+        if len(_PERMUTATIONS) > 32:
+            _PERMUTATIONS.clear()
+        _PERMUTATIONS[key] = np.random.default_rng([seed, _POSITION_STREAM]).permutation(n_pixels)
+    return _PERMUTATIONS[key]
+
+
+def _sparse_rows(pixels: list[np.ndarray], bins: int) -> dict[str, np.ndarray]:
+    """Each image's histogram on [0, 1] (values outside clipped) as one sparse row."""
+    indptr = np.zeros(len(pixels) + 1, dtype=np.int64)
+    bin_parts, count_parts = [], []
+    for row, values in enumerate(pixels):
+        index = np.minimum((np.clip(values.ravel(), 0.0, 1.0) * bins).astype(np.intp), bins - 1)
+        counts = np.bincount(index, minlength=bins)
+        occupied = np.flatnonzero(counts)
+        bin_parts.append(occupied.astype(np.uint16))
+        count_parts.append(counts[occupied].astype(np.uint32))
+        indptr[row + 1] = indptr[row] + len(occupied)
+    return {
+        "indptr": indptr,
+        "bins": np.concatenate(bin_parts) if bin_parts else np.zeros(0, np.uint16),
+        "counts": np.concatenate(count_parts) if count_parts else np.zeros(0, np.uint32),
+    }
+
+
+def chunk_summary(
+    images: list[Image], params: dict[str, Any] | None = None, file_units: dict[str, str] | None = None
+) -> dict[str, np.ndarray]:
+    """The summary (module docstring) of `images`' usable ones, in their order; blank ones are counted.
+
+    `params` are the run's fidelity parameters (the seed, the foreground threshold and the window
+    settings matter); `file_units` names the unit of a file whose reader gave none (a NIfTI's
+    BIDS sidecar: `scale.sidecar_units`).
+    """
+    p = resolve_params(params)
+    file_units = file_units or {}
+    seed, threshold = int(p["seed"]), float(p["foreground_threshold"])
+    usable = [image for image in images if not image.blank]
+    n = len(usable)
+    out: dict[str, Any] = {
+        "labels": np.array([image.label for image in usable], dtype=str),
+        "files": np.array([image.file for image in usable], dtype=str),
+        "shapes": np.array([image.pixels.shape for image in usable], dtype=np.int64).reshape(n, 2),
+        "units": np.array([image.unit or file_units.get(image.file, "") for image in usable], dtype=str),
+        "has_native": np.array([image.native is not None for image in usable], dtype=bool),
+        "relative_stats": np.array([image_stats(image.pixels, threshold) for image in usable]).reshape(n, 3),
+        "relative_sample": np.full((n, SAMPLE_PER_IMAGE), np.nan, dtype=np.float32),
+        "native_sample": np.full((n, SAMPLE_PER_IMAGE), np.nan, dtype=np.float32),
+        "sample_count": np.zeros(n, dtype=np.int64),
+        "n_blank": np.array([len(images) - n], dtype=np.int64),
+    }
+    for row, image in enumerate(usable):
+        positions = sample_positions(image.pixels.size, image.pixel_sha256, seed)
+        out["sample_count"][row] = len(positions)
+        out["relative_sample"][row, : len(positions)] = image.pixels.ravel()[positions]
+        if image.native is not None:
+            out["native_sample"][row, : len(positions)] = image.native.ravel()[positions]
+    for key, array in _sparse_rows([image.pixels for image in usable], INTENSITY_BINS).items():
+        out[f"relative_hist_{key}"] = array
+    windows = [
+        known_window(str(unit), p) if image.native is not None else None
+        for unit, image in zip(out["units"], usable, strict=True)
+    ]
+    out.update(_window_part(usable, windows, threshold))
+    return out
+
+
+def with_window(
+    summary: dict[str, np.ndarray], images: list[Image], window: tuple[float, float], params: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """`summary` of `images` with its windowed part computed for `window` (the pixels at hand: any window)."""
+    usable = [image for image in images if not image.blank]
+    p = resolve_params(params)
+    windows: list[tuple[float, float] | None] = [window if image.native is not None else None for image in usable]
+    return {**summary, **_window_part(usable, windows, float(p["foreground_threshold"]))}
+
+
+def _window_part(
+    usable: list[Image], windows: list[tuple[float, float] | None], threshold: float
+) -> dict[str, np.ndarray]:
+    n = len(usable)
+    out = {"window": np.full((n, 2), np.nan), "window_stats": np.full((n, 3), np.nan)}
+    windowed = []
+    for row, (image, window) in enumerate(zip(usable, windows, strict=True)):
+        if window is None or image.native is None:
+            windowed.append(np.zeros(0, np.float32))
+            continue
+        values = on_window(image.native, *window)
+        out["window"][row] = window
+        out["window_stats"][row] = image_stats(values, threshold)
+        windowed.append(values)
+    for key, array in _sparse_rows(windowed, QUANTITATIVE_BINS).items():
+        out[f"window_hist_{key}"] = array
+    return out
+
+
+def window_matches(summary: dict[str, np.ndarray], low: float, width: float) -> bool:
+    """Whether every row's windowed part was computed through the window (low, width)."""
+    window = summary["window"]
+    return bool(len(window) == 0 or ((window[:, 0] == low) & (window[:, 1] == width)).all())
+
+
+def concat_summaries(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """One set's summary from its chunks' summaries, in the chunks' order (the images' order)."""
+    missing = [key for part in parts for key in SUMMARY_KEYS if key not in part]
+    if missing:
+        raise ValueError(f"a fidelity summary lacks {sorted(set(missing))}")
+    if not parts:
+        return chunk_summary([])
+    out = {key: np.concatenate([part[key] for part in parts]) for key in _ROW_KEYS}
+    out["n_blank"] = np.array([sum(int(part["n_blank"][0]) for part in parts)], dtype=np.int64)
+    for name in ("relative_hist", "window_hist"):
+        offsets = np.cumsum([0] + [int(part[f"{name}_indptr"][-1]) for part in parts])
+        out[f"{name}_indptr"] = np.concatenate(
+            [[0]] + [part[f"{name}_indptr"][1:] + offset for part, offset in zip(parts, offsets, strict=False)]
+        ).astype(np.int64)
+        for key in ("bins", "counts"):
+            out[f"{name}_{key}"] = np.concatenate([part[f"{name}_{key}"] for part in parts])
+    return out
+
+
+def histogram_rows(summary: dict[str, np.ndarray], name: str, bins: int) -> sparse.csr_matrix:
+    """The per-image histogram rows `name` ("relative_hist" or "window_hist") as a float64 sparse matrix."""
+    indptr = summary[f"{name}_indptr"]
+    return sparse.csr_matrix(
+        (summary[f"{name}_counts"].astype(np.float64), summary[f"{name}_bins"].astype(np.int64), indptr),
+        shape=(len(indptr) - 1, bins),
+    )
+
+
+def pooled_sample(summary: dict[str, np.ndarray], key: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """The per-image samples `key` of the given rows (all by default), pooled in row order, as float64."""
+    samples, counts = summary[key], summary["sample_count"]
+    if rows is not None:
+        samples, counts = samples[rows], counts[rows]
+    keep = np.arange(samples.shape[1])[None, :] < counts[:, None]
+    return samples[keep].astype(np.float64)
+
+
+def capped(values: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`values`, or n of them drawn without replacement (in their order) when there are more."""
+    if len(values) <= n:
+        return values
+    return values[np.sort(rng.choice(len(values), size=n, replace=False))]
