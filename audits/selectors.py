@@ -13,7 +13,6 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
@@ -335,25 +334,28 @@ def image_thumbnail_png(
     from audits.engine.preprocess import Preprocessing, preprocess
     from audits.engine.readers import read_file
     from audits.engine.readers.nifti import read_nifti_slice
+    from config.storage import local_path
 
-    try:
-        path = Path(image_file.stored.path)
-    except (ValueError, NotImplementedError):
+    if not image_file.stored:
         return None
     params = Preprocessing(size=THUMBNAIL_PX)
-    if image_file.format == "nifti":  # read the one slice, not the whole series
-        native = read_nifti_slice(path, index)
-        if native is None:
-            return None
-        pixels, _blank = preprocess(native, params)
-        height, width = native.shape[:2]
-    else:
-        record, images = read_file(path, image_file.name, params)
-        image = next((candidate for candidate in images if candidate.index == index), None)
-        if record.error or image is None:
-            return None
-        pixels = image.pixels
-        width, height = record.width or THUMBNAIL_PX, record.height or THUMBNAIL_PX
+    try:
+        with local_path(image_file.stored.name) as path:
+            if image_file.format == "nifti":  # read the one slice, not the whole series
+                native = read_nifti_slice(path, index)
+                if native is None:
+                    return None
+                pixels, _blank = preprocess(native, params)
+                height, width = native.shape[:2]
+            else:
+                record, images = read_file(path, image_file.name, params)
+                image = next((candidate for candidate in images if candidate.index == index), None)
+                if record.error or image is None:
+                    return None
+                pixels = image.pixels
+                width, height = record.width or THUMBNAIL_PX, record.height or THUMBNAIL_PX
+    except FileNotFoundError:
+        return None
     if align != "identity" or crop is not None:
         pixels = _aligned(pixels, align, crop)
         if align in ("rot90", "rot270", "transpose", "anti_transpose"):  # turned a quarter: the other aspect
