@@ -13,11 +13,22 @@ at most API_UPLOAD_QUOTA_BYTES in all. The bytes live in private storage
 under `chunked/<id>` and are moved, not copied, into the image set
 (audits.services.uploads.image_set_upload, the page's own service), which marks the uploads
 used in the same transaction: an upload makes one set.
+
+On object storage (config.storage) an object cannot be appended to, so each chunk is an object
+of its own, `chunked/<id>.parts/<offset>`, written under the same lock at the offset the row
+says was received; once every byte is in, the parts are read in order from byte 0 (each part
+says where the next one starts, so a part left by a failed request is never on the path) into
+one object `chunked/<id>`, hashing them on the way, and removed. Any web host can take any
+chunk, since every one reaches the same bucket; a spool on a shared filesystem would bring
+back the shared disk that object storage is there to remove. Image sets get a copy made by the
+object store itself (no bytes pass through the web host), and the upload's own object goes
+once that commits.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import tempfile
@@ -26,9 +37,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
-from django.core.files.storage import storages
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Sum
@@ -40,6 +51,7 @@ from api.models import ChunkedUpload
 from audits.enums import SetRole
 from audits.models import ImageSet
 from audits.services.uploads import UploadRejected, image_set_upload
+from config.storage import delete_prefix, is_local, private_storage, write_atomic
 from reviews.models import Project, User
 from reviews.services.projects import ProjectNotEditable
 
@@ -64,7 +76,17 @@ class UploadQuotaExceeded(Exception):
 
 
 def _path(upload: ChunkedUpload) -> Path:
-    return Path(storages["private"].path(upload.stored_name))
+    """The upload's one file, appended to in place (filesystem storage only)."""
+    return Path(private_storage().path(upload.stored_name))
+
+
+def _parts(upload: ChunkedUpload) -> str:
+    """The folder of the upload's chunks on object storage, one object per chunk."""
+    return f"{upload.stored_name}.parts"
+
+
+def _part(upload: ChunkedUpload, offset: int) -> str:
+    return f"{_parts(upload)}/{offset:015d}"
 
 
 def upload_start(*, actor: User, project: Project, filename: str, size: int, sha256: str = "") -> ChunkedUpload:
@@ -95,9 +117,10 @@ def upload_start(*, actor: User, project: Project, filename: str, size: int, sha
             updated_at=now,
             expires_at=now + timedelta(hours=settings.API_UPLOAD_EXPIRY_HOURS),
         )
-    path = _path(upload)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    if is_local():  # on object storage the parts come with the chunks
+        path = _path(upload)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     return upload
 
 
@@ -161,7 +184,7 @@ def upload_append(*, upload_id: uuid.UUID, chunk: ChunkRange, read: Callable[[in
             upload = ChunkedUpload.objects.select_for_update().get(pk=upload_id)
             if _is_repeat(upload, chunk):  # another request brought these bytes meanwhile
                 return upload
-            _write_at(_path(upload), upload.received, chunk.length, spool.read)
+            _write_chunk(upload, chunk.length, spool)
             upload.received += chunk.length
             upload.updated_at = timezone.now()
             upload.save(update_fields=["received", "updated_at"])
@@ -201,6 +224,14 @@ def _copy(read: Callable[[int], bytes], write: Callable[[bytes], object], length
     return copied
 
 
+def _write_chunk(upload: ChunkedUpload, length: int, spool: IO[bytes]) -> None:
+    """The spooled chunk at the offset received so far: appended to the file, or a part of its own."""
+    if is_local():
+        _write_at(_path(upload), upload.received, length, spool.read)
+    else:
+        write_atomic(_part(upload, upload.received), spool)  # a failed request's part is replaced by the next
+
+
 def _write_at(path: Path, offset: int, length: int, read: Callable[[int], bytes]) -> None:
     """Write `length` spooled bytes at `offset`; on a failure (a full disk) the file is cut back."""
     with open(path, "r+b") as out:
@@ -220,27 +251,101 @@ def _finish(upload: ChunkedUpload) -> ChunkedUpload:
     holds those bytes) and raises ChunkRefused (422) after that commit."""
     if upload.status != UploadStatus.OPEN:
         return upload
-    found = _digest(upload) if upload.sha256 else ""
-    if found and found != upload.sha256:
-        with transaction.atomic():
-            locked = ChunkedUpload.objects.select_for_update().get(pk=upload.pk)
-            if locked.status != UploadStatus.OPEN or locked.received != locked.size:
-                return locked  # cancelled, or emptied by a concurrent retry, meanwhile
-            with open(_path(locked), "r+b") as stored:
-                stored.truncate(0)
-            locked.received = 0
-            locked.updated_at = timezone.now()
-            locked.save(update_fields=["received", "updated_at"])
+    if is_local():
+        found = _digest(upload) if upload.sha256 else ""
+    else:
+        try:
+            found = _compose(upload)
+        except FileNotFoundError:  # a part is gone: another request completed or cancelled it meanwhile?
+            latest = ChunkedUpload.objects.get(pk=upload.pk)
+            if latest.status != UploadStatus.OPEN or latest.received != latest.size:
+                return latest
+            locked, _discarded = _discard_received(upload)
+            raise ChunkRefused(
+                "A part of this upload is missing from storage; send the file again from byte 0.",
+                upload=locked,
+                status=422,
+            ) from None
+    if upload.sha256 and found != upload.sha256:
+        locked, discarded = _discard_received(upload)
+        if not discarded:
+            return locked  # cancelled, or emptied by a concurrent retry, meanwhile
         raise ChunkRefused(
             f"sha256: the received file's SHA-256 is {found}, not the declared {upload.sha256}; "
             "its bytes were discarded: send the file again from byte 0.",
             upload=locked,
             status=422,
         )
-    ChunkedUpload.objects.filter(pk=upload.pk, status=UploadStatus.OPEN, received=upload.size).update(
+    completed = ChunkedUpload.objects.filter(pk=upload.pk, status=UploadStatus.OPEN, received=upload.size).update(
         status=UploadStatus.COMPLETE, updated_at=timezone.now()
     )
+    if completed and not is_local():
+        transaction.on_commit(lambda: delete_prefix(_parts(upload)))  # composed into stored_name
     return ChunkedUpload.objects.get(pk=upload.pk)  # complete, or as a cancel meanwhile left it
+
+
+def _discard_received(upload: ChunkedUpload) -> tuple[ChunkedUpload, bool]:
+    """Empty an upload whose bytes cannot stand (under its lock, only if it still holds them all);
+    the row, and whether this call emptied it."""
+    with transaction.atomic():
+        locked = ChunkedUpload.objects.select_for_update().get(pk=upload.pk)
+        if locked.status != UploadStatus.OPEN or locked.received != locked.size:
+            return locked, False
+        if is_local():
+            with open(_path(locked), "r+b") as stored:
+                stored.truncate(0)
+        else:
+            delete_prefix(_parts(locked))
+            private_storage().delete(locked.stored_name)
+        locked.received = 0
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["received", "updated_at"])
+    return locked, True
+
+
+def _compose(upload: ChunkedUpload) -> str:
+    """Object storage: the parts, in order from byte 0, into one object `stored_name`; its SHA-256.
+
+    Writing the same bytes twice (two requests finishing at once) replaces the object whole."""
+    parts = _PartsReader(upload)
+    write_atomic(upload.stored_name, io.BufferedReader(parts, READ_BYTES))
+    if parts.offset != upload.size:
+        raise FileNotFoundError(f"the parts of {upload.stored_name} end at byte {parts.offset} of {upload.size}")
+    return parts.digest.hexdigest()
+
+
+class _PartsReader(io.RawIOBase):
+    """The parts of an upload read as one stream, in order: the part at 0, then the one where it ends."""
+
+    def __init__(self, upload: ChunkedUpload) -> None:
+        super().__init__()
+        self.upload = upload
+        self.offset = 0
+        self.digest = hashlib.sha256()
+        self._part: IO[bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while self.offset < self.upload.size:
+            if self._part is None:
+                self._part = private_storage().open(_part(self.upload, self.offset), "rb")
+            data = self._part.read(min(len(buffer), self.upload.size - self.offset))
+            if data:
+                buffer[: len(data)] = data
+                self.offset += len(data)
+                self.digest.update(data)
+                return len(data)
+            self._part.close()  # this part is read whole: the next one starts where it ended
+            self._part = None
+        return 0
+
+    def close(self) -> None:
+        if self._part is not None:
+            self._part.close()
+            self._part = None
+        super().close()
 
 
 def _digest(upload: ChunkedUpload) -> str:
@@ -257,7 +362,7 @@ def upload_cancel(*, upload: ChunkedUpload) -> bool:
         pk=upload.pk, status__in=[UploadStatus.OPEN, UploadStatus.COMPLETE]
     ).update(status=UploadStatus.CANCELLED, updated_at=timezone.now())
     if cancelled:
-        transaction.on_commit(lambda: storages["private"].delete(upload.stored_name))
+        transaction.on_commit(lambda: _delete([upload.stored_name], parts=[_parts(upload)]))
     return bool(cancelled)
 
 
@@ -275,17 +380,18 @@ def uploads_expire() -> int:
 
 
 class _StagedFile(UploadedFile):
-    """The bytes of a complete upload, offered as a temporary file so that storage moves them."""
+    """The bytes of a complete upload, offered as a temporary file so that filesystem storage moves
+    them; `private_name` tells image_set_upload they are stored already (object storage copies them)."""
 
     def __init__(self, upload: ChunkedUpload) -> None:
         super().__init__(None, name=upload.filename, size=upload.size)
-        self._stored = _path(upload)
+        self.private_name = upload.stored_name
 
     def temporary_file_path(self) -> str:
-        return str(self._stored)
+        return str(private_storage().path(self.private_name))
 
     def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
-        with open(self._stored, "rb") as stored:
+        with private_storage().open(self.private_name, "rb") as stored:
             while data := stored.read(chunk_size or READ_BYTES):
                 yield data
 
@@ -334,15 +440,20 @@ def image_set_from_uploads(
             raise UploadRejected(exc.message, field=named) from None
         every = [upload.pk for found in claimed.values() for upload in found]
         ChunkedUpload.objects.filter(pk__in=every).update(image_set=image_set, updated_at=timezone.now())
-        # The side files were read, not moved: their bytes go once the set is committed.
-        names = [found[0].stored_name for field, found in claimed.items() if field != "uploads"]
-        transaction.on_commit(lambda: _delete(names))
+        # The side files were read and the files moved (filesystem) or copied (object storage):
+        # the uploads' own bytes go once the set is committed.
+        used = [upload for found in claimed.values() for upload in found]
+        names, parts = [u.stored_name for u in used], [_parts(u) for u in used]  # parts: left by a lost commit
+        transaction.on_commit(lambda: _delete(names, parts=parts))
     return image_set
 
 
-def _delete(names: list[str]) -> None:
+def _delete(names: list[str], *, parts: list[str] | None = None) -> None:
+    storage = private_storage()
     for name in names:
-        storages["private"].delete(name)
+        storage.delete(name)
+    for folder in parts or []:
+        delete_prefix(folder)
 
 
 def _claim(*, actor: User, project: Project, ids: list[uuid.UUID], field: str) -> list[ChunkedUpload]:
@@ -361,6 +472,7 @@ def _claim(*, actor: User, project: Project, ids: list[uuid.UUID], field: str) -
             f"Only complete uploads make a set; not: {', '.join(unusable) or 'one of them (used meanwhile)'}.",
             field=field,
         )
-    if any(not _path(uploads[pk]).exists() for pk in ids):
+    storage = private_storage()
+    if any(not storage.exists(uploads[pk].stored_name) for pk in ids):
         raise UploadRejected("The bytes of an upload are gone; upload that file again.", field=field)
     return [uploads[pk] for pk in ids]

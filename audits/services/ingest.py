@@ -29,10 +29,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import socket
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -41,7 +41,6 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import storages
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, QuerySet
 from django.template.defaultfilters import pluralize
@@ -57,6 +56,7 @@ from audits.models import ImageFile, ImageSet
 from audits.selectors import has_synthetic_set
 from audits.services.runs import audit_run_request
 from config.broker import send_after_commit
+from config.storage import delete_prefix, download, is_local, local_path, private_storage
 from reviews.enums import Action
 from reviews.models import Project
 from reviews.services.activity import activity_record
@@ -82,7 +82,7 @@ class _Candidate:
 
     name: str
     path: Path
-    movable: bool  # extracted into our own folder (moved into storage), or a staged upload (copied)
+    movable: bool  # our own copy (extracted, or downloaded from object storage), or a staged upload itself
     nested: str = ""  # why it is refused as an archive inside an archive
     size: int = 0
     record: FileRecord | None = None
@@ -233,12 +233,12 @@ def _storage_folder(image_set: ImageSet) -> str:
 def _discard_earlier_attempts(image_set: ImageSet) -> None:
     """Files an earlier, lost attempt stored: no row names them (rows are written at the end)."""
     if image_set.attempts > 1 and not image_set.files.exists():
-        shutil.rmtree(storages["private"].path(_storage_folder(image_set)), ignore_errors=True)
+        delete_prefix(_storage_folder(image_set))
 
 
 def _discard(stored: list[str]) -> None:
     """This attempt's stored files, whose rows never committed."""
-    storage = storages["private"]
+    storage = private_storage()
     for name in stored:
         storage.delete(name)
     stored.clear()
@@ -276,14 +276,14 @@ def _collect(image_set: ImageSet, workdir: Path, progress: _Progress) -> tuple[l
     """Every file of the upload: archives extracted under one budget, loose files as they are, names unique.
 
     The lease is kept between archives (one archive of a few GiB extracts well within it)."""
-    storage = storages["private"]
     budget = UploadBudget.from_settings()
     notes: list[str] = list(image_set.notes)
     found: list[tuple[str, Path, bool]] = []
-    for label, stored_name in image_set.staged:
-        path = Path(storage.path(stored_name))
+    for index, (label, stored_name) in enumerate(image_set.staged):
+        path, own = _staged_file(stored_name, workdir, index)
         with open(path, "rb") as handle:
-            if archive_kind(handle) is not None:
+            is_archive = archive_kind(handle) is not None
+            if is_archive:
                 try:
                     members = extract_archive(handle, workdir, budget=budget)
                 except ArchiveRejected as exc:
@@ -291,14 +291,17 @@ def _collect(image_set: ImageSet, workdir: Path, progress: _Progress) -> tuple[l
                 if not members:
                     notes.append(f"The archive “{label}” holds no files (only folders or hidden files).")
                 found.extend((name, member, True) for name, member in members)
-                progress.beat()
-                continue
+        if is_archive:
+            if own:
+                path.unlink()  # extracted: the downloaded archive's disk space is the next archive's
+            progress.beat()
+            continue
         try:
             budget.charge_bytes(path.stat().st_size)
             budget.charge_file()
         except ArchiveRejected as exc:
             raise ArchiveRejected(f"The upload was refused at “{label}”: {exc.reason}.") from None
-        found.append((_plain_name(label), path, False))
+        found.append((_plain_name(label), path, own))
     if not found:
         raise ArchiveRejected("The upload holds no files: its archives contain only folders or hidden files.")
     taken: set[str] = set()
@@ -312,6 +315,17 @@ def _collect(image_set: ImageSet, workdir: Path, progress: _Progress) -> tuple[l
             candidate.nested = nested_archive(path) or ""
         candidates.append(candidate)
     return candidates, notes
+
+
+def _staged_file(stored_name: str, workdir: Path, index: int) -> tuple[Path, bool]:
+    """A staged upload as a local file, and whether it is this attempt's own copy.
+
+    On the filesystem it is the staged file itself, left as it is for a retry; from object
+    storage it is downloaded into the attempt's folder (the worker may be on any host), a copy
+    that is moved or changed freely and goes with the folder."""
+    if is_local():
+        return Path(private_storage().path(stored_name)), False
+    return download(stored_name, workdir / f"staged-{index}"), True
 
 
 def _limits() -> ReadLimits:
@@ -361,12 +375,11 @@ def _read_all(candidates: list[_Candidate], progress: _Progress, stored: list[st
     for sidecar in sidecars:
         current[0] = sidecar.name
         owner = owners.get(sidecar.name[: -len(".json")])
-        # The owner was stored already (an extracted one moved there): read it where it is now.
-        where = Path(owner.row.stored.path) if owner is not None and owner.row and owner.row.stored else None
-        pairs = [(owner.name, where or owner.path)] if owner is not None else []
-        records = {
-            r.name: r for r in read_set([*pairs, (sidecar.name, sidecar.path)], "", None, limits=_limits()).files
-        }
+        with ExitStack() as stack:
+            pairs = [(owner.name, _where(owner, stack))] if owner is not None else []
+            records = {
+                r.name: r for r in read_set([*pairs, (sidecar.name, sidecar.path)], "", None, limits=_limits()).files
+            }
         if owner is not None and owner.name in records and owner.row is not None:
             owner.record = records[owner.name]
             owner.row.header = _storable(owner.record.header)
@@ -377,6 +390,14 @@ def _read_all(candidates: list[_Candidate], progress: _Progress, stored: list[st
     current[0] = ""
     progress.files = progress.read
     progress.beat(force=True)
+
+
+def _where(owner: _Candidate, stack: ExitStack) -> Path:
+    """The owner of a sidecar was stored already: read it where it is now (an extracted file was
+    moved into the storage folder; an upload to object storage left the local copy in place)."""
+    if owner.path.exists() or owner.row is None or not owner.row.stored:
+        return owner.path
+    return stack.enter_context(local_path(owner.row.stored.name or ""))
 
 
 def _store(candidate: _Candidate, stored: list[str], image_set_id: int) -> None:
@@ -399,14 +420,21 @@ def _store(candidate: _Candidate, stored: list[str], image_set_id: int) -> None:
     if not record.accepted:
         return
     row.image_set_id = image_set_id  # the random name's folder (models.image_upload_to)
+    dicom = record.format == "dicom"
     if candidate.movable:
-        row.stored.save("image", _LocalFile(candidate.path), save=False)
+        if dicom:
+            _zero_preamble(candidate.path)  # our own copy: zeroed before it is stored
+        if is_local():
+            row.stored.save("image", _LocalFile(candidate.path), save=False)  # moved into place
+        else:
+            with open(candidate.path, "rb") as handle:
+                row.stored.save("image", File(handle), save=False)
     else:
         with open(candidate.path, "rb") as handle:  # a staged upload stays for a retry: copy it
             row.stored.save("image", File(handle), save=False)
+        if dicom:  # only on the filesystem (from object storage every file is our own copy)
+            _zero_preamble(Path(private_storage().path(row.stored.name or "")))
     stored.append(row.stored.name or "")
-    if record.format == "dicom":
-        _zero_preamble(Path(row.stored.path))
 
 
 def _zero_preamble(path: Path) -> None:
@@ -578,13 +606,13 @@ def _end(*, image_set: ImageSet, status: SetStatus, message: str, attempt: int |
 
 def _remove_staging_on_commit(image_set: ImageSet) -> None:
     """The uploaded files as staged: no longer needed once the ingest ended (the set row keeps their names)."""
-    storage = storages["private"]
+    storage = private_storage()
     names = [stored_name for _label, stored_name in image_set.staged]
 
     def remove() -> None:
         for name in names:
             storage.delete(name)
-        shutil.rmtree(storage.path(f"uploads/{image_set.pk}"), ignore_errors=True)
+        delete_prefix(f"uploads/{image_set.pk}")
 
     transaction.on_commit(remove)
 

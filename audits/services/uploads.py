@@ -16,7 +16,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from django.core.files.storage import storages
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
@@ -26,6 +25,7 @@ from audits.engine.inputs import parse_manifest, parse_metadata_csv, parse_value
 from audits.enums import SetRole, SetStatus
 from audits.models import ImageSet
 from audits.services.ingest import NOTES_MAX, image_set_ingest, ingest_queue, resend_at
+from config.storage import copy, is_local, private_storage
 from reviews.enums import Action
 from reviews.models import Project, User
 from reviews.services.activity import activity_record
@@ -75,7 +75,7 @@ def image_set_upload(
     manifest_side = _manifest_side(manifest, role)
     if not files:
         raise UploadRejected("Choose at least one image file or archive.", field="files")
-    storage = storages["private"]
+    storage = private_storage()
     staged: list[list[str]] = []
     try:
         with transaction.atomic():
@@ -99,8 +99,7 @@ def image_set_upload(
             )
             for index, upload in enumerate(files):
                 label = upload.name or f"file {index + 1}"
-                # A temporary upload is moved into place (FileSystemStorage), a small one written out.
-                name = storage.save(f"uploads/{image_set.pk}/{uuid.uuid4().hex}", upload)
+                name = _stage(f"uploads/{image_set.pk}/{uuid.uuid4().hex}", upload)
                 staged.append([label, name])
             image_set.staged = staged
             image_set.save(update_fields=["staged"])
@@ -127,6 +126,16 @@ def image_set_upload(
         if len(report) > NOTES_MAX:
             notes.append(f"… and {len(report) - NOTES_MAX} more notes.")
     return image_set
+
+
+def _stage(name: str, upload: UploadedFile) -> str:
+    """Store one uploaded file under `name`. A temporary upload is moved into place on the
+    filesystem storage, a small one written out; bytes that are in private storage already (an
+    API upload names them as `private_name`) are copied by the object store, not through here."""
+    source = getattr(upload, "private_name", "")
+    if source and not is_local():
+        return copy(source, name)
+    return private_storage().save(name, upload)
 
 
 # --------------------------------------------------------------------------- side files
