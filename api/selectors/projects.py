@@ -30,7 +30,7 @@ def project_rows(*, user: Any, ids: Sequence[int]) -> list[Project]:
 
     The filters, the order and the page run on bare project rows (the list's ids); only those
     rows are read with their counts, whatever the number of projects."""
-    return in_order_of(with_api_progress(projects_visible_to(user).filter(pk__in=ids)), ids)
+    return in_order_of(with_api_progress(projects_visible_to(user).filter(pk__in=ids).order_by()), ids)
 
 
 def project_with_progress(*, project: Project) -> Project:

@@ -101,7 +101,9 @@ def first_submitted_at() -> Subquery:
 def page_of_projects(user: Any, ids: Sequence[int]) -> list[Project]:
     """One page of a project list, by its ids: the rows with their progress and first
     submission, in the ids' order (one query)."""
-    rows = with_progress(projects_visible_to(user).filter(pk__in=ids)).annotate(first_submitted_at=first_submitted_at())
+    rows = with_progress(projects_visible_to(user).filter(pk__in=ids).order_by()).annotate(
+        first_submitted_at=first_submitted_at()
+    )
     return in_order_of(rows, ids)
 
 
