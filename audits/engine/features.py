@@ -216,13 +216,19 @@ def _glcm_stack(stack: np.ndarray) -> np.ndarray:
     n, height, width = stack.shape
     levels = quantise(stack).astype(np.intp)
     offsets = _glcm_offsets()
-    image_keys = (np.arange(n) * GLCM_LEVELS * GLCM_LEVELS)[:, None, None]
+    # Pair key = image * levels**2 + level * levels + neighbour level: one bincount counts every image.
+    first = (np.arange(n) * GLCM_LEVELS * GLCM_LEVELS)[:, None, None] + levels * GLCM_LEVELS
     counts = np.empty((n, len(offsets), GLCM_LEVELS, GLCM_LEVELS), dtype=np.float64)
+    done: dict[tuple[int, int], int] = {}
     for k, (dr, dc) in enumerate(offsets):
+        if (dr, dc) in done:  # scikit-image rounds the diagonals at distance 2 onto those at distance 1
+            counts[:, k] = counts[:, done[dr, dc]]
+            continue
+        done[dr, dc] = k
         rows, cols = slice(max(0, -dr), min(height, height - dr)), slice(max(0, -dc), min(width, width - dc))
         moved_rows = slice(rows.start + dr, rows.stop + dr)
         moved_cols = slice(cols.start + dc, cols.stop + dc)
-        keys = image_keys + levels[:, rows, cols] * GLCM_LEVELS + levels[:, moved_rows, moved_cols]
+        keys = first[:, rows, cols] + levels[:, moved_rows, moved_cols]
         flat = np.bincount(keys.ravel(), minlength=n * GLCM_LEVELS * GLCM_LEVELS)
         counts[:, k] = flat.reshape(n, GLCM_LEVELS, GLCM_LEVELS)
     glcm_matrix = counts + counts.transpose(0, 1, 3, 2)  # symmetric
@@ -269,6 +275,7 @@ def _lbp_stack(stack: np.ndarray) -> np.ndarray:
     row_steps = np.round(-LBP_RADIUS * np.sin(angle), 5)
     col_steps = np.round(LBP_RADIUS * np.cos(angle), 5)
     bits = np.empty((LBP_POINTS, n, height, width), dtype=bool)
+    top, bottom, other = (np.empty_like(image) for _ in range(3))
     for point, (row_step, col_step) in enumerate(zip(row_steps, col_steps, strict=True)):
         r = np.arange(height, dtype=np.float64) + row_step
         c = np.arange(width, dtype=np.float64) + col_step
@@ -284,9 +291,15 @@ def _lbp_stack(stack: np.ndarray) -> np.ndarray:
             bits[point] = at(low_r, low_c) - image >= 0
             continue
         dr, dc = (r - low_r)[:, None], (c - low_c)[None, :]
-        top = (1 - dc) * at(low_r, low_c) + dc * at(low_r, high_c)
-        bottom = (1 - dc) * at(high_r, low_c) + dc * at(high_r, high_c)
-        bits[point] = (1 - dr) * top + dr * bottom - image >= 0
+        # scikit-image's bilinear_interpolation, term by term, written into two buffers.
+        np.multiply(1 - dc, at(low_r, low_c), out=top)
+        top += np.multiply(dc, at(low_r, high_c), out=other)
+        np.multiply(1 - dc, at(high_r, low_c), out=bottom)
+        bottom += np.multiply(dc, at(high_r, high_c), out=other)
+        top *= 1 - dr
+        top += np.multiply(dr, bottom, out=other)
+        top -= image
+        np.greater_equal(top, 0, out=bits[point])
     changes = np.count_nonzero(bits[1:] != bits[:-1], axis=0)  # no wrap-around, as scikit-image counts
     codes = np.where(changes <= 2, bits.sum(axis=0), LBP_POINTS + 1)
     offsets = (np.arange(n) * LBP_BINS)[:, None, None]
