@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PRIVATE_STORAGE_ROOT=/app/var/private
 
 # Unprivileged runtime user. The code stays owned by root (read-only for the app);
-# only /app/var (static root, private uploads, celery beat schedule) is writable by it.
+# only /app/var (static root, private uploads or their cache, celery beat schedule) is writable by it.
 RUN groupadd --system --gid 1000 app \
  && useradd --system --uid 1000 --gid app --home-dir /app --shell /usr/sbin/nologin app
 
@@ -37,10 +37,12 @@ RUN SECRET_KEY="${BUILD_SECRET_KEY}" \
     DATABASE_URL=postgres://build:build@localhost:5432/build \
     REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput \
- && mkdir -p /app/var/private /app/var/run \
+ && mkdir -p /app/var/private /app/var/run /app/var/cache \
  && chown -R app:app /app/var
 
-# Private uploads (never served as static files); mount a named volume here.
+# Private uploads when they are kept on the filesystem (PRIVATE_STORAGE_BACKEND=filesystem, one
+# host): mount a named volume here. With object storage (PRIVATE_STORAGE_BACKEND=s3, the compose
+# stack) this stays empty and /app/var/cache holds this container's bounded cache of them.
 VOLUME ["/app/var/private"]
 
 USER app

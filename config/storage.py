@@ -190,6 +190,32 @@ def delete_prefix(prefix: str) -> None:
     shutil.rmtree(_cache_dir() / folder, ignore_errors=True)
 
 
+def bucket_ensure() -> bool:
+    """Create the private bucket when object storage is configured and it does not exist yet (the
+    compose stack's migrate step runs this; on AWS the bucket is usually made beforehand, with its
+    public access blocked). True when it was created."""
+    storage = private_storage()
+    if is_local(storage):
+        return False
+    from botocore.exceptions import ClientError
+
+    bucket = storage.bucket  # type: ignore[attr-defined]
+    try:
+        bucket.meta.client.head_bucket(Bucket=bucket.name)
+        return False
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    region = bucket.meta.client.meta.region_name
+    if region and region != "us-east-1":  # AWS wants the region said again outside us-east-1
+        bucket.create(CreateBucketConfiguration={"LocationConstraint": region})
+    else:
+        bucket.create()
+    bucket.wait_until_exists()
+    log.info("private storage: bucket %s created", bucket.name)
+    return True
+
+
 # --------------------------------------------------------------------------- this host's cache
 
 

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config.storage import (
+    bucket_ensure,
     cache_trim,
     copy,
     delete_prefix,
@@ -131,3 +132,14 @@ def test_a_copy_evicted_between_open_and_lock_is_fetched_again(s3, settings):
     os.close(descriptor)
     with local_path("images/2/a") as path:
         assert path.read_bytes() == b"bytes of a" and path.exists()
+
+
+def test_the_bucket_is_created_once_when_missing(s3, settings, monkeypatch, tmp_path):
+    assert bucket_ensure() is False  # the test's bucket exists
+    monkeypatch.setenv("AWS_STORAGE_BUCKET_NAME", f"{s3.name}-new")
+    private = private_storage_settings(root=tmp_path)
+    settings.STORAGES = {**settings.STORAGES, "private": private}
+    assert bucket_ensure() is True
+    assert bucket_ensure() is False
+    write_atomic("evidence/x", b"in the new bucket")
+    assert s3.client.get_object(Bucket=f"{s3.name}-new", Key="evidence/x")["Body"].read() == b"in the new bucket"
