@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from config import env
+from config.storage import private_storage_settings
 
 BASE_DIR = env.BASE_DIR
 VAR_DIR = env.VAR_DIR
@@ -133,16 +134,15 @@ STATIC_ROOT = env.env_path("STATIC_ROOT", VAR_DIR / "static")
 # permission-checked views. There is no MEDIA_URL on purpose.
 PRIVATE_STORAGE_ROOT = env.env_path("PRIVATE_STORAGE_ROOT", VAR_DIR / "private")
 STORAGES: dict[str, dict[str, Any]] = {
-    "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(PRIVATE_STORAGE_ROOT), "base_url": None},
-    },
-    "private": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(PRIVATE_STORAGE_ROOT), "base_url": None},
-    },
+    # PRIVATE_STORAGE_BACKEND=filesystem (default: PRIVATE_STORAGE_ROOT) or s3 (config.storage).
+    "default": private_storage_settings(root=PRIVATE_STORAGE_ROOT),
+    "private": private_storage_settings(root=PRIVATE_STORAGE_ROOT),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# This host's copies of privately stored files when they live in object storage
+# (config.storage.local_path); least recently used copies go past the bound.
+PRIVATE_CACHE_DIR = env.env_path("PRIVATE_CACHE_DIR", VAR_DIR / "private-cache")
+PRIVATE_CACHE_MAX_MB = env.env_int("PRIVATE_CACHE_MAX_MB", 4096, minimum=1)
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 

@@ -20,7 +20,11 @@ PRIVATE_STORAGE_ROOT = env.env_path("PRIVATE_STORAGE_ROOT", Path("/nonexistent")
 if str(PRIVATE_STORAGE_ROOT) == "/nonexistent":
     PRIVATE_STORAGE_ROOT = Path(tempfile.mkdtemp(prefix="misyn-test-private-"))
 for _name in ("default", "private"):
-    STORAGES[_name]["OPTIONS"]["location"] = str(PRIVATE_STORAGE_ROOT)
+    if STORAGES[_name]["BACKEND"] == "django.core.files.storage.FileSystemStorage":
+        STORAGES[_name]["OPTIONS"]["location"] = str(PRIVATE_STORAGE_ROOT)
+PRIVATE_CACHE_DIR = env.env_path("PRIVATE_CACHE_DIR", Path("/nonexistent"))
+if str(PRIVATE_CACHE_DIR) == "/nonexistent":
+    PRIVATE_CACHE_DIR = Path(tempfile.mkdtemp(prefix="misyn-test-cache-"))
 
 # The test suite's worker and test processes share a broker of their own, never the one
 # of a dashboard running beside them (a filesystem broker lives under var/).
