@@ -147,6 +147,7 @@ class AuditRun(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     chunks_total = models.PositiveIntegerField(default=0)
+    search_sent = models.BooleanField(default=False, help_text="The copy search's plan was sent (once per attempt).")
     merge_sent = models.BooleanField(default=False)
     progress = models.PositiveSmallIntegerField(default=0)
     progress_message = models.CharField(max_length=200, blank=True)
@@ -199,13 +200,31 @@ class AuditRun(models.Model):
         return self.status in {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
 
 
+class ChunkKind(models.TextChoices):
+    READ = "read", "Read images"
+    SEARCH = "search", "Search for copies"
+
+
 class AuditChunk(models.Model):
-    """One slice of a run's files, read and turned into features by one task, merged at the end."""
+    """One task's share of a run, merged at the end.
+
+    A "read" chunk reads a slice of a set's files into pixels, digests and features. A "search"
+    chunk, planned once every read chunk is done, searches one block of query images (synthetic,
+    or the memorization audit's baseline) for copies among all reference images and stores
+    their per-image scores (audits.engine.memorization.phases).
+    """
 
     run = models.ForeignKey(AuditRun, on_delete=models.CASCADE, related_name="chunks")
     index = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=ChunkKind.choices, default=ChunkKind.READ)
     role = models.CharField(max_length=20, choices=SetRole.choices)
     file_ids = models.JSONField(help_text="ImageFile ids this chunk reads, in order.")
+    query = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='A search chunk\'s queries: {"which": "synthetic" | "baseline", "source": read chunk index,'
+        ' "positions": image positions in that chunk\'s arrays}.',
+    )
     done = models.BooleanField(default=False)
     artifact = models.CharField(max_length=200, blank=True, help_text="Private-storage name of the chunk's arrays.")
     finished_at = models.DateTimeField(null=True, blank=True)

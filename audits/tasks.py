@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from audits.engine.preprocess import Preprocessing
 from audits.engine.readers import common as reader_common
 from audits.enums import RunStatus
-from audits.models import AuditChunk, AuditRun
+from audits.models import AuditChunk, AuditRun, ChunkKind
 from audits.services import ingest, runs
 
 log = logging.getLogger(__name__)
@@ -83,17 +83,34 @@ def process_chunk(*, run_id: int, attempt: int, index: int) -> None:
         runs.chunk_complete(run=run, index=index, artifact=chunk.artifact)
         return
     try:
-        artifact = runs.chunk_compute(
-            chunk=chunk,
-            params=Preprocessing(**run.params.get("preprocess", {})),
-            heartbeat=lambda: runs.run_keep_lease(run=run),
-        )
+        if chunk.kind == ChunkKind.SEARCH:
+            artifact = runs.search_compute(chunk=chunk, run=run, heartbeat=lambda: runs.run_keep_lease(run=run))
+        else:
+            artifact = runs.chunk_compute(
+                chunk=chunk,
+                params=Preprocessing(**run.params.get("preprocess", {})),
+                heartbeat=lambda: runs.run_keep_lease(run=run),
+            )
     except TRANSIENT:
         raise
     except Exception as exc:  # noqa: BLE001 (any other failure ends the run, with its reason)
         _fail_for(run_id, attempt, exc)
         return
     runs.chunk_complete(run=run, index=index, artifact=artifact)
+
+
+@shared_task(name="audits.plan_search", **_RETRY, **_LIMITS)
+def plan_search(*, run_id: int, attempt: int) -> None:
+    """Plan the copy search into search chunks once every read chunk is done (runs.run_plan_search)."""
+    run = AuditRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, attempts=attempt).first()
+    if run is None:
+        return
+    try:
+        runs.run_plan_search(run=run)
+    except TRANSIENT:
+        raise
+    except Exception as exc:  # noqa: BLE001 (any other failure ends the run, with its reason)
+        _fail_for(run_id, attempt, exc)
 
 
 @shared_task(name="audits.merge_run", **_RETRY, **_LIMITS)

@@ -30,14 +30,17 @@ def run_suite(
     params: dict[str, dict[str, Any]] | None = None,
     features: tuple[np.ndarray, np.ndarray] | None = None,
     progress: Callable[[str, int], None] | None = None,
+    memorization_scores: dict[str, Any] | None = None,
 ) -> dict[str, AuditResult]:
     """Run every audit that its inputs allow; the others say why not and what they need.
 
     `params` maps an audit name to its parameters (thresholds); `features` are the
     rad-lite feature matrices of the usable synthetic and reference images when chunk
-    tasks computed them already.
+    tasks computed them already; `memorization_scores` are the memorization audit's per-image
+    scores when chunk tasks searched for copies (`memorization.run_scored`; its pixels are then
+    not read).
     """
-    from audits.engine import disclosure, fidelity, memorization, privacy, representation
+    from audits.engine import disclosure, fidelity, privacy, representation
     from audits.engine import manifest as manifest_audit
 
     params = params or {}
@@ -62,7 +65,7 @@ def run_suite(
             results[name] = _missing(name, "reference set", _NEEDS_REFERENCE)
     else:
         step("privacy", lambda: privacy.run(synthetic, reference, params.get("privacy"), holdout=holdout))
-        step("memorization", lambda: memorization.run(synthetic, reference, holdout, params.get("memorization")))
+        step("memorization", lambda: _memorization(synthetic, reference, holdout, params, memorization_scores))
         step("fidelity", lambda: fidelity.run(synthetic, reference, params.get("fidelity"), features=features))
         per_image = _copy_flags(results["memorization"])
         step(
@@ -70,6 +73,20 @@ def run_suite(
             lambda: representation.run(synthetic, reference, params.get("representation"), per_image=per_image),
         )
     return {name: results[name] for name in AUDITS}
+
+
+def _memorization(
+    synthetic: ImageSet,
+    reference: ImageSet,
+    holdout: ImageSet | None,
+    params: dict[str, dict[str, Any]],
+    scores: dict[str, Any] | None,
+) -> AuditResult:
+    from audits.engine import memorization
+
+    if scores is None:
+        return memorization.run(synthetic, reference, holdout, params.get("memorization"))
+    return memorization.run_scored(synthetic, reference, holdout, params.get("memorization"), scores)
 
 
 def _copy_flags(memorization_result: AuditResult) -> dict[str, Any] | None:

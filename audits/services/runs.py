@@ -15,15 +15,12 @@ import logging
 import os
 import socket
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.core.files.storage import storages
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -32,9 +29,10 @@ from audits.engine.preprocess import Preprocessing
 from audits.engine.types import FileRecord, Image
 from audits.engine.types import ImageSet as EngineSet
 from audits.enums import FINAL_RUN_STATUSES, RunStatus, SetRole
-from audits.models import AuditChunk, AuditRun, ImageFile
+from audits.models import AuditChunk, AuditRun, ChunkKind, ImageFile
 from audits.selectors import current_params, current_sets, run_input_digest
 from config.broker import send_after_commit
+from config.storage import local_path, private_storage, write_atomic
 from reviews.enums import Action, EventKind
 from reviews.events import event_emit
 from reviews.models import Project, User
@@ -213,12 +211,23 @@ def run_plan_chunks(*, run: AuditRun) -> list[int]:
                 )
                 index += 1
         AuditRun.objects.filter(pk=run.pk).update(chunks_total=index)
-    todo = list(run.chunks.filter(done=False).values_list("index", flat=True))
-    for index in todo:
-        _send("audits.process_chunk", run_id=run.pk, attempt=run.attempts, index=index)
-    if not todo:
-        _send_merge_once(run)
-    return todo
+    return _advance(run)
+
+
+def _advance(run: AuditRun) -> list[int]:
+    """Send what the run waits for: its unread chunks, else its copy-search plan or unsearched
+    blocks, else its merge. Return the chunk indexes sent (a re-queued run resumes here)."""
+    for kind in (ChunkKind.READ, ChunkKind.SEARCH):
+        todo = list(run.chunks.filter(kind=kind, done=False).values_list("index", flat=True))
+        for index in todo:
+            _send("audits.process_chunk", run_id=run.pk, attempt=run.attempts, index=index)
+        if todo:
+            return todo
+        if kind == ChunkKind.READ and not run.chunks.filter(kind=ChunkKind.SEARCH).exists():
+            _send_once(run, "search_sent", "audits.plan_search")
+            return []
+    _send_once(run, "merge_sent", "audits.merge_run")
+    return []
 
 
 def _artifact_name(run_id: int, index: int) -> str:
@@ -245,7 +254,8 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
         image_file = files.get(file_id)
         if image_file is None:
             continue
-        record, images = read_file(Path(image_file.stored.path), image_file.name, params)
+        with local_path(image_file.stored.name) as path:
+            record, images = read_file(path, image_file.name, params)
         if record.error:
             errors[file_id] = record.error
         for image in images:
@@ -272,51 +282,214 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
         features=feats,
         errors=np.array(json.dumps(errors)),
     )
-    name = _artifact_name(chunk.run_id, chunk.index)
-    path = Path(storages["private"].path(name))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
-    temporary.write_bytes(buffer.getvalue())
-    os.replace(temporary, path)
-    return name
+    return write_atomic(_artifact_name(chunk.run_id, chunk.index), buffer.getvalue())
 
 
 @transaction.atomic
 def chunk_complete(*, run: AuditRun, index: int, artifact: str) -> bool:
-    """Mark a chunk done once; when it was the last, send the merge exactly once."""
+    """Mark a chunk done once; when it was the last of its kind, send the next step exactly once
+    (the copy-search plan after the last read chunk, the merge after the last search block)."""
     locked = AuditRun.objects.select_for_update(no_key=True).get(pk=run.pk)
     if locked.status != RunStatus.RUNNING or locked.attempts != run.attempts:
         # Too late (the run ended or was re-queued): this attempt's output is nobody's.
         if not AuditChunk.objects.filter(run=locked, index=index, artifact=artifact).exists():
-            storage = storages["private"]
+            storage = private_storage()
             transaction.on_commit(lambda: storage.delete(artifact))
         return False
     AuditChunk.objects.filter(run=locked, index=index, done=False).update(
         done=True, artifact=artifact, finished_at=timezone.now()
     )
-    done = locked.chunks.filter(done=True).count()
-    total = locked.chunks_total or 1
-    run_heartbeat(run=locked, progress=int(80 * done / total), message=f"Read {done} of {total} chunks")
-    if done == locked.chunks_total:
-        _send_merge_once(locked)
+    kind = AuditChunk.objects.filter(run=locked, index=index).values_list("kind", flat=True).first()
+    of_kind = locked.chunks.filter(kind=kind)
+    done, total = of_kind.filter(done=True).count(), of_kind.count()
+    if kind == ChunkKind.SEARCH:
+        progress, message = 50 + int(30 * done / total), f"Searched {done} of {total} blocks of images for copies"
+    else:
+        progress, message = int(50 * done / max(total, 1)), f"Read {done} of {total} chunks"
+    run_heartbeat(run=locked, progress=progress, message=message)
+    if done == total:
+        _advance(locked)
     return True
 
 
-def _send_merge_once(run: AuditRun) -> None:
-    if AuditRun.objects.filter(pk=run.pk, merge_sent=False).update(merge_sent=True) == 1:
-        _send("audits.merge_run", run_id=run.pk, attempt=run.attempts)
+def _send_once(run: AuditRun, flag: str, task: str) -> None:
+    """Send `task` for this attempt unless `flag` says it was sent (compare-and-set on the flag)."""
+    if AuditRun.objects.filter(pk=run.pk, **{flag: False}).update(**{flag: True}) == 1:
+        _send(task, run_id=run.pk, attempt=run.attempts)
 
 
-def load_engine_sets(run: AuditRun, params: Preprocessing) -> dict[str, EngineSet]:
-    """Rebuild the engine's image sets from the chunk artifacts and the file rows."""
+# Query images per search task: a read chunk's usable images, or the baseline's rows in it, in
+# pieces of at most this many (a chunk of 3-D files can hold thousands of slices).
+SEARCH_BLOCK_IMAGES = 256
+
+
+def _memorization_params(run: AuditRun) -> dict[str, Any]:
+    from audits.engine.memorization import resolve_params
+
+    return resolve_params((run.params.get("audits") or {}).get("memorization"))
+
+
+def _read_chunks(run: AuditRun) -> QuerySet[AuditChunk]:
+    return run.chunks.filter(kind=ChunkKind.READ).order_by("index")
+
+
+def _arrays(chunk: AuditChunk, *keys: str) -> dict[str, np.ndarray]:
+    """Only the named arrays of a chunk's artifact (an .npz member is read when asked for)."""
+    with local_path(chunk.artifact) as path, np.load(path, allow_pickle=True) as data:
+        return {key: data[key] for key in keys}
+
+
+def _usable_positions(run: AuditRun, role: str) -> Iterator[tuple[AuditChunk, np.ndarray, np.ndarray]]:
+    """(chunk, positions of its usable images, their pixel digests) for each read chunk of `role`."""
+    for chunk in _read_chunks(run).filter(role=role):
+        data = _arrays(chunk, "blanks", "digests")
+        positions = np.flatnonzero(~data["blanks"].astype(bool))
+        yield chunk, positions, data["digests"][positions]
+
+
+@transaction.atomic
+def run_plan_search(*, run: AuditRun) -> list[int]:
+    """Once every read chunk is done: one search chunk per block of query images, sent; none
+    (and the merge sent) when the memorization audit cannot run on these sets.
+
+    The baseline's seeded sample is drawn here, from the digests of the whole sets, so that
+    the tasks search exactly the rows the in-process audit would.
+    """
+    locked = AuditRun.objects.select_for_update(no_key=True).get(pk=run.pk)
+    if locked.status != RunStatus.RUNNING or locked.attempts != run.attempts:
+        return []
+    if not locked.chunks.filter(kind=ChunkKind.SEARCH).exists():
+        index = locked.chunks.count()
+        for role, which, positions in _search_blocks(locked):
+            AuditChunk.objects.create(
+                run=locked,
+                index=index,
+                kind=ChunkKind.SEARCH,
+                role=role,
+                file_ids=[],
+                query={"which": which, "source": positions[0], "positions": positions[1]},
+            )
+            index += 1
+    if not locked.chunks.filter(kind=ChunkKind.SEARCH).exists():  # nothing to search: merge
+        _send_once(locked, "merge_sent", "audits.merge_run")
+        return []
+    run_heartbeat(run=locked, progress=50, message="Searching the images for copies")
+    return _advance(locked)
+
+
+def _search_blocks(run: AuditRun) -> Iterator[tuple[str, str, tuple[int, list[int]]]]:
+    """(role of the query images, "synthetic" or "baseline", (read chunk index, image positions))."""
+    from audits.engine.memorization import baseline_plan, check_computable
+
+    sets = load_engine_sets(run, Preprocessing(**run.params.get("preprocess", {})), pixels=False)
+    synthetic, reference = sets.get(SetRole.SYNTHETIC), sets.get(SetRole.REFERENCE)
+    holdout = sets.get(SetRole.HOLDOUT)
+    p = _memorization_params(run)
+    if synthetic is None or reference is None or check_computable(synthetic, reference, holdout, p["max_shift"]):
+        return
+    located = {role: list(_usable_positions(run, role)) for role in (SetRole.SYNTHETIC, SetRole.REFERENCE)}
+    located[SetRole.HOLDOUT] = list(_usable_positions(run, SetRole.HOLDOUT)) if holdout is not None else []
+    for chunk, positions, _digests in located[SetRole.SYNTHETIC]:
+        for start in range(0, len(positions), SEARCH_BLOCK_IMAGES):
+            piece = positions[start : start + SEARCH_BLOCK_IMAGES]
+            yield SetRole.SYNTHETIC, "synthetic", (chunk.index, piece.tolist())
+    digests = {role: [str(d) for _c, _p, ds in found for d in ds] for role, found in located.items()}
+    plan = baseline_plan(digests[SetRole.REFERENCE], digests[SetRole.HOLDOUT], p)
+    role = SetRole.HOLDOUT if plan.kind == "holdout" else SetRole.REFERENCE
+    # the usable rows of the baseline's set, as (read chunk index, image position)
+    where = [(chunk.index, int(position)) for chunk, positions, _d in located[role] for position in positions]
+    rows = [where[int(row)] for row in plan.rows]
+    start = 0
+    while start < len(rows):
+        source = rows[start][0]
+        stop = start
+        while stop < len(rows) and rows[stop][0] == source and stop - start < SEARCH_BLOCK_IMAGES:
+            stop += 1
+        yield role, "baseline", (source, [position for _source, position in rows[start:stop]])
+        start = stop
+
+
+def search_compute(*, chunk: AuditChunk, run: AuditRun, heartbeat: Callable[[], object] | None = None) -> str:
+    """One search chunk: its query images against every reference block, scores stored.
+
+    Reads one reference chunk at a time, then only the candidates' pixels; idempotent like
+    `chunk_compute` (a fixed name, written atomically).
+    """
+    from audits.engine.memorization import duplicate_groups, search_block
+
+    p = _memorization_params(run)
+    references = list(_usable_positions(run, SetRole.REFERENCE))
+    offsets = np.cumsum([0] + [len(positions) for _c, positions, _d in references])
+    source = run.chunks.get(kind=ChunkKind.READ, index=chunk.query["source"])
+    positions = np.asarray(chunk.query["positions"], dtype=np.int64)
+    queries = _arrays(source, "pixels")["pixels"][positions]
+    groups = query_groups = None
+    if chunk.query["which"] == "baseline" and chunk.role == SetRole.REFERENCE:  # leave-one-out
+        groups = duplicate_groups([str(d) for _c, _p, digests in references for d in digests])
+        first = int(offsets[[c.index for c, _p, _d in references].index(source.index)])
+        source_positions = next(found for c, found, _d in references if c.index == source.index)
+        query_groups = groups[first + np.searchsorted(source_positions, positions)]
+
+    def blocks() -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        for (ref_chunk, ref_positions, _d), offset in zip(references, offsets, strict=False):
+            if heartbeat is not None:
+                heartbeat()
+            pixels = _arrays(ref_chunk, "pixels")["pixels"][ref_positions]
+            yield int(offset), pixels, None if groups is None else groups[offset : offset + len(ref_positions)]
+
+    def pixels_of(rows: np.ndarray) -> np.ndarray:
+        parts = []
+        for (ref_chunk, ref_positions, _d), offset in zip(references, offsets, strict=False):
+            mine = rows[(rows >= offset) & (rows < offset + len(ref_positions))] - offset
+            if mine.size:
+                parts.append(_arrays(ref_chunk, "pixels")["pixels"][ref_positions[mine]])
+        size = queries.shape[-1]
+        return np.concatenate(parts) if parts else np.zeros((0, size, size), np.float32)
+
+    scores = search_block(queries, blocks(), pixels_of, p, query_groups=query_groups)
+    buffer = io.BytesIO()
+    arrays: dict[str, Any] = scores.arrays()
+    np.savez(buffer, **arrays)
+    return write_atomic(f"runs/{run.pk}/search-{chunk.index}.npz", buffer.getvalue())
+
+
+def search_scores(run: AuditRun) -> dict[str, Any] | None:
+    """The memorization audit's per-image scores from the search chunks; None for a run without them."""
+    from audits.engine.memorization import BlockScores, combine_scores
+
+    blocks: dict[str, list[Any]] = {"synthetic": [], "baseline": []}
+    searches = list(run.chunks.filter(kind=ChunkKind.SEARCH).order_by("index"))
+    if not searches:
+        return None
+    for chunk in searches:
+        with local_path(chunk.artifact) as path, np.load(path) as data:
+            blocks[chunk.query["which"]].append(BlockScores.from_arrays(data))
+    transforms = _memorization_params(run)["search_transforms"]
+    return {which: combine_scores(found, transforms) for which, found in blocks.items()}
+
+
+def load_engine_sets(run: AuditRun, params: Preprocessing, *, pixels: bool = True) -> dict[str, EngineSet]:
+    """Rebuild the engine's image sets from the chunk artifacts and the file rows.
+
+    Without `pixels`, each image's pixels are a read-only placeholder of the right shape that
+    takes no memory (labels, digests and blank flags are real): what the plan and the audits
+    that read no pixels need.
+    """
     from audits.engine.inputs import metadata_from_headers, parse_metadata_csv, parse_value_map
 
     sets: dict[str, EngineSet] = {}
     artifacts: dict[str, list[dict[str, Any]]] = {}
     read_errors: dict[int, str] = {}
-    for chunk in run.chunks.order_by("index"):
-        with np.load(storages["private"].path(chunk.artifact), allow_pickle=True) as data:
-            artifacts.setdefault(chunk.role, []).append({key: data[key] for key in data.files})
+    keys = ["digests", "files", "indexes", "blanks", "errors"]
+    if pixels:
+        keys += ["pixels", "native", "units"]
+    placeholder = np.broadcast_to(np.zeros((), np.float32), (params.size, params.size))
+    for chunk in _read_chunks(run):
+        with local_path(chunk.artifact) as path, np.load(path, allow_pickle=True) as data:
+            found = {key: data[key] for key in keys if key in data.files}
+            if "pixels" not in found:
+                found["pixels"] = [placeholder] * len(found["digests"])
+            artifacts.setdefault(chunk.role, []).append(found)
             # A file accepted at upload can still fail in the worker (its memory limit).
             read_errors.update({int(k): v for k, v in json.loads(str(data["errors"])).items()})
     for image_set in run.sets.all():
@@ -369,9 +542,8 @@ def _native_of(data: dict[str, Any], i: int) -> dict[str, Any]:
 
 def chunk_features(run: AuditRun, role: str) -> np.ndarray:
     parts = []
-    for chunk in run.chunks.filter(role=role).order_by("index"):
-        with np.load(storages["private"].path(chunk.artifact), allow_pickle=True) as data:
-            parts.append(data["features"])
+    for chunk in _read_chunks(run).filter(role=role):
+        parts.append(_arrays(chunk, "features")["features"])
     return np.concatenate(parts) if parts else np.zeros((0, 35))
 
 
@@ -401,6 +573,7 @@ def run_merge(*, run: AuditRun) -> dict[str, Any]:
         params=run.params.get("audits", {}),
         features=features,
         progress=progress,
+        memorization_scores=search_scores(run),
     )
     # Files accepted at upload that the worker could not read (its memory limit, say).
     accepted_at_upload = set(
@@ -471,7 +644,7 @@ def run_fail(*, run_id: int, reason: str, attempt: int | None = None) -> bool:
 
 def _delete_artifacts(run: AuditRun) -> None:
     names = [c.artifact for c in run.chunks.exclude(artifact="")]
-    storage = storages["private"]
+    storage = private_storage()
 
     def delete() -> None:
         for name in names:
@@ -499,6 +672,7 @@ def reconcile_runs() -> dict[str, int]:
                 .filter(lease_until__lt=now)
                 .update(
                     status=RunStatus.QUEUED,
+                    search_sent=False,
                     merge_sent=False,
                     lease_until=_resend_at(),
                     progress_message="Re-queued: worker lost",

@@ -215,10 +215,10 @@ def _run(
                 reference_spectrum=nn.reference_spectrum,
             )
             as_is, transform = found.as_is(), found.transform
-        t = lap(f"candidates_{which}", t)
+        t = lap("nn_given" if candidates is not None else f"nn_{which}", t)
         block = score_block(images, as_is, transform, np.arange(m), r_img, p, views, whole_set=True)
         scores[which] = combine_scores([block], views is not None)
-        t = lap(f"scores_{which}", t)
+        t = lap(f"rerank_{which}", t)  # the re-rank, and the transform search and alignment when on
     plan = BaselinePlan(nn.baseline_kind, nn.baseline_rows, nn.baseline_pool, nn.n_holdout_duplicates)
     return decide(synthetic, reference, holdout, p, inputs, plan, size, scores, timings, started, lap)
 

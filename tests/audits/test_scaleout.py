@@ -1,0 +1,102 @@
+"""A run spread over chunk tasks (issue 13): read chunks, then the copy search as one task per block
+of query images, then a merge of per-image rows. Through a real worker its results equal the
+in-process suite over the same files, a mirrored copy and an exact copy found."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audits.engine.preprocess import Preprocessing
+from audits.engine.readers import read_file
+from audits.engine.suite import run_suite
+from audits.engine.types import FileRecord
+from audits.engine.types import ImageSet as EngineSet
+from audits.enums import RunStatus, SetRole
+from audits.models import AuditChunk, AuditRun, ChunkKind, ImageSet
+from audits.services.uploads import image_set_upload
+from config.storage import local_path
+from tests.audits.images import example4d
+from tests.audits.test_live import _png, _wait_final, _wait_ingested, _zip
+from tests.factories import ProjectFactory, ResearcherFactory
+
+pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+
+def _project():
+    """Reference: even EPI slices; held-out: the other time point's odd slices; synthetic: odd
+    slices, an exact copy of a reference slice and a mirrored one."""
+    owner = ResearcherFactory()
+    project = ProjectFactory(owner=owner)
+    volume = example4d()
+    reference = [_png(volume[:, :, k, 0], f"real-{k:02d}.png", label=False) for k in range(0, 24, 2)]
+    holdout = [_png(volume[:, :, k, 1], f"held-{k:02d}.png", label=False) for k in range(1, 24, 2)]
+    synthetic = [_png(volume[:, :, k, 0], f"synthetic-{k:02d}.png") for k in range(1, 17, 2)]
+    synthetic.append(_png(volume[:, :, 6, 0], "synthetic-copy.png"))
+    synthetic.append(_png(np.ascontiguousarray(volume[::-1, :, 10, 0]), "synthetic-mirrored.png"))
+    for role, files, name in (
+        (SetRole.REFERENCE, reference, "real.zip"),
+        (SetRole.HOLDOUT, holdout, "held.zip"),
+        (SetRole.SYNTHETIC, synthetic, "synthetic.zip"),
+    ):
+        image_set_upload(actor=owner, project=project, role=role, files=[_zip(files, name)])
+    _wait_ingested(project)
+    return project
+
+
+def _in_process(run: AuditRun) -> dict:
+    """The suite in this process over the run's files, read as the chunk tasks read them."""
+    params = Preprocessing(**run.params.get("preprocess", {}))
+    sets: dict[str, EngineSet] = {}
+    for image_set in ImageSet.objects.filter(runs=run):
+        records, images = [], []
+        for row in image_set.files.order_by("name"):
+            record = FileRecord(name=row.name, sha256=row.sha256, format=row.format, width=row.width,
+                                height=row.height, slices=row.slices, header=row.header, error=row.error)  # fmt: skip
+            records.append(record)
+            if row.error:
+                continue
+            with local_path(row.stored.name) as path:
+                _record, read = read_file(Path(path), row.name, params)
+            images.extend(read)
+        sets[image_set.role] = EngineSet(role=image_set.role, files=records, images=images)
+    results = run_suite(
+        synthetic=sets[SetRole.SYNTHETIC],
+        reference=sets[SetRole.REFERENCE],
+        holdout=sets[SetRole.HOLDOUT],
+        params=run.params.get("audits", {}),
+    )
+    return {name: result.as_dict() for name, result in results.items()}
+
+
+def _without_timings(results: dict) -> str:
+    return json.dumps(
+        {name: {k: v for k, v in r.items() if k != "timings"} for name, r in results.items()}, sort_keys=True
+    )
+
+
+def test_a_run_through_search_tasks_equals_the_in_process_suite(start_worker):
+    start_worker(AUDIT_CHUNK_FILES="3")
+    project = _project()
+    run = _wait_final(project, timeout=600)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+
+    searched = AuditChunk.objects.filter(run=run, kind=ChunkKind.SEARCH)
+    read = AuditChunk.objects.filter(run=run, kind=ChunkKind.READ)
+    assert read.count() == 4 + 4 + 4  # 12 files per set, 3 per chunk
+    # synthetic: one block per read chunk; baseline: the held-out images, one block per chunk
+    assert searched.filter(query__which="synthetic").count() == 4
+    assert searched.filter(query__which="baseline", role=SetRole.HOLDOUT).count() == 4
+    assert all(chunk.done for chunk in [*searched, *read])
+
+    memorization = run.results["memorization"]
+    assert memorization["metrics"]["baseline"] == "holdout"
+    flagged = {item["synthetic_file"]: item for item in memorization["flagged"]}
+    assert flagged["synthetic-copy.png"]["kind"] == "exact"
+    assert flagged["synthetic-mirrored.png"]["reference_file"] == "real-10.png"
+    assert flagged["synthetic-mirrored.png"]["transform_text"].startswith("mirrored")
+
+    assert _without_timings(run.results) == _without_timings(_in_process(run))
