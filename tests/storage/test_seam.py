@@ -91,8 +91,9 @@ def test_write_read_copy_and_delete_go_through_the_bucket_not_the_disk(s3, setti
         assert path.read_bytes() == b"second"
 
     assert download("runs/7/chunk-0.npz", tmp_path / "own" / "chunk.npz").read_bytes() == b"second"
+    write_atomic("runs/70/chunk-0.npz", b"another run's")
     delete_prefix("runs/7")
-    assert s3.keys() == [] and not (Path(settings.PRIVATE_CACHE_DIR) / "runs/7").exists()
+    assert s3.keys() == ["runs/70/chunk-0.npz"] and not (Path(settings.PRIVATE_CACHE_DIR) / "runs/7").exists()
     delete_prefix("runs/7")  # nothing there: no error
 
 
@@ -143,3 +144,16 @@ def test_the_bucket_is_created_once_when_missing(s3, settings, monkeypatch, tmp_
     assert bucket_ensure() is False
     write_atomic("evidence/x", b"in the new bucket")
     assert s3.client.get_object(Bucket=f"{s3.name}-new", Key="evidence/x")["Body"].read() == b"in the new bucket"
+
+
+def test_a_key_prefix_keeps_every_object_under_it(s3, settings, monkeypatch, tmp_path):
+    """AWS_LOCATION: two installations can share a bucket, each under its own prefix."""
+    monkeypatch.setenv("AWS_LOCATION", "board-a")
+    settings.STORAGES = {**settings.STORAGES, "private": private_storage_settings(root=tmp_path)}
+    write_atomic("images/1/x", b"pixels")
+    copy("images/1/x", "uploads/1/y")
+    with local_path("uploads/1/y") as path:
+        assert path.read_bytes() == b"pixels"
+    assert s3.keys() == ["board-a/images/1/x", "board-a/uploads/1/y"]
+    delete_prefix("images/1")
+    assert s3.keys() == ["board-a/uploads/1/y"]
