@@ -28,7 +28,7 @@ def pixel_digest(native: np.ndarray) -> str:
     array = np.ascontiguousarray(native)
     array = array.astype("<i8") if array.dtype.kind in "iu" else array.astype("<f8")
     digest = hashlib.sha256(str(array.shape).encode())
-    digest.update(array.tobytes())
+    digest.update(np.ascontiguousarray(array).data)  # the same bytes as tobytes(), without the copy
     return digest.hexdigest()
 
 
@@ -50,15 +50,17 @@ def preprocess(native: np.ndarray, params: Preprocessing) -> tuple[np.ndarray, b
     correlation is undefined on it and L2 would make every blank image a copy of every other.
     """
     grey = to_grey(native)
-    finite = grey[np.isfinite(grey)]
+    all_finite = bool(np.isfinite(grey).all())
+    finite = grey.ravel() if all_finite else grey[np.isfinite(grey)]  # no copy in the usual case
     if finite.size == 0:
         return np.zeros((params.size, params.size), np.float32), True
     low, high = np.percentile(finite, [params.p_low, params.p_high])
-    spread = float(np.ptp(finite))
-    scale = max(abs(float(finite.max())), abs(float(finite.min())), 1e-12)
+    largest, smallest = float(finite.max()), float(finite.min())
+    spread = largest - smallest  # np.ptp
+    scale = max(abs(largest), abs(smallest), 1e-12)
     if high - low <= 0 or spread / scale < params.blank_std:
         return np.zeros((params.size, params.size), np.float32), True
-    clipped = (np.clip(np.nan_to_num(grey, nan=low), low, high) - low) / (high - low)
+    clipped = (np.clip(grey if all_finite else np.nan_to_num(grey, nan=low), low, high) - low) / (high - low)
     resized = resize(clipped, (params.size, params.size), order=1, anti_aliasing=True, preserve_range=True)
     return resized.astype(np.float32), False
 

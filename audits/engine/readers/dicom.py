@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -171,14 +172,17 @@ def _dicom_int(ds: Any, keyword: str, default: int | None = None) -> int:
         raise Rejected(f"DICOM {keyword} {value!r} is not a number") from exc
 
 
-def _read_dicom(path: Path, record: FileRecord, params: Preprocessing | None, limits: ReadLimits) -> list[Image]:
+def _read_dicom(
+    path: Path, record: FileRecord, params: Preprocessing | None, limits: ReadLimits, content: bytes | None = None
+) -> list[Image]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
         # never force=True: a DICOM must really be one. Values over 1 MiB (the pixel data) are read
-        # only when used, after the header's declared size has passed the budget.
-        ds = pydicom.dcmread(path, defer_size="1 MB")
+        # only when used, after the header's declared size has passed the budget. `content`: the
+        # file's bytes when read_file has read them already.
+        ds = pydicom.dcmread(path if content is None else io.BytesIO(content), defer_size="1 MB")
     except InvalidDicomError as exc:
         raise Rejected(f"not a valid DICOM file: {exc}") from exc
     except interruptions(MemoryError):

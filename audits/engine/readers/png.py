@@ -52,10 +52,12 @@ def _png_chunks(data: bytes) -> tuple[tuple[int, int, int, int], list[str]]:
     return (width, height, depth, colour), types
 
 
-def _read_png(path: Path, record: FileRecord, params: Preprocessing | None, limits: object = None) -> list[Image]:
+def _read_png(
+    path: Path, record: FileRecord, params: Preprocessing | None, limits: object = None, content: bytes | None = None
+) -> list[Image]:
     from PIL import Image as PILImage
 
-    data = path.read_bytes()
+    data = path.read_bytes() if content is None else content
     (width, height, _depth, _colour), chunk_types = _png_chunks(data)
     record.format = "png"
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE) or width * height > MAX_PNG_PIXELS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import warnings
@@ -29,6 +30,9 @@ from .nifti import _read_nifti
 from .png import _read_png
 from .sniff import file_sha256, sniff_format
 
+# Files up to this size are read into memory once; larger ones are streamed from disk as before.
+READ_ONCE_BYTES = 64 * 1024 * 1024
+
 
 def read_file(
     path: Path, name: str, params: Preprocessing | None, limits: ReadLimits | None = None
@@ -44,18 +48,25 @@ def read_file(
         if path.is_symlink() or not path.is_file():
             raise Rejected("not a regular file")
         size = path.stat().st_size
-        record.sha256 = file_sha256(path)
+        # A small file is read once: hashed, recognised and decoded from the same bytes.
+        content = path.read_bytes() if size <= READ_ONCE_BYTES else None
+        record.sha256 = hashlib.sha256(content).hexdigest() if content is not None else file_sha256(path)
         if size == 0:
             raise Rejected("empty file (0 bytes)")
         if size > MAX_FILE_BYTES:
             raise Rejected(f"file is {size} bytes, more than the limit of {MAX_FILE_BYTES}")
-        kind = sniff_format(path)
-        reader = {"dicom": _read_dicom, "nifti": _read_nifti, "png": _read_png}.get(kind)
-        if reader is None:
+        kind = sniff_format(path, content)
+        if kind not in ("dicom", "nifti", "png"):
             raise Rejected(NOT_AN_IMAGE)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            images = reader(path, record, params, limits or ReadLimits())
+            limits = limits or ReadLimits()
+            if kind == "dicom":
+                images = _read_dicom(path, record, params, limits, content=content)
+            elif kind == "png":
+                images = _read_png(path, record, params, limits, content=content)
+            else:  # the NIfTI reader streams (and bounds) its own decompression from the file
+                images = _read_nifti(path, record, params, limits)
         if not images:
             raise Rejected("file contains no 2-D image")
     except Rejected as exc:

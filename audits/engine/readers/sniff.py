@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import struct
 import zlib
 from pathlib import Path
@@ -20,10 +21,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sniff_format(path: Path) -> str:
-    """What the bytes say the file is: "dicom", "nifti", "png", "empty" or "unknown"."""
-    with open(path, "rb") as handle:
-        head = handle.read(560)
+def sniff_format(path: Path, content: bytes | None = None) -> str:
+    """What the bytes say the file is: "dicom", "nifti", "png", "empty" or "unknown".
+
+    `content`, when given, is the whole file already read (read_file reads a file once)."""
+    if content is None:
+        with open(path, "rb") as handle:
+            head = handle.read(560)
+    else:
+        head = content[:560]
     if not head:
         return "empty"
     if len(head) >= 132 and head[128:132] == b"DICM":
@@ -32,7 +38,7 @@ def sniff_format(path: Path) -> str:
         return "png"
     if head.startswith(GZIP_MAGIC):
         try:
-            with gzip.open(path, "rb") as stream:
+            with gzip.open(path if content is None else io.BytesIO(content), "rb") as stream:
                 inner = stream.read(560)
         except (OSError, EOFError, zlib.error):
             return "unknown"
