@@ -38,6 +38,7 @@ from config import env
 log = logging.getLogger(__name__)
 
 READ_BYTES = 1024 * 1024
+SPOOL_MAX_MEMORY_BYTES = 8 * 1024 * 1024
 TRIM_EVERY_SECONDS = 30.0  # a process looks at the cache's size at most this often
 PARTIAL_MAX_AGE_SECONDS = 3600.0  # a download's temporary file older than this was abandoned
 _last_trim = [0.0]
@@ -84,6 +85,9 @@ def private_storage_settings(*, root: Path) -> dict[str, Any]:
         "default_acl": None,
         "querystring_auth": False,
         "file_overwrite": True,  # names are random; write_atomic replaces an artifact whole
+        # An object opened for reading (an evidence download, an upload's part) is spooled to a
+        # temporary file past this size; django-storages' default of 0 keeps it all in memory.
+        "max_memory_size": SPOOL_MAX_MEMORY_BYTES,
     }
     access_key, secret_key = env.env_str("AWS_ACCESS_KEY_ID"), env.env_str("AWS_SECRET_ACCESS_KEY")
     if bool(access_key) != bool(secret_key):

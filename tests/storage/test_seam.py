@@ -43,6 +43,8 @@ def test_s3_settings_are_read_from_the_environment(monkeypatch, tmp_path):
     assert options["location"] == "misyn" and options["addressing_style"] == "path"
     # Private: no ACL on the objects, no signed URLs (files are served by views that check permissions).
     assert options["default_acl"] is None and options["querystring_auth"] is False
+    # A large evidence file being downloaded waits on disk, not in the web process's memory.
+    assert options["max_memory_size"] == 8 * 1024 * 1024
 
 
 @pytest.mark.parametrize(
