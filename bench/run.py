@@ -19,7 +19,14 @@ removed afterwards, and each measurement runs in a fresh child process, so its p
   after imports, and the tracemalloc peak of a second pass.
 
 Every child runs under `threadpoolctl.threadpool_limits(1)`, one BLAS thread as the worker
-uses. OPENBLAS_CORETYPE is left as the environment has it.
+uses. OPENBLAS_CORETYPE is left as the environment has it. Each step reports wall seconds and
+CPU seconds (`time.process_time()` of its one thread): on a shared machine the wall clock
+grows with the load, the CPU time much less, so the "x floor" ratios are given in both.
+
+`--baseline PATH` runs the suite child a second time per size with the engine imported from
+another checkout of the project (say `git worktree add /tmp/base <commit>`), interleaved with
+the current one on the same files (baseline, current, baseline, current with `--repeat 2`),
+and adds a before/after table: ratios measured side by side under the same load.
 """
 
 from __future__ import annotations
@@ -93,10 +100,10 @@ def child_floor(data: Path) -> dict[str, Any]:
         with Image.open(path) as image:
             return np.asarray(image)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     synthetic = [decode(path) for path in _files(data / "synthetic")]
     real = [decode(path) for path in _files(data / "real")]
-    decode_seconds = time.perf_counter() - started
+    decode_seconds, decode_cpu = time.perf_counter() - started, time.process_time() - cpu
 
     def matrix(images: list[np.ndarray]) -> np.ndarray:
         stack = np.stack(images).astype(np.float32)
@@ -105,14 +112,16 @@ def child_floor(data: Path) -> dict[str, Any]:
         return np.ascontiguousarray(pooled.reshape(len(images), -1))
 
     s, r = matrix(synthetic), matrix(real)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     best = np.empty(len(s), np.float32)
     for start in range(0, len(s), GEMM_BLOCK):
         best[start : start + GEMM_BLOCK] = (s[start : start + GEMM_BLOCK] @ r.T).max(axis=1)
-    gemm_seconds = time.perf_counter() - started
+    gemm_seconds, gemm_cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
         "decode_seconds": decode_seconds,
+        "decode_cpu": decode_cpu,
         "gemm_seconds": gemm_seconds,
+        "gemm_cpu": gemm_cpu,
         "gemm_gflop": 2 * s.shape[0] * r.shape[0] * s.shape[1] / 1e9,
         "peak_rss_mib": _peak_rss_mib(),
         "blas": _blas(),
@@ -128,24 +137,43 @@ def child_suite(data: Path) -> dict[str, Any]:
 
     info = json.loads((data / "info.json").read_text())
     params = Preprocessing(size=COMPARE_SIZE)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     synthetic = read_folder(data / "synthetic", "synthetic", params)
     reference = read_folder(data / "real", "reference", params)
-    read_seconds = time.perf_counter() - started
+    read_seconds, read_cpu = time.perf_counter() - started, time.process_time() - cpu
     for image_set, csv_name in ((synthetic, "synthetic-metadata.csv"), (reference, "real-metadata.csv")):
         image_set.metadata, _warnings = parse_metadata_csv((data / csv_name).read_text())
         image_set.metadata = metadata_from_headers(image_set)
     manifest = parse_manifest((data / "manifest.csv").read_text(), "manifest.csv")
 
-    started = time.perf_counter()
-    results = run_suite(synthetic=synthetic, reference=reference, manifest=manifest)
-    suite_seconds = time.perf_counter() - started
+    audit_cpu: dict[str, float] = {}
+    current: list[Any] = [None, 0.0]  # the audit running and the CPU time it started at
+
+    def progress(name: str, _position: int) -> None:
+        # run_suite announces each audit as it starts it: the CPU time since the last call is the previous one's.
+        now = time.process_time()
+        if current[0] is not None:
+            audit_cpu[current[0]] = now - current[1]
+        current[:] = [name, now]
+
+    started, cpu = time.perf_counter(), time.process_time()
+    results = run_suite(synthetic=synthetic, reference=reference, manifest=manifest, progress=progress)
+    suite_seconds, suite_cpu = time.perf_counter() - started, time.process_time() - cpu
+    if current[0] is not None:
+        audit_cpu[current[0]] = time.process_time() - current[1]
     memorization = results["memorization"]
     flagged = {item["synthetic_file"] for item in memorization.flagged if item.get("kind") != "near_copy"}
     return {
         "read_seconds": read_seconds,
+        "read_cpu": read_cpu,
         "suite_seconds": suite_seconds,
+        "suite_cpu": suite_cpu,
         "audit_seconds": {name: float(results[name].timings.get("total", 0.0)) for name in AUDITS},
+        "audit_cpu": {name: audit_cpu.get(name) for name in AUDITS},
+        "fidelity_steps": {k: float(v) for k, v in results["fidelity"].timings.items() if k != "total"},
+        "fidelity_metrics": {
+            k: results["fidelity"].metrics.get(k) for k in ("w1_hist", "ks_D", "fd", "kid_mean", "coverage")
+        },
         "statuses": {name: str(results[name].status) for name in AUDITS},
         "n_images": len(synthetic.images) + len(reference.images),
         "planted": len(info["planted"]),
@@ -222,9 +250,13 @@ def _child_main(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- parent
 
 
-def _run_child(kind: str, data: Path, *extra: str) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.run", "--child", kind, "--data", str(data), *extra]
-    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S603
+def _run_child(kind: str, data: Path, *extra: str, engine: Path = ROOT) -> dict[str, Any]:
+    """One measurement in a fresh process; `engine` is the checkout whose `audits` package it imports."""
+    command = [sys.executable, str(ROOT / "bench" / "run.py"), "--child", kind, "--data", str(data), *extra]
+    environment = {**os.environ, "PYTHONPATH": str(engine)}
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and script
+        command, cwd=engine, env=environment, capture_output=True, text=True, check=False
+    )
     if completed.returncode != 0:
         raise RuntimeError(f"{kind} child failed:\n{completed.stderr[-4000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -248,33 +280,42 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _row(name: str, seconds: float, images: int, floor: float) -> str:
-    return f"| {name} | {seconds:.2f} | {images / seconds:,.0f} | {seconds / floor:.2f} |"
+def _row(name: str, seconds: float, images: int, floor: float, cpu: float | None = None, floor_cpu: float = 0.0) -> str:
+    cpu_cells = f"{cpu:.2f} | {cpu / floor_cpu:.2f}" if cpu is not None and floor_cpu > 0 else "— | —"
+    return f"| {name} | {seconds:.2f} | {images / seconds:,.0f} | {seconds / floor:.2f} | {cpu_cells} |"
 
 
 def size_table(n: int, generated: float, floor: dict[str, Any], suite: dict[str, Any]) -> list[str]:
     images = 2 * n
     floor_seconds = floor["decode_seconds"] + floor["gemm_seconds"]
+    floor_cpu = floor["decode_cpu"] + floor["gemm_cpu"]
     gemm_rate = floor["gemm_gflop"] / floor["gemm_seconds"]
     whole = suite["read_seconds"] + suite["suite_seconds"]
+    whole_cpu = suite["read_cpu"] + suite["suite_cpu"]
+
+    def row(name: str, seconds: float, cpu: float | None) -> str:
+        return _row(name, seconds, images, floor_seconds, cpu, floor_cpu)
+
+    steps = ", ".join(f"{k} {v:.2f}" for k, v in suite["fidelity_steps"].items())
     lines = [
         f"### N = M = {n:,} (128 x 128 files, compared at {COMPARE_SIZE} x {COMPARE_SIZE})",
         "",
         f"Data generated in {generated:.1f} s. Images per second = (N + M) / seconds; "
-        "x floor = seconds / floor seconds.",
+        "x floor = seconds / floor seconds (wall), CPU x floor = CPU seconds / floor CPU seconds.",
         "",
-        "| step | seconds | images/s | x floor |",
-        "|---|---|---|---|",
-        _row("floor: read and decode the files", floor["decode_seconds"], images, floor_seconds),
-        _row(f"floor: blocked GEMM S·Rᵀ ({gemm_rate:.0f} GFLOP/s)", floor["gemm_seconds"], images, floor_seconds),
-        _row("**floor total**", floor_seconds, images, floor_seconds),
-        _row("read, validate, preprocess (engine readers)", suite["read_seconds"], images, floor_seconds),
+        "| step | seconds | images/s | x floor | CPU seconds | CPU x floor |",
+        "|---|---|---|---|---|---|",
+        row("floor: read and decode the files", floor["decode_seconds"], floor["decode_cpu"]),
+        row(f"floor: blocked GEMM S·Rᵀ ({gemm_rate:.0f} GFLOP/s)", floor["gemm_seconds"], floor["gemm_cpu"]),
+        row("**floor total**", floor_seconds, floor_cpu),
+        row("read, validate, preprocess (engine readers)", suite["read_seconds"], suite["read_cpu"]),
     ]
-    lines += [_row(f"audit: {name}", suite["audit_seconds"][name], images, floor_seconds) for name in AUDITS]
+    lines += [row(f"audit: {name}", suite["audit_seconds"][name], suite["audit_cpu"].get(name)) for name in AUDITS]
     lines += [
-        _row("all six audits (`run_suite`)", suite["suite_seconds"], images, floor_seconds),
-        _row("**whole suite (read + audits)**", whole, images, floor_seconds),
+        row("all six audits (`run_suite`)", suite["suite_seconds"], suite["suite_cpu"]),
+        row("**whole suite (read + audits)**", whole, whole_cpu),
         "",
+        f"Fidelity steps (wall seconds): {steps}. "
         f"Peak RSS: floor process {floor['peak_rss_mib']:,.0f} MiB, suite process {suite['peak_rss_mib']:,.0f} MiB. "
         f"Statuses: {', '.join(f'{k} {v}' for k, v in suite['statuses'].items())}. "
         f"Memorization found {suite['planted_found']} of {suite['planted']} planted copies "
@@ -282,6 +323,33 @@ def size_table(n: int, generated: float, floor: dict[str, Any], suite: dict[str,
         "",
     ]
     return lines
+
+
+def compare_table(n: int, floor: dict[str, Any], runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Baseline and current suite children of one size, run alternately: CPU seconds and their ratio to the floor."""
+    floor_cpu = floor["decode_cpu"] + floor["gemm_cpu"]
+    lines = [
+        f"### Before and after, N = M = {n:,}: children run alternately on the same files",
+        "",
+        "CPU seconds (x floor CPU). Fidelity's feature step in wall seconds. "
+        "Load average when the table was made: " + " ".join(f"{v:.2f}" for v in os.getloadavg()) + ".",
+        "",
+        "| run | readers | memorization | fidelity | (fidelity features, wall s) | all audits | whole suite |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, suite in runs:
+
+        def cell(cpu: float | None) -> str:
+            return "—" if cpu is None else f"{cpu:.2f} ({cpu / floor_cpu:.2f}x)"
+
+        fid_cpu = suite["audit_cpu"].get("fidelity")
+        mem_cpu = suite["audit_cpu"].get("memorization")
+        lines.append(
+            f"| {label} | {cell(suite['read_cpu'])} | {cell(mem_cpu)} | {cell(fid_cpu)} "
+            f"| {suite['fidelity_steps'].get('features', float('nan')):.2f} | {cell(suite['suite_cpu'])} "
+            f"| {cell(suite['read_cpu'] + suite['suite_cpu'])} |"
+        )
+    return [*lines, ""]
 
 
 def chunk_table(n: int, chunks: list[dict[str, Any]]) -> list[str]:
@@ -329,6 +397,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000], help="N = M per run")
     parser.add_argument("--chunk-sizes", type=int, nargs="+", default=[100, 250, 500])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout whose engine runs alternately with this one (before/after)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="baseline/current pairs per size with --baseline")
     parser.add_argument("--child", choices=["floor", "suite", "chunk"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--chunk-size", type=int, default=250, help=argparse.SUPPRESS)
@@ -352,10 +424,18 @@ def main(argv: list[str] | None = None) -> None:
             (folder / "info.json").write_text(json.dumps({"planted": built["planted"]}))
             print(f"N = M = {n}: data in {generated:.1f} s", flush=True)
             floor = _run_child("floor", folder)
-            suite = _run_child("suite", folder)
+            runs: list[tuple[str, dict[str, Any]]] = []
+            for _ in range(args.repeat if args.baseline else 1):
+                if args.baseline:
+                    runs.append(("baseline", _run_child("suite", folder, engine=args.baseline.resolve())))
+                runs.append(("current", _run_child("suite", folder)))
+            suite = runs[-1][1]
             blas = suite["blas"]
             sections += size_table(n, generated, floor, suite)
             print("\n".join(size_table(n, generated, floor, suite)), flush=True)
+            if args.baseline:
+                sections += compare_table(n, floor, runs)
+                print("\n".join(compare_table(n, floor, runs)), flush=True)
             if n == max(args.sizes):
                 chunks = [_run_child("chunk", folder, "--chunk-size", str(c)) for c in args.chunk_sizes]
                 sections += chunk_table(n, chunks)
