@@ -27,7 +27,7 @@ from reviews.filters import (
 )
 from reviews.models import Assignment, Round, RoundReview, User
 from reviews.rules import is_admin
-from reviews.selectors.projects import page_of_projects, projects_visible_to
+from reviews.selectors.projects import in_order_of, page_of_projects, projects_visible_to
 from reviews.views.access import AuthedRequest
 from reviews.views.accounts import _require_user_admin
 
@@ -108,7 +108,10 @@ def review_list(request: AuthedRequest) -> HttpResponse:
         raise PermissionDenied("only administrators see every reviewer's assignments")
     assignments = Assignment.objects.all()
     filterset = AssignmentFilter(request.GET, queryset=assignments, request=request)
-    page = _page(_assignment_rows(filterset.page_rows()), ASSIGNMENTS_PER_PAGE, request.GET.get("page"))
+    # The page's ids on bare assignment rows; the rounds and reviews are looked up for those alone.
+    page = _page(filterset.page_rows().values_list("pk", flat=True), ASSIGNMENTS_PER_PAGE, request.GET.get("page"))
+    ids = list(page.object_list)
+    page.object_list = in_order_of(_assignment_rows(Assignment.objects.filter(pk__in=ids)), ids) if ids else []
     total = assignments.count() if filterset.is_filtered or not filterset.is_valid() else page.paginator.count
     context = _list_context(filterset, page, total) | {"assignments": page.object_list, "today": timezone.localdate()}
     return render(request, "reviews/review_list.html", context)
