@@ -4,8 +4,10 @@ AUDITS.md sections 1c, A6 and A7. Two families of measures, each reported beside
 figure for two disjoint random subsets of the reference set (the real-versus-real baseline):
 
 * intensity (A6): the 1-Wasserstein distance W1 between the pooled pixel distributions
-  (histograms on the comparison scale), the Kolmogorov-Smirnov D on a pixel subsample, and KS D
-  on per-image mean, standard deviation and foreground fraction. The comparison scale is
+  (histograms on the comparison scale), the Kolmogorov-Smirnov D on a pixel subsample (each
+  image's 256 pixels at positions the seed and its pixel digest fix, pooled, at most
+  ks_max_pixels of them: a sample each chunk task can draw alone), and KS D on per-image
+  mean, standard deviation and foreground fraction. The comparison scale is
   relative (each image clipped to its own 0.5th-99.5th percentiles and scaled to [0, 1]:
   256 bins) or quantitative (every image's values in its file's unit, HU for CT, through
   one fixed window, the same for both sets: 2048 bins, W1 reported in the unit); see
