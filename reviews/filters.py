@@ -19,7 +19,20 @@ from typing import Any, ClassVar
 
 import django_filters
 from django import forms
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField, Value, When
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    FilteredRelation,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Lower
 from django.http import QueryDict
@@ -51,7 +64,6 @@ from reviews.models import (
     User,
 )
 from reviews.rules import is_admin
-from reviews.selectors.projects import first_submitted_at
 
 AUDIT_STATUS_CHOICES = [
     ("pass", "Pass"),
@@ -487,7 +499,12 @@ class ProjectFilter(ListFilterSet):
             )
             queryset = queryset.alias(status_rank=rank)
         if sort.lstrip("-") == "submitted":
-            queryset = queryset.alias(first_submitted_at=first_submitted_at())
+            # A join on round 1 (one row per project at most), not a subquery per project: the
+            # sort reads every project's first submission, and a hash join does that in one pass.
+            queryset = queryset.alias(
+                first_round=FilteredRelation("rounds", condition=Q(rounds__number=1)),
+                first_submitted_at=F("first_round__submitted_at"),
+            )
         return super().sort_queryset(queryset, sort)
 
 
