@@ -63,7 +63,9 @@ def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     kernel = x @ y.T
     kernel /= x.shape[1]
     kernel += 1.0
-    return kernel * kernel * kernel  # three multiplications are several times faster than ** 3
+    cube = kernel * kernel  # multiplications are several times faster than ** 3
+    cube *= kernel  # (k k) k in place: the same values, one temporary fewer
+    return cube
 
 
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
