@@ -21,6 +21,7 @@ from reviews.models import GuidelineItem, User
 from reviews.services.review import VerdictInput
 
 UNDECIDED = ""
+VERDICT_CHOICES: list[tuple[str, str]] = [(UNDECIDED, "Undecided"), *Verdict.choices]
 
 
 def _text(**kwargs: Any) -> forms.CharField:
@@ -30,13 +31,43 @@ def _text(**kwargs: Any) -> forms.CharField:
     return forms.CharField(**kwargs)
 
 
-@dataclass
-class ItemFields:
-    """One catalogue item's verdict and comment fields, for the template to lay out."""
+# The button colour of each verdict choice on the review page.
+CHOICE_BUTTON = {
+    UNDECIDED: "btn-outline-secondary",
+    Verdict.ACCEPTABLE: "btn-outline-success",
+    Verdict.CONCERN: "btn-outline-warning",
+    Verdict.MUST_CHANGE: "btn-outline-danger",
+}
 
-    item: GuidelineItem
-    verdict: forms.BoundField
-    comment: forms.BoundField
+
+@dataclass(frozen=True)
+class VerdictChoice:
+    value: str
+    label: str
+    id: str
+    checked: bool
+    button: str  # the label's Bootstrap button class
+
+
+@dataclass
+class ItemControls:
+    """One item's verdict radios and comment box as plain values, for the template to write.
+
+    The review page shows these for every catalogue item (about 50): rendered through Django's
+    widget templates they were most of the page's time (issue 13). The values, ids and aria
+    attributes are the ones the form's widgets render (tests/reviews/test_review_render.py
+    compares the two); the form still validates what is posted.
+    """
+
+    verdict_name: str
+    choices: list[VerdictChoice]
+    verdict_errors: list[str]
+    comment_name: str
+    comment_id: str
+    comment: str  # the text in the box, "" for none
+    comment_max_length: int | None
+    comment_describedby: str
+    comment_errors: list[str]
 
 
 class ReviewForm(forms.Form):
@@ -71,7 +102,7 @@ class ReviewForm(forms.Form):
         for item in items:
             self.fields[self.verdict_name(item)] = forms.ChoiceField(
                 label=f"Verdict on {item.code}",
-                choices=[(UNDECIDED, "Undecided"), *Verdict.choices],
+                choices=VERDICT_CHOICES,
                 required=False,
                 widget=forms.RadioSelect(attrs={"class": "btn-check"}),
             )
@@ -89,11 +120,48 @@ class ReviewForm(forms.Form):
     def comment_name(item: GuidelineItem) -> str:
         return f"comment_{item.code}"
 
-    def rows(self) -> dict[str, ItemFields]:
-        return {
-            item.code: ItemFields(item, self[self.verdict_name(item)], self[self.comment_name(item)])
-            for item in self.items
-        }
+    def controls(self) -> dict[str, ItemControls]:
+        """Every item's controls by item code, with what the form shows: the posted values of a
+        bound form (the reviewer's choices, kept when refused), else the initial ones."""
+        return {item.code: self._item_controls(item) for item in self.items}
+
+    def _shown(self, name: str) -> str:
+        field = self.fields[name]
+        value = self.data.get(name) if self.is_bound else self.get_initial_for_field(field, name)
+        return "" if value is None else str(value)
+
+    def _errors_of(self, name: str) -> list[str]:
+        """The field's error messages (none for an unbound form, which is never validated)."""
+        return [str(message) for message in self.errors.get(name, [])] if self.is_bound else []
+
+    def _auto_id(self, name: str) -> str:
+        """The id Django gives the field's widget (BoundField.auto_id)."""
+        auto_id = str(self.auto_id or "")
+        return auto_id % name if "%s" in auto_id else (name if self.auto_id else "")
+
+    def _item_controls(self, item: GuidelineItem) -> ItemControls:
+        verdict_name, comment_name = self.verdict_name(item), self.comment_name(item)
+        verdict_id, comment_id = self._auto_id(verdict_name), self._auto_id(comment_name)
+        chosen = self._shown(verdict_name)
+        choices = [
+            VerdictChoice(value, label, f"{verdict_id}_{index}", value == chosen, CHOICE_BUTTON[value])
+            for index, (value, label) in enumerate(VERDICT_CHOICES)
+        ]
+        comment_errors = self._errors_of(comment_name)
+        comment_field = cast(forms.CharField, self.fields[comment_name])
+        described = [f"{comment_id}_helptext"] if comment_field.help_text else []
+        described += [f"{comment_id}_error"] if comment_errors else []
+        return ItemControls(
+            verdict_name=verdict_name,
+            choices=choices,
+            verdict_errors=self._errors_of(verdict_name),
+            comment_name=comment_name,
+            comment_id=comment_id,
+            comment=self._shown(comment_name),
+            comment_max_length=comment_field.max_length,
+            comment_describedby=" ".join(described),
+            comment_errors=comment_errors,
+        )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, prefetch_related_objects
 
 from audits.selectors import RoundAudits, round_audits
 from reviews.enums import (
@@ -258,16 +258,20 @@ def visible_reviews(round_: Round, user: Any) -> list[RoundReview]:
     reviews = list(
         RoundReview.objects.filter(round=round_, submitted_at__isnull=False)
         .select_related("reviewer")
-        .prefetch_related("items__item__stage")
         .order_by("submitted_at", "pk")
     )
     if user.is_authenticated and (user.is_superuser or user.role == Role.ADMIN):
-        return reviews
-    if round_.project.owner_id == user.pk:
-        return reviews if hasattr(round_, "outcome") else []  # a missing outcome raises AttributeError
-    if any(review.reviewer_id == user.pk for review in reviews):
-        return reviews
-    return []
+        visible = True
+    elif round_.project.owner_id == user.pk:
+        visible = hasattr(round_, "outcome")  # a missing outcome raises AttributeError
+    else:
+        visible = any(review.reviewer_id == user.pk for review in reviews)
+    if not visible:
+        return []
+    # The verdicts only of reviews the user may read: a reviewer still at work (the review
+    # page's usual reader) costs no read of the others' items.
+    prefetch_related_objects(reviews, "items__item__stage")
+    return reviews
 
 
 @dataclass

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 import nh3
 from django import template
+from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
@@ -46,6 +48,19 @@ def render_markdown(text: str) -> SafeString:
         link_rel="noopener noreferrer nofollow",
     )
     return mark_safe(clean)  # noqa: S308 (sanitised by nh3 just above)
+
+
+@register.simple_tag
+def badge(template_name: str, status: Any) -> SafeString:
+    """A badge partial that depends on nothing but `status` (reviews/_answer_badge.html,
+    audits/_result_badge.html), rendered once per process and status: the review page shows
+    one per item, and an include each cost more than the rest of the item's row (issue 13)."""
+    return _badge(template_name, "" if status is None else str(status))
+
+
+@lru_cache(maxsize=256)
+def _badge(template_name: str, status: str) -> SafeString:
+    return mark_safe(render_to_string(template_name, {"status": status}))  # noqa: S308 (a template's own output)
 
 
 @register.filter

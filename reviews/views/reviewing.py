@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template import engines
 from django.urls import reverse
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AUDITS, AuditSummary, round_audits, run_metrics
 from audits.thresholds import metric_labels, threshold_labels
 from reviews.enums import OVERCLAIM_ITEMS, UNDER_REVIEW_STATUSES, AssignmentStatus, Outcome, Verdict
-from reviews.forms.review import ItemFields, ReviewForm, WaiverForm
+from reviews.forms.review import ItemControls, ReviewForm, WaiverForm
 from reviews.models import (
     Assignment,
     EvidenceFile,
@@ -45,6 +49,7 @@ from reviews.services.review import (
     review_draft_save,
     round_review_save,
 )
+from reviews.templatetags.review_tags import render_markdown
 from reviews.views.access import AuthedRequest, get_project
 
 # The buttons of the review form (the `action` posted).
@@ -108,11 +113,12 @@ class ReviewRow:
     files: list[FileLink]
     audit: AuditSummary | None = None
     audit_status: str = ""
-    fields: ItemFields | None = None
+    controls: ItemControls | None = None  # the viewer's verdict and comment controls, when editable
     own: ItemReview | None = None
     others: list[OtherVerdict] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)  # what changed since the round before, in words
     previous: PreviousVerdict | None = None  # the viewer's own verdict on it in the round before
+    evidence_html: str = ""  # the frozen evidence text as safe HTML (frozen_evidence_html)
 
     @property
     def code(self) -> str:
@@ -145,6 +151,28 @@ def _file_links(project: Project, answers: list[dict[str, Any]]) -> dict[tuple[s
     return links
 
 
+# The frozen answers' evidence, rendered from Markdown, per round: a round's snapshot never
+# changes (its digest is the SHA-256 of it), so its rendering is the same for every viewer and
+# every request; rendering ~50 answers' Markdown was a third of the review page's time
+# (issue 13). Kept in each process's memory, not the shared cache, so that a new release
+# never serves a rendering of the old code; at most 32 rounds (a few hundred KB each at most).
+_FROZEN_EVIDENCE = LocMemCache("misyn-frozen-evidence", {"TIMEOUT": None, "OPTIONS": {"MAX_ENTRIES": 32}})
+
+
+def frozen_evidence_html(round_: Round) -> dict[str, SafeString]:
+    """Item code -> the round's frozen evidence text as sanitised HTML (render_markdown)."""
+    key = f"{round_.pk}:{round_.digest}"
+    rendered: dict[str, SafeString] | None = _FROZEN_EVIDENCE.get(key)
+    if rendered is None:
+        rendered = {
+            entry["item"]: render_markdown(entry["evidence_text"])
+            for entry in round_.snapshot.get("answers") or []
+            if entry.get("evidence_text")
+        }
+        _FROZEN_EVIDENCE.set(key, rendered)
+    return rendered
+
+
 def frozen_checklist(
     project: Project,
     round_: Round,
@@ -161,7 +189,8 @@ def frozen_checklist(
     answers = list(snapshot.get("answers") or [])
     by_code = {item.code: item for item in (items if items is not None else _version_items(round_))}
     links = _file_links(project, answers)
-    fields = form.rows() if form is not None else {}
+    evidence = frozen_evidence_html(round_)
+    controls = form.controls() if form is not None else {}
     mine = {entry.item_id: entry for entry in own.items.all()} if own is not None else {}
     theirs: dict[int, list[OtherVerdict]] = {}
     for review in others or []:
@@ -184,7 +213,13 @@ def frozen_checklist(
             )
             for f in entry.get("files") or []
         ]
-        row = ReviewRow(entry=entry, item=item, files=files, fields=fields.get(entry["item"]))
+        row = ReviewRow(
+            entry=entry,
+            item=item,
+            files=files,
+            controls=controls.get(entry["item"]),
+            evidence_html=evidence.get(entry["item"], SafeString("")),
+        )
         if item is not None:
             row.own = mine.get(item.pk)
             row.others = theirs.get(item.pk, [])
@@ -302,6 +337,7 @@ def _review_page(
                 row.changed = carry.changed.get(row.code, [])
                 row.previous = carry.previous.get(row.code)
     answers = {entry["item"]: entry for entry in round_.snapshot.get("answers") or []}
+    evidence = frozen_evidence_html(round_)
     forms_by_audit = waiver_forms or {}
     waivable = [
         {
@@ -312,6 +348,7 @@ def _review_page(
             "waiver": status.waivers.get(audit),
             "form": forms_by_audit.get(audit)
             or WaiverForm(prefix=f"waive-{audit}", initial={"seen": status.status_of(audit)}),
+            "blank_html": "" if audit in forms_by_audit else blank_waiver_html(audit, status.status_of(audit)),
         }
         for audit in status.needs_waiver
     ]
@@ -330,7 +367,7 @@ def _review_page(
         "status": status,
         "waivable": waivable,
         "can_waive": access.may_post and state == "open",
-        "overclaim_answers": [(code, answers.get(code)) for code in OVERCLAIM_ITEMS],
+        "overclaim_answers": [(code, answers.get(code), evidence.get(code, "")) for code in OVERCLAIM_ITEMS],
         "conflict": conflict,
         "carry": carry,
         "draft": draft,
@@ -338,6 +375,18 @@ def _review_page(
         "tab": "round",
     }
     return render(request, "reviews/round_review.html", context, status=http_status)
+
+
+@lru_cache(maxsize=64)
+def blank_waiver_html(audit: str, seen: str) -> SafeString:
+    """The fields of an audit's waiver form before anything is typed in it: the same for every
+    reviewer and request (the CSRF token is outside them), so rendered once per process; the
+    review page shows up to one per bound audit, and each crispy field costs a millisecond."""
+    form = WaiverForm(prefix=f"waive-{audit}", initial={"seen": seen})
+    fields = engines["django"].from_string(
+        "{% load crispy_forms_tags %}{{ form.seen }}{{ form.reason|as_crispy_field }}"
+    )
+    return SafeString(fields.render({"form": form}))
 
 
 def _closed_by_request(round_: Round) -> User | None:
