@@ -217,10 +217,11 @@ def memory(args: argparse.Namespace, env: dict[str, str]) -> None:
 
 
 def merge_child(run_id: int) -> None:
-    import numpy  # noqa: F401 (imported before the start figure, as the worker has it)
-    import scipy.linalg  # noqa: F401
+    # every module the merge uses, imported before the start figure (a worker has them after its first run)
+    import scipy.linalg
+    import scipy.stats  # noqa: F401
 
-    from audits.engine import suite  # noqa: F401
+    from audits.engine import disclosure, fidelity, manifest, memorization, privacy, representation, suite  # noqa: F401
     from audits.models import AuditRun
     from audits.services import runs
 

@@ -31,6 +31,8 @@ def run_suite(
     features: tuple[np.ndarray, np.ndarray] | None = None,
     progress: Callable[[str, int], None] | None = None,
     memorization_scores: dict[str, Any] | None = None,
+    fidelity_summaries: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None,
+    fidelity_images: Callable[[], tuple[ImageSet, ImageSet]] | None = None,
 ) -> dict[str, AuditResult]:
     """Run every audit that its inputs allow; the others say why not and what they need.
 
@@ -38,9 +40,11 @@ def run_suite(
     rad-lite feature matrices of the usable synthetic and reference images when chunk
     tasks computed them already; `memorization_scores` are the memorization audit's per-image
     scores when chunk tasks searched for copies (`memorization.run_scored`; its pixels are then
-    not read).
+    not read); `fidelity_summaries` are the fidelity audit's per-image summaries from the chunk
+    tasks (`fidelity.chunk_summary`), and `fidelity_images` gives the two sets with their pixels
+    for the one case summaries cannot decide (`fidelity.SummaryWindowError`).
     """
-    from audits.engine import disclosure, fidelity, privacy, representation
+    from audits.engine import disclosure, privacy, representation
     from audits.engine import manifest as manifest_audit
 
     params = params or {}
@@ -66,13 +70,38 @@ def run_suite(
     else:
         step("privacy", lambda: privacy.run(synthetic, reference, params.get("privacy"), holdout=holdout))
         step("memorization", lambda: _memorization(synthetic, reference, holdout, params, memorization_scores))
-        step("fidelity", lambda: fidelity.run(synthetic, reference, params.get("fidelity"), features=features))
+        step(
+            "fidelity",
+            lambda: _fidelity(
+                synthetic, reference, params.get("fidelity"), features, fidelity_summaries, fidelity_images
+            ),
+        )
         per_image = _copy_flags(results["memorization"])
         step(
             "representation",
             lambda: representation.run(synthetic, reference, params.get("representation"), per_image=per_image),
         )
     return {name: results[name] for name in AUDITS}
+
+
+def _fidelity(
+    synthetic: ImageSet,
+    reference: ImageSet,
+    params: dict[str, Any] | None,
+    features: tuple[np.ndarray, np.ndarray] | None,
+    summaries: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None,
+    images: Callable[[], tuple[ImageSet, ImageSet]] | None,
+) -> AuditResult:
+    from audits.engine import fidelity
+
+    if summaries is not None and features is not None:
+        try:
+            return fidelity.run(synthetic, reference, params, features=features, summaries=summaries)
+        except fidelity.SummaryWindowError:
+            if images is None:
+                raise
+            synthetic, reference = images()  # a window only the data decide: on the pixels
+    return fidelity.run(synthetic, reference, params, features=features)
 
 
 def _memorization(

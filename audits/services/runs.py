@@ -230,6 +230,29 @@ def _advance(run: AuditRun) -> list[int]:
     return []
 
 
+FIDELITY_PREFIX = "fidelity_"  # a chunk artifact's fidelity summary (audits.engine.fidelity.summary)
+
+
+def _audit_params(run: AuditRun, audit: str) -> dict[str, Any] | None:
+    return (run.params.get("audits") or {}).get(audit)
+
+
+def _file_records(rows: Any) -> list[FileRecord]:
+    return [
+        FileRecord(
+            name=f.name,
+            sha256=f.sha256,
+            format=f.format,
+            width=f.width,
+            height=f.height,
+            slices=f.slices,
+            header=f.header,
+            error=f.error,
+        )
+        for f in rows
+    ]
+
+
 def _artifact_name(run_id: int, index: int) -> str:
     return f"runs/{run_id}/chunk-{index}.npz"
 
@@ -241,11 +264,14 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
     chunk overwrites its own earlier output with the same content.
     """
     from audits.engine import features as feature_set
+    from audits.engine import fidelity
+    from audits.engine.fidelity.scale import sidecar_units
     from audits.engine.readers import read_file
 
     files = {f.pk: f for f in ImageFile.objects.filter(pk__in=chunk.file_ids)}
     pixels, digests, labels, blanks, errors = [], [], [], [], {}
     natives, units = [], []  # each image in its file's own units (HU for CT), for quantitative fidelity
+    read_images: list[Image] = []
     last_beat = time.monotonic()
     for file_id in chunk.file_ids:
         if heartbeat is not None and time.monotonic() - last_beat > HEARTBEAT_SECONDS:
@@ -258,6 +284,7 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
             record, images = read_file(path, image_file.name, params)
         if record.error:
             errors[file_id] = record.error
+        read_images.extend(images)
         for image in images:
             pixels.append(image.pixels)
             digests.append(image.pixel_sha256)
@@ -269,6 +296,10 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
     native_stack = np.stack(natives) if natives else np.zeros((0, params.size, params.size), np.float32)
     usable = [p for p, blank in zip(pixels, blanks, strict=True) if not blank]
     feats = feature_set.extract_many(usable) if usable else np.zeros((0, len(feature_set.FEATURE_NAMES)))
+    # what the fidelity audit needs of these images, so that the merge reads no pixels
+    summary = fidelity.chunk_summary(
+        read_images, _audit_params(chunk.run, "fidelity"), sidecar_units(_file_records(files.values()))
+    )
     buffer = io.BytesIO()
     np.savez(
         buffer,
@@ -281,6 +312,7 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
         units=np.array(units, dtype="U16"),
         features=feats,
         errors=np.array(json.dumps(errors)),
+        **{f"{FIDELITY_PREFIX}{key}": value for key, value in summary.items()},
     )
     return write_atomic(_artifact_name(chunk.run_id, chunk.index), buffer.getvalue())
 
@@ -446,7 +478,7 @@ def search_compute(*, chunk: AuditChunk, run: AuditRun, heartbeat: Callable[[], 
         size = queries.shape[-1]
         return np.concatenate(parts) if parts else np.zeros((0, size, size), np.float32)
 
-    scores = search_block(queries, blocks(), pixels_of, p, query_groups=query_groups)
+    scores = search_block(queries, blocks(), pixels_of, p, query_groups=query_groups, heartbeat=heartbeat)
     buffer = io.BytesIO()
     arrays: dict[str, Any] = scores.arrays()
     np.savez(buffer, **arrays)
@@ -466,6 +498,28 @@ def search_scores(run: AuditRun) -> dict[str, Any] | None:
             blocks[chunk.query["which"]].append(BlockScores.from_arrays(data))
     transforms = _memorization_params(run)["search_transforms"]
     return {which: combine_scores(found, transforms) for which, found in blocks.items()}
+
+
+def fidelity_summaries(run: AuditRun) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+    """The synthetic and reference sets' fidelity summaries joined from their read chunks; None when
+    a set is missing or an artifact has none."""
+    from audits.engine import fidelity
+
+    joined = []
+    for role in (SetRole.SYNTHETIC, SetRole.REFERENCE):
+        parts = []
+        for chunk in _read_chunks(run).filter(role=role):
+            with local_path(chunk.artifact) as path, np.load(path, allow_pickle=True) as data:
+                found = {
+                    key[len(FIDELITY_PREFIX) :]: data[key] for key in data.files if key.startswith(FIDELITY_PREFIX)
+                }
+            if not found:
+                return None
+            parts.append(found)
+        if not parts:
+            return None
+        joined.append(fidelity.concat_summaries(parts))
+    return joined[0], joined[1]
 
 
 def load_engine_sets(run: AuditRun, params: Preprocessing, *, pixels: bool = True) -> dict[str, EngineSet]:
@@ -553,7 +607,16 @@ def run_merge(*, run: AuditRun) -> dict[str, Any]:
     from audits.engine.suite import run_suite
 
     preprocessing = Preprocessing(**run.params.get("preprocess", {}))
-    sets = load_engine_sets(run, preprocessing)
+    scores = search_scores(run)
+    summaries = fidelity_summaries(run)
+    # Pixels only where an audit still needs them: a run without search chunks or summaries
+    # (computed before they existed, or by a test that skips the stage).
+    sets = load_engine_sets(run, preprocessing, pixels=scores is None or summaries is None)
+
+    def with_pixels() -> tuple[EngineSet, EngineSet]:
+        full = load_engine_sets(run, preprocessing)
+        return full[SetRole.SYNTHETIC], full[SetRole.REFERENCE]
+
     synthetic_row = run.sets.filter(role=SetRole.SYNTHETIC).first()
     manifest = None
     if synthetic_row is not None and synthetic_row.manifest_text:
@@ -573,7 +636,9 @@ def run_merge(*, run: AuditRun) -> dict[str, Any]:
         params=run.params.get("audits", {}),
         features=features,
         progress=progress,
-        memorization_scores=search_scores(run),
+        memorization_scores=scores,
+        fidelity_summaries=summaries,
+        fidelity_images=with_pixels,
     )
     # Files accepted at upload that the worker could not read (its memory limit, say).
     accepted_at_upload = set(

@@ -316,6 +316,7 @@ def search_block(
     params: dict[str, Any],
     *,
     query_groups: np.ndarray | None = None,
+    heartbeat: Callable[[], object] | None = None,
 ) -> BlockScores:
     """Phases (a) and (b) for one query block, as a chunk task runs them.
 
@@ -332,6 +333,8 @@ def search_block(
         for offset, pixels, groups in reference_blocks
     ]
     found = merge_candidates(parts)
+    if heartbeat is not None:  # the scoring below is the longer part
+        heartbeat()
     rows = found.rows()
     references = np.asarray(reference_pixels(rows), dtype=np.float32).reshape(len(rows), size, size)
     with _blas_limit(p["blas_threads"]):
