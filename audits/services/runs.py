@@ -300,6 +300,7 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
     summary = fidelity.chunk_summary(
         read_images, _audit_params(chunk.run, "fidelity"), sidecar_units(_file_records(files.values()))
     )
+    fidelity_arrays: dict[str, Any] = {f"{FIDELITY_PREFIX}{key}": value for key, value in summary.items()}
     buffer = io.BytesIO()
     np.savez(
         buffer,
@@ -312,7 +313,7 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
         units=np.array(units, dtype="U16"),
         features=feats,
         errors=np.array(json.dumps(errors)),
-        **{f"{FIDELITY_PREFIX}{key}": value for key, value in summary.items()},
+        **fidelity_arrays,
     )
     return write_atomic(_artifact_name(chunk.run_id, chunk.index), buffer.getvalue())
 
