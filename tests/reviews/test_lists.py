@@ -624,8 +624,9 @@ def test_the_review_list_runs_a_fixed_number_of_queries(django_assert_num_querie
         )
         _assign(project, ReviewerFactory(), portfolio.admin, AssignmentStatus.INVITED, due_in_days=n)
     client = client_of(portfolio.admin)
-    # session, user, unread count, the reviewers of the filter, the page count, one page of rows
-    with django_assert_num_queries(6):
+    # session, user, unread count, the reviewers of the filter, the page count, the page's ids,
+    # the page's rows by those ids (latest round and submitted review as subqueries of each)
+    with django_assert_num_queries(7):
         response = client.get(reverse("review-list"))
     assert text_of(response).split('id="review-table"', 1)[1].count("<tr") == 1 + min(50, count + 4)
 
