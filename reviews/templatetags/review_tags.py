@@ -6,7 +6,9 @@ from typing import Any
 
 import nh3
 from django import template
+from django.conf import settings
 from django.template.loader import render_to_string
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
@@ -61,6 +63,18 @@ def badge(template_name: str, status: Any) -> SafeString:
 @lru_cache(maxsize=256)
 def _badge(template_name: str, status: str) -> SafeString:
     return mark_safe(render_to_string(template_name, {"status": status}))  # noqa: S308 (a template's own output)
+
+
+@register.simple_tag
+def site_url(view_name: str) -> str:
+    """The URL of a view without arguments, as {% url %} gives it, looked up once per process:
+    the navigation bar and footer of base.html name about fifteen on every page (issue 13)."""
+    return _site_url(view_name, get_script_prefix(), str(get_urlconf() or settings.ROOT_URLCONF))
+
+
+@lru_cache(maxsize=128)
+def _site_url(view_name: str, script_prefix: str, urlconf: str) -> str:
+    return reverse(view_name, urlconf=urlconf)
 
 
 @register.filter
