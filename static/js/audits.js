@@ -10,19 +10,33 @@
     toImageButtonOptions: { format: "png", scale: 2 },
   };
 
+  function cannotDraw(element) {
+    element.textContent = "This chart could not be drawn.";
+    element.classList.add("text-muted", "small");
+  }
+
+  // Once every chart is drawn (or given up), <body data-charts-drawn> says so: for tests and
+  // bench/audit_page.py, which time a page to its last chart.
   function drawCharts() {
     if (typeof window.Plotly === "undefined") return;
-    document.querySelectorAll("[data-chart]").forEach((element) => {
+    const drawing = [...document.querySelectorAll("[data-chart]")].map((element) => {
       const source = document.getElementById(element.dataset.chart);
-      if (!source) return;
+      if (!source) return Promise.resolve();
       try {
         const figure = JSON.parse(source.textContent);
-        window.Plotly.newPlot(element, figure.data || [], figure.layout || {}, PLOT_CONFIG);
+        return window.Plotly.newPlot(element, figure.data || [], figure.layout || {}, PLOT_CONFIG).catch(() =>
+          cannotDraw(element),
+        );
       } catch (error) {
-        element.textContent = "This chart could not be drawn.";
-        element.classList.add("text-muted", "small");
+        cannotDraw(element);
+        return Promise.resolve();
       }
     });
+    if (drawing.length) {
+      Promise.all(drawing).then(() => {
+        document.body.dataset.chartsDrawn = "true";
+      });
+    }
   }
 
   // The run page: poll the status every 2 s, move the bar, reload once the run is final.

@@ -103,6 +103,7 @@ def test_every_trace_type_draws_with_the_vendored_bundle_under_the_csp(page: Pag
         charts = page.locator("[data-chart]")
         count = charts.count()
         assert count, f"{audit}: no chart on the page"
+        expect(page.locator("body")).to_have_attribute("data-charts-drawn", "true")  # audits.js: all drawn
         for index in range(count):
             expect(charts.nth(index).locator(".main-svg").first).to_be_attached()
         assert "vendor/plotly/plotly.min.js" in page.content()
