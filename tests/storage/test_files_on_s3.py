@@ -62,6 +62,10 @@ def test_evidence_is_stored_in_the_bucket_and_downloaded_by_those_who_may_see_it
     assert response["Content-Disposition"] == 'attachment; filename="protocol.txt"'
     client.force_login(other_researcher)
     assert client.get(url).status_code == 404  # permission checks unchanged: no file, no hint
+    api_url = reverse("api:project-evidence-content", kwargs={"id": project.pk, "evidence_id": evidence.pk})
+    through_api = api_client(project.owner).get(api_url)
+    assert through_api.status_code == 200 and _body(through_api) == marker
+    assert api_client(other_researcher).get(api_url).status_code == 404
 
     s3.client.delete_object(Bucket=s3.name, Key=evidence.file.name)
     client.force_login(project.owner)
