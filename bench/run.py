@@ -401,6 +401,7 @@ def main(argv: list[str] | None = None) -> None:
         "--baseline", type=Path, help="another checkout whose engine runs alternately with this one (before/after)"
     )
     parser.add_argument("--repeat", type=int, default=1, help="baseline/current pairs per size with --baseline")
+    parser.add_argument("--chunks-only", action="store_true", help="measure only the chunk tasks (no floor, no suite)")
     parser.add_argument("--child", choices=["floor", "suite", "chunk"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--chunk-size", type=int, default=250, help=argparse.SUPPRESS)
@@ -423,6 +424,12 @@ def main(argv: list[str] | None = None) -> None:
             generated = time.perf_counter() - started
             (folder / "info.json").write_text(json.dumps({"planted": built["planted"]}))
             print(f"N = M = {n}: data in {generated:.1f} s", flush=True)
+            if args.chunks_only:
+                chunks = [_run_child("chunk", folder, "--chunk-size", str(c)) for c in args.chunk_sizes]
+                sections += chunk_table(n, chunks)
+                print("\n".join(chunk_table(n, chunks)), flush=True)
+                shutil.rmtree(folder)
+                continue
             floor = _run_child("floor", folder)
             runs: list[tuple[str, dict[str, Any]]] = []
             for _ in range(args.repeat if args.baseline else 1):
