@@ -14,8 +14,9 @@ removed afterwards, and each measurement runs in a fresh child process, so its p
 - suite: the engine's readers (validate, decode, preprocess, hash) and `run_suite` with
   metadata and manifest, with each audit's own time;
 - chunk: what one chunk task of the worker does (`audits.services.runs.chunk_compute`
-  without Django and storage): `readers.read_file` and `features.extract_many` over the
-  first C reference files, the arrays packed as the artifact; peak RSS against the RSS
+  without Django and storage): `readers.read_file`, `features.extract_many` and the fidelity
+  summary (`fidelity.chunk_summary`) over the first C reference files, the arrays packed as
+  the artifact; peak RSS against the RSS
   after imports, and the tracemalloc peak of a second pass.
 
 Every child runs under `threadpoolctl.threadpool_limits(1)`, one BLAS thread as the worker
@@ -192,16 +193,25 @@ def _chunk_task(paths: list[Path]) -> int:
 
     params = Preprocessing(size=COMPARE_SIZE)
     pixels, digests, blanks = [], [], []
+    images_read = []
     for path in paths:
         _record, images = read_file(path, path.name, params)
+        images_read += images
         for image in images:
             pixels.append(image.pixels)
             digests.append(image.pixel_sha256)
             blanks.append(image.blank)
     usable = [p for p, blank in zip(pixels, blanks, strict=True) if not blank]
     feats = feature_set.extract_many(usable)
+    arrays: dict[str, Any] = {"pixels": np.stack(pixels), "digests": np.array(digests, dtype="U64"), "features": feats}
+    try:  # the fidelity summary the merge uses instead of the pixels (an older engine has none)
+        from audits.engine.fidelity import chunk_summary
+    except ImportError:
+        chunk_summary = None
+    if chunk_summary is not None:
+        arrays |= {f"fidelity_{key}": value for key, value in chunk_summary(images_read).items()}
     buffer = io.BytesIO()
-    np.savez(buffer, pixels=np.stack(pixels), digests=np.array(digests, dtype="U64"), features=feats)
+    np.savez(buffer, **arrays)
     return len(buffer.getvalue())
 
 
