@@ -112,7 +112,7 @@ def _permutation(n_pixels: int, seed: int) -> np.ndarray:
     return _PERMUTATIONS[key]
 
 
-def _sparse_rows(pixels: list[np.ndarray], bins: int, block: int = 512) -> dict[str, np.ndarray]:
+def _sparse_rows(pixels: list[np.ndarray], bins: int, block: int = 64) -> dict[str, np.ndarray]:
     """Each image's histogram on [0, 1] (values outside clipped) as one sparse row; `block` images counted by
     one bincount at a time (the same bin of each value as `intensity.image_histograms` computes)."""
     indptr = np.zeros(len(pixels) + 1, dtype=np.int64)
