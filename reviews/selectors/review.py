@@ -249,11 +249,13 @@ def project_assignments(project: Project) -> QuerySet[Assignment]:
     )
 
 
-def visible_reviews(round_: Round, user: Any) -> list[RoundReview]:
+def visible_reviews(round_: Round, user: Any, *, verdicts: str = "items__item__stage") -> list[RoundReview]:
     """The submitted reviews of a round that `user` may read, with their verdicts.
 
     A reviewer reads the others' only after submitting their own; the researcher only once
     the round has ended; admins always. A review that is not submitted shows to nobody else.
+    `verdicts` is what is read with them: the review page, which has the round's items
+    already, asks for "items" alone.
     """
     reviews = list(
         RoundReview.objects.filter(round=round_, submitted_at__isnull=False)
@@ -270,7 +272,7 @@ def visible_reviews(round_: Round, user: Any) -> list[RoundReview]:
         return []
     # The verdicts only of reviews the user may read: a reviewer still at work (the review
     # page's usual reader) costs no read of the others' items.
-    prefetch_related_objects(reviews, "items__item__stage")
+    prefetch_related_objects(reviews, verdicts)
     return reviews
 
 

@@ -326,7 +326,7 @@ def _review_page(
     draft = _own_draft(round_, user) if can_save else None
     if editable and form is None:
         form = ReviewForm(initial=_starting_values(draft, own, carry, items), items=items)
-    visible = visible_reviews(round_, user)
+    visible = visible_reviews(round_, user, verdicts="items")  # frozen_checklist matches them to `items`
     others = [review for review in visible if review.reviewer_id != user.pk]
     stages, _ = frozen_checklist(
         project, round_, status=status, form=form if editable else None, own=own, others=others, items=items
