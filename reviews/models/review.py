@@ -83,7 +83,11 @@ class Assignment(models.Model):
                 name="conflict_has_statement",
             ),
         ]
-        indexes = [models.Index(fields=["reviewer", "status"])]
+        indexes = [
+            models.Index(fields=["reviewer", "status"]),
+            # The admin's every-review list pages its ids in this order (bench/scale.py).
+            models.Index(fields=["due_date", "id"], name="assignment_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reviewer} on {self.project}"

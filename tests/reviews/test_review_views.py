@@ -919,10 +919,11 @@ def test_each_page_runs_the_same_queries_for_a_small_and_a_large_round(researche
 # assignment (the permission check), and the round.
 QUERIES = {
     # + the latest round's number (is it under review?), the reviewer's own review and its
-    # verdicts with their items, the others' submitted reviews with verdicts and items, the
-    # stages, the policy status (policy, signatures, eligible assignments, waivers, bound
-    # audits) and the evidence files still downloadable (matched by digest).
-    "round-review": 20,
+    # verdicts, the catalogue items with their stages, the others' submitted reviews with
+    # their verdicts (not their items and stages again: the page has them), the policy status
+    # (policy, signatures, eligible assignments, waivers, bound audits) and the evidence files
+    # still downloadable (matched by digest).
+    "round-review": 18,
     # + the policy status (5), the catalogue items and evidence files, the visible reviews
     # with verdicts, items and stages, and the latest round's number.
     "round-detail": 18,
