@@ -153,3 +153,21 @@ def _resubmit(round_: Round, reviewer: User, item: GuidelineItem, text: str) -> 
         actor=project.owner, project=project, item=item, status=AnswerStatus.MET, justification="", evidence_text=text
     )
     return project_submit(actor=project.owner, project=project)
+
+
+def test_navigation_urls_follow_the_script_prefix(db):
+    """base.html's URLs are looked up once per process, but per script prefix: a site mounted
+    under a path (SCRIPT_NAME) gets its own, not those of the first request served."""
+    from django.urls import get_script_prefix, set_script_prefix
+
+    from reviews.templatetags.review_tags import site_url
+
+    before = get_script_prefix()
+    try:
+        set_script_prefix("/")
+        assert site_url("project-list") == reverse("project-list") == "/projects/"
+        set_script_prefix("/misyn/")
+        assert site_url("project-list") == reverse("project-list") == "/misyn/projects/"
+        assert site_url("api:docs") == reverse("api:docs")
+    finally:
+        set_script_prefix(before)
