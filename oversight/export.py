@@ -30,6 +30,8 @@ def board_rows(board: Board, filters: BoardFilters) -> Iterator[tuple[Any, ...]]
     yield row(
         "Filters", "First submitted until", "", filters.submitted_before.isoformat() if filters.submitted_before else ""
     )
+    # The unfiltered figures come from the snapshot (oversight.snapshot): say of when.
+    yield row("Figures as of", "", "", board.as_of.isoformat(timespec="seconds") if board.as_of else "")
     for bar in board.states:
         yield row("Projects by state", bar.label, "projects", bar.value, bar.params)
     for month in board.months:

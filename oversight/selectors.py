@@ -25,6 +25,7 @@ from typing import Any
 from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncMonth
+from django.utils import timezone
 
 from audits.enums import RunStatus
 from audits.models import AuditRun
@@ -175,6 +176,9 @@ class Board:
     items: list[ItemCount]
     audits: list[AuditCount]
     decided: int = field(default=0)
+    # When the figures were computed, and the day "overdue" was counted against.
+    as_of: datetime | None = None
+    today: date | None = None
 
     @property
     def one_guideline_set(self) -> bool:
@@ -224,6 +228,8 @@ def board(projects: QuerySet[Project], *, today: date, filters: BoardFilters | N
         items=must_change_items(ids),
         audits=audit_failures(ids),
         decided=sum(row.decided for row in turnaround),
+        as_of=timezone.now(),
+        today=today,
     )
 
 
