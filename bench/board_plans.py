@@ -12,7 +12,9 @@ on a shared machine; profiling them again then takes seconds.
 For the unfiltered board and one filtered view (a version, a modality, a year of first
 submissions) it prints the wall time of `oversight.selectors.board` (median of 3) and, with
 `--plans`, every query it ran again under EXPLAIN ANALYZE: execution time and the plan's top
-nodes, slowest first. The load average is printed: the figures of a shared machine are noisy.
+nodes, slowest first. With `--pages` it times the board page instead (snapshot kept,
+recounted, filtered, the CSV) against the bare signed-in view, interleaved (`pages`). The load
+average is printed: the figures of a shared machine are noisy; compare ratios of one run.
 """
 
 from __future__ import annotations
@@ -80,7 +82,62 @@ def measure(name: str, filters: Any, *, plans: bool) -> None:
         print("\n".join(f"    {line}" for line in lines))
 
 
-def run(size: int, *, plans: bool) -> None:
+PAGE_ROUNDS = 7
+
+
+def pages(size: int) -> None:
+    """The board page through the test client, signed in as an administrator, against the
+    bare signed-in view (bench/urls.py) of the same run, interleaved round by round: with the
+    snapshot kept (what readers get), recounted on the spot (what the page did for every
+    reader before the snapshot; now only when none is fresh), and filtered (live)."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+
+    from oversight.snapshot import SNAPSHOT_KEY
+    from reviews.enums import Role
+    from reviews.models import GuidelineVersion, User
+    from tests.factories import AdminFactory
+
+    client = Client()
+    # bulk_world made administrators; a kept database may not take a factory's next name.
+    admin = User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk").first() or AdminFactory()
+    client.force_login(admin)
+    version = GuidelineVersion.objects.order_by("pk").first()
+    year = date.today().year - 1
+    filtered = f"/board/?version={version.pk if version else ''}&modality=CT&submitted_after={year}-01-01&submitted_before={year}-12-31"
+    views = {
+        "bare view, signed in": ("/bench/bare/", False),
+        "board, snapshot kept": ("/board/", False),
+        "board, recounted (no snapshot)": ("/board/", True),
+        "board, filtered (live)": (filtered, False),
+        "board CSV, snapshot kept": ("/board/export.csv", False),
+    }
+    times: dict[str, list[float]] = {name: [] for name in views}
+    queries: dict[str, int] = {}
+    with override_settings(ROOT_URLCONF="bench.urls"):
+        client.get("/board/")  # a first snapshot, as beat would have left
+        for _ in range(PAGE_ROUNDS):
+            for name, (url, recount) in views.items():
+                if recount:
+                    cache.delete(SNAPSHOT_KEY)
+                with CaptureQueriesContext(connection) as captured:
+                    start = time.perf_counter()
+                    response = client.get(url)
+                    times[name].append(1000 * (time.perf_counter() - start))
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url} answered {response.status_code}")
+                queries[name] = len(captured.captured_queries)
+    bare = statistics.median(times["bare view, signed in"])
+    print(f"\n## pages at {size:,} projects (median of {PAGE_ROUNDS}, interleaved); load average {os.getloadavg()}")
+    print("| page | projects | wall ms | x bare | queries |\n|---|---|---|---|---|")
+    for name, values in times.items():
+        ms = statistics.median(values)
+        print(f"| {name} | {size:,} | {ms:,.1f} | {ms / bare:,.1f} | {queries[name]} |")
+
+
+def run(size: int, *, plans: bool, with_pages: bool) -> None:
     from django.core.management import call_command
     from django.db import connection
 
@@ -102,6 +159,9 @@ def run(size: int, *, plans: bool) -> None:
     filtered = BoardFilters(
         version=version, modality=Modality.CT, submitted_after=date(year, 1, 1), submitted_before=date(year, 12, 31)
     )
+    if with_pages:
+        pages(size)
+        return
     measure("unfiltered", BoardFilters(), plans=plans)
     measure("filtered (version, CT, a year)", filtered, plans=plans)
 
@@ -110,6 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=10_000, help="projects to have in the database")
     parser.add_argument("--plans", action="store_true", help="EXPLAIN ANALYZE every query")
+    parser.add_argument("--pages", action="store_true", help="time the pages against a bare view instead")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise SystemExit("bench.board_plans needs DATABASE_URL=postgres://... (a database it may keep)")
@@ -119,7 +180,7 @@ def main() -> None:
         import django
 
         django.setup()
-        run(args.size, plans=args.plans)
+        run(args.size, plans=args.plans, with_pages=args.pages)
 
 
 if __name__ == "__main__":

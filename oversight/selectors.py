@@ -19,7 +19,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, TextField, Value
@@ -186,6 +186,10 @@ class Board:
         return len({row.set_name for row in self.turnaround}) <= 1
 
 
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 def board_projects(filters: BoardFilters) -> QuerySet[Project]:
     """Every project the filters select. The date range is on round 1's submission, so a
     range leaves out drafts that were never submitted."""
@@ -201,11 +205,14 @@ def board_projects(filters: BoardFilters) -> QuerySet[Project]:
         )
     if filters.task:
         projects = projects.filter(synthesis_task=filters.task)
+    # Bounds on the timestamp itself, not on its date (a function of every row), so that the
+    # partial index on round 1's submission time (round_one_submitted) finds the range. The
+    # days are those of the current time zone, as __date would take them.
     dates: dict[str, Any] = {}
     if filters.submitted_after:
-        dates["rounds__submitted_at__date__gte"] = filters.submitted_after
+        dates["rounds__submitted_at__gte"] = _day_start(filters.submitted_after)
     if filters.submitted_before:
-        dates["rounds__submitted_at__date__lte"] = filters.submitted_before
+        dates["rounds__submitted_at__lt"] = _day_start(filters.submitted_before + timedelta(days=1))
     if dates:
         # One filter() call: round 1 and its date are the same joined row.
         projects = projects.filter(rounds__number=1, **dates)

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import storages
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.functional import cached_property
@@ -136,7 +136,12 @@ class Round(models.Model):
         ordering = ["project", "number"]
         constraints = [models.UniqueConstraint(fields=["project", "number"], name="unique_round_number")]
         # The public letter verification page finds a round by its digest (letters app).
-        indexes = [models.Index(fields=["digest"], name="round_digest")]
+        indexes = [
+            models.Index(fields=["digest"], name="round_digest"),
+            # The board's first-submission range (oversight.selectors.board_projects) and
+            # months: round 1 only, with its project, read from the index alone.
+            models.Index(fields=["submitted_at", "project"], condition=Q(number=1), name="round_one_submitted"),
+        ]
 
     def __str__(self) -> str:
         return f"Round {self.number}"

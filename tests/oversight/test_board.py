@@ -285,3 +285,17 @@ def test_hostile_filters_are_refused_in_words_not_with_an_error(client, admin_us
     assert response.status_code == 200
     if name == "board-dashboard":
         assert "These filters were left out" in response.content.decode()
+
+
+def test_the_date_range_takes_both_whole_days(world):
+    from datetime import date
+
+    from tests.oversight.worlds import at, submit
+
+    january = {"submitted_after": date(2026, 1, 1), "submitted_before": date(2026, 1, 31)}
+    february_first = {"submitted_after": date(2026, 2, 1), "submitted_before": date(2026, 2, 1)}
+    before = figures(**january).total, figures(**february_first).total
+    owner = world.projects["draft"].owner
+    submit(ProjectFactory(owner=owner), at(date(2026, 1, 31), 23).replace(minute=59, second=59))
+    submit(ProjectFactory(owner=owner), at(date(2026, 2, 1), 0))
+    assert (figures(**january).total, figures(**february_first).total) == (before[0] + 1, before[1] + 1)
