@@ -16,6 +16,7 @@ pass, so its figures agree with each other (the tiles, the charts, the CSV) as o
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -27,6 +28,11 @@ from oversight.selectors import Board, BoardFilters, board, board_projects
 # Bump when Board's fields change: a snapshot pickled by older code is then never read.
 SNAPSHOT_KEY = "oversight:board-snapshot:v1"
 DEFAULT_INTERVAL_SECONDS = 300
+# One reader recounts; the others wait for its snapshot this long (a recount of 100,000
+# projects takes about 7 s), then count themselves rather than fail.
+RECOUNT_LOCK_KEY = "oversight:board-snapshot:recount"
+RECOUNT_WAIT_SECONDS = 30
+POLL_SECONDS = 0.25
 
 
 def snapshot_interval() -> timedelta:
@@ -55,9 +61,30 @@ def is_fresh(figures: Board, *, now: datetime) -> bool:
     )
 
 
-def board_snapshot() -> Board:
-    """The unfiltered board as last computed, or computed now when there is none fresh enough."""
+def _fresh_snapshot() -> Board | None:
     figures = cache.get(SNAPSHOT_KEY)
     if isinstance(figures, Board) and is_fresh(figures, now=timezone.now()):
         return figures
+    return None
+
+
+def board_snapshot() -> Board:
+    """The unfiltered board as last computed, or computed now when there is none fresh enough.
+
+    Readers who find none while another reader recounts wait for that recount instead of
+    running the same whole-portfolio queries side by side (the lock is the cache's atomic add)."""
+    figures = _fresh_snapshot()
+    if figures is not None:
+        return figures
+    if cache.add(RECOUNT_LOCK_KEY, "1", timeout=RECOUNT_WAIT_SECONDS):
+        try:
+            return board_snapshot_refresh()
+        finally:
+            cache.delete(RECOUNT_LOCK_KEY)
+    deadline = time.monotonic() + RECOUNT_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        figures = _fresh_snapshot()
+        if figures is not None:
+            return figures
     return board_snapshot_refresh()

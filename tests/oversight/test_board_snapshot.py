@@ -127,3 +127,28 @@ def test_a_kept_snapshot_costs_no_figure_query_at_any_size(client, django_assert
     assert f">{portfolio}</div>" in response.content.decode()
     with django_assert_num_queries(EXPORT - FIGURES):
         client.get(reverse("board-export"))
+
+
+def test_a_reader_waits_for_a_recount_under_way_instead_of_counting_again(world, django_assert_num_queries):
+    import threading
+
+    from oversight.snapshot import RECOUNT_LOCK_KEY
+
+    counted = board(board_projects(BoardFilters()), today=timezone.localdate())
+    marked = dataclasses.replace(counted, total=12345)  # only the other reader's snapshot says so
+    assert cache.add(RECOUNT_LOCK_KEY, "1")  # another reader is counting
+    other = threading.Timer(0.5, lambda: cache.set(SNAPSHOT_KEY, marked))
+    other.start()
+    try:
+        with django_assert_num_queries(0):
+            assert board_snapshot().total == 12345
+    finally:
+        other.join()
+
+
+def test_a_reader_counts_itself_when_a_recount_never_ends(world, monkeypatch):
+    from oversight import snapshot
+
+    monkeypatch.setattr(snapshot, "RECOUNT_WAIT_SECONDS", 0.3)
+    assert cache.add(snapshot.RECOUNT_LOCK_KEY, "1")  # a reader that died while counting
+    assert board_snapshot().total == world.expected["total"]
