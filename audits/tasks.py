@@ -90,6 +90,7 @@ def process_chunk(*, run_id: int, attempt: int, index: int) -> None:
                 chunk=chunk,
                 params=Preprocessing(**run.params.get("preprocess", {})),
                 heartbeat=lambda: runs.run_keep_lease(run=run),
+                attempt=attempt,
             )
     except TRANSIENT:
         raise

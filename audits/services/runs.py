@@ -253,11 +253,20 @@ def _file_records(rows: Any) -> list[FileRecord]:
     ]
 
 
-def _artifact_name(run_id: int, index: int) -> str:
-    return f"runs/{run_id}/chunk-{index}.npz"
+def _artifact_name(run_id: int, index: int, attempt: int | None, kind: str = "chunk") -> str:
+    """A chunk's file, named per attempt: a stale attempt deletes only its own file (chunk_complete),
+    never the one a newer attempt wrote for the same chunk; a redelivery rewrites its own."""
+    suffix = "" if attempt is None else f"-a{attempt}"
+    return f"runs/{run_id}/{kind}-{index}{suffix}.npz"
 
 
-def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callable[[], object] | None = None) -> str:
+def chunk_compute(
+    *,
+    chunk: AuditChunk,
+    params: Preprocessing,
+    heartbeat: Callable[[], object] | None = None,
+    attempt: int | None = None,
+) -> str:
     """Read, validate and preprocess a chunk's files, extract features, store the arrays.
 
     Idempotent: the artifact's name is fixed and written atomically, so a redelivered
@@ -315,7 +324,7 @@ def chunk_compute(*, chunk: AuditChunk, params: Preprocessing, heartbeat: Callab
         errors=np.array(json.dumps(errors)),
         **fidelity_arrays,
     )
-    return write_atomic(_artifact_name(chunk.run_id, chunk.index), buffer.getvalue())
+    return write_atomic(_artifact_name(chunk.run_id, chunk.index, attempt), buffer.getvalue())
 
 
 @transaction.atomic
@@ -483,7 +492,7 @@ def search_compute(*, chunk: AuditChunk, run: AuditRun, heartbeat: Callable[[], 
     buffer = io.BytesIO()
     arrays: dict[str, Any] = scores.arrays()
     np.savez(buffer, **arrays)
-    return write_atomic(f"runs/{run.pk}/search-{chunk.index}.npz", buffer.getvalue())
+    return write_atomic(_artifact_name(run.pk, chunk.index, run.attempts, "search"), buffer.getvalue())
 
 
 def search_scores(run: AuditRun) -> dict[str, Any] | None:
