@@ -75,7 +75,7 @@ def measure(name: str, filters: Any, *, plans: bool) -> None:
     print(f"\n## {name}: {1000 * statistics.median(times):,.0f} ms wall (median of 3), {len(queries)} queries")
     if not plans:
         return
-    explained = [(explain(sql), sql) for sql in queries if sql.lstrip().upper().startswith("SELECT")]
+    explained = [(explain(sql), sql) for sql in queries if sql.lstrip("( ").upper().startswith("SELECT")]
     print(f"sum of execution times: {sum(ms for (ms, _), _ in explained):,.1f} ms")
     for (ms, lines), sql in sorted(explained, key=lambda row: -row[0][0]):
         print(f"\n{ms:,.1f} ms: {sql[:300]}")

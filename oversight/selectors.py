@@ -24,7 +24,7 @@ from typing import Any
 
 from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce, TruncMonth
+from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
 
 from audits.enums import RunStatus
@@ -220,7 +220,7 @@ def board_projects(filters: BoardFilters) -> QuerySet[Project]:
 
 
 def board(projects: QuerySet[Project], *, today: date, filters: BoardFilters | None = None) -> Board:
-    """All figures of the dashboard over `projects` (board_projects): ten queries."""
+    """All figures of the dashboard over `projects` (board_projects): eleven queries."""
     filters = filters or BoardFilters()
     ids = projects.values("pk")
     states = projects_by_state(projects)
@@ -363,46 +363,61 @@ def waiting(projects: QuerySet[Project], *, today: date) -> Waiting:
     return Waiting(unassigned=projects.filter(unassigned_project_q()).count(), **counts)
 
 
-def _count_per_reviewer(queryset: QuerySet[Any], reviewer_field: str) -> Any:
-    counted = (
-        queryset.filter(**{reviewer_field: OuterRef("pk")})
-        .order_by()
-        .values(reviewer_field)
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
-
-
 def reviewer_load(ids: QuerySet[Any], *, today: date) -> list[ReviewerLoad]:
     """Each active reviewer's open assignments (on projects that still hold their time), the
-    overdue ones among them, and the rounds they finished reviewing: one query."""
-    active = Assignment.objects.filter(project__in=ids, status__in=ACTIVE, project__status__in=LOAD_STATUSES)
-    overdue = Assignment.objects.filter(overdue_assignment_q(today), project__in=ids)
-    finished = RoundReview.objects.filter(round__project__in=ids, submitted_at__isnull=False)
+    overdue ones among them, and the rounds they finished reviewing: two queries.
+
+    The counts are grouped by reviewer in one pass over the assignments and one over the
+    reviews (a UNION ALL), not counted per reviewer: correlated counts re-read the selected
+    projects once per reviewer and count, and cost reviewers x projects (1.9 s of the board's
+    6.6 s at 100,000 projects and 30 reviewers). The reviewers come in name order; the
+    stable sort by load keeps it among equals."""
+    active = Q(status__in=ACTIVE, project__status__in=LOAD_STATUSES)
+    assignments = (
+        Assignment.objects.filter(project__in=ids)
+        .order_by()
+        .values("reviewer")
+        .annotate(
+            n_active=Count("pk", filter=active),
+            n_overdue=Count("pk", filter=overdue_assignment_q(today)),
+            n_finished=Value(0, output_field=IntegerField()),
+        )
+    )
+    finished = (
+        RoundReview.objects.filter(round__project__in=ids, submitted_at__isnull=False)
+        .order_by()
+        .values("reviewer")
+        .annotate(
+            n_active=Value(0, output_field=IntegerField()),
+            n_overdue=Value(0, output_field=IntegerField()),
+            n_finished=Count("pk"),
+        )
+    )
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in assignments.union(finished, all=True):
+        total = counts[row["reviewer"]]
+        total[0] += row["n_active"]
+        total[1] += row["n_overdue"]
+        total[2] += row["n_finished"]
+    labels = dict(User._meta.get_field("expertise").choices or [])
     reviewers = (
         User.objects.filter(role=Role.REVIEWER, is_active=True)
-        .annotate(
-            n_active=_count_per_reviewer(active, "reviewer"),
-            n_overdue=_count_per_reviewer(overdue, "reviewer"),
-            n_finished=_count_per_reviewer(finished, "reviewer"),
-        )
-        .order_by("-n_active", "-n_overdue", "full_name", "username")
-        .values_list("pk", "full_name", "username", "expertise", "n_active", "n_overdue", "n_finished")
+        .order_by("full_name", "username")
+        .values_list("pk", "full_name", "username", "expertise")
     )
-    labels = dict(User._meta.get_field("expertise").choices or [])
-    return [
+    loads = [
         ReviewerLoad(
             pk=pk,
             name=full_name or username,
             expertise=str(labels.get(expertise, expertise)),
-            active=n_active,
-            overdue=n_overdue,
-            finished=n_finished,
+            active=counts[pk][0],
+            overdue=counts[pk][1],
+            finished=counts[pk][2],
             params=(("reviewer", str(pk)), *(("status", s.value) for s in LOAD_STATUSES)),
         )
-        for pk, full_name, username, expertise, n_active, n_overdue, n_finished in reviewers
+        for pk, full_name, username, expertise in reviewers
     ]
+    return sorted(loads, key=lambda load: (-load.active, -load.overdue))
 
 
 def must_change_items(ids: QuerySet[Any], *, limit: int = TOP_ITEMS) -> list[ItemCount]:

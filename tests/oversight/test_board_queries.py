@@ -5,7 +5,8 @@ assignments, reviews, verdicts, two audit runs and waivers.
 3 queries for the request itself (session, user, the nav's unread notifications; the CSV has no
 nav, so 2), then one per
 figure: projects by state; first submissions and decisions per month (2); turnaround; overdue
-and invited assignments, and unassigned projects (2); reviewer load; must-change items; audits
+and invited assignments, and unassigned projects (2); reviewer load (2: the reviewers, and
+their counts grouped in one UNION ALL); must-change items; audits
 failing in the latest run, and waivers (2). The filter form's version list adds 1 on the
 page; a chosen version costs 1 more (the form looks it up).
 """
@@ -20,7 +21,7 @@ from tests.factories import AdminFactory
 from tests.oversight.worlds import bulk_world
 
 REQUEST = 3
-FIGURES = 10
+FIGURES = 11
 DASHBOARD = REQUEST + FIGURES + 1  # + the version list of the filter form
 EXPORT = REQUEST - 1 + FIGURES  # no page, no nav bell
 CHOSEN_VERSION = 1
