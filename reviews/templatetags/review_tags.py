@@ -7,6 +7,7 @@ from typing import Any
 import nh3
 from django import template
 from django.conf import settings
+from django.template import engines
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString, mark_safe
@@ -14,15 +15,18 @@ from markdown_it import MarkdownIt
 
 from reviews.enums import (
     AnswerStatus,
+    EvaluationPhase,
     ExpertiseKind,
     GeneratorFamily,
     Meaning,
     Modality,
     Outcome,
+    OverclaimFinding,
     ProjectStatus,
     Role,
     SynthesisTask,
 )
+from reviews.forms.review import ReviewForm
 
 register = template.Library()
 
@@ -135,3 +139,37 @@ def changes(entry: Any) -> list[tuple[str, str, str]]:
         )
         for field in fields
     ]
+
+
+# The overclaim check's three fields on the review page, as crispy-forms writes them.
+_OVERCLAIM_FIELDS = (
+    "{% load crispy_forms_tags %}{{ review_form.declared_phase|as_crispy_field }}\n"
+    "          {{ review_form.overclaim|as_crispy_field }}\n"
+    "          {{ review_form.overclaim_note|as_crispy_field }}"
+)
+_PHASES = frozenset(str(value) for value in EvaluationPhase.values)
+_FINDINGS = frozenset(str(value) for value in OverclaimFinding.values)
+
+
+@register.filter
+def overclaim_fields(form: ReviewForm) -> SafeString:
+    """The overclaim check's fields. An unbound form with no note shows nothing typed by anyone,
+    only a phase and a finding out of fixed choices: that rendering is kept per process and pair
+    of choices (each crispy field costs a millisecond); any other form is rendered as it is."""
+    phase, finding = form.initial.get("declared_phase"), form.initial.get("overclaim")
+    phase = "" if phase is None else str(phase)
+    finding = "" if finding is None else str(finding)
+    if (
+        not form.is_bound
+        and not form.initial.get("overclaim_note")
+        and phase in _PHASES | {""}
+        and finding in _FINDINGS | {""}
+    ):
+        return _blank_overclaim_html(phase, finding)
+    return SafeString(engines["django"].from_string(_OVERCLAIM_FIELDS).render({"review_form": form}))
+
+
+@lru_cache(maxsize=64)
+def _blank_overclaim_html(phase: str, finding: str) -> SafeString:
+    form = ReviewForm(initial={"declared_phase": phase, "overclaim": finding}, items=[], item_fields=False)
+    return SafeString(engines["django"].from_string(_OVERCLAIM_FIELDS).render({"review_form": form}))

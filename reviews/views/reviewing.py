@@ -8,6 +8,7 @@ transition is a message (409 for a conflict, 400 for a form error), never a serv
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -19,13 +20,20 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import engines
-from django.urls import reverse
+from django.template.loader import get_template
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AUDITS, AuditSummary, round_audits, run_metrics
 from audits.thresholds import metric_labels, threshold_labels
-from reviews.enums import OVERCLAIM_ITEMS, UNDER_REVIEW_STATUSES, AssignmentStatus, Outcome, Verdict
+from reviews.enums import (
+    OVERCLAIM_ITEMS,
+    UNDER_REVIEW_STATUSES,
+    AssignmentStatus,
+    Outcome,
+    Verdict,
+)
 from reviews.forms.review import ItemControls, ReviewForm, WaiverForm
 from reviews.models import (
     Assignment,
@@ -119,6 +127,7 @@ class ReviewRow:
     changed: list[str] = field(default_factory=list)  # what changed since the round before, in words
     previous: PreviousVerdict | None = None  # the viewer's own verdict on it in the round before
     evidence_html: str = ""  # the frozen evidence text as safe HTML (frozen_evidence_html)
+    frozen_html: str = ""  # the review page's frozen left column as safe HTML (frozen_rows_html)
 
     @property
     def code(self) -> str:
@@ -171,6 +180,40 @@ def frozen_evidence_html(round_: Round) -> dict[str, SafeString]:
         }
         _FROZEN_EVIDENCE.set(key, rendered)
     return rendered
+
+
+# The review page's left column of each row (the item, the frozen answer and evidence, the file
+# links, the bound audit's result), rendered once per round and process: it is the same for
+# every viewer of the round; only the "changed since" note before it is the viewer's own, and
+# it stays in the page's template. Keyed by everything it shows that is not in the snapshot
+# (file links, audit results, the catalogue items, the script prefix): a change to any of them
+# is a new entry. At most 64 entries (a few hundred KB each at most).
+_FROZEN_ROWS = LocMemCache("misyn-frozen-rows", {"TIMEOUT": None, "OPTIONS": {"MAX_ENTRIES": 64}})
+
+
+def frozen_rows_html(project: Project, round_: Round, stages: list[ReviewStage]) -> None:
+    """Set each row's frozen_html (reviews/_review_row_frozen.html for that row)."""
+    rows = [row for stage in stages for row in stage.rows]
+    shown = [
+        (
+            row.code,
+            (row.item.pk, row.item.requirement, row.item.audit) if row.item is not None else None,
+            [f.evidence_pk for f in row.files],
+            row.audit_status,
+            (row.audit.status, row.audit.summary, row.audit.url) if row.audit is not None else None,
+        )
+        for row in rows
+    ]
+    fingerprint = hashlib.sha256(repr(shown).encode()).hexdigest()
+    key = f"{round_.pk}:{round_.digest}:{project.pk}:{get_script_prefix()}:{get_urlconf()}:{fingerprint}"
+    rendered: list[str] | None = _FROZEN_ROWS.get(key)
+    if rendered is None or len(rendered) != len(rows):
+        template = get_template("reviews/_review_row_frozen.html")
+        # The file ends with a newline that the page's template did not have there.
+        rendered = [str(template.render({"row": row, "project": project})).removesuffix("\n") for row in rows]
+        _FROZEN_ROWS.set(key, rendered)
+    for row, html in zip(rows, rendered, strict=True):
+        row.frozen_html = SafeString(html)
 
 
 def frozen_checklist(
@@ -324,13 +367,14 @@ def _review_page(
     status = policy_status(round_)
     carry = carry_forward(round_, user, items, audits=status.audits) if can_save else None
     draft = _own_draft(round_, user) if can_save else None
-    if editable and form is None:
-        form = ReviewForm(initial=_starting_values(draft, own, carry, items), items=items)
+    if editable and form is None:  # shown, never validated: without the ~90 item fields (controls() is enough)
+        form = ReviewForm(initial=_starting_values(draft, own, carry, items), items=items, item_fields=False)
     visible = visible_reviews(round_, user, verdicts="items")  # frozen_checklist matches them to `items`
     others = [review for review in visible if review.reviewer_id != user.pk]
     stages, _ = frozen_checklist(
         project, round_, status=status, form=form if editable else None, own=own, others=others, items=items
     )
+    frozen_rows_html(project, round_, stages)
     if carry is not None:
         for stage in stages:
             for row in stage.rows:
@@ -383,10 +427,11 @@ def blank_waiver_html(audit: str, seen: str) -> SafeString:
     reviewer and request (the CSRF token is outside them), so rendered once per process; the
     review page shows up to one per bound audit, and each crispy field costs a millisecond."""
     form = WaiverForm(prefix=f"waive-{audit}", initial={"seen": seen})
+    # Not called `form` in this context: tests read the page's own form from the rendered contexts.
     fields = engines["django"].from_string(
-        "{% load crispy_forms_tags %}{{ form.seen }}{{ form.reason|as_crispy_field }}"
+        "{% load crispy_forms_tags %}{{ waiver_form.seen }}{{ waiver_form.reason|as_crispy_field }}"
     )
-    return SafeString(fields.render({"form": form}))
+    return SafeString(fields.render({"waiver_form": form}))
 
 
 def _closed_by_request(round_: Round) -> User | None:
