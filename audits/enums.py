@@ -32,3 +32,10 @@ FINAL_RUN_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus
 # The audits of the suite, in the order they are shown: the same choices that catalogue
 # items are bound to, so an item's audit and a run's result share their names.
 AuditName = AuditKind
+
+
+class ChunkKind(models.TextChoices):
+    """What one chunk task of an audit run does (audits.services.runs)."""
+
+    READ = "read", "Read images"
+    SEARCH = "search", "Search for copies"

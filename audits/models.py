@@ -16,7 +16,7 @@ from django.db import models, transaction
 from django.db.models import F, Max
 from django.urls import reverse
 
-from audits.enums import RunStatus, SetRole, SetStatus
+from audits.enums import ChunkKind, RunStatus, SetRole, SetStatus
 
 
 def _private_storage() -> Any:
@@ -198,11 +198,6 @@ class AuditRun(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
-
-
-class ChunkKind(models.TextChoices):
-    READ = "read", "Read images"
-    SEARCH = "search", "Search for copies"
 
 
 class AuditChunk(models.Model):
