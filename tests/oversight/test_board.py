@@ -299,3 +299,18 @@ def test_the_date_range_takes_both_whole_days(world):
     submit(ProjectFactory(owner=owner), at(date(2026, 1, 31), 23).replace(minute=59, second=59))
     submit(ProjectFactory(owner=owner), at(date(2026, 2, 1), 0))
     assert (figures(**january).total, figures(**february_first).total) == (before[0] + 1, before[1] + 1)
+
+
+def test_of_two_runs_at_the_same_moment_the_later_one_counts(world):
+    from datetime import date
+
+    from tests.oversight.worlds import at, audit_run
+
+    project = ProjectFactory(owner=world.projects["draft"].owner)
+    before = {a.audit: a.failing for a in figures().audits}
+    audit_run(project, created=at(date(2026, 6, 1)), manifest="fail")
+    audit_run(project, created=at(date(2026, 6, 1)))  # same created_at, higher id: the latest
+    assert {a.audit: a.failing for a in figures().audits} == before
+    audit_run(project, created=at(date(2026, 6, 1)), memorization="fail")
+    after = {a.audit: a.failing for a in figures().audits}
+    assert after == {**before, "memorization": before["memorization"] + 1}
