@@ -20,8 +20,8 @@ from threadpoolctl import threadpool_limits
 
 from audits.engine.preprocess import Preprocessing
 from audits.engine.readers import common as reader_common
-from audits.enums import RunStatus
-from audits.models import AuditChunk, AuditRun, ChunkKind
+from audits.enums import ChunkKind, RunStatus
+from audits.models import AuditChunk, AuditRun
 from audits.services import ingest, runs
 
 log = logging.getLogger(__name__)

@@ -123,8 +123,8 @@ def _timed_run(project: Any, tag: str) -> dict[str, Any]:
     """Request a fresh run (earlier ones no longer match its inputs) and wait for its result."""
     from django.db.models import Max
 
-    from audits.enums import RunStatus
-    from audits.models import AuditRun, ChunkKind
+    from audits.enums import ChunkKind, RunStatus
+    from audits.models import AuditRun
     from audits.services.runs import audit_run_request
 
     AuditRun.objects.filter(project=project).update(input_digest=f"bench-{tag}")
@@ -180,7 +180,8 @@ def speed(args: argparse.Namespace, env: dict[str, str], logs: Path) -> None:
 def _computed_run(project: Any) -> Any:
     """A run whose read and search chunks are done in this process (no worker): the merge's inputs."""
     from audits.engine.preprocess import Preprocessing
-    from audits.models import AuditChunk, ChunkKind
+    from audits.enums import ChunkKind
+    from audits.models import AuditChunk
     from audits.services import runs
 
     run = runs.audit_run_request(project=project, actor=None, reason="bench")

@@ -28,8 +28,8 @@ from django.utils import timezone
 from audits.engine.preprocess import Preprocessing
 from audits.engine.types import FileRecord, Image
 from audits.engine.types import ImageSet as EngineSet
-from audits.enums import FINAL_RUN_STATUSES, RunStatus, SetRole
-from audits.models import AuditChunk, AuditRun, ChunkKind, ImageFile
+from audits.enums import FINAL_RUN_STATUSES, ChunkKind, RunStatus, SetRole
+from audits.models import AuditChunk, AuditRun, ImageFile
 from audits.selectors import current_params, current_sets, run_input_digest
 from config.broker import send_after_commit
 from config.storage import local_path, private_storage, write_atomic

@@ -15,8 +15,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from audits.engine.preprocess import Preprocessing
-from audits.enums import SetRole
-from audits.models import AuditChunk, AuditRun, ChunkKind
+from audits.enums import ChunkKind, SetRole
+from audits.models import AuditChunk, AuditRun
 from audits.services import runs
 from audits.services.uploads import image_set_upload
 from tests.audits.images import dicom_source, write_dicom

@@ -15,8 +15,8 @@ from audits.engine.readers import read_file
 from audits.engine.suite import run_suite
 from audits.engine.types import FileRecord
 from audits.engine.types import ImageSet as EngineSet
-from audits.enums import RunStatus, SetRole
-from audits.models import AuditChunk, AuditRun, ChunkKind, ImageSet
+from audits.enums import ChunkKind, RunStatus, SetRole
+from audits.models import AuditChunk, AuditRun, ImageSet
 from audits.services.uploads import image_set_upload
 from config.storage import local_path
 from tests.audits.images import example4d
