@@ -163,3 +163,25 @@ def test_home_shows_the_five_latest_changed_projects_with_their_progress(catalog
     assert positions == sorted(positions)
     for project in Project.objects.exclude(pk__in=[p.pk for p in newest]):
         assert f">{project.title}</a>" not in page
+
+
+def test_the_filter_bar_shows_the_reviewers_as_they_are_now(admin_user, reviewer, project):
+    """The bar's fields are rendered once per state and kept (reviews.templatetags.filter_bar):
+    a renamed reviewer, and a value or an error given in the URL, show on the next request,
+    never the HTML kept from before."""
+    client = client_of(admin_user)
+    first = client.get("/projects/").content.decode()
+    before = str(reviewer)
+    assert f'<option value="{reviewer.pk}">{reviewer}</option>' in first
+    reviewer.full_name = "Renamed Reviewer"
+    reviewer.save(update_fields=["full_name"])
+    page = client.get("/projects/").content.decode()
+    reviewer.refresh_from_db()
+    assert f'<option value="{reviewer.pk}">{reviewer}</option>' in page
+    assert str(reviewer) != before and f">{before}</option>" not in page
+    chosen = client.get(f"/projects/?reviewer={reviewer.pk}").content.decode()
+    assert f'<option value="{reviewer.pk}" selected>{reviewer}</option>' in chosen
+    assert f'<option value="{reviewer.pk}" selected>' not in client.get("/projects/").content.decode()
+    wrong = client.get("/projects/?submitted_after=not-a-date").content.decode()
+    assert 'name="submitted_after" value="not-a-date"' in wrong
+    assert "is-invalid" in wrong
