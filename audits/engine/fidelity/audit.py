@@ -30,11 +30,10 @@ from audits.engine.fidelity.status import _judge, thresholds_of
 from audits.engine.fidelity.summary import (
     SUMMARY_KEYS,
     SummaryWindowError,
-    capped,
+    capped_sample,
     chunk_summary,
     histogram_rows,
     on_window,
-    pooled_sample,
     window_matches,
     with_window,
 )
@@ -241,10 +240,15 @@ class _Audit:
                 bins, hist, stats, sample = INTENSITY_BINS, "relative_hist", "relative_stats", "relative_sample"
 
             def pixels_of(side: dict[str, np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:
-                values = pooled_sample(side, sample, rows)
+                # At most n_ks of the pooled per-image samples (seeded draw), through the window if any:
+                # the window acts value by value, so drawing first gives the same values.
+                values = capped_sample(side, sample, n_ks, rng, rows)
                 if not scale.quantitative:
                     return values
                 return on_window(values.astype(np.float32), scale.low, scale.width).astype(np.float64)
+
+            rng = _rng(self.seed, "ks")
+            n_ks = int(self.p["ks_max_pixels"])
 
             # Per-image rows: the permutation null sums them over relabelled groups.
             rows = histogram_rows(syn, hist, bins), histogram_rows(ref, hist, bins)
@@ -256,9 +260,7 @@ class _Audit:
             m["window_high"] = scale.low + scale.width if scale.quantitative else None
             # W1 in the unit: on the window's [0, 1] times its width (1 for the relative scale).
             m["w1_hist"] = histogram_w1(h_syn, h_ref) * scale.width
-            rng = _rng(self.seed, "ks")
-            n_ks = int(self.p["ks_max_pixels"])
-            m["ks_D"] = ks_d(capped(pixels_of(syn), n_ks, rng), capped(pixels_of(ref), n_ks, rng))
+            m["ks_D"] = ks_d(pixels_of(syn), pixels_of(ref))
             stats_syn, stats_ref = syn[stats], ref[stats]
             names = ("per_image_mean_ks_D", "per_image_std_ks_D", "foreground_frac_ks_D")
             for column, name in enumerate(names):
@@ -270,7 +272,7 @@ class _Audit:
                 a, b = self.split
                 half_a, half_b = (np.asarray(rows[1][half].sum(axis=0)).ravel().round() for half in (a, b))
                 m["w1_baseline_split"] = histogram_w1(half_a, half_b) * scale.width
-                m["ks_D_baseline"] = ks_d(capped(pixels_of(ref, a), n_ks, rng), capped(pixels_of(ref, b), n_ks, rng))
+                m["ks_D_baseline"] = ks_d(pixels_of(ref, a), pixels_of(ref, b))
                 for column, name in enumerate(names):
                     m[f"{name}_baseline"] = ks_d(stats_ref[a, column], stats_ref[b, column])
             m["w1_ratio"] = self._ratio("w1_hist", "w1_baseline_split")

@@ -160,14 +160,14 @@ def choose_scale_from(
 def _window(
     syn: dict[str, np.ndarray], ref: dict[str, np.ndarray], unit: str, p: dict, rng: np.random.Generator
 ) -> tuple[float, float]:
-    from audits.engine.fidelity.summary import capped, pooled_sample
+    from audits.engine.fidelity.summary import capped_sample
 
     if unit == "HU":
         low, high = HU_WINDOW[0], HU_WINDOW[0] + HU_WINDOW[1]
     else:
         # Each set sampled alike, so a large set does not set the window alone.
         n = max(int(p["ks_max_pixels"]), 1)
-        sample = np.concatenate([capped(pooled_sample(side, "native_sample"), n, rng) for side in (syn, ref)])
+        sample = np.concatenate([capped_sample(side, "native_sample", n, rng) for side in (syn, ref)])
         low, high = (float(v) for v in np.percentile(sample, WINDOW_PERCENTILES))
         if high <= low:
             low, high = float(sample.min()), float(sample.max())
