@@ -27,7 +27,6 @@ from oversight.selectors import Board, BoardFilters, board, board_projects
 
 # Bump when Board's fields change: a snapshot pickled by older code is then never read.
 SNAPSHOT_KEY = "oversight:board-snapshot:v1"
-DEFAULT_INTERVAL_SECONDS = 300
 # One reader recounts; the others wait for its snapshot this long (a recount of 100,000
 # projects takes about 7 s), then count themselves rather than fail.
 RECOUNT_LOCK_KEY = "oversight:board-snapshot:recount"
@@ -37,7 +36,7 @@ POLL_SECONDS = 0.25
 
 def snapshot_interval() -> timedelta:
     """How often beat recomputes the snapshot (settings.BOARD_SNAPSHOT_SECONDS)."""
-    return timedelta(seconds=getattr(settings, "BOARD_SNAPSHOT_SECONDS", DEFAULT_INTERVAL_SECONDS))
+    return timedelta(seconds=settings.BOARD_SNAPSHOT_SECONDS)
 
 
 def snapshot_max_age() -> timedelta:

@@ -450,3 +450,11 @@ CELERY_BEAT_SCHEDULE["webhooks-deliver-due"] = {
     "task": "webhooks.deliver_due",
     "schedule": env.env_int("WEBHOOK_RECONCILE_SECONDS", 60, minimum=1),
 }
+
+# The board dashboard's unfiltered figures: a snapshot recounted by celery beat this often
+# (oversight.snapshot); one older than twice this is recounted when a reader asks for it.
+BOARD_SNAPSHOT_SECONDS = env.env_int("BOARD_SNAPSHOT_SECONDS", 300, minimum=30)
+CELERY_BEAT_SCHEDULE["board-snapshot"] = {
+    "task": "oversight.refresh_board_snapshot",
+    "schedule": BOARD_SNAPSHOT_SECONDS,
+}
