@@ -28,6 +28,14 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile, File
@@ -42,6 +50,40 @@ SPOOL_MAX_MEMORY_BYTES = 8 * 1024 * 1024
 TRIM_EVERY_SECONDS = 30.0  # a process looks at the cache's size at most this often
 PARTIAL_MAX_AGE_SECONDS = 3600.0  # a download's temporary file older than this was abandoned
 _last_trim = [0.0]
+
+# The object store cannot be reached or did not answer in time: nothing is wrong with the request
+# or the data, and the same call succeeds once the service is back (see `storage_unavailable`).
+STORAGE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+    BotoConnectionError,
+)
+_UNAVAILABLE_CODES = frozenset({"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError", "503", "500"})
+STORAGE_UNAVAILABLE_MESSAGE = "The file store is unavailable right now; nothing was lost, try again in a minute."
+STORAGE_RETRY_AFTER_SECONDS = 60
+
+
+def storage_unavailable(exc: BaseException) -> bool:
+    """True when `exc` (or an exception it was raised from) says the object store is down or
+    overloaded: a connection that failed or timed out, or an answer with HTTP status 500 or more
+    (SlowDown, ServiceUnavailable, RequestTimeout). Such a failure is transient: retry later,
+    keep every file. A missing object or a refused permission is not."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, STORAGE_UNAVAILABLE):
+            return True
+        if isinstance(current, ClientError):
+            response: Any = current.response or {}
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            code = str(response.get("Error", {}).get("Code", ""))
+            if (isinstance(status, int) and status >= 500) or code in _UNAVAILABLE_CODES:
+                return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 # --------------------------------------------------------------------------- settings
@@ -201,8 +243,6 @@ def bucket_ensure() -> bool:
     storage = private_storage()
     if is_local(storage):
         return False
-    from botocore.exceptions import ClientError
-
     bucket = storage.bucket  # type: ignore[attr-defined]
     try:
         bucket.meta.client.head_bucket(Bucket=bucket.name)
