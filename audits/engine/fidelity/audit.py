@@ -29,6 +29,7 @@ from audits.engine.fidelity.scale import choose_scale_from, sidecar_units
 from audits.engine.fidelity.status import _judge, thresholds_of
 from audits.engine.fidelity.summary import (
     SUMMARY_KEYS,
+    HistogramRows,
     SummaryWindowError,
     capped_sample,
     chunk_summary,
@@ -252,7 +253,7 @@ class _Audit:
 
             # Per-image rows: the permutation null sums them over relabelled groups.
             rows = histogram_rows(syn, hist, bins), histogram_rows(ref, hist, bins)
-            h_syn, h_ref = (np.asarray(part.sum(axis=0)).ravel().round().astype(np.int64) for part in rows)
+            h_syn, h_ref = (part.sum().round().astype(np.int64) for part in rows)
             m = self.metrics
             m["intensity_scale"] = "quantitative" if scale.quantitative else "relative"
             m["units"] = scale.unit
@@ -270,7 +271,7 @@ class _Audit:
                 m[f"{name}_baseline"] = None
             if self.split is not None:
                 a, b = self.split
-                half_a, half_b = (np.asarray(rows[1][half].sum(axis=0)).ravel().round() for half in (a, b))
+                half_a, half_b = (rows[1].sum(half).round() for half in (a, b))
                 m["w1_baseline_split"] = histogram_w1(half_a, half_b) * scale.width
                 m["ks_D_baseline"] = ks_d(pixels_of(ref, a), pixels_of(ref, b))
                 for column, name in enumerate(names):
@@ -287,7 +288,7 @@ class _Audit:
             for name in names:
                 self._row(name, baseline=f"{name}_baseline")
 
-    def _w1_null(self, rows: tuple[np.ndarray, np.ndarray], width: float, quantitative: bool) -> None:
+    def _w1_null(self, rows: tuple[HistogramRows, HistogramRows], width: float, quantitative: bool) -> None:
         """What chance gives for W1: a permutation p-value (gates the ratio rule) and, on a quantitative
         scale, the HU rule's figure w1_excess = w1_hist - the 95th percentile of W1 between real samples.
 

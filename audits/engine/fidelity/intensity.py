@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import sparse, stats
+from scipy import stats
 
 INTENSITY_BINS = 256  # relative scale: 1/512 at most of error in W1
 # Quantitative scale: over the 4096 HU window a bin is 2 HU, so W1 is within 1 HU.
@@ -56,9 +56,14 @@ def w1_rows(counts_a: np.ndarray, counts_b: np.ndarray) -> np.ndarray:
 
 
 def _group_sums(indicator: np.ndarray, rows: Any) -> np.ndarray:
-    """indicator (groups, n) times rows (n, bins), dense or sparse, in float64: the counts are integers, so
-    every summation order gives the same exact sums."""
+    """indicator (groups, n) times rows (n, bins), dense, sparse or `summary.HistogramRows` (in blocks of
+    rows), in float64: the counts are integers, so every summation order gives the same exact sums."""
+    if hasattr(rows, "group_sums"):
+        return np.asarray(rows.group_sums(indicator), dtype=np.float64)
     return np.ascontiguousarray((rows.T @ indicator.T).T, dtype=np.float64)
+
+
+_PERMUTATION_BLOCK = 16  # permutations per product: 16 x 8 bytes of indicator per image
 
 
 def permutation_w1(rows_a: Any, rows_b: Any, n_permutations: int, rng: np.random.Generator) -> np.ndarray:
@@ -66,18 +71,20 @@ def permutation_w1(rows_a: Any, rows_b: Any, n_permutations: int, rng: np.random
     groups shuffled, group sizes kept): the null distribution of the pooled W1 when both groups come from
     one population. Images, not pixels, are the exchangeable units, because pixels of one image are not
     independent: the spread between images (anatomy, tissue mixture) is what the null must carry.
-    The rows are per-image histograms, a dense array or a scipy sparse matrix."""
-    joint = sparse.vstack([rows_a, rows_b]).tocsr() if sparse.issparse(rows_a) else np.vstack([rows_a, rows_b])
-    total = np.asarray(joint.sum(axis=0), dtype=np.float64).ravel()
-    n, n_a = joint.shape[0], rows_a.shape[0]
+    The rows are per-image histograms: dense arrays, scipy sparse matrices or `summary.HistogramRows`
+    (both sides alike); the two sides are summed apart, never stacked into one copy."""
+    n_a = rows_a.shape[0]
+    n = n_a + rows_b.shape[0]
+    ones = np.ones((1, n), dtype=np.float64)
+    total = (_group_sums(ones[:, :n_a], rows_a) + _group_sums(ones[:, n_a:], rows_b)).ravel()
     values = np.empty(n_permutations, dtype=np.float64)
-    block = 64  # permutations per matrix product: bounded memory whatever the set sizes
+    block = _PERMUTATION_BLOCK  # bounded memory; the draws and values do not depend on it
     for start in range(0, n_permutations, block):
         count = min(block, n_permutations - start)
         indicator = np.zeros((count, n), dtype=np.float64)
         for row in range(count):
             indicator[row, rng.permutation(n)[:n_a]] = 1.0
-        group_a = _group_sums(indicator, joint)
+        group_a = _group_sums(indicator[:, :n_a], rows_a) + _group_sums(indicator[:, n_a:], rows_b)
         values[start : start + count] = w1_rows(group_a, total - group_a)
     return values
 
@@ -88,7 +95,7 @@ def split_w1(rows: Any, size: int, n_splits: int, rng: np.random.Generator) -> n
     fall by chance."""
     n = rows.shape[0]
     values = np.empty(n_splits, dtype=np.float64)
-    block = 64
+    block = _PERMUTATION_BLOCK
     for start in range(0, n_splits, block):
         count = min(block, n_splits - start)
         group_a = np.zeros((count, n), dtype=np.float64)

@@ -233,13 +233,48 @@ def concat_summaries(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray
     return out
 
 
-def histogram_rows(summary: dict[str, np.ndarray], name: str, bins: int) -> sparse.csr_matrix:
-    """The per-image histogram rows `name` ("relative_hist" or "window_hist") as a float64 sparse matrix."""
-    indptr = summary[f"{name}_indptr"]
-    return sparse.csr_matrix(
-        (summary[f"{name}_counts"].astype(np.float64), summary[f"{name}_bins"].astype(np.int64), indptr),
-        shape=(len(indptr) - 1, bins),
-    )
+class HistogramRows:
+    """Per-image histogram rows (n, bins) of a summary, kept in its compact sparse arrays (6 bytes per
+    occupied bin); `group_sums` converts a block of rows at a time to float64, so sums over groups of
+    images never hold a float64 copy of every row. The counts are integers, so the sums are exact in
+    any order: the same values as one sparse product over all rows."""
+
+    BLOCK = 512  # rows converted at a time: about 2 MiB of float64 rows and indices
+
+    def __init__(self, summary: dict[str, np.ndarray], name: str, bins: int) -> None:
+        self.indptr = summary[f"{name}_indptr"]
+        self.bins = summary[f"{name}_bins"]
+        self.counts = summary[f"{name}_counts"]
+        self.shape = (len(self.indptr) - 1, bins)
+
+    def group_sums(self, weights: np.ndarray) -> np.ndarray:
+        """weights (groups, n) @ rows (n, bins), in float64."""
+        n, bins = self.shape
+        out = np.zeros((weights.shape[0], bins), dtype=np.float64)
+        for start in range(0, n, self.BLOCK):
+            stop = min(start + self.BLOCK, n)
+            low, high = int(self.indptr[start]), int(self.indptr[stop])
+            block = sparse.csr_matrix(
+                (
+                    self.counts[low:high].astype(np.float64),
+                    self.bins[low:high].astype(np.int64),
+                    self.indptr[start : stop + 1] - low,
+                ),
+                shape=(stop - start, bins),
+            )
+            out += np.asarray((block.T @ weights[:, start:stop].T).T, dtype=np.float64)
+        return out
+
+    def sum(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The counts (bins,) of all rows, or of the given rows, in float64."""
+        weights = np.zeros((1, self.shape[0]), dtype=np.float64)
+        weights[0, slice(None) if rows is None else rows] = 1.0
+        return self.group_sums(weights)[0]
+
+
+def histogram_rows(summary: dict[str, np.ndarray], name: str, bins: int) -> HistogramRows:
+    """The per-image histogram rows `name` ("relative_hist" or "window_hist") of a summary."""
+    return HistogramRows(summary, name, bins)
 
 
 def pooled_sample(summary: dict[str, np.ndarray], key: str, rows: np.ndarray | None = None) -> np.ndarray:
