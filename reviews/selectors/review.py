@@ -122,8 +122,10 @@ def _waiver_counts(waiver: AuditWaiver, eligible: dict[int, Any]) -> bool:
     return accepted_at is None or waiver.waived_at >= accepted_at
 
 
-def policy_status(round_: Round) -> PolicyStatus:
-    """Every condition of the round's sign-off policy, met or not, with what is missing."""
+def policy_status(round_: Round, *, items: list[GuidelineItem] | None = None) -> PolicyStatus:
+    """Every condition of the round's sign-off policy, met or not, with what is missing.
+    `items`: the round's catalogue items, when the caller has read them already (the bound
+    audits are theirs)."""
     policy = policy_for(round_.guideline_version_id)
     signatures = list(Signature.objects.filter(round=round_).select_related("signer").order_by("signed_at", "pk"))
     eligible = _eligible_signers(round_)
@@ -159,7 +161,10 @@ def policy_status(round_: Round) -> PolicyStatus:
     all_waivers = list(AuditWaiver.objects.filter(round=round_).select_related("waived_by").order_by("waived_at", "pk"))
     waivers = {w.audit: w for w in all_waivers if _waiver_counts(w, eligible)}
     uncounted = [w for w in all_waivers if not _waiver_counts(w, eligible)]
-    needs_waiver = [a for a in bound_audits(round_.guideline_version_id) if audit_status(audits, a) in WAIVABLE]
+    bound = sorted({item.audit for item in items if item.audit}) if items is not None else None
+    if bound is None:
+        bound = bound_audits(round_.guideline_version_id)
+    needs_waiver = [a for a in bound if audit_status(audits, a) in WAIVABLE]
     if audits.state == "pending":
         checks.append(PolicyCheck("Audit results of this round are in", False, "the audit run is still going"))
     unwaived = [a for a in needs_waiver if a not in waivers]

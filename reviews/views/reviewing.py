@@ -358,18 +358,22 @@ def _review_page(
     user = request.user
     latest = latest_round_number(project)
     state = round_state(project, round_, latest)
-    own = _own_review(round_, user) if access.may_post else None
+    # The submitted reviews the viewer may read, with their verdicts: a reviewer who submitted
+    # finds their own among them (no second read of it).
+    visible = visible_reviews(round_, user, verdicts="items")  # frozen_checklist matches them to `items`
+    own = None
+    if access.may_post:
+        own = next((review for review in visible if review.reviewer_id == user.pk), None) or _own_review(round_, user)
     can_save = access.may_post and state == "open" and not (own is not None and own.is_submitted)
     # A refused post (a conflict: the round closed, the review was submitted elsewhere) still
     # shows the form with what was typed, so nothing is lost; only the buttons go.
     editable = can_save or (access.may_post and form is not None and form.is_bound)
     items = _version_items(round_)
-    status = policy_status(round_)
+    status = policy_status(round_, items=items)
     carry = carry_forward(round_, user, items, audits=status.audits) if can_save else None
     draft = _own_draft(round_, user) if can_save else None
     if editable and form is None:  # shown, never validated: without the ~90 item fields (controls() is enough)
         form = ReviewForm(initial=_starting_values(draft, own, carry, items), items=items, item_fields=False)
-    visible = visible_reviews(round_, user, verdicts="items")  # frozen_checklist matches them to `items`
     others = [review for review in visible if review.reviewer_id != user.pk]
     stages, _ = frozen_checklist(
         project, round_, status=status, form=form if editable else None, own=own, others=others, items=items

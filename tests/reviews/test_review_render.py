@@ -171,3 +171,40 @@ def test_navigation_urls_follow_the_script_prefix(db):
         assert site_url("api:docs") == reverse("api:docs")
     finally:
         set_script_prefix(before)
+
+
+def test_frozen_rows_follow_the_file_links_and_hold_nothing_of_a_viewer(project, admin_user):
+    """Each row's frozen column is kept per round, but a stored file that goes away after the
+    round was frozen shows as no longer stored on the next request; and the viewer's own
+    state (a draft, what changed for them) is never in what is kept."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from reviews.models import EvidenceFile
+    from reviews.services.projects import evidence_add
+    from reviews.validators import validate_evidence_file
+
+    answer_everything(project, text=EVIDENCE)
+    item = items_of_version(project)[0]
+    upload = validate_evidence_file(SimpleUploadedFile("split.txt", b"SPLIT-BYTES", content_type="text/plain"))
+    (stored,) = evidence_add(actor=project.owner, project=project, item=item, files=[upload])
+    round_ = project_submit(actor=project.owner, project=project)
+    technical, clinical = reviewers_on(project, admin=admin_user)
+    link = reverse("evidence-download", kwargs={"pk": project.pk, "evidence_pk": stored.pk})
+    review_draft_save(actor=technical, round_=round_, fields={f"verdict_{item.code}": Verdict.CONCERN})
+    status, page = page_of(technical, round_)
+    assert status == 200 and f'<a href="{link}">split.txt</a>' in page
+    assert f'id="id_verdict_{item.code}_2" checked>' in page
+
+    status, theirs = page_of(clinical, round_)  # the same frozen column, the other reviewer's controls
+    assert status == 200 and f'<a href="{link}">split.txt</a>' in theirs
+    assert f'id="id_verdict_{item.code}_0" checked>' in theirs
+
+    EvidenceFile.objects.filter(pk=stored.pk).delete()
+    for user in (technical, admin_user):
+        status, page = page_of(user, round_)
+        assert status == 200 and link not in page
+        assert 'split.txt <span class="text-muted">(no longer stored)</span>' in page
+
+
+def items_of_version(project) -> list[GuidelineItem]:  # type: ignore[no-untyped-def]
+    return list(GuidelineItem.objects.filter(version=project.guideline_version_id).order_by("stage__order", "order"))
