@@ -23,13 +23,27 @@ from audits.engine.readers import common as reader_common
 from audits.enums import ChunkKind, RunStatus
 from audits.models import AuditChunk, AuditRun
 from audits.services import ingest, runs
+from config.storage import STORAGE_UNAVAILABLE, storage_unavailable
 
 log = logging.getLogger(__name__)
 
 # A step over its soft time limit must end the step, not be reported as a corrupt file.
 reader_common.PASS_THROUGH.append(SoftTimeLimitExceeded)
 
-TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+class StorageOutage(Exception):
+    """The object store answered that it is down or overloaded (config.storage.storage_unavailable):
+    the step is retried with backoff, and the run is not failed for it."""
+
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    StorageOutage,
+    *STORAGE_UNAVAILABLE,
+)
 _RETRY = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": 2,
@@ -55,6 +69,11 @@ def _limit_resources(**kwargs: Any) -> None:
 
 
 def _fail_for(run_id: int, attempt: int | None, exc: BaseException) -> None:
+    """End the run as failed with the reason of `exc`; raise StorageOutage instead when `exc` says the
+    object store is unavailable (an error answer of 500 or more, or one wrapping a lost connection),
+    so that the step is retried like any other transient error."""
+    if storage_unavailable(exc):
+        raise StorageOutage(f"the object store is unavailable: {type(exc).__name__}: {exc}") from exc
     if isinstance(exc, SoftTimeLimitExceeded):
         reason = f"The run exceeded its time limit of {settings.AUDIT_TASK_TIME_LIMIT} s per step."
     elif isinstance(exc, MemoryError):
@@ -79,19 +98,22 @@ def process_chunk(*, run_id: int, attempt: int, index: int) -> None:
     chunk = AuditChunk.objects.filter(run_id=run_id, index=index).first()
     if run is None or chunk is None:
         return
-    if chunk.done:
-        runs.chunk_complete(run=run, index=index, artifact=chunk.artifact)
+    if chunk.done:  # a redelivered message: the chunk's completion already advanced the run
         return
+    heartbeat = runs.run_lease_keeper(run)
     try:
         if chunk.kind == ChunkKind.SEARCH:
-            artifact = runs.search_compute(chunk=chunk, run=run, heartbeat=lambda: runs.run_keep_lease(run=run))
+            artifact = runs.search_compute(chunk=chunk, run=run, heartbeat=heartbeat)
         else:
             artifact = runs.chunk_compute(
                 chunk=chunk,
                 params=Preprocessing(**run.params.get("preprocess", {})),
-                heartbeat=lambda: runs.run_keep_lease(run=run),
+                heartbeat=heartbeat,
                 attempt=attempt,
             )
+    except runs.RunLost:  # the run ended or was re-queued: this attempt's work is nobody's
+        log.info("audit run %s: attempt %s stopped chunk %s, the run is no longer its", run_id, attempt, index)
+        return
     except TRANSIENT:
         raise
     except Exception as exc:  # noqa: BLE001 (any other failure ends the run, with its reason)
@@ -107,7 +129,9 @@ def plan_search(*, run_id: int, attempt: int) -> None:
     if run is None:
         return
     try:
-        runs.run_plan_search(run=run)
+        runs.run_plan_search(run=run, heartbeat=runs.run_lease_keeper(run))
+    except runs.RunLost:  # the run ended or was re-queued while the blocks were computed
+        return
     except TRANSIENT:
         raise
     except Exception as exc:  # noqa: BLE001 (any other failure ends the run, with its reason)

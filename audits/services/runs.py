@@ -32,7 +32,7 @@ from audits.enums import FINAL_RUN_STATUSES, ChunkKind, RunStatus, SetRole
 from audits.models import AuditChunk, AuditRun, ImageFile
 from audits.selectors import current_params, current_sets, run_input_digest
 from config.broker import send_after_commit
-from config.storage import local_path, private_storage, write_atomic
+from config.storage import delete_prefix, local_path, private_storage, write_atomic
 from reviews.enums import Action, EventKind
 from reviews.events import event_emit
 from reviews.models import Project, User
@@ -189,6 +189,21 @@ def run_keep_lease(*, run: AuditRun) -> bool:
     return _running(run.pk, run.attempts).update(lease_until=_lease()) == 1
 
 
+class RunLost(Exception):
+    """The run is no longer this attempt's (it ended, or was re-queued to another attempt)."""
+
+
+def run_lease_keeper(run: AuditRun) -> Callable[[], None]:
+    """A heartbeat for a long step: it extends the lease, and raises RunLost once the run is
+    no longer this attempt's, so that the step stops instead of working for nobody."""
+
+    def keep() -> None:
+        if not run_keep_lease(run=run):
+            raise RunLost(f"audit run {run.pk} is no longer held by attempt {run.attempts}")
+
+    return keep
+
+
 def run_heartbeat(*, run: AuditRun, progress: int, message: str) -> bool:
     """Extend the lease and report progress; False when the run is no longer this attempt's."""
     return (
@@ -257,7 +272,7 @@ def _artifact_name(run_id: int, index: int, attempt: int | None, kind: str = "ch
     """A chunk's file, named per attempt: a stale attempt deletes only its own file (chunk_complete),
     never the one a newer attempt wrote for the same chunk; a redelivery rewrites its own."""
     suffix = "" if attempt is None else f"-a{attempt}"
-    return f"runs/{run_id}/{kind}-{index}{suffix}.npz"
+    return f"{_run_prefix(run_id)}{kind}-{index}{suffix}.npz"
 
 
 def chunk_compute(
@@ -269,8 +284,9 @@ def chunk_compute(
 ) -> str:
     """Read, validate and preprocess a chunk's files, extract features, store the arrays.
 
-    Idempotent: the artifact's name is fixed and written atomically, so a redelivered
-    chunk overwrites its own earlier output with the same content.
+    Idempotent per attempt: the artifact's name holds the chunk and the attempt and is written
+    atomically, so a redelivered chunk overwrites its own attempt's earlier output with the same
+    content, and never the file of another attempt of the same chunk.
     """
     from audits.engine import features as feature_set
     from audits.engine import fidelity
@@ -330,7 +346,13 @@ def chunk_compute(
 @transaction.atomic
 def chunk_complete(*, run: AuditRun, index: int, artifact: str) -> bool:
     """Mark a chunk done once; when it was the last of its kind, send the next step exactly once
-    (the copy-search plan after the last read chunk, the merge after the last search block)."""
+    (the copy-search plan after the last read chunk, the merge after the last search block).
+
+    True only for the call that marked it: a chunk already done (a redelivered or duplicated
+    message) changes neither the progress nor what is sent. The next step is sent in the same
+    transaction as the last mark (its flag set, its message after commit); a worker lost between
+    the commit and the send leaves the lease to expire, and the re-queued run resumes in
+    `run_plan_chunks`."""
     locked = AuditRun.objects.select_for_update(no_key=True).get(pk=run.pk)
     if locked.status != RunStatus.RUNNING or locked.attempts != run.attempts:
         # Too late (the run ended or was re-queued): this attempt's output is nobody's.
@@ -338,9 +360,14 @@ def chunk_complete(*, run: AuditRun, index: int, artifact: str) -> bool:
             storage = private_storage()
             transaction.on_commit(lambda: storage.delete(artifact))
         return False
-    AuditChunk.objects.filter(run=locked, index=index, done=False).update(
+    marked = AuditChunk.objects.filter(run=locked, index=index, done=False).update(
         done=True, artifact=artifact, finished_at=timezone.now()
     )
+    if marked != 1:  # already done: keep its file; a different one from this call is nobody's
+        if not AuditChunk.objects.filter(run=locked, index=index, artifact=artifact).exists():
+            storage = private_storage()
+            transaction.on_commit(lambda: storage.delete(artifact))
+        return False
     kind = AuditChunk.objects.filter(run=locked, index=index).values_list("kind", flat=True).first()
     of_kind = locked.chunks.filter(kind=kind)
     done, total = of_kind.filter(done=True).count(), of_kind.count()
@@ -389,20 +416,31 @@ def _usable_positions(run: AuditRun, role: str) -> Iterator[tuple[AuditChunk, np
         yield chunk, positions, data["digests"][positions]
 
 
-@transaction.atomic
-def run_plan_search(*, run: AuditRun) -> list[int]:
+def run_plan_search(*, run: AuditRun, heartbeat: Callable[[], object] | None = None) -> list[int]:
     """Once every read chunk is done: one search chunk per block of query images, sent; none
     (and the merge sent) when the memorization audit cannot run on these sets.
 
     The baseline's seeded sample is drawn here, from the digests of the whole sets, so that
-    the tasks search exactly the rows the in-process audit would.
+    the tasks search exactly the rows the in-process audit would. The blocks are computed
+    before the run's row is locked (reading every artifact, each a download on object storage,
+    while `heartbeat` keeps the lease); the lock then only checks the attempt and inserts.
     """
+    if not _running(run.pk, run.attempts).exists():
+        return []
+    blocks = None
+    if not run.chunks.filter(kind=ChunkKind.SEARCH).exists():
+        blocks = list(_search_blocks(run, heartbeat))
+    return _plan_search_insert(run, blocks)
+
+
+@transaction.atomic
+def _plan_search_insert(run: AuditRun, blocks: list[tuple[str, str, tuple[int, list[int]]]] | None) -> list[int]:
     locked = AuditRun.objects.select_for_update(no_key=True).get(pk=run.pk)
     if locked.status != RunStatus.RUNNING or locked.attempts != run.attempts:
         return []
-    if not locked.chunks.filter(kind=ChunkKind.SEARCH).exists():
+    if blocks is not None and not locked.chunks.filter(kind=ChunkKind.SEARCH).exists():
         index = locked.chunks.count()
-        for role, which, positions in _search_blocks(locked):
+        for role, which, positions in blocks:
             AuditChunk.objects.create(
                 run=locked,
                 index=index,
@@ -419,11 +457,17 @@ def run_plan_search(*, run: AuditRun) -> list[int]:
     return _advance(locked)
 
 
-def _search_blocks(run: AuditRun) -> Iterator[tuple[str, str, tuple[int, list[int]]]]:
+def _search_blocks(
+    run: AuditRun, heartbeat: Callable[[], object] | None = None
+) -> Iterator[tuple[str, str, tuple[int, list[int]]]]:
     """(role of the query images, "synthetic" or "baseline", (read chunk index, image positions))."""
     from audits.engine.memorization import baseline_plan, check_computable
 
+    if heartbeat is not None:
+        heartbeat()
     sets = load_engine_sets(run, Preprocessing(**run.params.get("preprocess", {})), pixels=False)
+    if heartbeat is not None:
+        heartbeat()  # reading the artifacts (downloads on object storage) took a while
     synthetic, reference = sets.get(SetRole.SYNTHETIC), sets.get(SetRole.REFERENCE)
     holdout = sets.get(SetRole.HOLDOUT)
     p = _memorization_params(run)
@@ -431,6 +475,8 @@ def _search_blocks(run: AuditRun) -> Iterator[tuple[str, str, tuple[int, list[in
         return
     located = {role: list(_usable_positions(run, role)) for role in (SetRole.SYNTHETIC, SetRole.REFERENCE)}
     located[SetRole.HOLDOUT] = list(_usable_positions(run, SetRole.HOLDOUT)) if holdout is not None else []
+    if heartbeat is not None:
+        heartbeat()
     for chunk, positions, _digests in located[SetRole.SYNTHETIC]:
         for start in range(0, len(positions), SEARCH_BLOCK_IMAGES):
             piece = positions[start : start + SEARCH_BLOCK_IMAGES]
@@ -717,13 +763,22 @@ def run_fail(*, run_id: int, reason: str, attempt: int | None = None) -> bool:
     return updated == 1
 
 
+def _run_prefix(run_id: int) -> str:
+    """The folder of every file a run's attempts write (`_artifact_name`)."""
+    return f"runs/{run_id}/"
+
+
 def _delete_artifacts(run: AuditRun) -> None:
-    names = [c.artifact for c in run.chunks.exclude(artifact="")]
-    storage = private_storage()
+    """After commit, delete the run's whole folder: the chunk rows' files and those of attempts
+    whose worker was lost before it recorded them. Best effort: the run's end is committed, so a
+    storage error is logged, never raised into the request or task that ended it."""
+    prefix = _run_prefix(run.pk)
 
     def delete() -> None:
-        for name in names:
-            storage.delete(name)
+        try:
+            delete_prefix(prefix)
+        except Exception:  # a committed end stays one; the files are only left behind
+            log.exception("could not delete the files of audit run %s under %s", run.pk, prefix)
 
     transaction.on_commit(delete)
 
