@@ -918,12 +918,12 @@ def test_each_page_runs_the_same_queries_for_a_small_and_a_large_round(researche
 # page pays session, user, the bell's unread count, the project and the reviewer's
 # assignment (the permission check), and the round.
 QUERIES = {
-    # + the latest round's number (is it under review?), the reviewer's own review and its
-    # verdicts, the catalogue items with their stages, the others' submitted reviews with
-    # their verdicts (not their items and stages again: the page has them), the policy status
-    # (policy, signatures, eligible assignments, waivers, bound audits) and the evidence files
-    # still downloadable (matched by digest).
-    "round-review": 18,
+    # + the latest round's number (is it under review?), the catalogue items with their
+    # stages, the submitted reviews the viewer may read with their verdicts (a reviewer who
+    # submitted finds their own among them: no second read of it or its verdicts), the policy
+    # status (policy, signatures, eligible assignments, waivers; the bound audits come from
+    # the items already read) and the evidence files still downloadable (matched by digest).
+    "round-review": 15,
     # + the policy status (5), the catalogue items and evidence files, the visible reviews
     # with verdicts, items and stages, and the latest round's number.
     "round-detail": 18,
