@@ -13,6 +13,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from audits.services.config import ThresholdsFrozen, UnknownParameter
 from audits.services.uploads import UploadRejected
+from config.storage import STORAGE_RETRY_AFTER_SECONDS, STORAGE_UNAVAILABLE_MESSAGE, storage_unavailable
 from reviews.services.projects import ItemNotInVersion, ProjectNotEditable, SubmissionIncomplete
 from reviews.services.review import TransitionConflict
 
@@ -60,6 +61,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(_body(str(exc)), status=status.HTTP_409_CONFLICT)
     if isinstance(exc, UnknownParameter):
         return Response(_body(str(exc)), status=status.HTTP_400_BAD_REQUEST)
+    if storage_unavailable(exc):
+        # The object store is down or overloaded (a download, an upload's part): send the request again later.
+        return Response(
+            _body(STORAGE_UNAVAILABLE_MESSAGE),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+        )
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         first = next(iter(errors.values()))[0]

@@ -74,7 +74,7 @@ def storage_unavailable(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, STORAGE_UNAVAILABLE):
+        if isinstance(current, (*STORAGE_UNAVAILABLE, StorageUnavailable)):
             return True
         if isinstance(current, ClientError):
             response: Any = current.response or {}
@@ -82,8 +82,20 @@ def storage_unavailable(exc: BaseException) -> bool:
             code = str(response.get("Error", {}).get("Code", ""))
             if (isinstance(status, int) and status >= 500) or code in _UNAVAILABLE_CODES:
                 return True
-        current = current.__cause__ or current.__context__
+        # boto3's transfers wrap the cause: S3UploadFailedError is raised while handling it,
+        # RetriesExceededError (a download cut off again and again) keeps it as last_exception.
+        wrapped = getattr(current, "last_exception", None)
+        current = wrapped if isinstance(wrapped, BaseException) else (current.__cause__ or current.__context__)
     return False
+
+
+class StorageUnavailable(ConnectionError):
+    """The object store is down or overloaded (`storage_unavailable`), raised `from` the storage's
+    own error. A ConnectionError, so the Celery tasks' automatic retries (audits.tasks.TRANSIENT)
+    take it as transient; the pages and the API answer 503 with Retry-After."""
+
+    def __init__(self, message: str = STORAGE_UNAVAILABLE_MESSAGE) -> None:
+        super().__init__(message)
 
 
 # --------------------------------------------------------------------------- settings

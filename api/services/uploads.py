@@ -280,7 +280,7 @@ def _finish(upload: ChunkedUpload) -> ChunkedUpload:
         status=UploadStatus.COMPLETE, updated_at=timezone.now()
     )
     if completed and not is_local():
-        transaction.on_commit(lambda: delete_prefix(_parts(upload)))  # composed into stored_name
+        transaction.on_commit(lambda: _delete_after_commit([], parts=[_parts(upload)]))  # composed into stored_name
     return ChunkedUpload.objects.get(pk=upload.pk)  # complete, or as a cancel meanwhile left it
 
 
@@ -362,7 +362,7 @@ def upload_cancel(*, upload: ChunkedUpload) -> bool:
         pk=upload.pk, status__in=[UploadStatus.OPEN, UploadStatus.COMPLETE]
     ).update(status=UploadStatus.CANCELLED, updated_at=timezone.now())
     if cancelled:
-        transaction.on_commit(lambda: _delete([upload.stored_name], parts=[_parts(upload)]))
+        transaction.on_commit(lambda: _delete_after_commit([upload.stored_name], parts=[_parts(upload)]))
     return bool(cancelled)
 
 
@@ -444,7 +444,7 @@ def image_set_from_uploads(
         # the uploads' own bytes go once the set is committed.
         used = [upload for found in claimed.values() for upload in found]
         names, parts = [u.stored_name for u in used], [_parts(u) for u in used]  # parts: left by a lost commit
-        transaction.on_commit(lambda: _delete(names, parts=parts))
+        transaction.on_commit(lambda: _delete_after_commit(names, parts=parts))
     return image_set
 
 
@@ -454,6 +454,20 @@ def _delete(names: list[str], *, parts: list[str] | None = None) -> None:
         storage.delete(name)
     for folder in parts or []:
         delete_prefix(folder)
+
+
+def _delete_after_commit(names: list[str], *, parts: list[str] | None = None) -> None:
+    """Bytes no row needs any more, deleted once the request's change committed. The request has
+    succeeded by then: a store that is down (or any other failure) must not answer it with a 500,
+    which a client would retry into a 409. What could not be deleted stays in the store, unused
+    and named by this warning, for an operator to delete (no row refers to it, so nothing else does)."""
+    try:
+        _delete(names, parts=parts)
+    except Exception:
+        log.exception(
+            "private storage: could not delete %s after the commit; delete them by hand",
+            ", ".join([*names, *(f"{folder}/*" for folder in parts or [])]),
+        )
 
 
 def _claim(*, actor: User, project: Project, ids: list[uuid.UUID], field: str) -> list[ChunkedUpload]:

@@ -56,7 +56,15 @@ from audits.models import ImageFile, ImageSet
 from audits.selectors import has_synthetic_set
 from audits.services.runs import audit_run_request
 from config.broker import send_after_commit
-from config.storage import delete_prefix, download, is_local, local_path, private_storage
+from config.storage import (
+    StorageUnavailable,
+    delete_prefix,
+    download,
+    is_local,
+    local_path,
+    private_storage,
+    storage_unavailable,
+)
 from reviews.enums import Action
 from reviews.models import Project
 from reviews.services.activity import activity_record
@@ -205,6 +213,14 @@ def image_set_ingest(*, image_set_id: int) -> ImageSet | None:
         _discard(stored)
         raise  # the task retries; the lease runs out and the reconciler hands the set on
     except Exception as exc:
+        if storage_unavailable(exc):
+            # The object store is down or overloaded: nothing is wrong with the files. They stay
+            # staged, the set waits (claimable again) and the task retries with backoff; once its
+            # retries are used up the reconciler resends it every INGEST_QUEUED_RESEND_SECONDS.
+            _discard(stored, quietly=True)
+            _wait_for_storage(image_set)
+            log.warning("ingest of image set %s waits for the object store: %s", image_set.pk, exc)
+            raise StorageUnavailable() from exc
         _discard(stored)
         log.exception("ingest of image set %s failed", image_set.pk)
         _end(image_set=image_set, status=SetStatus.FAILED, message=_failure_reason(exc, current[0]))
@@ -236,12 +252,31 @@ def _discard_earlier_attempts(image_set: ImageSet) -> None:
         delete_prefix(_storage_folder(image_set))
 
 
-def _discard(stored: list[str]) -> None:
-    """This attempt's stored files, whose rows never committed."""
+def _discard(stored: list[str], *, quietly: bool = False) -> None:
+    """This attempt's stored files, whose rows never committed. `quietly` when the store is down:
+    what cannot be deleted now is under the set's folder, which the next attempt empties first
+    (_discard_earlier_attempts)."""
     storage = private_storage()
     for name in stored:
-        storage.delete(name)
+        try:
+            storage.delete(name)
+        except Exception as exc:
+            if not (quietly and storage_unavailable(exc)):
+                raise
+            log.warning("could not delete %s while the object store is unavailable: %s", name, exc)
     stored.clear()
+
+
+# What a waiting set's page says while the object store cannot be reached.
+STORAGE_WAIT = (
+    "Waiting for the file store, which cannot be reached right now; the uploaded files are kept, "
+    "and reading starts again by itself when it is back."
+)
+
+
+def _wait_for_storage(image_set: ImageSet) -> None:
+    """Give the set back (not failed): the next delivery of its message claims it again."""
+    _holding(image_set).update(worker="", lease_until=resend_at(), message=STORAGE_WAIT)
 
 
 # --------------------------------------------------------------------------- files
@@ -610,9 +645,18 @@ def _remove_staging_on_commit(image_set: ImageSet) -> None:
     names = [stored_name for _label, stored_name in image_set.staged]
 
     def remove() -> None:
-        for name in names:
-            storage.delete(name)
-        delete_prefix(f"uploads/{image_set.pk}")
+        # After the commit the ingest has ended: a store that is down must not fail the task now.
+        try:
+            for name in names:
+                storage.delete(name)
+            delete_prefix(f"uploads/{image_set.pk}")
+        except Exception:
+            log.exception(
+                "could not delete the staged uploads of image set %s (%s, uploads/%s/); delete them by hand",
+                image_set.pk,
+                ", ".join(names),
+                image_set.pk,
+            )
 
     transaction.on_commit(remove)
 

@@ -4,7 +4,8 @@ method the address does not accept (405, a page of the site instead of an empty 
 
 Django sends every uncaught exception, in a view or in a middleware (the session middleware
 reading its table, say), to `handler500` while the exception is being handled; a database
-or Redis that cannot be reached becomes a 503 with Retry-After there, instead of a 500.
+or Redis that cannot be reached becomes a 503 with Retry-After there, instead of a 500, and so
+does an object store that is down or overloaded (config.storage.storage_unavailable).
 The page is rendered without the request, so that it needs neither the session nor the
 database that just failed.
 """
@@ -22,6 +23,7 @@ from django.urls import Resolver404, resolve
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 
+from config.storage import STORAGE_RETRY_AFTER_SECONDS, STORAGE_UNAVAILABLE_MESSAGE, storage_unavailable
 from reviews.middleware import log_denial
 
 # A connection that failed or was lost, not a query that is wrong (those stay 500s).
@@ -30,18 +32,26 @@ RETRY_AFTER_SECONDS = 30
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if isinstance(sys.exc_info()[1], UNAVAILABLE):
+    exc = sys.exc_info()[1]
+    if isinstance(exc, UNAVAILABLE):
         return service_unavailable()
+    if exc is not None and storage_unavailable(exc):
+        return storage_unavailable_response()
     response: HttpResponseServerError = defaults.server_error(request)
     return response
 
 
-def service_unavailable() -> HttpResponse:
-    html = loader.render_to_string("503.html", {"retry_after": RETRY_AFTER_SECONDS})
+def service_unavailable(*, reason: str = "", retry_after: int = RETRY_AFTER_SECONDS) -> HttpResponse:
+    html = loader.render_to_string("503.html", {"retry_after": retry_after, "reason": reason})
     response = HttpResponse(html, status=503)
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Retry-After"] = str(retry_after)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def storage_unavailable_response() -> HttpResponse:
+    """The 503 of a page that needed the object store while it was down (a download, say)."""
+    return service_unavailable(reason=STORAGE_UNAVAILABLE_MESSAGE, retry_after=STORAGE_RETRY_AFTER_SECONDS)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:

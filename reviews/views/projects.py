@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audits.selectors import AUDIT_LABELS, AuditSummary, latest_results
 from audits.thresholds import default_thresholds, threshold_labels
+from config.storage import storage_unavailable
 from public.forms.register import ListingChoiceForm
 from public.selectors.register import register_settings
 from reviews.enums import (
@@ -65,6 +66,7 @@ from reviews.services.projects import (
     project_update,
 )
 from reviews.views.access import AuthedRequest, get_project
+from reviews.views.errors import storage_unavailable_response
 from reviews.views.reviewing import frozen_checklist, latest_round_number, project_round, round_state
 
 MODALITY_LABELS = dict(Modality.choices)
@@ -403,13 +405,17 @@ def _project_evidence(project, evidence_pk: int) -> EvidenceFile:  # type: ignor
 
 
 @login_required
-def evidence_download(request: AuthedRequest, pk: int, evidence_pk: int) -> FileResponse:
+def evidence_download(request: AuthedRequest, pk: int, evidence_pk: int) -> FileResponse | HttpResponse:
     project = get_project(request, pk)
     evidence = _project_evidence(project, evidence_pk)
     try:
         handle = evidence.file.open("rb")
     except FileNotFoundError:
         raise Http404("The stored file is missing") from None
+    except Exception as exc:
+        if storage_unavailable(exc):  # the file is kept; the store cannot be reached right now
+            return storage_unavailable_response()
+        raise
     response = FileResponse(
         handle, as_attachment=True, filename=evidence.original_name, content_type=evidence.content_type
     )

@@ -106,3 +106,33 @@ def s3(s3_endpoint: str, settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_pat
     finally:
         for field, storage in zip(fields, before, strict=True):
             field.storage = storage  # type: ignore[union-attr]
+
+
+@dataclass
+class Outage:
+    """Points this process's private storage at a port where nothing listens (the object store is
+    down) and back at the bucket's server; the bucket and everything in it stay as they were."""
+
+    bucket: Bucket
+    settings: Any
+    monkeypatch: pytest.MonkeyPatch
+
+    def _point_at(self, endpoint: str) -> None:
+        self.monkeypatch.setenv("AWS_S3_ENDPOINT_URL", endpoint)
+        private = private_storage_settings(root=self.settings.PRIVATE_STORAGE_ROOT)
+        self.settings.STORAGES = {**self.settings.STORAGES, "default": private, "private": private}
+        for field in (ImageFile._meta.get_field("stored"), EvidenceFile._meta.get_field("file")):
+            field.storage = storages["private"]  # type: ignore[union-attr]
+
+    def down(self) -> None:
+        self._point_at(f"http://127.0.0.1:{_free_port()}")
+
+    def up(self) -> None:
+        self._point_at(self.bucket.endpoint)
+
+
+@pytest.fixture
+def outage(s3: Bucket, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Outage:
+    # One attempt per call: botocore's own retries of a refused connection only slow the tests.
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    return Outage(bucket=s3, settings=settings, monkeypatch=monkeypatch)
