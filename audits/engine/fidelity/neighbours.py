@@ -9,12 +9,14 @@ import numpy as np
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Euclidean distances (len(a), len(b)) through |a|^2 + |b|^2 - 2 a.b, clipped at 0."""
-    # The same operations as |a|^2 + |b|^2 - 2 a.b in that order, in place: one temporary fewer.
-    product = a @ b.T
-    product *= 2.0
-    squared = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :]
-    squared -= product
-    del product
+    # The same operations as (|a|^2 + |b|^2) - 2 a.b, written over a.b: the sum of the squared norms is
+    # made 64 rows at a time, so the result is the only (len(a), len(b)) array.
+    squared = a @ b.T
+    squared *= 2.0
+    norms_a, norms_b = (a * a).sum(axis=1), (b * b).sum(axis=1)
+    for start in range(0, len(a), 64):
+        rows = slice(start, start + 64)
+        np.subtract(norms_a[rows, None] + norms_b[None, :], squared[rows], out=squared[rows])
     np.maximum(squared, 0.0, out=squared)
     return np.sqrt(squared, out=squared)
 
