@@ -107,7 +107,7 @@ def test_two_workers_on_separate_disks_complete_a_run_exactly_once(s3, start_wor
 
 def test_a_worker_killed_mid_run_is_replaced_by_the_other_host(s3, start_worker, tmp_path):
     workers = [
-        start_worker(AUDIT_CHUNK_FILES="1", AUDIT_LEASE_SECONDS="6", **s3.worker_env(tmp_path / host))
+        start_worker(AUDIT_CHUNK_FILES="1", AUDIT_LEASE_SECONDS="15", **s3.worker_env(tmp_path / host))
         for host in ("host-a", "host-b")
     ]
     _wait_for_workers(["live0@", "live1@"])
