@@ -581,7 +581,7 @@ def fidelity_summaries(run: AuditRun) -> tuple[dict[str, np.ndarray], dict[str, 
 def load_engine_sets(run: AuditRun, params: Preprocessing, *, pixels: bool = True) -> dict[str, EngineSet]:
     """Rebuild the engine's image sets from the chunk artifacts and the file rows.
 
-    Without `pixels`, each image's pixels are a read-only placeholder of the right shape that
+    Without `pixels`, each image's pixels are a read-only zero array of the right shape that
     takes no memory (labels, digests and blank flags are real): what the plan and the audits
     that read no pixels need.
     """
@@ -593,12 +593,12 @@ def load_engine_sets(run: AuditRun, params: Preprocessing, *, pixels: bool = Tru
     keys = ["digests", "files", "indexes", "blanks", "errors"]
     if pixels:
         keys += ["pixels", "native", "units"]
-    placeholder = np.broadcast_to(np.zeros((), np.float32), (params.size, params.size))
+    no_pixels = np.broadcast_to(np.zeros((), np.float32), (params.size, params.size))
     for chunk in _read_chunks(run):
         with local_path(chunk.artifact) as path, np.load(path, allow_pickle=True) as data:
             found = {key: data[key] for key in keys if key in data.files}
             if "pixels" not in found:
-                found["pixels"] = [placeholder] * len(found["digests"])
+                found["pixels"] = [no_pixels] * len(found["digests"])
             artifacts.setdefault(chunk.role, []).append(found)
             # A file accepted at upload can still fail in the worker (its memory limit).
             read_errors.update({int(k): v for k, v in json.loads(str(data["errors"])).items()})
