@@ -19,8 +19,11 @@ one matrix product per (symmetry, view) pair, and keeps for each query the `k` r
 images with the best correlation over all pairs, with the symmetry and view that reached it.
 Thumbnails are small enough that a view off by half a grid step still correlates well, and
 z-scoring removes the intensity change that a crop brings through the per-image percentile
-scaling. Cost: 8 x views GEMMs of n x m x t^2, which is 8 x views x (t / size)^2 times the
-plain pixel search (at the defaults 8 x 19 x 0.14 = 21 times): bench/ measures it.
+scaling. Exhaustively that is 8 x views products of n x m x t^2, 8 x views x (t / size)^2
+times the plain pixel search (at the defaults 8 x 49 x 0.14 = 55 times). A bound on each
+correlation from the thumbnails' low cosine frequencies rules out, before they are computed,
+the pairs that cannot reach a query's k best, and the result is the exhaustive one; bench/
+measures what that saves.
 
 Verification (`aligned_ncc`) undoes the symmetry exactly and searches the scale finely and the
 position exhaustively: the query under the symmetry is resampled to side c x size for each
@@ -120,12 +123,26 @@ def zoom_views(size: int, min_scale: float, n_scales: int, positions: int) -> li
     return views
 
 
-def view_thumbnails(images: np.ndarray, view: View, thumb: int) -> np.ndarray:
-    """z-scored (b, thumb^2) thumbnails of the crop `view` of each image."""
-    size = images.shape[-1]
-    rows = area_matrix(thumb, view.top, view.scale * size, size)
-    cols = area_matrix(thumb, view.left, view.scale * size, size)
-    return zscore_rows(resample(images, rows, cols))
+def view_thumbnails(images: np.ndarray, views: list[View], thumb: int) -> np.ndarray:
+    """z-scored (views, b, thumb^2) thumbnails of each view's crop of each image.
+
+    A view's thumbnail is rows @ image @ cols.T with the views' `area_matrix`es. The images lie
+    side by side so that each product is one matrix product over all of them, and consecutive
+    views with the same rows (the same top and scale, as `zoom_views` orders them) share the first.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    b, size, _ = x.shape
+    out = np.empty((len(views), b, thumb * thumb), dtype=np.float32)
+    side_by_side = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(size, b * size)
+    key: tuple[float, float] | None = None
+    stage = np.empty((0, size), dtype=np.float32)
+    for index, view in enumerate(views):
+        if (view.top, view.scale) != key:
+            key = (view.top, view.scale)
+            stage = (area_matrix(thumb, view.top, view.scale * size, size) @ side_by_side).reshape(thumb * b, size)
+        cols = area_matrix(thumb, view.left, view.scale * size, size)
+        out[index] = zscore_rows((stage @ cols.T).reshape(thumb, b, thumb).transpose(1, 0, 2))
+    return out
 
 
 def best_columns(values: np.ndarray, kk: int) -> np.ndarray:
@@ -169,8 +186,20 @@ def transform_candidates(
     """Search every query under the 8 symmetries against every reference view (module docstring).
 
     queries (q, size, size) and references (m, size, size) are preprocessed images. A pair
-    whose groups are equal is never a candidate (leave-one-out). Memory: block x m float32 for
-    the running best correlation, plus the thumbnails (views x m x thumb^2 floats).
+    whose groups are equal is never a candidate (leave-one-out). For each query the result is
+    the k references with the largest thumbnail correlation over all (symmetry, view) pairs,
+    ties to the lower reference row, and the first pair (symmetries, then views, in order) that
+    reached it.
+
+    Most of the 8 x views products cannot change that result, and a bound rules them out
+    before they are computed: with P the projection on the low cosine frequencies
+    (`cosine_basis`), x . y <= Px . Py + |x - Px| |y - Px| (Cauchy-Schwarz on the rest), which
+    costs (BOUND_SIDE / thumb)^2 of the product. A pair whose bound is below its query's k-th
+    best correlation found so far can be neither among the k best nor the best pair of one of
+    them, so only the rows of a tile of EXACT_TILE references that some pair of the tile leaves
+    open are multiplied exactly. The result is the one the full products give (the tests
+    compare with them); only the time depends on how similar the images are. Memory: block x m
+    float32 three times, plus the thumbnails (views x m x thumb^2 floats).
     """
     q, m = len(queries), len(references)
     kk = min(k, m)
@@ -182,22 +211,44 @@ def transform_candidates(
         return TransformCandidates(indices, best_corr, best_sym, best_view)
     size = queries.shape[-1]
     full = area_matrix(thumb, 0.0, size, size)
-    ref_thumbs = np.stack([view_thumbnails(references, view, thumb) for view in views])  # (v, m, t^2)
+    ref_thumbs = view_thumbnails(references, views, thumb)  # (v, m, t^2)
+    basis = cosine_basis(thumb, BOUND_SIDE)
+    ref_bound = _bound_rows(ref_thumbs, basis)  # (v, m, d + 1)
+    n_views = len(views)
     for start in range(0, q, block):
         part = queries[start : start + block]
         b = len(part)
         top = np.full((b, m), -np.inf, dtype=np.float32)
         code = np.zeros((b, m), dtype=np.int32)
+        allowed = None
+        if query_groups is not None and reference_groups is not None:
+            allowed = query_groups[start : start + b, None] != reference_groups[None, :]
         thumbs = zscore_rows(resample(part, full, full)).reshape(b, thumb, thumb)
+        floor: np.ndarray = np.full((b, 1), -np.inf, dtype=np.float32)  # each query's k-th best so far, less the slack
         for s_index, name in enumerate(D8_NAMES):
             q_rows = apply_d8(thumbs, name).reshape(b, -1)
-            for v_index in range(len(views)):
-                corr = q_rows @ ref_thumbs[v_index].T
-                better = corr > top
-                top = np.where(better, corr, top)
-                code = np.where(better, s_index * len(views) + v_index, code)
-        if query_groups is not None and reference_groups is not None:
-            top[query_groups[start : start + b, None] == reference_groups[None, :]] = -np.inf
+            q_bound = _bound_rows(q_rows, basis)
+            for v_index in range(n_views):
+                combo = s_index * n_views + v_index
+                open_pairs = (q_bound @ ref_bound[v_index].T) >= floor
+                if allowed is not None:
+                    open_pairs &= allowed
+                for lo in range(0, m, EXACT_TILE):
+                    cols = slice(lo, lo + EXACT_TILE)
+                    open_rows = np.flatnonzero(open_pairs[:, cols].any(axis=1))
+                    if open_rows.size == 0:
+                        continue
+                    corr = q_rows[open_rows] @ ref_thumbs[v_index, cols].T
+                    held = top[open_rows, cols]
+                    better = corr > held
+                    if allowed is not None:
+                        better &= allowed[open_rows, cols]
+                    top[open_rows, cols] = np.where(better, corr, held)
+                    code[open_rows, cols] = np.where(better, combo, code[open_rows, cols])
+                if combo == 0 or combo % 8 == 7:  # the k-th best only grows: a stale one rules out less
+                    floor = (_kth_largest(top, kk) - BOUND_SLACK)[:, None]
+        if allowed is not None:
+            top[~allowed] = -np.inf
         part_idx = best_columns(top, kk)
         part_corr = np.take_along_axis(top, part_idx, axis=1)
         order = np.argsort(-part_corr, axis=1, kind="stable")
@@ -208,9 +259,47 @@ def transform_candidates(
         rows = slice(start, start + b)
         indices[rows, :kk] = np.where(usable, part_idx, -1)
         best_corr[rows, :kk] = part_corr
-        best_sym[rows, :kk] = part_code // len(views)
-        best_view[rows, :kk] = part_code % len(views)
+        best_sym[rows, :kk] = part_code // n_views
+        best_view[rows, :kk] = part_code % n_views
     return TransformCandidates(indices, best_corr, best_sym, best_view)
+
+
+# The bound of the thumbnail search (`transform_candidates`; exact whatever these are, they only set its speed)
+BOUND_SIDE = 8  # the subspace: the BOUND_SIDE x BOUND_SIDE lowest 2-D cosine frequencies of a thumbnail
+BOUND_SLACK = 1e-4  # taken off each query's k-th best: covers float32 rounding of both products of unit rows
+EXACT_TILE = 512  # references per exact product of the query rows that a tile's bounds leave open
+
+
+def cosine_basis(thumb: int, side: int) -> np.ndarray:
+    """(thumb^2, side^2) orthonormal columns: the lowest side x side 2-D DCT-II frequencies of thumb x thumb."""
+    n = np.arange(thumb)
+    k = np.arange(min(side, thumb))
+    one = np.cos(np.pi * (n[:, None] + 0.5) * k[None, :] / thumb) * np.sqrt(2.0 / thumb)
+    one[:, 0] /= np.sqrt(2.0)
+    return np.einsum("ia,jb->ijab", one, one).reshape(thumb * thumb, -1).astype(np.float32)
+
+
+def _bound_rows(rows: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """(..., d + 1) float32: each row's projection on `basis` and the norm of what it leaves out.
+
+    The product of a query's and a reference's bound rows is Px . Py + |x - Px| |y - Py|,
+    an upper bound of x . y (`transform_candidates`). The rest is measured on x - Px itself, not
+    as |x|^2 - |Px|^2, so that a small rest is not lost to cancellation.
+    """
+    flat = rows.reshape(-1, rows.shape[-1])
+    out = np.empty((flat.shape[0], basis.shape[1] + 1), dtype=np.float32)
+    for start in range(0, flat.shape[0], 4096):  # the rest of a slice of rows stays in the caches
+        part = flat[start : start + 4096]
+        low = part @ basis
+        rest = part - low @ basis.T
+        out[start : start + 4096, :-1] = low
+        out[start : start + 4096, -1] = np.sqrt(np.einsum("ij,ij->i", rest, rest))
+    return out.reshape(*rows.shape[:-1], basis.shape[1] + 1)
+
+
+def _kth_largest(top: np.ndarray, kk: int) -> np.ndarray:
+    """Each row's kk-th largest value (-inf when the row has fewer finite values)."""
+    return -np.partition(-top, kk - 1, axis=1)[:, kk - 1]
 
 
 @dataclass
@@ -333,12 +422,15 @@ def box_resample(table: np.ndarray, top: np.ndarray, left: np.ndarray, length: n
 
     ey, ky, fy = edges(top)
     ex, kx, fx = edges(left)
-    lower = np.take_along_axis(table, ky[:, :, None], axis=1)
-    upper = np.take_along_axis(table, ky[:, :, None] + 1, axis=1)
+    # whole rows (then whole columns) of the tables are gathered: contiguous copies, not single values
+    b, width = table.shape[0], size + 1
+    base = (np.arange(b) * width)[:, None]
+    flat = table.reshape(b * width, width)
+    lower, upper = flat[base + ky], flat[base + ky + 1]
     rows = lower + fy[:, :, None] * (upper - lower)  # (b, n + 1, size + 1)
-    lower = np.take_along_axis(rows, kx[:, None, :], axis=2)
-    upper = np.take_along_axis(rows, kx[:, None, :] + 1, axis=2)
-    corner = lower + fx[:, None, :] * (upper - lower)  # (b, n + 1, n + 1)
+    flat = np.ascontiguousarray(rows.transpose(0, 2, 1)).reshape(b * width, n_out + 1)
+    lower, upper = flat[base + kx], flat[base + kx + 1]
+    corner = (lower + fx[:, :, None] * (upper - lower)).transpose(0, 2, 1)  # (b, n + 1, n + 1)
     sums = corner[:, 1:, 1:] - corner[:, :-1, 1:] - corner[:, 1:, :-1] + corner[:, :-1, :-1]
     area = np.diff(ey, axis=1)[:, :, None] * np.diff(ex, axis=1)[:, None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
