@@ -70,6 +70,18 @@ def _badge(template_name: str, status: str) -> SafeString:
 
 
 @register.simple_tag
+def status_badge(status: Any, label: Any) -> SafeString:
+    """A project's status badge (reviews/_status_badge.html), once per process for each status
+    and label: the lists show one per row, and an include cost more than the rest of the row."""
+    return _status_badge(str(status), str(label))
+
+
+@lru_cache(maxsize=64)
+def _status_badge(status: str, label: str) -> SafeString:
+    return mark_safe(render_to_string("reviews/_status_badge.html", {"status": status, "label": label}))  # noqa: S308 (a template's own output)
+
+
+@register.simple_tag
 def site_url(view_name: str) -> str:
     """The URL of a view without arguments, as {% url %} gives it, looked up once per process:
     the navigation bar and footer of base.html name about fifteen on every page (issue 13)."""
@@ -79,6 +91,18 @@ def site_url(view_name: str) -> str:
 @lru_cache(maxsize=128)
 def _site_url(view_name: str, script_prefix: str, urlconf: str) -> str:
     return reverse(view_name, urlconf=urlconf)
+
+
+def object_url(view_name: str, *args: int) -> str:
+    """`reverse(view_name, args=args)`, looked up once per process for each address: the lists
+    and the API's rows give one or two per row (about 0.1 ms each), for the same projects again
+    and again. Bounded (least recently used addresses go first)."""
+    return _object_url(view_name, args, get_script_prefix(), str(get_urlconf() or settings.ROOT_URLCONF))
+
+
+@lru_cache(maxsize=8192)
+def _object_url(view_name: str, args: tuple[int, ...], script_prefix: str, urlconf: str) -> str:
+    return reverse(view_name, args=args, urlconf=urlconf)
 
 
 @register.filter
