@@ -21,6 +21,7 @@ from reviews.forms import AnswerForm, ProjectForm
 from reviews.models import EvidenceFile, Project
 from reviews.selectors import ChecklistRow
 from reviews.services.projects import PROJECT_FIELDS
+from reviews.templatetags.review_tags import object_url
 
 NOT_ANSWERED = "Not answered yet"
 
@@ -39,7 +40,7 @@ def _absolute(request: Request | None, path: str) -> str:
 
 def project_api_url(request: Request | None, project_id: int, tail: str = "") -> str:
     """The project's API address, or one of its sub-resources' (`tail`, e.g. "image-sets/")."""
-    return _absolute(request, reverse("api:project-detail", kwargs={"id": project_id}) + tail)
+    return _absolute(request, object_url("api:project-detail", project_id) + tail)
 
 
 # ---- projects ---------------------------------------------------------------------------------
@@ -80,11 +81,20 @@ class ProjectWriteSerializer(serializers.Serializer):
         return {name: form.cleaned_data[name] for name in PROJECT_FIELDS if project is None or name in attrs}
 
 
+class _Call(serializers.CharField):
+    """A text read by calling the row's method named by `source` (`get_FOO_display`, `__str__`).
+    DRF's generic lookup inspects a callable source's signature on every row, which costs more
+    than the call itself; these methods never take arguments."""
+
+    def get_attribute(self, instance: Any) -> Any:
+        return getattr(instance, str(self.source))()
+
+
 class ProjectGuidelineVersionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     set = serializers.CharField(source="guideline_set.slug")
     number = serializers.IntegerField()
-    name = serializers.CharField(source="__str__")
+    name = _Call(source="__str__")
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -104,15 +114,6 @@ class ProjectLinksSerializer(serializers.Serializer):
     submit = serializers.URLField()
 
 
-class _Display(serializers.CharField):
-    """The label of a choice, read by calling the row's `get_FOO_display()` (the `source`). DRF's
-    generic lookup inspects a callable source's signature on every row, which costs more than
-    the call itself; these methods never take arguments."""
-
-    def get_attribute(self, instance: Any) -> Any:
-        return getattr(instance, str(self.source))()
-
-
 class ProjectRowSerializer(serializers.Serializer):
     """A project as the list shows it (read with api.selectors.projects: progress annotated):
     what an invited reviewer reads before answering the invitation, and no more (the
@@ -123,14 +124,14 @@ class ProjectRowSerializer(serializers.Serializer):
     title = serializers.CharField()
     summary = serializers.CharField()
     status = serializers.ChoiceField(choices=ProjectStatus.choices)
-    status_display = _Display(source="get_status_display")
+    status_display = _Call(source="get_status_display")
     editable = serializers.BooleanField(source="is_editable", help_text="Whether its researcher may change it now.")
     synthesis_task = serializers.ChoiceField(choices=SynthesisTask.choices)
-    synthesis_task_display = _Display(source="get_synthesis_task_display")
+    synthesis_task_display = _Call(source="get_synthesis_task_display")
     modalities = serializers.ListField(child=serializers.ChoiceField(choices=Modality.choices))
     modalities_display = serializers.SerializerMethodField()
     generator_family = serializers.ChoiceField(choices=GeneratorFamily.choices)
-    generator_family_display = _Display(source="get_generator_family_display")
+    generator_family_display = _Call(source="get_generator_family_display")
     guideline_version = ProjectGuidelineVersionSerializer()
     owner_name = serializers.CharField(source="owner.display_name")
     progress = ProgressSerializer(source="*")
@@ -161,7 +162,7 @@ class ProjectRowSerializer(serializers.Serializer):
         request = self.context.get("request")
         api_url = self._api_url(project)
         return {
-            "page": _absolute(request, project.get_absolute_url()),
+            "page": _absolute(request, object_url("project-detail", project.pk)),  # get_absolute_url(), cached
             **{
                 name: api_url + tail
                 for name, tail in (
