@@ -73,6 +73,43 @@ def _inputs_block(synthetic: ImageSet, reference: ImageSet, holdout: ImageSet | 
     return block
 
 
+@dataclass
+class _Clock:
+    """The audit's timings: `lap(name, since)` records the seconds since `since` under `name`."""
+
+    timings: dict[str, float]
+
+    def lap(self, name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[name] = round(now - since, 4)
+        return now
+
+
+def _start(
+    synthetic: ImageSet, reference: ImageSet, holdout: ImageSet | None, params: dict[str, Any] | None
+) -> AuditResult | tuple[dict[str, Any], dict[str, Any], dict[str, float], float, Callable[[str, float], float]]:
+    """What `run` and `run_scored` begin with: (params, inputs block, timings, start, lap), or
+    the not-computable result when the sets cannot be compared."""
+    started = time.perf_counter()
+    p = resolve_params(params)
+    clock = _Clock({})
+    inputs = _inputs_block(synthetic, reference, holdout)
+    problem = check_computable(synthetic, reference, holdout, p["max_shift"])
+    if problem is not None:
+        clock.timings["total"] = round(time.perf_counter() - started, 4)
+        return not_computable(
+            AUDIT,
+            problem[0],
+            problem[1],
+            metrics={"n_dropped_blank": len(synthetic.images) - len(synthetic.usable)},
+            inputs=inputs,
+            params=p,
+            code_version=ENGINE_VERSION,
+            timings=clock.timings,
+        )
+    return p, inputs, clock.timings, started, clock.lap
+
+
 def run(
     synthetic: ImageSet,
     reference: ImageSet,
@@ -90,29 +127,10 @@ def run(
     re-rank and the rest run. Raises ValueError for unknown or invalid parameters and for
     candidate arrays of the wrong shape.
     """
-    started = time.perf_counter()
-    p = resolve_params(params)
-    timings: dict[str, float] = {}
-    inputs = _inputs_block(synthetic, reference, holdout)
-
-    def lap(name: str, since: float) -> float:
-        now = time.perf_counter()
-        timings[name] = round(now - since, 4)
-        return now
-
-    problem = check_computable(synthetic, reference, holdout, p["max_shift"])
-    if problem is not None:
-        timings["total"] = round(time.perf_counter() - started, 4)
-        return not_computable(
-            AUDIT,
-            problem[0],
-            problem[1],
-            metrics={"n_dropped_blank": len(synthetic.images) - len(synthetic.usable)},
-            inputs=inputs,
-            params=p,
-            code_version=ENGINE_VERSION,
-            timings=timings,
-        )
+    start = _start(synthetic, reference, holdout, params)
+    if isinstance(start, AuditResult):
+        return start
+    p, inputs, timings, started, lap = start
     with _blas_limit(p["blas_threads"]):
         return _run(synthetic, reference, holdout, p, candidates, inputs, timings, started, lap)
 
@@ -130,29 +148,10 @@ def run_scored(
     of `baseline_plan(...)`'s rows; the sets' pixels are not read beyond their shapes.
     Equal to `run(...)` over the same sets (tests/audits/engine/test_memorization_phases.py).
     """
-    started = time.perf_counter()
-    p = resolve_params(params)
-    timings: dict[str, float] = {}
-    inputs = _inputs_block(synthetic, reference, holdout)
-
-    def lap(name: str, since: float) -> float:
-        now = time.perf_counter()
-        timings[name] = round(now - since, 4)
-        return now
-
-    problem = check_computable(synthetic, reference, holdout, p["max_shift"])
-    if problem is not None:
-        timings["total"] = round(time.perf_counter() - started, 4)
-        return not_computable(
-            AUDIT,
-            problem[0],
-            problem[1],
-            metrics={"n_dropped_blank": len(synthetic.images) - len(synthetic.usable)},
-            inputs=inputs,
-            params=p,
-            code_version=ENGINE_VERSION,
-            timings=timings,
-        )
+    start = _start(synthetic, reference, holdout, params)
+    if isinstance(start, AuditResult):
+        return start
+    p, inputs, timings, started, lap = start
     h_used = [] if holdout is None else holdout.usable
     plan = baseline_plan([i.pixel_sha256 for i in reference.usable], [i.pixel_sha256 for i in h_used], p)
     for which, rows in (("synthetic", len(synthetic.usable)), ("baseline", len(plan.rows))):

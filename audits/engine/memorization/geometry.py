@@ -445,6 +445,7 @@ class PairTables:
         self.query_table = summed_area(queries) if query_table is None else query_table
         self.reference_table = summed_area(references)
         self._grids: dict[int, np.ndarray] = {}
+        self._rows: dict[tuple[int, int], np.ndarray] = {}
 
     def query_grid(self, n: int, rows: np.ndarray) -> np.ndarray:
         """The whole query resampled to n x n, for `rows` (computed once per n for every pair)."""
@@ -453,6 +454,14 @@ class PairTables:
             whole = np.full(b, float(self.size))
             self._grids[n] = box_resample(self.query_table, np.zeros(b), np.zeros(b), whole, n)
         return self._grids[n][rows]
+
+    def query_rows(self, n: int, trim: int, rows: np.ndarray) -> np.ndarray:
+        """`query_grid` without its border of `trim`, as z-scored rows (computed once per n and trim)."""
+        key = (n, trim)
+        if key not in self._rows:
+            b = self.query_table.shape[0]
+            self._rows[key] = zscore_rows(self.query_grid(n, np.arange(b))[:, trim : n - trim, trim : n - trim])
+        return self._rows[key][rows]
 
 
 def direct_ncc(
@@ -465,6 +474,7 @@ def direct_ncc(
     ranks: bool = False,
     band: tuple[float, float] | None = None,
     window: bool = False,
+    only: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pearson correlation of each query with its reference's box, both on the box's own grid.
 
@@ -473,17 +483,22 @@ def direct_ncc(
     upsampled and the comparison is continuous in scale and position; a border of `trim`
     pixels is left out. `ranks` correlates the pixels' ranks (Spearman); `band` = (s1, s2) the
     difference of Gaussians of sigma s1 and s2 (pixels of the box's grid); `window` first clips
-    the reference as the query is clipped (`_window_like`).
+    the reference as the query is clipped (`_window_like`). `only` (a boolean mask of the pairs)
+    computes those pairs alone and gives the others -inf; each pair's value does not depend on
+    which others are computed with it.
     """
     size = pairs.size
-    out = np.zeros(len(scale))
+    out = np.zeros(len(scale)) if only is None else np.full(len(scale), -np.inf)
     sides = np.clip(np.floor(scale * size + 1e-6).astype(np.int64), 2 * trim + 4, size)
-    for n in np.unique(sides):
-        rows = np.flatnonzero(sides == n)
-        q = pairs.query_grid(int(n), rows)
+    for n in np.unique(sides if only is None else sides[only]):
+        rows = np.flatnonzero(sides == n if only is None else (sides == n) & only)
         r = box_resample(pairs.reference_table[rows], top[rows], left[rows], scale[rows] * size, int(n))
         inner = slice(trim, int(n) - trim)
-        a, b = q[:, inner, inner].reshape(rows.size, -1), r[:, inner, inner].reshape(rows.size, -1)
+        b = r[:, inner, inner].reshape(rows.size, -1)
+        if not (window or ranks or band):  # the plain correlation: the query's side is the same at every trial
+            out[rows] = np.einsum("ij,ij->i", pairs.query_rows(int(n), trim, rows), zscore_rows(b))
+            continue
+        a = pairs.query_grid(int(n), rows)[:, inner, inner].reshape(rows.size, -1)
         if window:
             b = _window_like(a, b)
         if ranks:
@@ -570,9 +585,11 @@ def refine_alignment(
     """
     scale, top, left = scale.astype(np.float64), top.astype(np.float64), left.astype(np.float64)
     pairs = PairTables(queries, references)
-    best = direct_ncc(pairs, scale, top, left, trim)
+    best = direct_ncc(pairs, scale, top, left, trim) if steps else np.zeros(len(scale))
     for step_scale, step_px in steps:
+        moving = np.ones(len(scale), dtype=bool)
         for _ in range(2):
+            moved = np.zeros(len(scale), dtype=bool)
             for axis, delta in (
                 (0, step_scale),
                 (0, -step_scale),
@@ -584,10 +601,13 @@ def refine_alignment(
                 trial = [scale.copy(), top.copy(), left.copy()]
                 trial[axis] += delta
                 trial[0] = np.clip(trial[0], min_scale - 0.02, 1.0)
-                value = direct_ncc(pairs, trial[0], trial[1], trial[2], trim)
+                value = direct_ncc(pairs, trial[0], trial[1], trial[2], trim, only=moving)
                 better = value > best
+                moved |= better
                 best = np.where(better, value, best)
                 scale, top, left = (np.where(better, t, c) for t, c in zip(trial, (scale, top, left), strict=True))
+            # a pair that did not move tries the same six steps from the same place again: nothing can change
+            moving = moved
     score = np.maximum(
         direct_ncc(pairs, scale, top, left, trim, band=DETAIL_BAND),
         direct_ncc(pairs, scale, top, left, trim, ranks=True, band=DETAIL_BAND),
