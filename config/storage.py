@@ -61,7 +61,7 @@ STORAGE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     BotoConnectionError,
 )
 _UNAVAILABLE_CODES = frozenset({"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError", "503", "500"})
-STORAGE_UNAVAILABLE_MESSAGE = "The file store is unavailable right now; nothing was lost, try again in a minute."
+STORAGE_UNAVAILABLE_MESSAGE = "The file store cannot be reached right now; nothing you saved was lost."
 STORAGE_RETRY_AFTER_SECONDS = 60
 
 

@@ -125,7 +125,8 @@ def test_downloading_evidence_while_the_store_is_down_answers_503_in_words(s3, o
     page = client.get(page_url)
     assert page.status_code == 503 and page["Retry-After"] == "60"
     assert page.context["reason"] == STORAGE_UNAVAILABLE_MESSAGE
-    assert "The file store is unavailable right now; nothing was lost" in page.content.decode()
+    assert "The file store cannot be reached right now; nothing you saved was lost." in page.content.decode()
+    assert "try again in about 60 seconds" in page.content.decode()
     assert "its database or its message store" not in page.content.decode()
     through_api = api_client(project.owner).get(api_url)
     assert through_api.status_code == 503 and through_api["Retry-After"] == "60"
