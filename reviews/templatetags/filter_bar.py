@@ -19,6 +19,7 @@ from typing import Any
 
 from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field
 from django import forms, template
+from django.forms.models import ModelChoiceIterator
 from django.utils.safestring import SafeString
 
 register = template.Library()
@@ -34,8 +35,16 @@ def _choices_of(bound: forms.BoundField) -> list[tuple[str, str]]:
     widget = bound.field.widget
     if not hasattr(widget, "choices"):
         return []
-    # Iterated, not list(): list() asks a model choice iterator its len(), a COUNT query.
-    choices = [choice for choice in widget.choices]
+    source = widget.choices
+    if isinstance(source, ModelChoiceIterator):
+        # The same choices from one plain query: iterating the iterator reads its rows with
+        # QuerySet.iterator(), on PostgreSQL a server-side cursor (DECLARE, FETCH, CLOSE: three
+        # round trips for a few dozen rows).
+        empty = [("", source.field.empty_label)] if source.field.empty_label is not None else []
+        choices = empty + [source.choice(row) for row in source.queryset.all()]
+    else:
+        # Iterated, not list(): list() asks a model choice iterator its len(), a COUNT query.
+        choices = [choice for choice in source]
     widget.choices = choices
     return [(str(value), str(label)) for value, label in choices]
 
