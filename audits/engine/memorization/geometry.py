@@ -608,15 +608,68 @@ def refine_alignment(
                 scale, top, left = (np.where(better, t, c) for t, c in zip(trial, (scale, top, left), strict=True))
             # a pair that did not move tries the same six steps from the same place again: nothing can change
             moving = moved
-    score = np.maximum(
-        direct_ncc(pairs, scale, top, left, trim, band=DETAIL_BAND),
-        direct_ncc(pairs, scale, top, left, trim, ranks=True, band=DETAIL_BAND),
-    )
-    score = np.maximum(score, direct_ncc(pairs, scale, top, left, trim, band=DETAIL_BAND, window=True))
-    for sigma in BLUR_SIGMAS:  # a blurred copy keeps the detail of its source blurred alike
-        blurred = PairTables(queries, _smoothed(references, sigma), query_table=pairs.query_table)
-        score = np.maximum(score, direct_ncc(blurred, scale, top, left, trim, band=DETAIL_BAND))
-    return score, scale, top, left
+    blurred = [
+        PairTables(queries, _smoothed(references, sigma), query_table=pairs.query_table) for sigma in BLUR_SIGMAS
+    ]
+    return detail_score(pairs, blurred, scale, top, left, trim), scale, top, left
+
+
+def detail_score(
+    pairs: PairTables, blurred: list[PairTables], scale: np.ndarray, top: np.ndarray, left: np.ndarray, trim: int
+) -> np.ndarray:
+    """The score of aligned pairs: the best detail correlation (`DETAIL_BAND`) of four comparisons.
+
+    Each as `direct_ncc` computes it on the box's own grid: the pixels; their ranks (gamma and
+    other monotone changes); the reference clipped where the query is saturated (a display
+    window); and the reference blurred alike (`blurred`: the same pairs with the references
+    smoothed by each of `BLUR_SIGMAS`). The query's detail and the reference's box are made
+    once per pair and shared by the comparisons that use them.
+    """
+    from scipy.stats import rankdata
+
+    size = pairs.size
+    out = np.zeros(len(scale))
+    sides = np.clip(np.floor(scale * size + 1e-6).astype(np.int64), 2 * trim + 4, size)
+    for n in np.unique(sides):
+        rows = np.flatnonzero(sides == n)
+        box = _BoxRows(rows, scale[rows] * size, top[rows], left[rows], int(n), trim)
+        a = box.of(pairs.query_grid(int(n), rows))
+        b = box.of(box_resample(pairs.reference_table[rows], box.top, box.left, box.length, int(n)))
+        a_detail = box.detail(a)
+        score = np.maximum(
+            _row_corr(a_detail, box.detail(b)),
+            _row_corr(box.detail(rankdata(a, axis=1)), box.detail(rankdata(b, axis=1))),
+        )
+        score = np.maximum(score, _row_corr(a_detail, box.detail(_window_like(a, b))))
+        for tables in blurred:  # a blurred copy keeps the detail of its source blurred alike
+            smooth = box.of(box_resample(tables.reference_table[rows], box.top, box.left, box.length, int(n)))
+            score = np.maximum(score, _row_corr(a_detail, box.detail(smooth)))
+        out[rows] = score
+    return out
+
+
+@dataclass
+class _BoxRows:
+    """Pairs whose boxes share a side n: their rows, boxes, and the comparison's inner part."""
+
+    rows: np.ndarray
+    length: np.ndarray
+    top: np.ndarray
+    left: np.ndarray
+    n: int
+    trim: int
+
+    def of(self, grids: np.ndarray) -> np.ndarray:
+        """(b, n, n) grids without their border of trim, as rows."""
+        return grids[:, self.trim : self.n - self.trim, self.trim : self.n - self.trim].reshape(self.rows.size, -1)
+
+    def detail(self, x: np.ndarray) -> np.ndarray:
+        side = self.n - 2 * self.trim
+        return zscore_rows(_band_pass(x.reshape(-1, side, side), DETAIL_BAND))
+
+
+def _row_corr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", x, y)
 
 
 def _integrals(x: np.ndarray) -> np.ndarray:
