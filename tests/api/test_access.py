@@ -41,11 +41,9 @@ from api.models import ApiToken
 from api.permissions import TokenScopeAllows
 from api.services.tokens import token_revoke
 from reviews.models import Project
-from reviews.services.catalogue import catalogue_load
 from tests.api.client import client_with, make_token
 from tests.api.matrix import Op, V, World
-from tests.factories import AdminFactory, ProjectFactory, ResearcherFactory, ReviewerFactory
-from tests.reviews.test_access import OUTSIDERS, ROLES, VARIANTS, build_world
+from tests.reviews.test_access import OUTSIDERS, ROLES, VARIANTS, build_world_once
 from tests.reviews.test_access import _body as response_body
 from tests.reviews.test_access import _state as page_state
 
@@ -122,17 +120,7 @@ def schema() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def api_world(django_db_setup, django_db_blocker, schema) -> Iterator[ApiWorld]:
     with django_db_blocker.unblock(), transaction.atomic():
-        catalogue, _ = catalogue_load()
-        researcher = ResearcherFactory(full_name="Rosa Researcher")
-        draft = ProjectFactory(owner=researcher, guideline_version=catalogue, title="Secret brain MRI project")
-        w = build_world(
-            catalogue,
-            researcher,
-            ResearcherFactory(full_name="Otto Other"),
-            ReviewerFactory(full_name="Rita Reviewer"),
-            AdminFactory(full_name="Ada Admin"),
-            draft,
-        )
+        w = build_world_once()
         yield ApiWorld(w=w, tokens=_tokens(w), parameter_types=_parameter_types(schema))
         transaction.set_rollback(True)
 
