@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +94,20 @@ def _succeeded_entries(run: AuditRun) -> int:
     )
 
 
-def test_upload_run_result_and_chart_page_and_messages_delivered_twice_leave_one_result(start_worker, client):
+def _wait_until(condition: Callable[[], bool], failure: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(failure)
+        time.sleep(0.1)
+
+
+def _tasks_ended(log: Path, task: str) -> int:
+    """How many of the worker's tasks by that name have ended, with success or an exception."""
+    return len(re.findall(rf"Task {re.escape(task)}\[[^\]]+\] (?:succeeded|raised)", log.read_text(errors="replace")))
+
+
+def test_upload_run_result_and_chart_page_and_messages_delivered_twice_leave_one_result(start_worker, client, tmp_path):
     """One worker and one audited project for both promises (a worker start and a whole run cost
     seconds each): the path from upload to chart page, and duplicate deliveries of the start,
     merge and chunk messages leaving one run with one result."""
@@ -122,9 +137,15 @@ def test_upload_run_result_and_chart_page_and_messages_delivered_twice_leave_one
     assert _succeeded_entries(run) == 1
 
     results = run.results
+    log = tmp_path / "worker-0.log"  # start_worker's log of this test's worker
+    _wait_until(lambda: _tasks_ended(log, "audits.merge_run") > 0, "the run's own merge is not in the log")
+    ended = {task: _tasks_ended(log, task) for task in ("audits.merge_run", "audits.process_chunk")}
     app.send_task("audits.merge_run", kwargs={"run_id": run.pk, "attempt": 1})
     app.send_task("audits.process_chunk", kwargs={"run_id": run.pk, "attempt": 1, "index": 0})
-    time.sleep(5)
+    _wait_until(
+        lambda: all(_tasks_ended(log, task) > count for task, count in ended.items()),
+        "the duplicates were never handled",
+    )
     run.refresh_from_db()
     assert run.results == results
     assert _succeeded_entries(run) == 1
