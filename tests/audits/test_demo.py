@@ -16,8 +16,9 @@ from audits.engine.preprocess import Preprocessing
 from audits.engine.readers import read_folder
 from audits.enums import RunStatus, SetRole
 from audits.models import AuditRun, ImageSet
+from reviews.management.commands.setup_demo import ACCOUNTS as DEMO_ACCOUNTS
 from reviews.management.commands.setup_demo import DEMO_TITLE
-from reviews.models import Project
+from reviews.models import Project, User
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +164,14 @@ def test_setup_demo_attaches_the_sets_and_queues_one_run(django_capture_on_commi
     # The reference and held-out sets come first: without a synthetic set no run is queued.
     assert not AuditRun.objects.filter(project=project, status=RunStatus.CANCELLED).exists()
     assert "Demo image sets uploaded (3 sets)" in out.getvalue()
+    # What else the demo sets up, checked here rather than in another run of it (tens of seconds):
+    # no demo title names a status, and every demo account is confirmed and approved.
+    titles = list(Project.objects.values_list("title", flat=True))
+    assert titles and not [title for title in titles if "submitted" in title.lower() or "approved" in title.lower()]
+    accounts = User.objects.filter(username__in=[account[0] for account in DEMO_ACCOUNTS])
+    assert accounts.count() == len(DEMO_ACCOUNTS)
+    assert not accounts.filter(email_verified_at__isnull=True).exists()
+    assert not accounts.filter(approved_at__isnull=True).exists()
 
     # A second setup changes nothing: the project already has its sets.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

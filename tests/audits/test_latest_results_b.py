@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -138,14 +136,3 @@ def test_the_synthetic_upload_then_queues_one_run_over_both_sets(project, resear
     run = AuditRun.objects.get(project=project)
     assert run.status == RunStatus.QUEUED and run.number == 1
     assert {s.role for s in run.sets.all()} == {SetRole.REFERENCE, SetRole.SYNTHETIC} and synthetic.is_current
-
-
-def test_the_demo_titles_name_no_status(django_capture_on_commit_callbacks) -> None:
-    from django.core.management import call_command
-
-    from reviews.models import Project
-
-    with django_capture_on_commit_callbacks(execute=False):
-        call_command("setup_demo", stdout=io.StringIO())
-    titles = list(Project.objects.values_list("title", flat=True))
-    assert titles and not [title for title in titles if "submitted" in title.lower() or "approved" in title.lower()]
