@@ -139,23 +139,23 @@ def test_assignment_rows_are_the_template_rows(portfolio):
 
 @pytest.fixture
 def reviewed_twice(project, admin_user) -> tuple[Round, User, User]:
-    """Round 2 of a project whose round 1 both reviewers submitted, with comments typed as HTML
-    and a changed answer; the technical reviewer has a draft of round 2."""
+    """Round 2 of a project whose round 1 the technical reviewer submitted (comments typed as
+    HTML) and the clinical one never did, with a changed answer; the technical reviewer has a
+    draft of round 2."""
     answer_everything(project)
     round1 = project_submit(actor=project.owner, project=project)
     technical, clinical = reviewers_on(project, admin=admin_user)
     items = list(round1.guideline_version.items.order_by("stage__order", "order"))
-    for reviewer, verdict in ((technical, Verdict.CONCERN), (clinical, Verdict.MUST_CHANGE)):
-        verdicts = [VerdictInput(item=item, verdict=verdict, comment=f"{HOSTILE}\nline 2 " * 30) for item in items]
-        round_review_save(
-            actor=reviewer,
-            round_=round1,
-            verdicts=verdicts,
-            declared_phase=1,
-            overclaim="within",
-            overclaim_note="",
-            submit=True,
-        )
+    verdicts = [VerdictInput(item=item, verdict=Verdict.CONCERN, comment=f"{HOSTILE}\nline 2 " * 30) for item in items]
+    round_review_save(
+        actor=technical,
+        round_=round1,
+        verdicts=verdicts,
+        declared_phase=1,
+        overclaim="within",
+        overclaim_note="",
+        submit=True,
+    )
     sign(round1, technical, Meaning.REQUEST_CHANGES, "Say how.")
     project.refresh_from_db()
     for item in items[:2]:
@@ -177,8 +177,9 @@ def test_review_rows_are_the_template_rows_for_each_viewer(reviewed_twice, admin
     for user, url, data in (
         (technical, url2, None),  # editable, carried forward, two items changed
         (technical, url2, refused),  # a refused submission, errors shown
-        (clinical, url1, None),  # submitted: own verdicts and the other's
-        (admin_user, url1, None),  # read-only, both reviewers' verdicts
+        (technical, url1, None),  # superseded, submitted: own verdicts
+        (clinical, url1, None),  # superseded, never reviewed: no verdict given
+        (admin_user, url1, None),  # read-only, the submitted verdicts
     ):
         context = context_of(user, url, data)
         carry, access = context["carry"], context["access"]
@@ -189,7 +190,7 @@ def test_review_rows_are_the_template_rows_for_each_viewer(reviewed_twice, admin
             shown.append(ours)
     page = "".join(shown)
     assert "previous-verdict" in page and "data-changed" in page and "invalid-feedback" in page
-    assert "other-verdict" in page and "Your verdict:" in page
+    assert "other-verdict" in page and "Your verdict:" in page and "No verdict given." in page
     assert "<script>" not in page and "&lt;script&gt;" in page
 
 
