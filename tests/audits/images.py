@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import io
 import json
 import os
 import struct
@@ -118,13 +119,20 @@ def write_nifti(
     flag: str | None = "extension",
     descrip: str = "",
     data: np.ndarray | None = None,
+    z_repeats: int = 1,
 ) -> Path:
     """A NIfTI-1 file from example4d: kind "slice" (128x96), "volume" (first volume) or "4d".
 
     flag: "extension" (JSON comment extension {"SyntheticData": "YES"}), "sidecar" (writes
     <stem>.json beside it), "descrip" (only the descrip text says synthetic) or None. gzip
     when the name ends in .gz.
+    z_repeats (gzip, 3-D data only): the file holds `data` stacked that many times along z, as
+    np.tile(data, (1, 1, z_repeats)) would, written as a gzip member for the header and the
+    same member, compressed once, for each copy (a gzip stream may hold several members). A
+    file of hundreds of MB then costs one copy's compression instead of tens of seconds.
     """
+    if z_repeats > 1:
+        return _write_nifti_repeated(path, flag, descrip, data, z_repeats)
     if data is None:
         full = example4d()
         data = {"slice": full[:, :, 12, 0], "volume": full[..., 0], "4d": full}[kind]
@@ -139,6 +147,20 @@ def write_nifti(
     if flag == "sidecar":
         stem = path.name.removesuffix(".gz").removesuffix(".nii")
         (path.parent / f"{stem}.json").write_text(json.dumps({"SyntheticData": "YES", "RepetitionTime": 2.0}))
+    return path
+
+
+def _write_nifti_repeated(path: Path, flag: str | None, descrip: str, data: np.ndarray | None, z_repeats: int) -> Path:
+    assert path.name.endswith(".gz") and data is not None and data.ndim == 3 and flag != "sidecar"
+    first = write_nifti(path.with_name(path.name.removesuffix(".gz")), flag=flag, descrip=descrip, data=data)
+    single = first.read_bytes()
+    first.unlink()
+    header = nibabel.Nifti1Header.from_fileobj(io.BytesIO(single))
+    offset = int(header["vox_offset"])
+    header.set_data_shape((*data.shape[:2], data.shape[2] * z_repeats))  # the header's dims only
+    prefix = header.binaryblock + single[348:offset]  # the extensions after the 348-byte header
+    copy = gzip.compress(single[offset:], compresslevel=1, mtime=0)
+    path.write_bytes(gzip.compress(prefix, compresslevel=1, mtime=0) + copy * z_repeats)
     return path
 
 

@@ -236,8 +236,7 @@ def test_a_file_over_the_memory_limit_is_reported_and_the_worker_lives_on(start_
     project = ProjectFactory(owner=owner)
     # A real EPI volume tiled to 1024 x 768 x 360 (566 MB of int16; small once gzipped):
     # plausible, so the upload stores it; the worker that reads it cannot hold it.
-    huge = np.tile(example4d()[..., 0], (8, 8, 15))
-    volume = write_nifti(tmp_path / "huge.nii.gz", data=huge)
+    volume = write_nifti(tmp_path / "huge.nii.gz", data=np.tile(example4d()[..., 0], (8, 8, 1)), z_repeats=15)
     slices = [_png(example4d()[:, :, k, 0], f"synthetic-{k:02d}.png") for k in (3, 5, 7)]
     upload = SimpleUploadedFile("huge.nii.gz", volume.read_bytes())
     image_set_upload(actor=owner, project=project, role=SetRole.SYNTHETIC, files=[upload, *slices])
