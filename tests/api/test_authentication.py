@@ -7,7 +7,9 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -109,6 +111,31 @@ def test_every_use_records_when_and_from_where(researcher):
     token.refresh_from_db()
     assert token.last_used_at is not None and token.last_used_at > first
     assert token.last_used_ip == "2001:db8::5"
+
+
+def test_a_use_is_written_once_a_minute_per_address(researcher, monkeypatch):
+    """The token pages show the last use to the minute: more uses within that minute from the
+    same address write nothing (a write and commit per API request cost more than the request),
+    while a new minute or a new address is recorded at once."""
+    token, raw = make_token(researcher)
+    client = client_with(raw)
+    start = timezone.now().replace(second=5, microsecond=0)
+    clock = {"now": start}
+    monkeypatch.setattr("api.services.tokens.timezone.now", lambda: clock["now"])
+
+    def use(address: str) -> tuple[int, object, object]:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(ME, REMOTE_ADDR=address).status_code == 200
+        token.refresh_from_db()
+        writes = sum('UPDATE "api_apitoken"' in q["sql"] for q in queries.captured_queries)
+        return writes, token.last_used_at, token.last_used_ip
+
+    assert use("198.51.100.7") == (1, start, "198.51.100.7")
+    clock["now"] = start + timedelta(seconds=50)  # the same minute, the same address
+    assert use("198.51.100.7") == (0, start, "198.51.100.7")
+    assert use("198.51.100.8") == (1, clock["now"], "198.51.100.8")
+    clock["now"] = start + timedelta(seconds=60)  # the next minute
+    assert use("198.51.100.8") == (1, clock["now"], "198.51.100.8")
 
 
 def test_the_raw_token_is_never_stored_only_its_sha256(researcher):
