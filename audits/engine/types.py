@@ -24,7 +24,7 @@ def worst(statuses: list[Status]) -> Status:
     return max(statuses, key=SEVERITY.__getitem__, default=Status.PASS)
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a merge holds one per file, tens of thousands
 class FileRecord:
     """One file of an image set as read from disk: what it is, or why it was rejected."""
 
@@ -42,7 +42,7 @@ class FileRecord:
         return not self.error
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a merge holds one per image, tens of thousands
 class Image:
     """One 2-D image of a set after preprocessing (percentile clip, [0, 1], resize)."""
 

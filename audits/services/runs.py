@@ -10,12 +10,13 @@ that makes them meaningful, by task name, so this module does not import the tas
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -233,11 +234,11 @@ def _advance(run: AuditRun) -> list[int]:
     """Send what the run waits for: its unread chunks, else its copy-search plan or unsearched
     blocks, else its merge. Return the chunk indexes sent (a re-queued run resumes here)."""
     for kind in (ChunkKind.READ, ChunkKind.SEARCH):
-        todo = list(run.chunks.filter(kind=kind, done=False).values_list("index", flat=True))
-        for index in todo:
+        pending = list(run.chunks.filter(kind=kind, done=False).values_list("index", flat=True))
+        for index in pending:
             _send("audits.process_chunk", run_id=run.pk, attempt=run.attempts, index=index)
-        if todo:
-            return todo
+        if pending:
+            return pending
         if kind == ChunkKind.READ and not run.chunks.filter(kind=ChunkKind.SEARCH).exists():
             _send_once(run, "search_sent", "audits.plan_search")
             return []
@@ -252,20 +253,52 @@ def _audit_params(run: AuditRun, audit: str) -> dict[str, Any] | None:
     return (run.params.get("audits") or {}).get(audit)
 
 
-def _file_records(rows: Any) -> list[FileRecord]:
+def _file_records(rows: Iterable[Any], read_errors: dict[int, str] | None = None) -> list[FileRecord]:
+    """The engine's file records of ImageFile rows; a file accepted at upload that the worker could not
+    read carries its `read_errors` entry (by file id).
+
+    Headers are kept as the audits read them (with `.get`), smaller: top-level nulls left out and
+    equal strings (the keys of every DICOM header, repeated values) one object. A DICOM header
+    decoded from the database is about 45 keys and 5 KiB; thousands of them are the bulk of a merge.
+    """
+    read_errors = read_errors or {}
+    shared: dict[str, str] = {}
     return [
         FileRecord(
-            name=f.name,
+            name=_shared(f.name, shared),
             sha256=f.sha256,
-            format=f.format,
+            format=_shared(f.format, shared),
             width=f.width,
             height=f.height,
             slices=f.slices,
-            header=f.header,
-            error=f.error,
+            header=_compact_header(f.header, shared),
+            error=f.error or read_errors.get(f.pk, ""),
         )
         for f in rows
     ]
+
+
+# What a FileRecord holds of an ImageFile row (the rows are streamed, not kept, while records are made).
+_RECORD_FIELDS = ("pk", "name", "sha256", "format", "width", "height", "slices", "header", "error")
+
+
+def _shared(text: str, shared: dict[str, str]) -> str:
+    return shared.setdefault(text, text)
+
+
+def _compact_header(value: Any, shared: dict[str, str], top: bool = True) -> Any:
+    """`value` with equal strings made one object; at the top level, keys holding null left out."""
+    if isinstance(value, str):
+        return _shared(value, shared)
+    if isinstance(value, dict):
+        return {
+            _shared(str(key), shared): _compact_header(item, shared, top=False)
+            for key, item in value.items()
+            if not (top and item is None)
+        }
+    if isinstance(value, list):
+        return [_compact_header(item, shared, top=False) for item in value]
+    return value
 
 
 def _artifact_name(run_id: int, index: int, attempt: int | None, kind: str = "chunk") -> str:
@@ -387,9 +420,12 @@ def _send_once(run: AuditRun, flag: str, task: str) -> None:
         _send(task, run_id=run.pk, attempt=run.attempts)
 
 
-# Query images per search task: a read chunk's usable images, or the baseline's rows in it, in
-# pieces of at most this many (a chunk of 3-D files can hold thousands of slices).
+# Query images per search task at most (a chunk of 3-D files can hold thousands of slices); each
+# query set (synthetic, baseline) is cut into blocks of equal size whose number is a multiple of
+# SEARCH_SHARES, so that 1, 2 or 4 worker processes get equal shares of the search and none is
+# left with a short tail (every block also reads every reference chunk: fewer blocks cost less).
 SEARCH_BLOCK_IMAGES = 256
+SEARCH_SHARES = 4
 
 
 def _memorization_params(run: AuditRun) -> dict[str, Any]:
@@ -434,20 +470,20 @@ def run_plan_search(*, run: AuditRun, heartbeat: Callable[[], object] | None = N
 
 
 @transaction.atomic
-def _plan_search_insert(run: AuditRun, blocks: list[tuple[str, str, tuple[int, list[int]]]] | None) -> list[int]:
+def _plan_search_insert(run: AuditRun, blocks: list[tuple[str, str, list[list[Any]]]] | None) -> list[int]:
     locked = AuditRun.objects.select_for_update(no_key=True).get(pk=run.pk)
     if locked.status != RunStatus.RUNNING or locked.attempts != run.attempts:
         return []
     if blocks is not None and not locked.chunks.filter(kind=ChunkKind.SEARCH).exists():
         index = locked.chunks.count()
-        for role, which, positions in blocks:
+        for role, which, parts in blocks:
             AuditChunk.objects.create(
                 run=locked,
                 index=index,
                 kind=ChunkKind.SEARCH,
                 role=role,
                 file_ids=[],
-                query={"which": which, "source": positions[0], "positions": positions[1]},
+                query={"which": which, "parts": parts},
             )
             index += 1
     if not locked.chunks.filter(kind=ChunkKind.SEARCH).exists():  # nothing to search: merge
@@ -459,8 +495,8 @@ def _plan_search_insert(run: AuditRun, blocks: list[tuple[str, str, tuple[int, l
 
 def _search_blocks(
     run: AuditRun, heartbeat: Callable[[], object] | None = None
-) -> Iterator[tuple[str, str, tuple[int, list[int]]]]:
-    """(role of the query images, "synthetic" or "baseline", (read chunk index, image positions))."""
+) -> Iterator[tuple[str, str, list[list[Any]]]]:
+    """(role of the query images, "synthetic" or "baseline", the block's parts: `_equal_blocks`)."""
     from audits.engine.memorization import baseline_plan, check_computable
 
     if heartbeat is not None:
@@ -477,24 +513,36 @@ def _search_blocks(
     located[SetRole.HOLDOUT] = list(_usable_positions(run, SetRole.HOLDOUT)) if holdout is not None else []
     if heartbeat is not None:
         heartbeat()
-    for chunk, positions, _digests in located[SetRole.SYNTHETIC]:
-        for start in range(0, len(positions), SEARCH_BLOCK_IMAGES):
-            piece = positions[start : start + SEARCH_BLOCK_IMAGES]
-            yield SetRole.SYNTHETIC, "synthetic", (chunk.index, piece.tolist())
+    # each set's usable rows, as (read chunk index, image position)
+    where = {
+        role: [(c.index, int(i)) for c, positions, _d in found for i in positions] for role, found in located.items()
+    }
+    for block in _equal_blocks(where[SetRole.SYNTHETIC]):
+        yield SetRole.SYNTHETIC, "synthetic", block
     digests = {role: [str(d) for _c, _p, ds in found for d in ds] for role, found in located.items()}
     plan = baseline_plan(digests[SetRole.REFERENCE], digests[SetRole.HOLDOUT], p)
     role = SetRole.HOLDOUT if plan.kind == "holdout" else SetRole.REFERENCE
-    # the usable rows of the baseline's set, as (read chunk index, image position)
-    where = [(chunk.index, int(position)) for chunk, positions, _d in located[role] for position in positions]
-    rows = [where[int(row)] for row in plan.rows]
-    start = 0
-    while start < len(rows):
-        source = rows[start][0]
-        stop = start
-        while stop < len(rows) and rows[stop][0] == source and stop - start < SEARCH_BLOCK_IMAGES:
-            stop += 1
-        yield role, "baseline", (source, [position for _source, position in rows[start:stop]])
-        start = stop
+    for block in _equal_blocks([where[role][int(row)] for row in plan.rows]):
+        yield role, "baseline", block
+
+
+def _equal_blocks(rows: list[tuple[int, int]]) -> Iterator[list[list[Any]]]:
+    """`rows` (read chunk index, image position) in order, cut into consecutive blocks of equal size
+    (one apart at most): the fewest of at most SEARCH_BLOCK_IMAGES rows each, rounded up to a
+    multiple of SEARCH_SHARES (never more blocks than rows). Each block as its parts:
+    [[read chunk index, [positions]], ...], one part per run of rows from the same chunk."""
+    if not rows:
+        return
+    count = -(-len(rows) // SEARCH_BLOCK_IMAGES)
+    count = min(len(rows), -(-count // SEARCH_SHARES) * SEARCH_SHARES)
+    bounds = np.linspace(0, len(rows), count + 1).round().astype(int)
+    for start, stop in itertools.pairwise(bounds):
+        parts: list[list[Any]] = []
+        for source, position in rows[start:stop]:
+            if not parts or parts[-1][0] != source:
+                parts.append([source, []])
+            parts[-1][1].append(position)
+        yield parts
 
 
 def search_compute(*, chunk: AuditChunk, run: AuditRun, heartbeat: Callable[[], object] | None = None) -> str:
@@ -508,15 +556,17 @@ def search_compute(*, chunk: AuditChunk, run: AuditRun, heartbeat: Callable[[], 
     p = _memorization_params(run)
     references = list(_usable_positions(run, SetRole.REFERENCE))
     offsets = np.cumsum([0] + [len(positions) for _c, positions, _d in references])
-    source = run.chunks.get(kind=ChunkKind.READ, index=chunk.query["source"])
-    positions = np.asarray(chunk.query["positions"], dtype=np.int64)
-    queries = _arrays(source, "pixels")["pixels"][positions]
+    parts = [(int(source), np.asarray(positions, dtype=np.int64)) for source, positions in chunk.query["parts"]]
+    sources = {c.index: c for c in run.chunks.filter(kind=ChunkKind.READ, index__in=[s for s, _p in parts])}
+    queries = np.concatenate([_arrays(sources[source], "pixels")["pixels"][positions] for source, positions in parts])
     groups = query_groups = None
     if chunk.query["which"] == "baseline" and chunk.role == SetRole.REFERENCE:  # leave-one-out
         groups = duplicate_groups([str(d) for _c, _p, digests in references for d in digests])
-        first = int(offsets[[c.index for c, _p, _d in references].index(source.index)])
-        source_positions = next(found for c, found, _d in references if c.index == source.index)
-        query_groups = groups[first + np.searchsorted(source_positions, positions)]
+        # each query's row among the reference's usable images: its group excludes it and its duplicates
+        first = {c.index: (int(offset), found) for (c, found, _d), offset in zip(references, offsets, strict=False)}
+        query_groups = np.concatenate(
+            [groups[first[source][0] + np.searchsorted(first[source][1], positions)] for source, positions in parts]
+        )
 
     def blocks() -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         for (ref_chunk, ref_positions, _d), offset in zip(references, offsets, strict=False):
@@ -556,9 +606,13 @@ def search_scores(run: AuditRun) -> dict[str, Any] | None:
     return {which: combine_scores(found, transforms) for which, found in blocks.items()}
 
 
-def fidelity_summaries(run: AuditRun) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+def fidelity_summaries(run: AuditRun) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The synthetic and reference sets' fidelity summaries joined from their read chunks; None when
-    a set is missing or an artifact has none."""
+    a set is missing or an artifact has none.
+
+    The per-image KS samples and histogram entries (`fidelity.STORED_KEYS`, about 3 KiB per image)
+    stay in the artifacts and are read a chunk at a time when the audit uses them; the rest is a
+    few numbers per image."""
     from audits.engine import fidelity
 
     joined = []
@@ -566,16 +620,29 @@ def fidelity_summaries(run: AuditRun) -> tuple[dict[str, np.ndarray], dict[str, 
         parts = []
         for chunk in _read_chunks(run).filter(role=role):
             with local_path(chunk.artifact) as path, np.load(path, allow_pickle=True) as data:
-                found = {
-                    key[len(FIDELITY_PREFIX) :]: data[key] for key in data.files if key.startswith(FIDELITY_PREFIX)
+                keys = [key[len(FIDELITY_PREFIX) :] for key in data.files if key.startswith(FIDELITY_PREFIX)]
+                found: dict[str, Any] = {
+                    key: data[f"{FIDELITY_PREFIX}{key}"] for key in keys if key not in fidelity.STORED_KEYS
                 }
             if not found:
                 return None
+            for key in set(keys) & set(fidelity.STORED_KEYS):
+                found[key] = fidelity.stored_part(found, key, _member_loader(chunk, f"{FIDELITY_PREFIX}{key}"))
             parts.append(found)
         if not parts:
             return None
         joined.append(fidelity.concat_summaries(parts))
     return joined[0], joined[1]
+
+
+def _member_loader(chunk: AuditChunk, key: str) -> Callable[[], np.ndarray]:
+    artifact = chunk.artifact
+
+    def load() -> np.ndarray:
+        with local_path(artifact) as path, np.load(path, allow_pickle=True) as data:
+            return data[key]
+
+    return load
 
 
 def load_engine_sets(run: AuditRun, params: Preprocessing, *, pixels: bool = True) -> dict[str, EngineSet]:
@@ -603,25 +670,17 @@ def load_engine_sets(run: AuditRun, params: Preprocessing, *, pixels: bool = Tru
             # A file accepted at upload can still fail in the worker (its memory limit).
             read_errors.update({int(k): v for k, v in json.loads(str(data["errors"])).items()})
     for image_set in run.sets.all():
-        records = [
-            FileRecord(
-                name=f.name,
-                sha256=f.sha256,
-                format=f.format,
-                width=f.width,
-                height=f.height,
-                slices=f.slices,
-                header=f.header,
-                error=f.error or read_errors.get(f.pk, ""),
-            )
-            for f in image_set.files.order_by("name")
-        ]
+        # not through image_set.files: the related manager would read each row's deferred image_set_id
+        rows = ImageFile.objects.filter(image_set_id=image_set.pk).order_by("name").only(*_RECORD_FIELDS)
+        records = _file_records(rows.iterator(chunk_size=2000), read_errors)
+        names = {record.name: record.name for record in records}  # each image names its file's own string
         images: list[Image] = []
         for data in artifacts.get(image_set.role, []):
             for i in range(len(data["digests"])):
+                name = str(data["files"][i])
                 images.append(
                     Image(
-                        file=str(data["files"][i]),
+                        file=names.get(name, name),
                         index=int(data["indexes"][i]),
                         pixels=data["pixels"][i],
                         pixel_sha256=str(data["digests"][i]),
@@ -644,7 +703,7 @@ def load_engine_sets(run: AuditRun, params: Preprocessing, *, pixels: bool = Tru
 
 def _native_of(data: dict[str, Any], i: int) -> dict[str, Any]:
     """An image's values in its file's units from a chunk artifact; none from an artifact written before
-    they were kept (or a NaN placeholder), so the fidelity audit falls back to relative intensities."""
+    they were kept (or NaN in their place), so the fidelity audit falls back to relative intensities."""
     if "native" not in data or not np.isfinite(data["native"][i]).all():
         return {}
     return {"native": data["native"][i], "unit": str(data["units"][i])}

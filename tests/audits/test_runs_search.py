@@ -65,7 +65,8 @@ def test_the_search_is_planned_once_and_the_merge_sent_after_its_last_block(proj
     runs.run_plan_search(run=run)
     runs.run_plan_search(run=run)  # delivered twice: planned once
     searches = list(AuditChunk.objects.filter(run=run, kind=ChunkKind.SEARCH).order_by("index"))
-    # one block per synthetic file (chunks of 1 file); the leave-one-out baseline: each reference image
+    # blocks of equal size, as many as SEARCH_SHARES allows with 2 synthetic images and the 3 of the
+    # leave-one-out baseline: one image each, from its read chunk (chunks of 1 file)
     assert [(c.role, c.query["which"]) for c in searches] == [
         (SetRole.SYNTHETIC, "synthetic"),
         (SetRole.SYNTHETIC, "synthetic"),
@@ -73,7 +74,10 @@ def test_the_search_is_planned_once_and_the_merge_sent_after_its_last_block(proj
         (SetRole.REFERENCE, "baseline"),
         (SetRole.REFERENCE, "baseline"),
     ]
-    assert all(c.query["positions"] == [0] for c in searches)
+    assert all(len(c.query["parts"]) == 1 and c.query["parts"][0][1] == [0] for c in searches)
+    assert sorted(c.query["parts"][0][0] for c in searches[:2]) == sorted(
+        AuditChunk.objects.filter(run=run, kind=ChunkKind.READ, role=SetRole.SYNTHETIC).values_list("index", flat=True)
+    )
     run.refresh_from_db()
     assert run.progress_message == "Searching the images for copies"
 

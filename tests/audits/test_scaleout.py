@@ -87,9 +87,13 @@ def test_a_run_through_search_tasks_equals_the_in_process_suite(start_worker):
     searched = AuditChunk.objects.filter(run=run, kind=ChunkKind.SEARCH)
     read = AuditChunk.objects.filter(run=run, kind=ChunkKind.READ)
     assert read.count() == 4 + 4 + 4  # 12 files per set, 3 per chunk
-    # synthetic: one block per read chunk; baseline: the held-out images, one block per chunk
-    assert searched.filter(query__which="synthetic").count() == 4
-    assert searched.filter(query__which="baseline", role=SetRole.HOLDOUT).count() == 4
+    # blocks of equal size across the read chunks (runs.SEARCH_SHARES = 4): the 10 synthetic images in
+    # blocks of 2 or 3, three of them spanning two chunks; the baseline's 12 held-out images in blocks of 3
+    synthetic_blocks = [chunk.query["parts"] for chunk in searched.filter(query__which="synthetic").order_by("index")]
+    assert [sum(len(positions) for _source, positions in parts) for parts in synthetic_blocks] == [2, 3, 3, 2]
+    assert [len(parts) for parts in synthetic_blocks] == [1, 2, 2, 2]
+    baseline_blocks = searched.filter(query__which="baseline", role=SetRole.HOLDOUT)
+    assert [sum(len(p) for _s, p in c.query["parts"]) for c in baseline_blocks.order_by("index")] == [3, 3, 3, 3]
     assert all(chunk.done for chunk in [*searched, *read])
 
     memorization = run.results["memorization"]

@@ -102,10 +102,14 @@ from audits.engine.fidelity.scale import HU_WINDOW, IntensityScale, choose_scale
 from audits.engine.fidelity.status import thresholds_of
 from audits.engine.fidelity.summary import (
     SAMPLE_PER_IMAGE,
+    STORED_KEYS,
     SUMMARY_KEYS,
+    PartedRows,
+    StoredRows,
     SummaryWindowError,
     chunk_summary,
     concat_summaries,
+    stored_part,
 )
 
 # Words for the supporting figures the audit reports beside its headline metrics (params.py
@@ -148,10 +152,13 @@ __all__ = [
     "NOT_FID",
     "QUANTITATIVE_BINS",
     "SAMPLE_PER_IMAGE",
+    "STORED_KEYS",
     "SUMMARY_KEYS",
     "THRESHOLDS",
     "THRESHOLD_DEFAULTS",
     "IntensityScale",
+    "PartedRows",
+    "StoredRows",
     "SummaryWindowError",
     "bin_centres",
     "choose_scale",
@@ -173,5 +180,6 @@ __all__ = [
     "resolve_params",
     "run",
     "sample_pixels",
+    "stored_part",
     "thresholds_of",
 ]

@@ -63,7 +63,9 @@ def _group_sums(indicator: np.ndarray, rows: Any) -> np.ndarray:
     return np.ascontiguousarray((rows.T @ indicator.T).T, dtype=np.float64)
 
 
-_PERMUTATION_BLOCK = 16  # permutations per product: 16 x 8 bytes of indicator per image
+# Permutations per product: 64 x 8 bytes of indicator per image (20 MB at 40,000 images), and each pass
+# over the rows reads every histogram part a merge left in the chunk artifacts once (summary.PartedRows).
+_PERMUTATION_BLOCK = 64
 
 
 def permutation_w1(rows_a: Any, rows_b: Any, n_permutations: int, rng: np.random.Generator) -> np.ndarray:

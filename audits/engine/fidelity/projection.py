@@ -15,16 +15,19 @@ def _joint_zscore(f_syn: np.ndarray, f_ref: np.ndarray) -> tuple[np.ndarray, np.
     """Both matrices z-scored with the mean and sd of their union; constant columns dropped."""
     joint = np.vstack([f_syn, f_ref])
     mean, sd = joint.mean(axis=0), joint.std(axis=0)
+    joint = joint.astype(np.result_type(joint.dtype, mean.dtype), copy=False)
     kept = sd > 1e-10 * (1.0 + np.abs(mean))
     scale = np.where(kept, sd, 1.0)
-    z = ((joint - mean) / scale)[:, kept]
+    joint -= mean  # in place: the same values as (joint - mean) / scale, without two more copies
+    joint /= scale
+    z = joint if kept.all() else joint[:, kept]
     return z[: len(f_syn)], z[len(f_syn) :], kept
 
 
 def _projection(z_syn: np.ndarray, z_ref: np.ndarray, cap: int, seed: int) -> dict[str, Any]:
     """2-D PCA of the joint z-scored features (SVD), at most `cap` points per side in the chart."""
-    joint = np.vstack([z_syn, z_ref])
-    centred = joint - joint.mean(axis=0)
+    centred = np.vstack([z_syn, z_ref])
+    centred -= centred.mean(axis=0)  # in place: one copy of both sets fewer
     _, singular, vt = np.linalg.svd(centred, full_matrices=False)
     axes = vt[:2]
     # Fix each axis's sign so that its largest loading is positive: SVD signs are arbitrary.

@@ -29,6 +29,8 @@ samples plus up to 1 KiB per histogram row (64 x 64 images), whatever the pixel 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,6 +55,13 @@ _ROW_KEYS = (
     "sample_count",
     "window",
     "window_stats",
+)
+SAMPLE_KEYS = ("relative_sample", "native_sample")  # (n, SAMPLE_PER_IMAGE) float32
+# What a merge may leave in the chunk artifacts (`StoredRows`, joined as `PartedRows`): the per-image
+# samples and histogram entries, about 3 KiB per image (4 KiB and more with windowed histograms).
+STORED_KEYS = (
+    *SAMPLE_KEYS,
+    *(f"{name}_{key}" for name in ("relative_hist", "window_hist") for key in ("bins", "counts")),
 )
 SUMMARY_KEYS = (
     *_ROW_KEYS,
@@ -214,14 +223,19 @@ def window_matches(summary: dict[str, np.ndarray], low: float, width: float) -> 
     return bool(len(window) == 0 or ((window[:, 0] == low) & (window[:, 1] == width)).all())
 
 
-def concat_summaries(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """One set's summary from its chunks' summaries, in the chunks' order (the images' order)."""
+def concat_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One set's summary from its chunks' summaries, in the chunks' order (the images' order).
+
+    A part's per-image samples may be `StoredRows` (left in the chunk's artifact): the joined
+    samples are then `PartedRows`, read a part at a time. Histogram bins and counts are kept in
+    the narrowest unsigned type that holds them (the same integers: readers convert them).
+    """
     missing = [key for part in parts for key in SUMMARY_KEYS if key not in part]
     if missing:
         raise ValueError(f"a fidelity summary lacks {sorted(set(missing))}")
     if not parts:
         return chunk_summary([])
-    out = {key: np.concatenate([part[key] for part in parts]) for key in _ROW_KEYS}
+    out: dict[str, Any] = {key: _joined([part[key] for part in parts], key) for key in _ROW_KEYS}
     out["n_blank"] = np.array([sum(int(part["n_blank"][0]) for part in parts)], dtype=np.int64)
     for name in ("relative_hist", "window_hist"):
         offsets = np.cumsum([0] + [int(part[f"{name}_indptr"][-1]) for part in parts])
@@ -229,40 +243,127 @@ def concat_summaries(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray
             [[0]] + [part[f"{name}_indptr"][1:] + offset for part, offset in zip(parts, offsets, strict=False)]
         ).astype(np.int64)
         for key in ("bins", "counts"):
-            out[f"{name}_{key}"] = np.concatenate([part[f"{name}_{key}"] for part in parts])
+            out[f"{name}_{key}"] = _joined([part[f"{name}_{key}"] for part in parts], f"{name}_{key}")
     return out
 
 
+def _joined(values: list[Any], key: str) -> Any:
+    if any(isinstance(value, StoredRows) for value in values):
+        return PartedRows(values, SAMPLE_PER_IMAGE if key in SAMPLE_KEYS else None)
+    joined = np.concatenate(values)
+    return narrowest(joined) if key.endswith(("_bins", "_counts")) else joined
+
+
+def stored_part(part: dict[str, Any], key: str, load: Callable[[], np.ndarray]) -> StoredRows:
+    """The `key` array (one of STORED_KEYS) of one chunk's summary `part`, left in storage: `load` reads it."""
+    if key in SAMPLE_KEYS:
+        return StoredRows(len(part["labels"]), load)
+    name = key.rsplit("_", 1)[0]
+    return StoredRows(int(part[f"{name}_indptr"][-1]), load)
+
+
+def narrowest(values: np.ndarray) -> np.ndarray:
+    """Unsigned integers in the smallest of uint8, uint16 and their own type that holds them all."""
+    top = int(values.max()) if values.size else 0
+    for dtype in (np.uint8, np.uint16):
+        if np.dtype(dtype).itemsize < values.dtype.itemsize and top <= np.iinfo(dtype).max:
+            return values.astype(dtype)
+    return values
+
+
+@dataclass(frozen=True)
+class StoredRows:
+    """One chunk's rows of a per-image array left where they are stored; `load` reads them."""
+
+    rows: int
+    load: Callable[[], np.ndarray]
+
+
+class PartedRows:
+    """Rows (n, columns), or entries (n,) when `columns` is None, joined from parts without being held
+    together: each part is an array or `StoredRows`, and a read loads only the parts it touches, one
+    at a time. The merge keeps the KS samples and the histogram entries so (STORED_KEYS).
+
+    Indexing as numpy's for what the samples are read with: `rows[r]` (whole rows) and `rows[r, c]`
+    (one value per pair), r and c integer arrays; `pieces()` gives each part in turn."""
+
+    def __init__(self, parts: list[Any], columns: int | None = None) -> None:
+        self.parts = parts
+        sizes = [part.rows if isinstance(part, StoredRows) else len(part) for part in parts]
+        self.offsets = np.cumsum([0, *sizes])
+        self.shape: tuple[int, ...] = (int(self.offsets[-1]),) if columns is None else (int(self.offsets[-1]), columns)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def pieces(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, the part's rows) for each part, in order, each loaded as it comes."""
+        for offset, part in zip(self.offsets, self.parts, strict=False):
+            yield int(offset), part.load() if isinstance(part, StoredRows) else part
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        rows, columns = key if isinstance(key, tuple) else (key, None)
+        rows = np.asarray(rows, dtype=np.int64)
+        columns = None if columns is None else np.broadcast_to(np.asarray(columns, dtype=np.int64), rows.shape)
+        part_of = np.searchsorted(self.offsets, rows, side="right") - 1
+        out: np.ndarray | None = None
+        for index in np.unique(part_of):
+            mine, offset, part = part_of == index, int(self.offsets[index]), self.parts[int(index)]
+            values = part.load() if isinstance(part, StoredRows) else part
+            if out is None:  # in the stored type (float32 samples)
+                out = np.empty(rows.shape if columns is not None else (*rows.shape, *values.shape[1:]), values.dtype)
+            local = rows[mine] - offset
+            out[mine] = values[local] if columns is None else values[local, columns[mine]]
+        return np.empty((0, *self.shape[1:]), np.float32) if out is None else out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        values = np.concatenate([values for _offset, values in self.pieces()])
+        return values if dtype is None else values.astype(dtype)
+
+
 class HistogramRows:
-    """Per-image histogram rows (n, bins) of a summary, kept in its compact sparse arrays (6 bytes per
-    occupied bin); `group_sums` converts a block of rows at a time to float64, so sums over groups of
-    images never hold a float64 copy of every row. The counts are integers, so the sums are exact in
-    any order: the same values as one sparse product over all rows."""
+    """Per-image histogram rows (n, bins) of a summary, kept in its compact sparse arrays (3 to 6 bytes
+    per occupied bin), or left in the chunk artifacts (`PartedRows`, read a part at a time);
+    `group_sums` converts a block of rows at a time to float64, so sums over groups of images never
+    hold a float64 copy of every row. The counts are integers, so the sums are exact in any order:
+    the same values as one sparse product over all rows, whatever the blocks and parts."""
 
     BLOCK = 512  # rows converted at a time: about 2 MiB of float64 rows and indices
 
-    def __init__(self, summary: dict[str, np.ndarray], name: str, bins: int) -> None:
+    def __init__(self, summary: dict[str, Any], name: str, bins: int) -> None:
         self.indptr = summary[f"{name}_indptr"]
         self.bins = summary[f"{name}_bins"]
         self.counts = summary[f"{name}_counts"]
         self.shape = (len(self.indptr) - 1, bins)
 
+    def _entries(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(first entry, bins, counts) of each part of the entries: one in memory, or each stored part."""
+        if isinstance(self.bins, PartedRows) and isinstance(self.counts, PartedRows):
+            for (first, bins), (_first, counts) in zip(self.bins.pieces(), self.counts.pieces(), strict=True):
+                yield first, bins, counts
+        else:
+            yield 0, np.asarray(self.bins), np.asarray(self.counts)
+
     def group_sums(self, weights: np.ndarray) -> np.ndarray:
         """weights (groups, n) @ rows (n, bins), in float64."""
-        n, bins = self.shape
+        bins = self.shape[1]
         out = np.zeros((weights.shape[0], bins), dtype=np.float64)
-        for start in range(0, n, self.BLOCK):
-            stop = min(start + self.BLOCK, n)
-            low, high = int(self.indptr[start]), int(self.indptr[stop])
-            block = sparse.csr_matrix(
-                (
-                    self.counts[low:high].astype(np.float64),
-                    self.bins[low:high].astype(np.int64),
-                    self.indptr[start : stop + 1] - low,
-                ),
-                shape=(stop - start, bins),
-            )
-            out += np.asarray((block.T @ weights[:, start:stop].T).T, dtype=np.float64)
+        for first, part_bins, part_counts in self._entries():
+            # the rows whose entries lie in this part (an empty row on its edge adds nothing either way)
+            first_row = int(np.searchsorted(self.indptr, first, side="left"))
+            end_row = int(np.searchsorted(self.indptr, first + len(part_bins), side="right")) - 1
+            for start in range(first_row, end_row, self.BLOCK):
+                stop = min(start + self.BLOCK, end_row)
+                low, high = int(self.indptr[start]), int(self.indptr[stop])
+                block = sparse.csr_matrix(
+                    (
+                        part_counts[low - first : high - first].astype(np.float64),
+                        part_bins[low - first : high - first].astype(np.int64),
+                        self.indptr[start : stop + 1] - low,
+                    ),
+                    shape=(stop - start, bins),
+                )
+                out += np.asarray((block.T @ weights[:, start:stop].T).T, dtype=np.float64)
         return out
 
     def sum(self, rows: np.ndarray | None = None) -> np.ndarray:
@@ -277,13 +378,13 @@ def histogram_rows(summary: dict[str, np.ndarray], name: str, bins: int) -> Hist
     return HistogramRows(summary, name, bins)
 
 
-def pooled_sample(summary: dict[str, np.ndarray], key: str, rows: np.ndarray | None = None) -> np.ndarray:
+def pooled_sample(summary: dict[str, Any], key: str, rows: np.ndarray | None = None) -> np.ndarray:
     """The per-image samples `key` of the given rows (all by default), pooled in row order, as float64."""
     samples, counts = summary[key], summary["sample_count"]
     if rows is not None:
         samples, counts = samples[rows], counts[rows]
     keep = np.arange(samples.shape[1])[None, :] < counts[:, None]
-    return samples[keep].astype(np.float64)
+    return np.asarray(samples)[keep].astype(np.float64)
 
 
 def capped_sample(
