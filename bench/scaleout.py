@@ -1,7 +1,7 @@
 """One audit run through real Celery workers: 1 against 2 worker processes, and the merge's memory.
 
-    .venv/bin/python -m bench.scaleout                      # 2,000 + 2,000 images, 2 rounds; merge at 250 and 1,000
-    .venv/bin/python -m bench.scaleout --n 500 --repeats 1 --memory 100,300
+    .venv/bin/python -m bench.scaleout                      # 2,000 + 2,000 images, 1 process against 2, one round
+    .venv/bin/python -m bench.scaleout --skip-speed --memory 5000,10000    # the merge's memory alone
 
 Needs PostgreSQL and Redis (the workers are separate processes): DATABASE_URL (a test database
 is created beside it and dropped at the end) and REDIS_URL; private files in a temporary folder.
@@ -12,9 +12,13 @@ is started, one run is requested and timed from the request to its result (the r
 the copy search's blocks and the merge are timed from the chunk rows). The load average is
 printed with each run: on a shared machine the ratio of runs side by side is what to trust.
 
-Merge memory: at two sizes the read and search chunks are computed in this process, then the
-merge (`runs.run_merge`) runs alone in a child process; its peak RSS (VmHWM) above the RSS
-after Django and the engine are imported, and the cost per image between the two sizes.
+Merge memory (`--memory`, off unless sizes are given): at two sizes the read and search chunks
+are computed in this process, then the merge (`runs.run_merge`) runs alone in a child process; its
+peak RSS (VmHWM) above the RSS after Django and the engine are imported, and the cost per image
+between the two sizes. The copy search of these runs has its transform search switched off
+(`search_transforms`, unless `--memory-transforms`): 42 ms per query image and 2.6 ms per reference
+image per block, over half an hour of CPU at 10,000 + 10,000; it changes only what the merge reads
+per image of the scores (a few numbers).
 
 Nothing here is imported by the app or the tests.
 """
@@ -177,15 +181,22 @@ def speed(args: argparse.Namespace, env: dict[str, str], logs: Path) -> None:
     print(f"speed-up of 2 processes over 1, per round: {', '.join(f'{r:.2f}x' for r in ratios)}")
 
 
-def _computed_run(project: Any) -> Any:
+def _computed_run(project: Any, transforms: bool) -> Any:
     """A run whose read and search chunks are done in this process (no worker): the merge's inputs."""
     from audits.engine.preprocess import Preprocessing
     from audits.enums import ChunkKind
-    from audits.models import AuditChunk
+    from audits.models import AuditChunk, AuditRun
     from audits.services import runs
 
     run = runs.audit_run_request(project=project, actor=None, reason="bench")
     run = runs.run_claim(run_id=run.pk)
+    if not transforms:
+        run.params["audits"] = {**run.params.get("audits", {})}
+        run.params["audits"]["memorization"] = {
+            **run.params["audits"].get("memorization", {}),
+            "search_transforms": False,
+        }
+        AuditRun.objects.filter(pk=run.pk).update(params=run.params)
     runs.run_plan_chunks(run=run)
     params = Preprocessing(**run.params.get("preprocess", {}))
     for chunk in AuditChunk.objects.filter(run=run, kind=ChunkKind.READ).order_by("index"):
@@ -202,7 +213,7 @@ def memory(args: argparse.Namespace, env: dict[str, str]) -> None:
     print(f"{'images':>13} {'peak RSS MiB':>12} {'above start MiB':>15} {'merge s':>7}  load average")
     rows = []
     for size in sizes:
-        run = _computed_run(_project(size))
+        run = _computed_run(_project(size), args.memory_transforms)
         out = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
             [sys.executable, "-m", "bench.scaleout", "--merge-child", str(run.pk)],
             cwd=ROOT, env=env, capture_output=True, text=True, check=True,
@@ -248,9 +259,10 @@ def _setup(run_tag: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=2000, help="synthetic and reference images each")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=250, help="AUDIT_CHUNK_FILES")
-    parser.add_argument("--memory", default="250,1000", help="sizes for the merge's memory, comma-separated")
+    parser.add_argument("--memory", default="", help="sizes for the merge's memory, comma-separated (none: skipped)")
+    parser.add_argument("--memory-transforms", action="store_true", help="the transform search on in --memory runs")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--merge-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -274,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if not args.skip_speed:
             speed(args, env, Path(storage))
-        memory(args, env)
+        if args.memory:
+            memory(args, env)
     finally:
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
 
