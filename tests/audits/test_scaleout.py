@@ -26,22 +26,24 @@ from tests.factories import ProjectFactory, ResearcherFactory
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 
-def _project():
+def _project(holdout: bool = True):
     """Reference: even EPI slices; held-out: the other time point's odd slices; synthetic: odd
-    slices, an exact copy of a reference slice and a mirrored one."""
+    slices, an exact copy of a reference slice and a mirrored one. Without a held-out set the
+    reference also holds a slice twice (the leave-one-out baseline must not match it to itself)."""
     owner = ResearcherFactory()
     project = ProjectFactory(owner=owner)
     volume = example4d()
     reference = [_png(volume[:, :, k, 0], f"real-{k:02d}.png", label=False) for k in range(0, 24, 2)]
-    holdout = [_png(volume[:, :, k, 1], f"held-{k:02d}.png", label=False) for k in range(1, 24, 2)]
+    sets = [(SetRole.REFERENCE, reference, "real.zip")]
+    if holdout:
+        held = [_png(volume[:, :, k, 1], f"held-{k:02d}.png", label=False) for k in range(1, 24, 2)]
+        sets.append((SetRole.HOLDOUT, held, "held.zip"))
+    else:
+        reference.insert(7, _png(volume[:, :, 14, 0], "real-14-again.png", label=False))
     synthetic = [_png(volume[:, :, k, 0], f"synthetic-{k:02d}.png") for k in range(1, 17, 2)]
     synthetic.append(_png(volume[:, :, 6, 0], "synthetic-copy.png"))
     synthetic.append(_png(np.ascontiguousarray(volume[::-1, :, 10, 0]), "synthetic-mirrored.png"))
-    for role, files, name in (
-        (SetRole.REFERENCE, reference, "real.zip"),
-        (SetRole.HOLDOUT, holdout, "held.zip"),
-        (SetRole.SYNTHETIC, synthetic, "synthetic.zip"),
-    ):
+    for role, files, name in (*sets, (SetRole.SYNTHETIC, synthetic, "synthetic.zip")):
         image_set_upload(actor=owner, project=project, role=role, files=[_zip(files, name)])
     _wait_ingested(project)
     return project
@@ -66,7 +68,7 @@ def _in_process(run: AuditRun) -> dict:
     results = run_suite(
         synthetic=sets[SetRole.SYNTHETIC],
         reference=sets[SetRole.REFERENCE],
-        holdout=sets[SetRole.HOLDOUT],
+        holdout=sets.get(SetRole.HOLDOUT),
         params=run.params.get("audits", {}),
     )
     return {name: result.as_dict() for name, result in results.items()}
@@ -102,5 +104,24 @@ def test_a_run_through_search_tasks_equals_the_in_process_suite(start_worker):
     assert flagged["synthetic-copy.png"]["kind"] == "exact"
     assert flagged["synthetic-mirrored.png"]["reference_file"] == "real-10.png"
     assert flagged["synthetic-mirrored.png"]["transform_text"].startswith("mirrored")
+
+    assert _without_timings(run.results) == _without_timings(_in_process(run))
+
+
+def test_a_leave_one_out_run_through_search_tasks_equals_the_in_process_suite(start_worker):
+    """No held-out set: the baseline is the reference against itself, in blocks that span read
+    chunks, with a duplicated slice that neither copy may match (exclusion groups follow the rows)."""
+    start_worker(AUDIT_CHUNK_FILES="3")
+    project = _project(holdout=False)
+    run = _wait_final(project, timeout=600)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+
+    baseline = AuditChunk.objects.filter(run=run, kind=ChunkKind.SEARCH, query__which="baseline")
+    assert baseline.count() >= 2 and any(len(chunk.query["parts"]) > 1 for chunk in baseline)
+    memorization = run.results["memorization"]
+    assert memorization["metrics"]["baseline"] == "train_loo"
+    flagged = {item["synthetic_file"]: item for item in memorization["flagged"]}
+    assert flagged["synthetic-copy.png"]["kind"] == "exact"
+    assert flagged["synthetic-mirrored.png"]["reference_file"] == "real-10.png"
 
     assert _without_timings(run.results) == _without_timings(_in_process(run))
