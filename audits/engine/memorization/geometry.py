@@ -426,15 +426,25 @@ def box_resample(table: np.ndarray, top: np.ndarray, left: np.ndarray, length: n
     b, width = table.shape[0], size + 1
     base = (np.arange(b) * width)[:, None]
     flat = table.reshape(b * width, width)
-    lower, upper = flat[base + ky], flat[base + ky + 1]
-    rows = lower + fy[:, :, None] * (upper - lower)  # (b, n + 1, size + 1)
+    # in place, in the order lower + f * (upper - lower) (the same numbers with fewer temporaries)
+    lower, rows = flat[base + ky], flat[base + ky + 1]
+    rows -= lower
+    rows *= fy[:, :, None]
+    rows += lower  # (b, n + 1, size + 1)
     flat = np.ascontiguousarray(rows.transpose(0, 2, 1)).reshape(b * width, n_out + 1)
-    lower, upper = flat[base + kx], flat[base + kx + 1]
-    corner = (lower + fx[:, :, None] * (upper - lower)).transpose(0, 2, 1)  # (b, n + 1, n + 1)
-    sums = corner[:, 1:, 1:] - corner[:, :-1, 1:] - corner[:, 1:, :-1] + corner[:, :-1, :-1]
+    lower, corner = flat[base + kx], flat[base + kx + 1]
+    corner -= lower
+    corner *= fx[:, :, None]
+    corner += lower
+    corner = corner.transpose(0, 2, 1)  # (b, n + 1, n + 1)
+    sums = corner[:, 1:, 1:] - corner[:, :-1, 1:]
+    sums -= corner[:, 1:, :-1]
+    sums += corner[:, :-1, :-1]
     area = np.diff(ey, axis=1)[:, :, None] * np.diff(ex, axis=1)[:, None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(area > 1e-9, sums / area, 0.0).astype(np.float32)
+    inside = area > 1e-9
+    np.divide(sums, area, out=sums, where=inside)
+    sums[~inside] = 0.0
+    return sums.astype(np.float32)
 
 
 class PairTables:
