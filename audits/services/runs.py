@@ -423,8 +423,10 @@ def _send_once(run: AuditRun, flag: str, task: str) -> None:
 # Query images per search task at most (a chunk of 3-D files can hold thousands of slices); each
 # query set (synthetic, baseline) is cut into blocks of equal size whose number is a multiple of
 # SEARCH_SHARES, so that 1, 2 or 4 worker processes get equal shares of the search and none is
-# left with a short tail (every block also reads every reference chunk: fewer blocks cost less).
-SEARCH_BLOCK_IMAGES = 256
+# left with a short tail (every block also reads every reference chunk and makes its thumbnails
+# and spectra, about 1 ms of CPU per reference image: fewer blocks cost less; a block of 512 holds
+# its candidates' pixels, at most 21 per query image at 16 KiB each, 168 MiB in the worst case).
+SEARCH_BLOCK_IMAGES = 512
 SEARCH_SHARES = 4
 
 
