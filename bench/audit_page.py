@@ -99,11 +99,11 @@ def _cpu_ms(root: int) -> float:
         pid = int(entry.name)
         children.setdefault(int(fields[1]), []).append(pid)
         times[pid] = int(fields[11]) + int(fields[12])
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
         total += times.get(pid, 0)
-        todo.extend(children.get(pid, []))
+        stack.extend(children.get(pid, []))
     return total * 1000 / CLOCK_TICKS
 
 
