@@ -38,7 +38,13 @@ WAIVABLE = frozenset({"fail", "not_computable"})
 
 
 def policy_for(version: GuidelineVersion | int) -> ReviewPolicy:
-    """The version's policy, or an unsaved one with the defaults when none was set."""
+    """The version's policy, or an unsaved one with the defaults when none was set; no query
+    when the version was read with select_related("policy")."""
+    if isinstance(version, GuidelineVersion) and GuidelineVersion.policy.is_cached(version):
+        try:
+            return version.policy  # a version without a policy row was cached as None: no query
+        except ReviewPolicy.DoesNotExist:
+            return ReviewPolicy(version_id=version.pk)
     version_id = version.pk if isinstance(version, GuidelineVersion) else version
     return ReviewPolicy.objects.filter(version_id=version_id).first() or ReviewPolicy(version_id=version_id)
 
@@ -126,7 +132,8 @@ def policy_status(round_: Round, *, items: list[GuidelineItem] | None = None) ->
     """Every condition of the round's sign-off policy, met or not, with what is missing.
     `items`: the round's catalogue items, when the caller has read them already (the bound
     audits are theirs)."""
-    policy = policy_for(round_.guideline_version_id)
+    version = round_.guideline_version if Round.guideline_version.is_cached(round_) else round_.guideline_version_id
+    policy = policy_for(version)
     signatures = list(Signature.objects.filter(round=round_).select_related("signer").order_by("signed_at", "pk"))
     eligible = _eligible_signers(round_)
     counted = [s for s in signatures if _counts(s, eligible)]
@@ -254,31 +261,50 @@ def project_assignments(project: Project) -> QuerySet[Assignment]:
     )
 
 
+def _may_read_reviews(round_: Round, user: Any, submitted: list[RoundReview]) -> bool:
+    """A reviewer reads the others' only after submitting their own; the researcher only once
+    the round has ended; admins always."""
+    if user.is_authenticated and (user.is_superuser or user.role == Role.ADMIN):
+        return True
+    if round_.project.owner_id == user.pk:
+        return hasattr(round_, "outcome")  # a missing outcome raises AttributeError
+    return any(review.reviewer_id == user.pk for review in submitted)
+
+
 def visible_reviews(round_: Round, user: Any, *, verdicts: str = "items__item__stage") -> list[RoundReview]:
     """The submitted reviews of a round that `user` may read, with their verdicts.
 
-    A reviewer reads the others' only after submitting their own; the researcher only once
-    the round has ended; admins always. A review that is not submitted shows to nobody else.
-    `verdicts` is what is read with them: the review page, which has the round's items
-    already, asks for "items" alone.
+    A review that is not submitted shows to nobody else (_may_read_reviews for the rest).
+    `verdicts` is what is read with them.
     """
     reviews = list(
         RoundReview.objects.filter(round=round_, submitted_at__isnull=False)
         .select_related("reviewer")
         .order_by("submitted_at", "pk")
     )
-    if user.is_authenticated and (user.is_superuser or user.role == Role.ADMIN):
-        visible = True
-    elif round_.project.owner_id == user.pk:
-        visible = hasattr(round_, "outcome")  # a missing outcome raises AttributeError
-    else:
-        visible = any(review.reviewer_id == user.pk for review in reviews)
-    if not visible:
+    if not _may_read_reviews(round_, user, reviews):
         return []
     # The verdicts only of reviews the user may read: a reviewer still at work (the review
     # page's usual reader) costs no read of the others' items.
     prefetch_related_objects(reviews, verdicts)
     return reviews
+
+
+def reviews_with_own(round_: Round, user: Any) -> tuple[list[RoundReview], RoundReview | None]:
+    """The review page's reviews in one query: the submitted ones `user` may read (as
+    visible_reviews) and the user's own review, submitted or not (None without one), each with
+    its verdicts alone (the page has the round's items already; one query for all of them).
+    The others' verdicts are read only when the user may read them."""
+    rows = list(
+        RoundReview.objects.filter(Q(submitted_at__isnull=False) | Q(reviewer_id=user.pk), round=round_)
+        .select_related("reviewer")
+        .order_by("submitted_at", "pk")
+    )
+    own = next((review for review in rows if review.reviewer_id == user.pk), None)
+    submitted = [review for review in rows if review.submitted_at is not None]
+    visible = submitted if _may_read_reviews(round_, user, submitted) else []
+    prefetch_related_objects(visible if own is None or own in visible else [*visible, own], "items")
+    return visible, own
 
 
 @dataclass

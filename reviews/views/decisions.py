@@ -66,7 +66,8 @@ def _sign_page(
 ) -> HttpResponse:
     user = request.user
     meanings = REVIEWER_MEANINGS if mode == "reviewer" else FINAL_MEANINGS
-    latest = latest_round_number(project)
+    # A post re-reads it: the round may have been superseded while the post was handled.
+    latest = latest_round_number(project, round_ if request.method == "GET" else None)
     state = round_state(project, round_, latest)
     previous = Signature.objects.filter(round=round_, signer=user).first()
     review = (

@@ -511,7 +511,7 @@ def round_detail(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
     visible = visible_reviews(round_, request.user)
     own = next((review for review in visible if review.reviewer_id == request.user.pk), None)
     shown = decisions_visible(request.user, round_, {round_.pk} if own is not None else set())
-    state = round_state(project, round_, latest_round_number(project))
+    state = round_state(project, round_, latest_round_number(project, round_))
     context = {
         "project": project,
         "round": round_,

@@ -17,6 +17,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied
+from django.db.models import FilteredRelation, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import engines
@@ -49,7 +50,7 @@ from reviews.models.review import ReviewDraft
 from reviews.rules import is_admin
 from reviews.selectors.carry import CarryForward, PreviousVerdict, carry_forward
 from reviews.selectors.diff import diff_audits, diff_snapshots
-from reviews.selectors.review import WAIVABLE, PolicyStatus, policy_status, visible_reviews
+from reviews.selectors.review import WAIVABLE, PolicyStatus, policy_status, reviews_with_own
 from reviews.services.review import (
     ReviewIncomplete,
     TransitionConflict,
@@ -65,20 +66,34 @@ REVIEW_ACTIONS = frozenset({"save", "accept_rest", "submit"})
 # The catalogue items of the overclaim check: the declared phase, the claims matrix, the check itself.
 
 
-def project_round(project: Project, number: int) -> Round:
-    """A round of the project (404 for any other), with what its pages show beside it."""
-    round_ = get_object_or_404(
-        Round.objects.select_related(
-            "submitted_by", "guideline_version__guideline_set", "outcome", "outcome__decided_by"
-        ),
-        project=project,
-        number=number,
-    )
+def project_round(project: Project, number: int, *, draft_of: User | None = None) -> Round:
+    """A round of the project (404 for any other), with what its pages show beside it: its
+    version's sign-off policy (policy_status) and the project's latest round number
+    (latest_round_number) come in the same query, and with `draft_of` that user's own review
+    draft of it (_own_draft; drafts are only ever read by their author)."""
+    latest = Round.objects.filter(project=OuterRef("project")).order_by("-number").values("number")[:1]
+    rounds = Round.objects.select_related(
+        "submitted_by",
+        "guideline_version__guideline_set",
+        "guideline_version__policy",
+        "outcome",
+        "outcome__decided_by",
+    ).annotate(latest_number=Subquery(latest))
+    if draft_of is not None:  # at most one row: one draft per reviewer and round
+        mine = FilteredRelation("review_drafts", condition=Q(review_drafts__reviewer=draft_of))
+        # django-stubs checks select_related against model fields only, not FilteredRelation aliases.
+        rounds = rounds.annotate(viewer_draft=mine).select_related("viewer_draft")  # type: ignore[misc]
+    round_ = get_object_or_404(rounds, project=project, number=number)
+    if draft_of is not None:
+        round_.__dict__.setdefault("viewer_draft", None)  # select_related sets it only when found
     round_.project = project  # the selectors read the owner from it: no second query
     return round_
 
 
-def latest_round_number(project: Project) -> int | None:
+def latest_round_number(project: Project, round_: Round | None = None) -> int | None:
+    """The project's latest round number: read with `round_` when project_round loaded it."""
+    if round_ is not None and "latest_number" in round_.__dict__:
+        return round_.__dict__["latest_number"]
     return Round.objects.filter(project=project).order_by("-number").values_list("number", flat=True).first()
 
 
@@ -298,12 +313,12 @@ def _review_access(request: AuthedRequest, project: Project) -> ReviewAccess:
     raise PermissionDenied("only the reviewers assigned to this project review its rounds")
 
 
-def _own_review(round_: Round, user: User) -> RoundReview | None:
-    return RoundReview.objects.filter(round=round_, reviewer=user).prefetch_related("items").first()
-
-
 def _own_draft(round_: Round, user: User) -> ReviewDraft | None:
-    """The viewer's own draft: drafts are only ever read by their author."""
+    """The viewer's own draft: drafts are only ever read by their author. Read with the round
+    when project_round was asked for it (draft_of, on a GET: a post saves the draft first)."""
+    if "viewer_draft" in round_.__dict__:
+        draft: ReviewDraft | None = round_.__dict__["viewer_draft"]
+        return draft if draft is None or draft.reviewer_id == user.pk else None
     return ReviewDraft.objects.filter(round=round_, reviewer=user).first()
 
 
@@ -336,12 +351,24 @@ def _initial(review: RoundReview | None, items: list[GuidelineItem]) -> dict[str
     return initial
 
 
+# The items of a published guideline version, with their stages, per process: a published
+# version's stages and items can no longer change (models.catalogue._FrozenWhenPublished), and
+# every round is frozen against a published version. Keyed by the version's id and publication
+# time; a draft's items are read afresh on every request. At most 16 versions (~50 items each).
+_PUBLISHED_ITEMS = LocMemCache("misyn-published-items", {"TIMEOUT": None, "OPTIONS": {"MAX_ENTRIES": 16}})
+
+
 def _version_items(round_: Round) -> list[GuidelineItem]:
-    return list(
-        GuidelineItem.objects.filter(version=round_.guideline_version_id)
-        .select_related("stage")
-        .order_by("stage__order", "order")
-    )
+    version = round_.guideline_version
+    key = f"{version.pk}:{version.published_at.isoformat()}" if version.is_published and version.published_at else ""
+    items: list[GuidelineItem] | None = _PUBLISHED_ITEMS.get(key) if key else None
+    if items is None:
+        items = list(
+            GuidelineItem.objects.filter(version=version.pk).select_related("stage").order_by("stage__order", "order")
+        )
+        if key:
+            _PUBLISHED_ITEMS.set(key, items)
+    return items
 
 
 def _review_page(
@@ -356,14 +383,13 @@ def _review_page(
     http_status: int = 200,
 ) -> HttpResponse:
     user = request.user
-    latest = latest_round_number(project)
+    # A post re-reads it: the round may have been superseded while the post was handled.
+    latest = latest_round_number(project, round_ if request.method == "GET" else None)
     state = round_state(project, round_, latest)
-    # The submitted reviews the viewer may read, with their verdicts: a reviewer who submitted
-    # finds their own among them (no second read of it).
-    visible = visible_reviews(round_, user, verdicts="items")  # frozen_checklist matches them to `items`
-    own = None
-    if access.may_post:
-        own = next((review for review in visible if review.reviewer_id == user.pk), None) or _own_review(round_, user)
+    # The submitted reviews the viewer may read and the viewer's own, with their verdicts, in
+    # one query (frozen_checklist matches the verdicts to `items`).
+    visible, own_review = reviews_with_own(round_, user)
+    own = own_review if access.may_post else None
     can_save = access.may_post and state == "open" and not (own is not None and own.is_submitted)
     # A refused post (a conflict: the round closed, the review was submitted elsewhere) still
     # shows the form with what was typed, so nothing is lost; only the buttons go.
@@ -471,7 +497,7 @@ def _save_typed_draft(request: AuthedRequest, round_: Round, data: QueryDict | N
 @require_http_methods(["GET", "POST"])
 def round_review(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
     project = get_project(request, pk)
-    round_ = project_round(project, number)
+    round_ = project_round(project, number, draft_of=request.user if request.method != "POST" else None)
     access = _review_access(request, project)
     if request.method != "POST":
         return _review_page(request, project, round_, access=access)
@@ -626,7 +652,7 @@ def round_diff(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
     can_review = (
         request.user.has_perm("reviews.review_project", project)
         and project.status in UNDER_REVIEW_STATUSES
-        and round_state(project, round_, latest_round_number(project)) == "open"
+        and round_state(project, round_, latest_round_number(project, round_)) == "open"
     )
     context: dict[str, Any] = {
         "project": project,

@@ -901,43 +901,106 @@ def test_each_page_runs_the_same_queries_for_a_small_and_a_large_round(researche
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from reviews.views.reviewing import _PUBLISHED_ITEMS
+
     names = ("round-review", "round-detail", "round-sign", "round-diff", "project-detail")
     counts: dict[str, list[int]] = {name: [] for name in names}
+    cold: dict[str, list[int]] = {name: [] for name in names}
     for files in (1, 45):
         project, technical = reviewed_round(researcher, admin_user, files=files)
         for name in names:
-            client = Client()
-            client.force_login(technical)
             kwargs = {"pk": project.pk} if name == "project-detail" else {"pk": project.pk, "number": 1}
-            with CaptureQueriesContext(connection) as queries:
-                response = client.get(reverse(name, kwargs=kwargs))
-            assert response.status_code == 200, name
-            counts[name].append(len(queries))
+            _PUBLISHED_ITEMS.clear()  # the first request of a process reads the catalogue items
+            for measured in (cold, counts):
+                client = Client()
+                client.force_login(technical)
+                with CaptureQueriesContext(connection) as queries:
+                    response = client.get(reverse(name, kwargs=kwargs))
+                assert response.status_code == 200, name
+                measured[name].append(len(queries))
     for name, (small, large) in counts.items():
         assert small == large, f"{name}: {small} queries with 1 file, {large} with 45"
         assert small == QUERIES[name], f"{name}: {small} queries, not {QUERIES[name]}: explain the change here"
+        first = QUERIES[name] + FIRST_IN_PROCESS.get(name, 0)
+        assert cold[name] == [first, first], f"{name}: {cold[name]} queries on a process's first request, not {first}"
+
+
+def test_a_reviewer_with_a_draft_reads_the_review_page_in_the_same_queries_for_a_small_and_a_large_round(
+    researcher, admin_user
+):
+    """The review page's usual reader: a reviewer still at work, with a draft of every item
+    answered (1 or 45, each with a file) and the other reviewer's review submitted."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reviews.models.review import ReviewDraft
+    from reviews.services.projects import answer_save, project_submit
+    from reviews.services.review import review_draft_save
+    from reviews.validators import validate_evidence_file
+
+    counts = []
+    for files in (1, 45):
+        project = ProjectFactory(owner=researcher, title=f"Drafted project with {files} files")
+        answer_everything(project)
+        items = items_of_version(project)[:files]
+        for item in items:
+            upload = SimpleUploadedFile(f"{item.code}.txt", f"Evidence for {item.code}\n".encode())
+            answer_save(actor=researcher, project=project, item=item, status="met", justification="",
+                        evidence_text=f"See {item.code}.txt", files=[validate_evidence_file(upload)])  # fmt: skip
+        round_ = project_submit(actor=researcher, project=project)
+        technical, clinical = reviewers_on(project, admin=admin_user)
+        review(round_, clinical)
+        draft = {f"verdict_{item.code}": Verdict.CONCERN for item in items}
+        draft |= {f"comment_{item.code}": f"Drafted doubt about {item.code}." for item in items}
+        review_draft_save(actor=technical, round_=round_, fields=draft)
+        client = Client()
+        client.force_login(technical)
+        url = reverse("round-review", kwargs={"pk": project.pk, "number": 1})
+        client.get(url)  # the process's first request of the version reads its items (FIRST_IN_PROCESS)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        page = response.content.decode()
+        assert response.status_code == 200
+        saved_at = ReviewDraft.objects.get(round=round_, reviewer=technical).saved_at
+        assert f"Draft saved {saved_at:%H:%M:%S} UTC." in page
+        assert page.count("Drafted doubt about ") == files
+        assert "Carl Clinical" not in page  # the other verdicts stay hidden until this reviewer submits
+        counts.append(len(queries))
+    assert counts == [DRAFTING_REVIEWER, DRAFTING_REVIEWER], (
+        f"{counts}, not {DRAFTING_REVIEWER}: explain the change here"
+    )
+
+
+# As a reviewer with a draft: the common queries below, the round with the draft (one query),
+# the reviews (the viewer has none yet), the policy status (signatures, eligible assignments,
+# waivers) and the evidence files. No query for the other reviewer's verdicts.
+DRAFTING_REVIEWER = 11
 
 
 # As the technical reviewer, on a round with no image set (so no audit run to read). Every
 # page pays session, user, the bell's unread count, the project and the reviewer's
-# assignment (the permission check), and the round.
+# assignment (the permission check), and the round with the project's latest round number
+# and its version's sign-off policy (reviews.views.reviewing.project_round).
 QUERIES = {
-    # + the latest round's number (is it under review?), the catalogue items with their
-    # stages, the submitted reviews the viewer may read with their verdicts (a reviewer who
-    # submitted finds their own among them: no second read of it or its verdicts), the policy
-    # status (policy, signatures, eligible assignments, waivers; the bound audits come from
-    # the items already read) and the evidence files still downloadable (matched by digest).
-    "round-review": 15,
-    # + the policy status (5), the catalogue items and evidence files, the visible reviews
-    # with verdicts, items and stages, and the latest round's number.
-    "round-detail": 18,
-    # + the latest round's number, the reviewer's signature, review and its verdicts, and the
-    # policy status (5).
-    "round-sign": 15,
-    # + nothing to compare in round 1; the latest round's number, to offer this reviewer the
-    # "Review round 1" button while the round is the one under review.
-    "round-diff": 7,
+    # + the reviews of the round (the submitted ones the viewer may read and the viewer's own,
+    # in one query: a reviewer who has not submitted saves one more), their verdicts, the
+    # policy status (signatures, eligible assignments, waivers; the bound audits come from the
+    # catalogue items, kept per process) and the evidence files still downloadable (matched
+    # by digest).
+    "round-review": 12,
+    # + the policy status (4), the evidence files, the visible reviews with verdicts, items
+    # and stages (the catalogue items are kept per process).
+    "round-detail": 15,
+    # + the reviewer's signature, review and its verdicts, and the policy status (4).
+    "round-sign": 13,
+    # + nothing to compare in round 1 (the latest round's number, to offer this reviewer the
+    # "Review round 1" button, came with the round).
+    "round-diff": 6,
     # + the checklist (stages, answers, files, items), the rounds with their signatures, the
     # rounds this reviewer has reviewed, and the latest round for the header.
     "project-detail": 13,
 }
+# A published version's catalogue items are read on a process's first request for them, then
+# kept (reviews.views.reviewing._version_items): one query more on that first request.
+FIRST_IN_PROCESS = {"round-review": 1, "round-detail": 1}
