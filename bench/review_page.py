@@ -20,8 +20,8 @@ instrumentation), in interleaved rounds:
 
 Each round requests every page once, in turn, and measures the process CPU time
 (time.process_time) of each request; the table gives medians and the ratio of each median to
-the bare view's in the same run. On PostgreSQL the database server's CPU is not counted
-(another process); on SQLite it is. `--profile N` profiles N review-page requests with
+the bare view's in the same run, and the SQL queries of one request of each page. On
+PostgreSQL the database server's CPU is not counted (another process); on SQLite it is. `--profile N` profiles N review-page requests with
 cProfile and prints the share of template rendering, form widgets and SQL.
 """
 
@@ -175,9 +175,19 @@ def _check(pages: dict[str, Request]) -> None:
         raise SystemExit("review: no verdict controls on the page")
 
 
+def _queries(request: Request) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        request()
+    return len(queries)
+
+
 def _run(engine: str, pages: dict[str, Request], rounds: int) -> None:
     for request in pages.values():  # warm the template and URL caches
         request()
+    queries = {name: _queries(request) for name, request in pages.items()}
     cpu: dict[str, list[float]] = {name: [] for name in pages}
     size: dict[str, int] = {}
     for _ in range(rounds):
@@ -189,11 +199,11 @@ def _run(engine: str, pages: dict[str, Request], rounds: int) -> None:
     load = os.getloadavg()
     bare_ms = statistics.median(cpu["bare"]) * 1000
     print(f"{engine}, {rounds} interleaved rounds, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
-    print("| page | CPU ms per request (median) | x bare | HTML bytes |")
-    print("|---|---:|---:|---:|")
+    print("| page | CPU ms per request (median) | x bare | HTML bytes | queries |")
+    print("|---|---:|---:|---:|---:|")
     for name, values in cpu.items():
         median = statistics.median(values) * 1000
-        print(f"| {name} | {median:.2f} | {median / bare_ms:.1f} | {size[name]:,} |")
+        print(f"| {name} | {median:.2f} | {median / bare_ms:.1f} | {size[name]:,} | {queries[name]} |")
 
 
 def _profile(request: Request, count: int) -> None:
