@@ -129,6 +129,9 @@ def view_thumbnails(images: np.ndarray, views: list[View], thumb: int) -> np.nda
     A view's thumbnail is rows @ image @ cols.T with the views' `area_matrix`es. The images lie
     side by side so that each product is one matrix product over all of them, and consecutive
     views with the same rows (the same top and scale, as `zoom_views` orders them) share the first.
+    The numbers equal `resample`'s per view to float32 rounding (the products sum in another
+    order), which can change which of two equally good symmetries is reported only where they
+    tie to the last bit (an image symmetric about an axis).
     """
     x = np.asarray(images, dtype=np.float32)
     b, size, _ = x.shape
@@ -193,7 +196,7 @@ def transform_candidates(
 
     Most of the 8 x views products cannot change that result, and a bound rules them out
     before they are computed: with P the projection on the low cosine frequencies
-    (`cosine_basis`), x . y <= Px . Py + |x - Px| |y - Px| (Cauchy-Schwarz on the rest), which
+    (`cosine_basis`), x . y <= Px . Py + |x - Px| |y - Py| (Cauchy-Schwarz on the rest), which
     costs (BOUND_SIDE / thumb)^2 of the product. A pair whose bound is below its query's k-th
     best correlation found so far can be neither among the k best nor the best pair of one of
     them, so only the rows of a tile of EXACT_TILE references that some pair of the tile leaves
@@ -214,6 +217,7 @@ def transform_candidates(
     ref_thumbs = view_thumbnails(references, views, thumb)  # (v, m, t^2)
     basis = cosine_basis(thumb, BOUND_SIDE)
     ref_bound = _bound_rows(ref_thumbs, basis)  # (v, m, d + 1)
+    slack = BOUND_SLACK * thumb * thumb
     n_views = len(views)
     for start in range(0, q, block):
         part = queries[start : start + block]
@@ -246,7 +250,7 @@ def transform_candidates(
                     top[open_rows, cols] = np.where(better, corr, held)
                     code[open_rows, cols] = np.where(better, combo, code[open_rows, cols])
                 if combo == 0 or combo % 8 == 7:  # the k-th best only grows: a stale one rules out less
-                    floor = (_kth_largest(top, kk) - BOUND_SLACK)[:, None]
+                    floor = (_kth_largest(top, kk) - slack)[:, None]
         if allowed is not None:
             top[~allowed] = -np.inf
         part_idx = best_columns(top, kk)
@@ -266,7 +270,10 @@ def transform_candidates(
 
 # The bound of the thumbnail search (`transform_candidates`; exact whatever these are, they only set its speed)
 BOUND_SIDE = 8  # the subspace: the BOUND_SIDE x BOUND_SIDE lowest 2-D cosine frequencies of a thumbnail
-BOUND_SLACK = 1e-4  # taken off each query's k-th best: covers float32 rounding of both products of unit rows
+# Taken off each query's k-th best, per value of a thumbnail: a float32 product of unit rows of
+# t^2 values is within t^2 float32 epsilons of the exact one (the classic worst-case bound of a
+# sum), so twice that covers both the bound's product and the exact one at any thumbnail size.
+BOUND_SLACK = 2 * float(np.finfo(np.float32).eps)
 EXACT_TILE = 512  # references per exact product of the query rows that a tile's bounds leave open
 
 
@@ -481,9 +488,6 @@ def direct_ncc(
     left: np.ndarray,
     trim: int,
     *,
-    ranks: bool = False,
-    band: tuple[float, float] | None = None,
-    window: bool = False,
     only: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pearson correlation of each query with its reference's box, both on the box's own grid.
@@ -491,34 +495,18 @@ def direct_ncc(
     The box of side scale * size at (top, left) (reference pixels, fractional) and the whole
     query are both area-resampled to n = floor(scale * size) pixels a side, so neither is
     upsampled and the comparison is continuous in scale and position; a border of `trim`
-    pixels is left out. `ranks` correlates the pixels' ranks (Spearman); `band` = (s1, s2) the
-    difference of Gaussians of sigma s1 and s2 (pixels of the box's grid); `window` first clips
-    the reference as the query is clipped (`_window_like`). `only` (a boolean mask of the pairs)
-    computes those pairs alone and gives the others -inf; each pair's value does not depend on
-    which others are computed with it.
+    pixels is left out. `only` (a boolean mask of the pairs) computes those pairs alone and
+    gives the others -inf; each pair's value does not depend on which others are computed with
+    it. The score of an aligned pair compares more than the pixels: `detail_score`.
     """
     size = pairs.size
     out = np.zeros(len(scale)) if only is None else np.full(len(scale), -np.inf)
     sides = np.clip(np.floor(scale * size + 1e-6).astype(np.int64), 2 * trim + 4, size)
     for n in np.unique(sides if only is None else sides[only]):
         rows = np.flatnonzero(sides == n if only is None else (sides == n) & only)
-        r = box_resample(pairs.reference_table[rows], top[rows], left[rows], scale[rows] * size, int(n))
-        inner = slice(trim, int(n) - trim)
-        b = r[:, inner, inner].reshape(rows.size, -1)
-        if not (window or ranks or band):  # the plain correlation: the query's side is the same at every trial
-            out[rows] = np.einsum("ij,ij->i", pairs.query_rows(int(n), trim, rows), zscore_rows(b))
-            continue
-        a = pairs.query_grid(int(n), rows)[:, inner, inner].reshape(rows.size, -1)
-        if window:
-            b = _window_like(a, b)
-        if ranks:
-            from scipy.stats import rankdata
-
-            a, b = rankdata(a, axis=1), rankdata(b, axis=1)
-        if band is not None:
-            side = int(n) - 2 * trim
-            a, b = _band_pass(a.reshape(-1, side, side), band), _band_pass(b.reshape(-1, side, side), band)
-        out[rows] = np.einsum("ij,ij->i", zscore_rows(a), zscore_rows(b))
+        box = _BoxRows(rows, scale[rows] * size, top[rows], left[rows], int(n), trim)
+        b = box.of(box_resample(pairs.reference_table[rows], box.top, box.left, box.length, int(n)))
+        out[rows] = _row_corr(pairs.query_rows(int(n), trim, rows), zscore_rows(b))
     return out
 
 

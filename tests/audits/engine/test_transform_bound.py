@@ -95,6 +95,14 @@ def test_bound_keeps_the_exhaustive_candidates_leaving_one_out(real: dict, monke
     assert not np.isin(pruned.indices[[3, len(reference) - 1]], [3, len(reference) - 1]).any()
 
 
+def test_bound_keeps_the_exhaustive_candidates_over_many_tiles(real: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiles of 5 references: rows are multiplied exactly for some tiles and not others."""
+    monkeypatch.setattr(geometry, "EXACT_TILE", 5)
+    pruned = _search(real["queries"], real["reference"], 4)
+    _exhaustive(monkeypatch)
+    _same(pruned, _search(real["queries"], real["reference"], 4))
+
+
 def test_more_candidates_asked_than_references(real: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     few = real["reference"][:4]
     pruned = _search(real["queries"][:6], few, 10)
@@ -136,6 +144,6 @@ def test_view_thumbnails_are_each_views_resampled_crop(real: dict) -> None:
 def test_a_bound_that_rules_out_too_much_is_caught(real: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """The comparisons above can fail: a bound lowered by 0.05 loses candidates on these slices."""
     full = _search(real["queries"], real["reference"], 10)
-    monkeypatch.setattr(geometry, "BOUND_SLACK", -0.05)
+    monkeypatch.setattr(geometry, "BOUND_SLACK", -0.05 / 24**2)  # per value of a 24 x 24 thumbnail
     with pytest.raises(AssertionError):
         _same(_search(real["queries"], real["reference"], 10), full)
