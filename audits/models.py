@@ -217,8 +217,8 @@ class AuditChunk(models.Model):
     query = models.JSONField(
         default=dict,
         blank=True,
-        help_text='A search chunk\'s queries: {"which": "synthetic" | "baseline", "source": read chunk index,'
-        ' "positions": image positions in that chunk\'s arrays}.',
+        help_text='A search chunk\'s queries: {"which": "synthetic" | "baseline", "parts": [[read chunk index,'
+        " [image positions in that chunk's arrays]], ...]}, in row order.",
     )
     done = models.BooleanField(default=False)
     artifact = models.CharField(max_length=200, blank=True, help_text="Private-storage name of the chunk's arrays.")
