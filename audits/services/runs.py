@@ -558,7 +558,9 @@ def search_compute(*, chunk: AuditChunk, run: AuditRun, heartbeat: Callable[[], 
     p = _memorization_params(run)
     references = list(_usable_positions(run, SetRole.REFERENCE))
     offsets = np.cumsum([0] + [len(positions) for _c, positions, _d in references])
-    parts = [(int(source), np.asarray(positions, dtype=np.int64)) for source, positions in chunk.query["parts"]]
+    # a block planned before blocks could span read chunks names one source chunk and its positions
+    listed = chunk.query.get("parts") or [[chunk.query["source"], chunk.query["positions"]]]
+    parts = [(int(source), np.asarray(positions, dtype=np.int64)) for source, positions in listed]
     sources = {c.index: c for c in run.chunks.filter(kind=ChunkKind.READ, index__in=[s for s, _p in parts])}
     queries = np.concatenate([_arrays(sources[source], "pixels")["pixels"][positions] for source, positions in parts])
     groups = query_groups = None

@@ -19,6 +19,7 @@ from audits.enums import ChunkKind, SetRole
 from audits.models import AuditChunk, AuditRun
 from audits.services import runs
 from audits.services.uploads import image_set_upload
+from config.storage import local_path
 from tests.audits.images import dicom_source, write_dicom
 
 pytestmark = pytest.mark.django_db
@@ -128,3 +129,24 @@ def test_a_requeued_run_resumes_its_search_and_a_stale_block_is_nobodys(project,
     artifact = runs.search_compute(chunk=stale, run=run)
     assert runs.chunk_complete(run=run, index=stale.index, artifact=artifact) is False  # attempt 1 lost the run
     assert not AuditChunk.objects.get(pk=stale.pk).done
+
+
+@override_settings(AUDIT_CHUNK_FILES=1)
+def test_a_block_planned_before_blocks_spanned_read_chunks_still_searches(project, researcher, tmp_path):
+    """A run planned by the previous release names one source chunk and its positions per block; a
+    worker of this release searches that block as it searches the same block written as parts."""
+    run = _run(project, researcher, tmp_path)
+    runs.run_plan_search(run=run)
+    chunk = AuditChunk.objects.filter(run=run, kind=ChunkKind.SEARCH, query__which="baseline").order_by("index")[0]
+
+    def searched() -> dict[str, np.ndarray]:
+        with local_path(runs.search_compute(chunk=chunk, run=run)) as path, np.load(path) as data:
+            return {name: data[name] for name in data.files}
+
+    as_parts = searched()
+    ((source, positions),) = chunk.query["parts"]
+    chunk.query = {"which": "baseline", "source": source, "positions": positions}
+    chunk.save(update_fields=["query"])
+    as_before = searched()
+    assert as_before.keys() == as_parts.keys() and len(as_parts["d"]) == 1
+    assert all(np.array_equal(as_before[name], as_parts[name]) for name in as_parts)
