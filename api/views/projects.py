@@ -42,6 +42,7 @@ from api.serializers.projects import (
     SubmitSerializer,
     SubmittedSerializer,
     form_errors,
+    project_rows_data,
 )
 from audits.enums import AuditName
 from public.forms.register import ListingChoiceForm
@@ -145,7 +146,8 @@ class ProjectList(generics.ListAPIView):  # type: ignore[type-arg]
         projects = self.filter_queryset(self.get_queryset())
         ids = self.paginate_queryset(projects.values_list("pk", flat=True)) or []
         rows = project_rows(user=request.user, ids=list(ids))
-        return self.get_paginated_response(ProjectRowSerializer(rows, many=True, context={"request": request}).data)
+        # The rows as ProjectRowSerializer gives them (the schema's source), built directly.
+        return self.get_paginated_response(project_rows_data(rows, request))
 
     @extend_schema(
         summary="Create a project",
