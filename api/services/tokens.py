@@ -103,21 +103,21 @@ def token_revoke(*, actor: User, token: ApiToken) -> bool:
     return True
 
 
+USE_RECORDED_EVERY = timedelta(minutes=1)
+
+
 def token_used(*, token: ApiToken, address: str | None) -> None:
-    """Record when and from where the token was last used, to the minute the token pages show.
+    """Record when and from where the token was last used, at most once a minute per address.
 
     A write (and its commit) on every request cost the API list more than the rest of its
-    work (issue 13), so a use within the minute already recorded, from the same address, writes
-    nothing: the pages, which show the time to the minute and the address, read the same.
+    work (issue 13). A use less than a minute after the recorded one, from the same address,
+    writes nothing, so the time the token pages show (to the minute) is at most a minute behind;
+    a new address is recorded at once.
     """
     now = timezone.now()
     address = address or None
     seen = token.last_used_at
-    if seen is not None and address == token.last_used_ip and _minute(seen) == _minute(now):
+    if seen is not None and address == token.last_used_ip and timedelta(0) <= now - seen < USE_RECORDED_EVERY:
         return
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=address)
     token.last_used_at, token.last_used_ip = now, address
-
-
-def _minute(moment: datetime) -> datetime:
-    return moment.replace(second=0, microsecond=0)

@@ -114,12 +114,12 @@ def test_every_use_records_when_and_from_where(researcher):
 
 
 def test_a_use_is_written_once_a_minute_per_address(researcher, monkeypatch):
-    """The token pages show the last use to the minute: more uses within that minute from the
-    same address write nothing (a write and commit per API request cost more than the request),
-    while a new minute or a new address is recorded at once."""
+    """The token pages show the last use to the minute: more uses within a minute of the recorded
+    one from the same address write nothing (a write and commit per API request cost more than the
+    request), while a new address, or a use a minute or more later, is recorded."""
     token, raw = make_token(researcher)
     client = client_with(raw)
-    start = timezone.now().replace(second=5, microsecond=0)
+    start = timezone.now().replace(microsecond=0)
     clock = {"now": start}
     monkeypatch.setattr("api.services.tokens.timezone.now", lambda: clock["now"])
 
@@ -131,10 +131,10 @@ def test_a_use_is_written_once_a_minute_per_address(researcher, monkeypatch):
         return writes, token.last_used_at, token.last_used_ip
 
     assert use("198.51.100.7") == (1, start, "198.51.100.7")
-    clock["now"] = start + timedelta(seconds=50)  # the same minute, the same address
+    clock["now"] = start + timedelta(seconds=59)  # within the minute, the same address
     assert use("198.51.100.7") == (0, start, "198.51.100.7")
-    assert use("198.51.100.8") == (1, clock["now"], "198.51.100.8")
-    clock["now"] = start + timedelta(seconds=60)  # the next minute
+    assert use("198.51.100.8") == (1, clock["now"], "198.51.100.8")  # a new address at once
+    clock["now"] = start + timedelta(seconds=59 + 60)  # a minute after the recorded use
     assert use("198.51.100.8") == (1, clock["now"], "198.51.100.8")
 
 

@@ -473,12 +473,12 @@ def test_a_project_and_its_checklist_run_a_fixed_number_of_queries(
     if answered:
         _answer_all(project)
     client = api_client(researcher)
-    # The token, its last use, the project; then its progress.
+    # The token, its last use (written: the token's first), the project; then its progress.
     with django_assert_num_queries(4):
         client.get(_detail(project))
-    # The token, its last use, the project; stages, answers, their files (none to look up
-    # before anything is answered), items.
-    with django_assert_num_queries(7 if answered else 6):
+    # The token (its use seconds ago is not written again), the project; stages, answers, their
+    # files (none to look up before anything is answered), items.
+    with django_assert_num_queries(6 if answered else 5):
         client.get(_detail(project, "checklist/"))
 
 
