@@ -20,13 +20,11 @@ from audits.models import ImageSet
 from audits.selectors import image_thumbnail_png
 from audits.services.ingest import image_set_ingest
 from audits.services.uploads import image_set_upload
-from reviews.enums import AnswerStatus
-from reviews.models import EvidenceFile, GuidelineItem
-from reviews.services.projects import answer_save, evidence_delete
-from reviews.validators import validate_evidence_file
+from reviews.services.projects import evidence_delete
 from tests.api.client import api_client
 from tests.audits.images import write_png
 from tests.reviews.test_access import CT_SMALL
+from tests.storage.evidence import attach_evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -40,19 +38,8 @@ def _body(response) -> bytes:
 def test_evidence_is_stored_in_the_bucket_and_downloaded_by_those_who_may_see_it(
     s3, client, project, other_researcher, items
 ):
-    item = GuidelineItem.objects.filter(version=project.guideline_version, required=True).first()
     marker = "EVIDENCE-ON-S3: protocol, résumé\n".encode()
-    upload = SimpleUploadedFile("protocol.txt", marker, content_type="text/plain")
-    answer_save(
-        actor=project.owner,
-        project=project,
-        item=item,
-        status=AnswerStatus.MET,
-        justification="",
-        evidence_text="",
-        files=[validate_evidence_file(upload)],
-    )
-    evidence = EvidenceFile.objects.get(answer__project=project)
+    evidence = attach_evidence(project, "protocol.txt", marker)
     assert s3.keys("evidence/") == [evidence.file.name] and s3.read(evidence.file.name) == marker
     url = reverse("evidence-download", kwargs={"pk": project.pk, "evidence_pk": evidence.pk})
 
@@ -73,18 +60,7 @@ def test_evidence_is_stored_in_the_bucket_and_downloaded_by_those_who_may_see_it
 
 
 def test_deleting_evidence_deletes_its_object_once_committed(s3, project, django_capture_on_commit_callbacks):
-    item = GuidelineItem.objects.filter(version=project.guideline_version, required=True).first()
-    upload = SimpleUploadedFile("gone.txt", b"to be removed", content_type="text/plain")
-    answer_save(
-        actor=project.owner,
-        project=project,
-        item=item,
-        status=AnswerStatus.MET,
-        justification="",
-        evidence_text="",
-        files=[validate_evidence_file(upload)],
-    )
-    evidence = EvidenceFile.objects.get(answer__project=project)
+    evidence = attach_evidence(project, "gone.txt", b"to be removed")
     with django_capture_on_commit_callbacks(execute=True):
         evidence_delete(actor=project.owner, evidence=evidence)
     assert s3.keys("evidence/") == []

@@ -21,13 +21,10 @@ from audits.models import ImageSet
 from audits.services.ingest import STORAGE_WAIT, image_set_ingest, reconcile_ingests
 from audits.services.uploads import image_set_upload
 from config.storage import STORAGE_UNAVAILABLE_MESSAGE, StorageUnavailable, storage_unavailable
-from reviews.enums import AnswerStatus
-from reviews.models import EvidenceFile, GuidelineItem
-from reviews.services.projects import answer_save
-from reviews.validators import validate_evidence_file
 from reviews.views.errors import server_error
 from tests.api.client import api_client
 from tests.audits.images import write_png
+from tests.storage.evidence import attach_evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -100,23 +97,8 @@ def test_a_waiting_ingest_is_resent_by_the_reconciler_once_its_retries_are_used_
     assert ImageSet.objects.get(pk=image_set.pk).status == SetStatus.INGESTING
 
 
-def _evidence(project) -> EvidenceFile:
-    item = GuidelineItem.objects.filter(version=project.guideline_version, required=True).first()
-    upload = SimpleUploadedFile("protocol.txt", b"kept while the store is down\n", content_type="text/plain")
-    answer_save(
-        actor=project.owner,
-        project=project,
-        item=item,
-        status=AnswerStatus.MET,
-        justification="",
-        evidence_text="",
-        files=[validate_evidence_file(upload)],
-    )
-    return EvidenceFile.objects.get(answer__project=project)
-
-
 def test_downloading_evidence_while_the_store_is_down_answers_503_in_words(s3, outage, client, project, items):
-    evidence = _evidence(project)
+    evidence = attach_evidence(project, "protocol.txt", b"kept while the store is down\n")
     page_url = reverse("evidence-download", kwargs={"pk": project.pk, "evidence_pk": evidence.pk})
     api_url = reverse("api:project-evidence-content", kwargs={"id": project.pk, "evidence_id": evidence.pk})
     client.force_login(project.owner)
