@@ -147,6 +147,9 @@ def merge_run(*, run_id: int, attempt: int) -> None:
         return
     try:
         results = runs.run_merge(run=run)
+    except runs.RunLost:  # the run ended or was re-queued while the audits were computed
+        log.info("audit run %s: attempt %s stopped its merge, the run is no longer its", run_id, attempt)
+        return
     except TRANSIENT:
         raise
     except Exception as exc:  # noqa: BLE001 (any other failure ends the run, with its reason)

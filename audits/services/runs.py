@@ -745,7 +745,9 @@ def run_merge(*, run: AuditRun) -> dict[str, Any]:
         features = (chunk_features(run, SetRole.SYNTHETIC), chunk_features(run, SetRole.REFERENCE))
 
     def progress(name: str, position: int) -> None:
-        run_heartbeat(run=run, progress=80 + 3 * position, message=f"Computing the {name} audit")
+        # before each audit: a merge whose run was re-queued or ended stops instead of computing for nobody
+        if not run_heartbeat(run=run, progress=80 + 3 * position, message=f"Computing the {name} audit"):
+            raise RunLost(f"audit run {run.pk} is no longer held by attempt {run.attempts}")
 
     results = run_suite(
         synthetic=sets.get(SetRole.SYNTHETIC),

@@ -236,3 +236,28 @@ def test_a_missing_object_still_fails_the_run_with_its_reason(project, researche
     tasks.process_chunk(run_id=run.pk, attempt=1, index=chunk.index)
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and "NoSuchKey" in run.error
+
+
+@override_settings(AUDIT_CHUNK_FILES=1)
+def test_a_merge_stops_at_the_next_audit_once_its_run_was_requeued(project, researcher, tmp_path, monkeypatch):
+    run = _run(project, researcher, tmp_path)
+    runs.run_plan_search(run=run)
+    for block in AuditChunk.objects.filter(run=run, kind=ChunkKind.SEARCH).order_by("index"):
+        assert runs.chunk_complete(run=run, index=block.index, artifact=runs.search_compute(chunk=block, run=run))
+    assert _flags(run) == (True, True)
+    heartbeat = runs.run_heartbeat
+    announced: list[str] = []
+
+    def requeued_meanwhile(*, run: AuditRun, progress: int, message: str) -> bool:
+        announced.append(message)
+        held = heartbeat(run=run, progress=progress, message=message)
+        if len(announced) == 1:  # the reconciler re-queues the run while the first audit is computed
+            _requeue(run)
+        return held
+
+    monkeypatch.setattr(runs, "run_heartbeat", requeued_meanwhile)
+    tasks.merge_run(run_id=run.pk, attempt=1)
+    # the first audit's announcement still held the run; the second found it gone and the merge stopped
+    assert len(announced) == 2
+    run.refresh_from_db()
+    assert (run.status, run.attempts, run.error, run.results) == (RunStatus.RUNNING, 2, "", None)
