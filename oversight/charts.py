@@ -83,6 +83,12 @@ def _bars_height(bars: int) -> int:
     return max(200, 50 + 28 * bars)
 
 
+def _day_labels(days: list[float]) -> dict[str, Any]:
+    """Each bar's number of days written above it, as the table writes it: a version decided on
+    the day of submission has bars of no height, and its "0.0" still shows where they stand."""
+    return {"text": [f"{value:.1f}" for value in days], "textposition": "outside", "cliponaxis": False}
+
+
 def _bar(name: str, x: list[Any], y: list[Any], links: list[str | None], colour: str, **extra: Any) -> dict[str, Any]:
     return {"type": "bar", "name": name, "x": x, "y": y, "customdata": links, "marker": {"color": colour}, **extra}
 
@@ -158,6 +164,7 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                         [t.median_days for t in board.turnaround],
                         [None] * len(board.turnaround),
                         BLUE,
+                        **_day_labels([t.median_days for t in board.turnaround]),
                     ),
                     _bar(
                         "90th percentile",
@@ -165,6 +172,7 @@ def board_charts(board: Board, base: Params) -> list[Chart]:
                         [t.p90_days for t in board.turnaround],
                         [None] * len(board.turnaround),
                         ORANGE,
+                        **_day_labels([t.p90_days for t in board.turnaround]),
                     ),
                 ],
                 "layout": _layout(barmode="group", yaxis={"title": {"text": "days"}}),

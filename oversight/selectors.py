@@ -117,10 +117,16 @@ class Turnaround:
     decided: int  # projects whose first decision was on this version (the project list's decided_version)
     median_days: float
     p90_days: float
+    same_day: int  # of those, decided on the (local) day of round 1's submission
 
     @property
     def params(self) -> Params:
         return (("decided_version", str(self.version_pk)),)
+
+    @property
+    def drawn(self) -> bool:
+        """Whether a bar of this version has a height on the chart (0.0 days draws none)."""
+        return bool(self.median_days or self.p90_days)
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,17 @@ class Board:
     def one_guideline_set(self) -> bool:
         """All decided projects follow one guideline set (the usual case): "v2" names a version."""
         return len({row.set_name for row in self.turnaround}) <= 1
+
+    @property
+    def turnaround_drawn(self) -> bool:
+        """Whether the turnaround chart has a bar with a height: when every median and 90th
+        percentile rounds to 0.0 days (decisions on the day of submission) it would be an empty
+        frame, and the page says in words what happened instead."""
+        return any(row.drawn for row in self.turnaround)
+
+    @property
+    def decided_same_day(self) -> int:
+        return sum(row.same_day for row in self.turnaround)
 
 
 def _day_start(day: date) -> datetime:
@@ -325,14 +342,17 @@ def turnaround_by_version(projects: QuerySet[Project]) -> list[Turnaround]:
             "decided_at",
         )
     )
-    first_decisions: dict[int, tuple[tuple[int, str, int], float]] = {}
+    first_decisions: dict[int, tuple[tuple[int, str, int], float, bool]] = {}
     for project, version, set_name, number, first_submitted, decided_at in rows:
         if project not in first_decisions and first_submitted is not None:
             days = (decided_at - first_submitted).total_seconds() / 86400
-            first_decisions[project] = ((version, set_name, number), days)
+            same_day = timezone.localdate(decided_at) == timezone.localdate(first_submitted)
+            first_decisions[project] = ((version, set_name, number), days, same_day)
     days_by_version: dict[tuple[int, str, int], list[float]] = defaultdict(list)
-    for version_key, days in first_decisions.values():
+    same_day_by_version: dict[tuple[int, str, int], int] = defaultdict(int)
+    for version_key, days, same_day in first_decisions.values():
         days_by_version[version_key].append(days)
+        same_day_by_version[version_key] += same_day
     return [
         Turnaround(
             version_pk=version,
@@ -342,6 +362,7 @@ def turnaround_by_version(projects: QuerySet[Project]) -> list[Turnaround]:
             decided=len(values),
             median_days=round(percentile(values, 0.5), 1),
             p90_days=round(percentile(values, 0.9), 1),
+            same_day=same_day_by_version[(version, set_name, number)],
         )
         for (version, set_name, number), values in sorted(
             days_by_version.items(), key=lambda entry: (entry[0][1], -entry[0][2])

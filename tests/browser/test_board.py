@@ -5,14 +5,16 @@ nothing scrolls sideways."""
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from reviews.enums import ProjectStatus
-from tests.factories import PASSWORD, ReviewerFactory
-from tests.oversight.worlds import small_world
+from oversight.snapshot import board_snapshot_refresh
+from reviews.enums import Outcome, ProjectStatus
+from tests.factories import PASSWORD, ProjectFactory, ReviewerFactory
+from tests.oversight.worlds import at, decide, decided_world, second_version, small_world, submit
 
 pytestmark = pytest.mark.browser
 
@@ -124,4 +126,41 @@ def test_a_reviewer_name_with_markup_is_drawn_as_text(page: Page, shot, browser_
     expect(chart.locator("g.xtick text tspan[style*='bold']")).to_have_count(0)
     chart.scroll_into_view_if_needed()
     shot("reviewer-name-with-markup")
+    assert not browser_errors, browser_errors
+
+
+def test_decisions_on_the_day_of_submission_are_said_and_zero_bars_are_labelled(
+    page: Page, shot, browser_errors, catalogue
+) -> None:
+    """A portfolio decided in the hour: no empty turnaround frame, a sentence saying so. Once a
+    version with a real turnaround joins, the chart is back and the same-day version's bars
+    (of no height) still show their 0.0."""
+    admin = decided_world(catalogue, [0, 0, 0.5])
+    log_in(page, admin.username)
+    page.goto("/board/")
+    expect(page.locator('[data-chart="chart-states"]')).to_have_attribute("data-drawn", "true")
+    section = page.locator("#turnaround")
+    expect(
+        section.get_by_text("All 3 decided projects were decided on the day of their first submission")
+    ).to_be_visible()
+    expect(section.locator("[data-chart]")).to_have_count(0)
+    expect(section.locator("#turnaround-table tbody tr")).to_have_count(1)
+    section.scroll_into_view_if_needed()
+    shot("turnaround-all-same-day")
+
+    v2 = second_version(catalogue)
+    start = at(date(2026, 4, 1))
+    later = ProjectFactory(guideline_version=v2, status=ProjectStatus.APPROVED)
+    decide(submit(later, start), Outcome.APPROVED, start + timedelta(days=12))
+    board_snapshot_refresh()  # the background recount the unfiltered board is read from
+    page.reload()
+    chart = section.locator('[data-chart="chart-turnaround"]')
+    expect(chart).to_have_attribute("data-drawn", "true")
+    expect(page.locator("#turnaround-same-day")).to_have_count(0)
+    labels = chart.locator("text.bartext")
+    expect(labels).to_have_text(["12.0", "0.0", "12.0", "0.0"])
+    for i in range(4):
+        expect(labels.nth(i)).to_be_visible()
+    section.scroll_into_view_if_needed()
+    shot("turnaround-one-version-same-day")
     assert not browser_errors, browser_errors

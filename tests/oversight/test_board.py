@@ -4,6 +4,7 @@ the page as an admin reads them (the tables beside the charts), and its filters 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html import unescape
 from urllib.parse import parse_qsl, urlsplit
 
@@ -11,10 +12,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from oversight.charts import board_charts
 from oversight.selectors import BoardFilters, board, board_projects, percentile
-from reviews.enums import Modality
+from reviews.enums import Modality, Outcome, VersionStatus
+from reviews.models import GuidelineVersion
 from tests.factories import ProjectFactory
-from tests.oversight.worlds import small_world
+from tests.oversight.worlds import decide, decided_world, small_world, submit
 
 URL = reverse("board-dashboard")
 
@@ -314,3 +317,61 @@ def test_of_two_runs_at_the_same_moment_the_later_one_counts(world):
     audit_run(project, created=at(date(2026, 6, 1)), memorization="fail")
     after = {a.audit: a.failing for a in figures().audits}
     assert after == {**before, "memorization": before["memorization"] + 1}
+
+
+def turnaround_note(html: str) -> str:
+    found = re.search(r'<p[^>]*id="turnaround-same-day"[^>]*>(.*?)</p>', html, re.S)
+    return re.sub(r"\s+", " ", unescape(found.group(1))).strip() if found else ""
+
+
+def test_decisions_made_the_day_of_submission_are_told_not_an_empty_chart(client, catalogue):
+    """Every project decided the day it was submitted: the medians are 0.0 days, which would
+    draw a frame without a bar. The board says what happened in words, beside the table."""
+    admin = decided_world(catalogue, [0, 0, 0.5, 1])
+    client.force_login(admin)
+    html = client.get(URL).content.decode()
+    assert table(html, "turnaround-table") == [[str(catalogue), "4", "0.0", "0.0"]]
+    assert turnaround_note(html) == (
+        "All 4 decided projects were decided on the day of their first submission, so every median "
+        "and 90th percentile is 0.0 days: there are no bars to chart."
+    )
+    assert 'data-chart="chart-turnaround"' not in html
+    # The other charts are still drawn.
+    assert 'data-chart="chart-states"' in html
+
+
+def test_one_project_decided_the_day_of_submission(client, catalogue):
+    client.force_login(decided_world(catalogue, [1]))
+    assert turnaround_note(client.get(URL).content.decode()).startswith(
+        "The one decided project was decided on the day of its first submission, so"
+    )
+
+
+def test_a_late_decision_past_the_90th_percentile_is_not_called_same_day(client, catalogue):
+    """Ten of eleven decided in the hour and one a month later: the median and the 90th
+    percentile are still 0.0 days, and the sentence counts only the ten."""
+    client.force_login(decided_world(catalogue, [0] * 10 + [24 * 30]))
+    html = client.get(URL).content.decode()
+    assert table(html, "turnaround-table") == [[str(catalogue), "11", "0.0", "0.0"]]
+    assert turnaround_note(html).startswith("10 of the 11 decided projects were decided on the day of their first")
+    assert 'data-chart="chart-turnaround"' not in html
+
+
+def test_a_version_decided_the_same_day_keeps_its_zeros_on_the_chart(client, world):
+    """Beside a version with a turnaround, a version decided in the hour has bars of no height:
+    the chart writes each bar's days above it, so its 0.0 still shows."""
+    v3 = GuidelineVersion.objects.create(
+        guideline_set=world.v1.guideline_set, number=3, status=VersionStatus.PUBLISHED, published_at=timezone.now()
+    )
+    start = timezone.now() - timedelta(days=3)
+    project = ProjectFactory(owner=world.projects["draft"].owner, guideline_version=v3, status="approved")
+    decide(submit(project, start), Outcome.APPROVED, start + timedelta(minutes=20))
+    data = figures()
+    assert [(t.number, t.median_days, t.same_day) for t in data.turnaround] == [(3, 0.0, 1), (2, 5.0, 0), (1, 25.0, 0)]
+    chart = {c.key: c for c in board_charts(data, ())}["turnaround"]
+    median, p90 = chart.figure["data"]
+    assert median["text"] == ["0.0", "5.0", "25.0"] and p90["text"] == ["0.0", "5.8", "37.0"]
+    assert median["textposition"] == "outside"
+    client.force_login(world.admin)
+    html = client.get(URL).content.decode()
+    assert 'data-chart="chart-turnaround"' in html and not turnaround_note(html)

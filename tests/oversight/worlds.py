@@ -372,3 +372,16 @@ def add_later_lives(world: SmallWorld) -> dict[str, Project]:
     added["moved"].refresh_from_db()
     world.projects.update(added)
     return added
+
+
+def decided_world(catalogue: GuidelineVersion, hours_to_decision: list[float]) -> User:
+    """Approved projects on one version, each decided that many hours after its first submission
+    (at 09:00 UTC on 2 March 2026, so that up to 14.9 hours is the same day); returns an admin."""
+    owner = ResearcherFactory(full_name="Rosa Researcher")
+    start = at(date(2026, 3, 2))
+    for i, hours in enumerate(hours_to_decision):
+        project = ProjectFactory(
+            owner=owner, guideline_version=catalogue, title=f"decided-{i}", status=ProjectStatus.APPROVED
+        )
+        decide(submit(project, start), Outcome.APPROVED, start + timedelta(hours=hours))
+    return AdminFactory(full_name="Ada Admin")
