@@ -12,7 +12,9 @@ are the module-level Q builders below, so a count and the list behind it always 
 
 from __future__ import annotations
 
+import copy
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
@@ -37,6 +39,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Lower
 from django.http import QueryDict
 from django.utils import timezone
+from django_filters.filters import Filter, FilterMethod
 
 from audits.enums import AuditName, RunStatus
 from audits.models import AuditRun
@@ -141,6 +144,27 @@ class ActiveFilter:
     remove_url: str
 
 
+def _fresh_filter(filter_: Filter) -> Filter:
+    """A filter set's own copy of a declared filter: what the filter set changes or builds on it
+    (its parent, model, `extra` and the form field it makes) is the copy's alone; what it only
+    reads (labels, choices, querysets, widgets, which the form field copies when it is built) is
+    shared with the declaration."""
+    clone = copy.copy(filter_)
+    clone.__dict__.pop("_field", None)  # built per filter set, from the copy
+    clone.extra = dict(filter_.extra)
+    if filter_.method is not None:
+        clone.filter = FilterMethod(clone)  # the method of the copy's parent, not the declaration's
+    return clone
+
+
+class _OwnFields(dict):  # type: ignore[type-arg]
+    """A form class's fields that a form made from it takes as they are (BaseForm deep-copies
+    its class's fields): see ListFilterSet.get_form_class."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, forms.Field]:
+        return dict(self)
+
+
 def _code_key(code: str) -> tuple[str, int, str]:
     match = re.match(r"^([A-Za-z]+)-?(\d+)(.*)$", code)
     return (match.group(1), int(match.group(2)), match.group(3)) if match else (code, 0, "")
@@ -159,9 +183,29 @@ class ListFilterSet(django_filters.FilterSet):
     # The fields the search box looks in: every word must be in one of them.
     SEARCH_FIELDS: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, data: QueryDict | None = None, *args: Any, **kwargs: Any) -> None:
-        super().__init__(data, *args, **kwargs)
-        user = getattr(self.request, "user", None)
+    def __init__(
+        self,
+        data: QueryDict | None = None,
+        queryset: QuerySet[Any] | None = None,
+        *,
+        request: Any = None,
+        prefix: str | None = None,
+    ) -> None:
+        # django_filters.FilterSet.__init__, with each filter copied by _fresh_filter instead of
+        # copy.deepcopy: a deep copy copies every declared queryset's query and every choice list,
+        # about 1,000 objects per list page (issue 13).
+        if queryset is None:
+            queryset = self._meta.model._default_manager.all()
+        self.is_bound = data is not None
+        self.data = data or QueryDict()
+        self.queryset = queryset
+        self.request = request
+        self.form_prefix = prefix
+        self.filters = OrderedDict((name, _fresh_filter(filter_)) for name, filter_ in self.base_filters.items())
+        for filter_ in self.filters.values():
+            filter_.model = queryset.model
+            filter_.parent = self
+        user = getattr(request, "user", None)
         if not is_admin(user):
             for name in self.ADMIN_ONLY:
                 self.filters.pop(name, None)
@@ -173,6 +217,13 @@ class ListFilterSet(django_filters.FilterSet):
         )
         self.filters["sort"].model = self.queryset.model
         self.filters["sort"].parent = self
+
+    def get_form_class(self) -> type[forms.Form]:
+        """The filter set's form, whose fields are not deep-copied again when it is made: they are
+        this filter set's own (built by its fresh filters), never shared with another request."""
+        form_class = super().get_form_class()
+        form_class.base_fields = _OwnFields(form_class.base_fields)  # type: ignore[attr-defined]
+        return form_class
 
     def _no_filter(self, queryset: QuerySet[Any], name: str, value: Any) -> QuerySet[Any]:
         return queryset

@@ -40,8 +40,14 @@ def _choices_of(bound: forms.BoundField) -> list[tuple[str, str]]:
         # The same choices from one plain query: iterating the iterator reads its rows with
         # QuerySet.iterator(), on PostgreSQL a server-side cursor (DECLARE, FETCH, CLOSE: three
         # round trips for a few dozen rows).
+        # Two fields of one form with the same choices (the project list's guideline version and
+        # first-decided version) read them once.
+        read: dict[str, list[Any]] = bound.form.__dict__.setdefault("_filter_bar_rows", {})
+        sql = str(source.queryset.query)
+        if sql not in read:
+            read[sql] = list(source.queryset.all())
         empty = [("", source.field.empty_label)] if source.field.empty_label is not None else []
-        choices = empty + [source.choice(row) for row in source.queryset.all()]
+        choices = empty + [source.choice(row) for row in read[sql]]
     else:
         # Iterated, not list(): list() asks a model choice iterator its len(), a COUNT query.
         choices = [choice for choice in source]

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from django import template
+from django.db.models import Model
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString
 from django.utils.timezone import is_aware, localtime
+from django.utils.translation import get_language
 
 from reviews.templatetags.review_tags import object_url, status_badge
 
@@ -47,6 +50,18 @@ def _e(value: Any) -> str:
     return str(conditional_escape(value))
 
 
+@lru_cache(maxsize=32)
+def _labels(model: type[Model], name: str, language: str | None) -> dict[Any, str]:
+    return {value: str(label) for value, label in model._meta.get_field(name).flatchoices}  # type: ignore[union-attr]
+
+
+def _display(row: Model, name: str) -> str:
+    """`row.get_<name>_display()`: the label of a stored choice (the value itself when it is none
+    of the choices), from a table made once per process and language (the choices are code)."""
+    value = getattr(row, name)
+    return _labels(type(row)._meta.concrete_model, name, get_language()).get(value, value)  # type: ignore[arg-type]
+
+
 @register.simple_tag
 def project_rows(projects: Iterable[Any], manage_users: bool) -> SafeString:
     """The `<tr>` of each project of reviews/project_list.html."""
@@ -60,8 +75,8 @@ def project_rows(projects: Iterable[Any], manage_users: bool) -> SafeString:
             f"""
     <tr>
       <td class="stack-title"><a href="{_e(object_url("project-detail", project.pk))}">{_e(project.title)}</a></td>{researcher}
-      <td class="small" data-label="Task">{_e(project.get_synthesis_task_display())}</td>
-      <td data-label="Status">{status_badge(project.status, project.get_status_display())}</td>
+      <td class="small" data-label="Task">{_e(_display(project, "synthesis_task"))}</td>
+      <td data-label="Status">{status_badge(project.status, _display(project, "status"))}</td>
       <td class="small" data-label="Checklist">{_e(project.answered)} / {_e(project.item_total or 0)} answered</td>
       <td data-label="Rounds">{_e(project.round_count)}</td>
       <td class="small text-nowrap" data-label="First submitted (UTC)">{_day(first) if first else '<span class="text-muted">not yet</span>'}</td>
@@ -79,7 +94,7 @@ def _assignment_status(assignment: Any) -> str:
         if assignment.is_active and assignment.has_conflict
         else ""
     )
-    return f'<span class="badge {colour}">{_e(assignment.get_status_display())}</span>{conflict}'
+    return f'<span class="badge {colour}">{_e(_display(assignment, "status"))}</span>{conflict}'
 
 
 def _assignment_review(assignment: Any) -> str:
@@ -110,9 +125,9 @@ def assignment_rows(assignments: Iterable[Any]) -> SafeString:
         rows.append(
             f"""
     <tr class="{shade}">
-      <td class="stack-title">{_e(reviewer.display_name)}<div class="small text-muted fw-normal">{_e(reviewer.get_expertise_display() or "")}</div></td>
+      <td class="stack-title">{_e(reviewer.display_name)}<div class="small text-muted fw-normal">{_e(_display(reviewer, "expertise") or "")}</div></td>
       <td data-label="Project"><a href="{_e(object_url("project-detail", project.pk))}">{_e(project.title)}</a>
-        <div class="small">{status_badge(project.status, project.get_status_display())} <span class="text-muted">· submitted by {_e(project.owner.display_name)}</span></div></td>
+        <div class="small">{status_badge(project.status, _display(project, "status"))} <span class="text-muted">· submitted by {_e(project.owner.display_name)}</span></div></td>
       <td data-label="Status">{_assignment_status(assignment)}</td>
       <td class="text-nowrap" data-label="Due (UTC)">{_day(assignment.due_date)}{' <span class="badge text-bg-warning overdue-flag">overdue</span>' if late else ""}</td>
       <td data-label="Round">{round_link}</td>

@@ -430,9 +430,10 @@ def test_the_empty_state_names_the_filters_that_removed_everything(portfolio):
 # session, user, the nav's unread count; the guideline versions of the filter bar's choices; the
 # page count; the page's ids (filters and order on bare project rows); the page's rows by those
 # ids with their progress counts as subqueries of each row (no join on answers, no GROUP BY).
-# Admins: + the item codes and the reviewers of the board's filters.
+# Admins: + the item codes and the reviewers of the board's filters (the versions are read once
+# for both of the admin's version filters).
 RESEARCHER_PROJECT_LIST = 7
-ADMIN_PROJECT_LIST = 10
+ADMIN_PROJECT_LIST = 9
 # A filter in use adds the count of everything visible (the "N of M shown").
 FILTERED = 1
 

@@ -19,11 +19,11 @@ from reviews.services.projects import answer_save
 from reviews.validators import validate_evidence_file
 from tests.factories import ProjectFactory, ResearcherFactory
 
-# + page count + the page's ids + those projects (owner and version joined, progress as subqueries), + the
+# + page count + the page's ids + those projects (owner joined, progress as subqueries), + the
 # guideline versions the filter bar offers as choices; admins also + the checklist item codes
-# and the reviewers of the board's filters.
+# and the reviewers of the board's filters (the versions read once for both version filters).
 PROJECT_LIST = 7
-ADMIN_PROJECT_LIST = 10
+ADMIN_PROJECT_LIST = 9
 # + project, stages, answers, evidence files of those answers, items, and the latest finished
 # audit run: +1 for the "computed evidence" badges of the items bound to an audit. That one
 # query reads only each audit's status and summary out of the run's results JSON
