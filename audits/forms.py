@@ -27,8 +27,12 @@ SIDE_FILE_EXTENSIONS = {"metadata": (".csv", ".txt"), "value_map": (".csv", ".tx
 
 
 def _loose_file_limit() -> int:
-    """Files one request may carry (Django refuses more), less the metadata CSV, the mapping and the manifest."""
-    return max(1, int(settings.DATA_UPLOAD_MAX_NUMBER_FILES or 10) - 3)
+    """Image files and archives one upload may carry: settings.IMAGESET_UPLOAD_MAX_LOOSE_FILES, and
+    never more than Django parses from one request (DATA_UPLOAD_MAX_NUMBER_FILES) less the
+    metadata CSV, the mapping and the manifest."""
+    parsed = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+    limit = int(settings.IMAGESET_UPLOAD_MAX_LOOSE_FILES)
+    return max(1, min(limit, int(parsed) - 3) if parsed is not None else limit)
 
 
 def upload_limits() -> dict[str, object]:
@@ -46,8 +50,8 @@ def too_many_files_message() -> str:
     limit = _loose_file_limit()
     return (
         f"Too many files: one upload carries at most {limit} image files or archives (and the metadata CSV, the "
-        "mapping and the manifest). Nothing was uploaded. Put the images in one zip or tar archive and upload "
-        "that instead."
+        "mapping and the manifest). Nothing was uploaded, and the current sets are as they were. For more than "
+        f"{limit} files, put the images in one zip or tar archive and upload that instead."
     )
 
 

@@ -153,7 +153,14 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
-DATA_UPLOAD_MAX_NUMBER_FILES = 10
+# Files Django parses from one request; past it the form is refused whole (TooManyFilesSent,
+# which each upload view turns into its page saying why). The image-set page takes a folder's
+# worth of loose images, this less its three side files (audits.forms); every other form keeps
+# its own smaller count (reviews.forms.MAX_FILES_PER_ANSWER). A body over
+# FILE_UPLOAD_MAX_MEMORY_SIZE streams each file to a temporary file (one open descriptor each,
+# memory stays bounded), and its bytes stay within REQUEST_LIMITS and UPLOAD_LIMITS.
+IMAGESET_UPLOAD_MAX_LOOSE_FILES = 500
+DATA_UPLOAD_MAX_NUMBER_FILES = IMAGESET_UPLOAD_MAX_LOOSE_FILES + 3
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 500
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from html import unescape
+
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from audits.enums import RunStatus, SetStatus
 from audits.forms import _loose_file_limit
 from audits.models import AuditRun, ImageSet
+from audits.services.uploads import image_set_upload
+from config.storage import private_storage
 from tests.audits.images import dicom_source
 
 pytestmark = pytest.mark.django_db
@@ -82,3 +87,36 @@ def test_the_page_states_the_limits_the_script_checks(csrf_client, project) -> N
     assert f'data-max-file-bytes="{settings.IMAGE_UPLOAD_MAX_BYTES}"' in html
     assert "data-warn-unsaved" in html and 'data-extensions=".dcm' in html
     assert f"at most {_loose_file_limit()} image files or archives" in html
+
+
+def test_a_folder_of_a_few_hundred_loose_files_goes_through_in_one_upload(csrf_client, project) -> None:
+    """A researcher picks a folder's worth of loose DICOM files: one upload takes them all."""
+    assert _loose_file_limit() == 500
+    url = reverse("imageset-upload", kwargs={"pk": project.pk})
+    response = post_with_token(csrf_client, url, scans(300))
+    image_set = ImageSet.objects.get(project=project)
+    assert response.status_code == 302 and response["Location"].endswith(f"/audits/sets/{image_set.pk}/")
+    assert len(image_set.staged) == 300
+    assert sorted(label for label, _name in image_set.staged)[:2] == ["scan-00.dcm", "scan-01.dcm"]
+
+
+@pytest.mark.parametrize("extra", [1, 4], ids=["past-the-page-limit", "past-what-django-parses"])
+def test_past_the_limit_the_message_names_it_and_the_current_set_stays(csrf_client, project, researcher, extra) -> None:
+    """Past the limit (the form's check, or Django's own count of files in the body): the page
+    names the limit and says to use a zip, and the set already uploaded stays current, whole."""
+    current = image_set_upload(actor=researcher, project=project, role="synthetic", files=scans(2), ingest_now=True)
+    assert current.is_current and current.status == SetStatus.READY
+    staged = [name for _label, name in current.staged]
+    url = reverse("imageset-upload", kwargs={"pk": project.pk})
+    response = post_with_token(csrf_client, url, scans(_loose_file_limit() + extra))
+    assert response.status_code == 400
+    html = unescape(response.content.decode())
+    assert "one upload carries at most 500 image files or archives" in html
+    assert "For more than 500 files, put the images in one zip or tar archive" in html
+    assert "the current sets are as they were" in html
+    assert "Traceback" not in html and "Bad Request" not in html
+    assert list(ImageSet.objects.values_list("pk", flat=True)) == [current.pk]
+    current.refresh_from_db()
+    assert current.is_current and current.status == SetStatus.READY
+    assert all(private_storage().exists(name) for name in staged)
+    assert not AuditRun.objects.filter(status=RunStatus.FAILED).exists()
