@@ -60,6 +60,11 @@ NOVEL_SMOOTHING = 0.8  # Gaussian sigma in pixels
 NOVEL_NOISE = 0.03  # standard deviation, as a share of the slice's 99.5th percentile
 NOVEL_ROTATION = (3.0, 6.0)  # degrees, either sign: a new pose, as a generator would vary it
 NOVEL_SCALE = (0.96, 1.04)
+# The approved project's generator, well trained: a smaller change of pose, no smoothing, less
+# noise. Its 16 slices stay further from every training slice than the copy threshold (the
+# memorization audit) and cover the training set (the fidelity audit's coverage and precision
+# 0.917 and 0.917 on 12 reference slices, above the 0.8 and 0.7 that warn).
+CLEAN_NOVEL = {"smoothing": 0.0, "noise": 0.01, "rotation": (1.0, 2.0), "scale": (0.99, 1.01)}
 COPY_NOISE = 0.02
 COPY_SHIFT = 2  # pixels, along the rows (the 128-pixel axis)
 
@@ -114,6 +119,23 @@ SYNTHETIC: dict[str, tuple[str, int, str, bool, str, int]] = {
     "synth_0015.dcm": ("copy_shift", 16, "dicom", True, "M", 39),
     "synth_0016.nii.gz": ("novel", 1, "nifti", True, "M", 67),
 }
+# The approved project's synthetic set: the same generator, done right (CLEAN_NOVEL). 24 novel
+# slices, two poses of each held-out slice, in the three formats; every file labelled and in the
+# manifest, no real UID, and the reference set's mix of sex (half F) and ages (the reference
+# patients' ages in turn): every audit passes, so the project a first visitor opens from the
+# register shows no waiver.
+_CLEAN_FORMATS = (("dicom", ".dcm"), ("png", ".png"), ("nifti", ".nii.gz"))
+CLEAN_SYNTHETIC: dict[str, tuple[str, int, str, bool, str, int]] = {
+    f"synth_{number:04d}{_CLEAN_FORMATS[number % 3][1]}": (
+        "novel",
+        HOLDOUT_SLICES[(number - 1) % len(HOLDOUT_SLICES)],
+        _CLEAN_FORMATS[number % 3][0],
+        True,
+        "F" if number % 2 else "M",
+        AGES[((number - 1) // 2) % 6],
+    )
+    for number in range(1, 2 * len(HOLDOUT_SLICES) + 1)
+}
 PLANTED_COPIES = {name: spec[1] for name, spec in SYNTHETIC.items() if spec[0].startswith("copy_")}
 """Synthetic file -> the reference slice it copies; the memorization audit must flag exactly these."""
 UNLABELLED = frozenset(name for name, spec in SYNTHETIC.items() if not spec[3])
@@ -148,20 +170,23 @@ def _shown(volume: np.ndarray, index: int) -> np.ndarray:
     return np.ascontiguousarray(np.flipud(volume[:, :, index].T))
 
 
-def _novel(real: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _novel(real: np.ndarray, rng: np.random.Generator, clean: bool = False) -> np.ndarray:
     """A plausible new slice from a held-out one: a slightly different pose (rotation, scale),
-    smoothed, then fresh noise inside the head (the background stays 0)."""
+    smoothed, then fresh noise inside the head (the background stays 0); with `clean`, as the
+    approved project's generator makes them (CLEAN_NOVEL)."""
     from scipy.ndimage import affine_transform, gaussian_filter
 
-    angle = np.deg2rad(rng.uniform(*NOVEL_ROTATION) * rng.choice([-1.0, 1.0]))
-    scale = rng.uniform(*NOVEL_SCALE)
+    rotation, scale_range = (CLEAN_NOVEL["rotation"], CLEAN_NOVEL["scale"]) if clean else (NOVEL_ROTATION, NOVEL_SCALE)
+    smoothing, noise = (CLEAN_NOVEL["smoothing"], CLEAN_NOVEL["noise"]) if clean else (NOVEL_SMOOTHING, NOVEL_NOISE)
+    angle = np.deg2rad(rng.uniform(*rotation) * rng.choice([-1.0, 1.0]))
+    scale = rng.uniform(*scale_range)
     matrix = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) / scale
     centre = (np.array(real.shape) - 1) / 2.0
     posed = affine_transform(real.astype(np.float64), matrix, offset=centre - matrix @ centre, order=1)
     inside = posed > 0.5
-    smooth = gaussian_filter(posed, sigma=NOVEL_SMOOTHING)
+    smooth = gaussian_filter(posed, sigma=smoothing) if smoothing else posed
     level = float(np.percentile(real, 99.5))
-    noisy = smooth + rng.normal(0.0, NOVEL_NOISE * level, real.shape)
+    noisy = smooth + rng.normal(0.0, noise * level, real.shape)
     return np.where(inside, np.clip(np.round(noisy), 0, 32767), 0).astype(np.int16)
 
 
@@ -315,7 +340,9 @@ def _band(age: int) -> str:
     return age_band(age)
 
 
-def _synthetic_pixels(volume: np.ndarray, kind: str, source: int, rng: np.random.Generator) -> np.ndarray:
+def _synthetic_pixels(
+    volume: np.ndarray, kind: str, source: int, rng: np.random.Generator, clean: bool = False
+) -> np.ndarray:
     real = _shown(volume, source)
     if kind == "copy_exact":
         return real.copy()
@@ -323,7 +350,7 @@ def _synthetic_pixels(volume: np.ndarray, kind: str, source: int, rng: np.random
         return _noisy_copy(real, rng)
     if kind == "copy_shift":
         return _shifted_copy(real)
-    return _novel(real, rng)
+    return _novel(real, rng, clean)
 
 
 def _synthetic_attributes(name: str, position: int, labelled: bool, sex: str, leak_study: str) -> dict[str, Any]:
@@ -332,7 +359,7 @@ def _synthetic_attributes(name: str, position: int, labelled: bool, sex: str, le
         "PatientID": "",
         "PatientSex": sex,
         "StudyDate": "",  # no real exam: a real StudyDate would be a leak of its own
-        "StudyInstanceUID": leak_study if name == PRIVACY_LEAK else _uid("synthetic-study"),
+        "StudyInstanceUID": leak_study if leak_study and name == PRIVACY_LEAK else _uid("synthetic-study"),
         "SeriesInstanceUID": _uid("synthetic-series"),
         "FrameOfReferenceUID": _uid("synthetic-frame"),
         "SOPInstanceUID": _uid("synthetic", name),
@@ -348,20 +375,24 @@ def _synthetic_attributes(name: str, position: int, labelled: bool, sex: str, le
     return attributes
 
 
-def _synthetic_set(volume: np.ndarray, folder: Path, leak_study: str) -> tuple[list, list]:
+def _synthetic_set(volume: np.ndarray, folder: Path, leak_study: str, *, clean: bool = False) -> tuple[list, list]:
+    """The planted-problem set (SYNTHETIC), or with `clean` the one every audit passes (CLEAN_SYNTHETIC)."""
     folder.mkdir(parents=True, exist_ok=True)
     metadata, manifest = [], []
-    for position, (name, (kind, source, fmt, labelled, sex, age)) in enumerate(SYNTHETIC.items()):
+    spec = CLEAN_SYNTHETIC if clean else SYNTHETIC
+    not_in_manifest = frozenset() if clean else NOT_IN_MANIFEST
+    for position, (name, (kind, source, fmt, labelled, sex, age)) in enumerate(spec.items()):
         seed = SEED + position
-        pixels = _synthetic_pixels(volume, kind, source, np.random.default_rng(seed))
+        pixels = _synthetic_pixels(volume, kind, source, np.random.default_rng(seed), clean)
         if fmt == "dicom":
-            _write_dicom(folder / name, pixels, _synthetic_attributes(name, position, labelled, sex, leak_study))
+            attributes = _synthetic_attributes(name, position, labelled, sex, "" if clean else leak_study)
+            _write_dicom(folder / name, pixels, attributes)
         elif fmt == "png":
             _write_png(folder / name, pixels, labelled)
         else:
             _write_nifti(folder / name, pixels, labelled, seed)
         metadata.append([name, sex, _band(age)])
-        if name not in NOT_IN_MANIFEST:
+        if name not in not_in_manifest:
             manifest.append([name, *GENERATOR, seed])
     return metadata, manifest
 
@@ -375,11 +406,13 @@ def _write_csv(path: Path, header: list[str], rows: list) -> Path:
     return path
 
 
-def build_demo_sets(folder: Path) -> dict[str, Path]:
+def build_demo_sets(folder: Path, *, clean: bool = False) -> dict[str, Path]:
     """Write the three demo sets and their side files under `folder`; return their paths.
 
     Keys: reference, holdout, synthetic (folders), reference_metadata, synthetic_metadata,
-    manifest (CSV files). Deterministic: the same bytes on every build.
+    manifest (CSV files). Deterministic: the same bytes on every build. The synthetic set has
+    one planted problem per audit, or with `clean` none (CLEAN_SYNTHETIC); the real sets are
+    the same either way.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -389,7 +422,7 @@ def build_demo_sets(folder: Path) -> dict[str, Path]:
     reference_rows = _real_set(volume, paths["reference"], REFERENCE_SLICES, patients[:6], "reference")
     _real_set(volume, paths["holdout"], HOLDOUT_SLICES, patients[6:], "holdout")
     leak_study = _uid("study", patients[REFERENCE_SLICES.index(LEAKED_FROM_SLICE) // 2].patient_id)
-    synthetic_rows, manifest_rows = _synthetic_set(volume, paths["synthetic"], leak_study)
+    synthetic_rows, manifest_rows = _synthetic_set(volume, paths["synthetic"], leak_study, clean=clean)
     paths["reference_metadata"] = _write_csv(
         folder / "reference-metadata.csv", ["file", "sex", "age_band"], reference_rows
     )
@@ -422,8 +455,9 @@ def _csv_upload(path: Path) -> Any:
     return SimpleUploadedFile(path.name, path.read_bytes(), content_type="text/csv")
 
 
-def attach_demo_sets(project: Any, researcher: Any) -> list[Any]:
-    """Upload the demo sets to `project` as `researcher` and leave one audit run queued.
+def attach_demo_sets(project: Any, researcher: Any, *, clean: bool = False) -> list[Any]:
+    """Upload the demo sets to `project` as `researcher` and leave one audit run queued; with
+    `clean`, the synthetic set every audit passes (build_demo_sets).
 
     Idempotent: returns [] when the project already has a current image set (or is no longer
     a draft, when uploads are refused). The real sets come first and queue nothing (every
@@ -439,7 +473,7 @@ def attach_demo_sets(project: Any, researcher: Any) -> list[Any]:
     if not project.is_editable or ImageSet.objects.filter(project=project, is_current=True).exists():
         return []
     with tempfile.TemporaryDirectory(prefix="misyn-demo-") as workdir:
-        paths = build_demo_sets(Path(workdir))
+        paths = build_demo_sets(Path(workdir), clean=clean)
         uploads = [
             (SetRole.REFERENCE, "reference.zip", paths["reference_metadata"], None),
             (SetRole.HOLDOUT, "holdout.zip", None, None),

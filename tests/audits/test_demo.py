@@ -16,9 +16,12 @@ from audits.engine.preprocess import Preprocessing
 from audits.engine.readers import read_folder
 from audits.enums import RunStatus, SetRole
 from audits.models import AuditRun, ImageSet
+from reviews.enums import ProjectStatus
 from reviews.management.commands.setup_demo import ACCOUNTS as DEMO_ACCOUNTS
-from reviews.management.commands.setup_demo import DEMO_TITLE
-from reviews.models import Project, User
+from reviews.management.commands.setup_demo import APPROVED_TITLE, DEMO_TITLE, SUBMITTED_TITLE
+from reviews.models import AuditWaiver, Project, User
+
+AUDIT_NAMES = ("disclosure", "privacy", "memorization", "fidelity", "representation", "manifest")
 
 
 @pytest.fixture(scope="module")
@@ -173,12 +176,64 @@ def test_setup_demo_attaches_the_sets_and_queues_one_run(django_capture_on_commi
     assert not accounts.filter(email_verified_at__isnull=True).exists()
     assert not accounts.filter(approved_at__isnull=True).exists()
 
+    # The approved project (the one the register and the board show a first visitor) passes
+    # every audit on its clean synthetic set: approved by signatures alone, no waiver.
+    approved = Project.objects.get(title=APPROVED_TITLE)
+    assert approved.status == ProjectStatus.APPROVED
+    run = AuditRun.objects.get(project=approved)
+    assert run.status == RunStatus.SUCCEEDED
+    assert {audit: result["status"] for audit, result in run.results.items()} == dict.fromkeys(AUDIT_NAMES, "pass")
+    assert not AuditWaiver.objects.filter(round__project=approved).exists()
+    clean = ImageSet.objects.get(project=approved, role=SetRole.SYNTHETIC, is_current=True)
+    assert (clean.n_files, clean.n_accepted) == (24, 24)
+    # The submitted project keeps the set with a planted problem per audit: its run, computed
+    # as the worker will, still shows the failures a reviewer has to weigh.
+    submitted = Project.objects.get(title=SUBMITTED_TITLE)
+    failing = demo.run_demo_audits(submitted, submitted.owner)
+    failing.refresh_from_db()
+    statuses = {audit: result["status"] for audit, result in failing.results.items()}
+    assert statuses == {**dict.fromkeys(AUDIT_NAMES, "fail"), "fidelity": statuses["fidelity"]}
+    assert statuses["fidelity"] in ("pass", "warn")
+
     # A second setup changes nothing: the project already has its sets.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         call_command("setup_demo", stdout=io.StringIO())
     assert callbacks == []
     assert ImageSet.objects.filter(project=project).count() == 3
     assert AuditRun.objects.filter(project=project).count() == 1
+
+
+def test_the_clean_build_passes_every_audit(tmp_path):
+    """The approved project's sets: the same real sets, a synthetic set with none of the planted
+    problems, labelled, listed, balanced like the reference and enough of it for the fidelity
+    audit to find the reference covered."""
+    built = demo.build_demo_sets(tmp_path, clean=True)
+    report = audit_paths(
+        synthetic=built["synthetic"],
+        reference=built["reference"],
+        holdout=built["holdout"],
+        metadata=built["synthetic_metadata"],
+        reference_metadata=built["reference_metadata"],
+        manifest=built["manifest"],
+    )
+    assert report["rejected"] == []
+    assert {audit: result["status"] for audit, result in report["results"].items()} == dict.fromkeys(
+        AUDIT_NAMES, "pass"
+    )
+    fidelity = report["results"]["fidelity"]["metrics"]
+    assert fidelity["n_synthetic_used"] == 24 and fidelity["coverage"] >= 0.8 and fidelity["precision"] >= 0.7
+    records = read_folder(built["synthetic"], "synthetic", Preprocessing()).files
+    formats = [record.format for record in records]
+    assert (formats.count("dicom"), formats.count("png"), formats.count("nifti")) == (8, 8, 8)
+    sexes = [row["sex"] for row in _rows(built["synthetic_metadata"])]
+    assert sexes.count("F") == sexes.count("M") == 12
+    assert {row["file"] for row in _rows(built["manifest"])} == set(demo.CLEAN_SYNTHETIC)
+    # The real sets are the planted-problem build's, byte for byte.
+    flawed = demo.build_demo_sets(tmp_path / "flawed")
+    for key in ("reference", "holdout"):
+        assert {p.name: p.read_bytes() for p in built[key].iterdir()} == {
+            p.name: p.read_bytes() for p in flawed[key].iterdir()
+        }
 
 
 def test_the_nifti_flag_is_json(built):
