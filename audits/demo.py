@@ -61,10 +61,14 @@ NOVEL_NOISE = 0.03  # standard deviation, as a share of the slice's 99.5th perce
 NOVEL_ROTATION = (3.0, 6.0)  # degrees, either sign: a new pose, as a generator would vary it
 NOVEL_SCALE = (0.96, 1.04)
 # The approved project's generator, well trained: a smaller change of pose, no smoothing, less
-# noise. Its 16 slices stay further from every training slice than the copy threshold (the
-# memorization audit) and cover the training set (the fidelity audit's coverage and precision
-# 0.917 and 0.917 on 12 reference slices, above the 0.8 and 0.7 that warn).
-CLEAN_NOVEL = {"smoothing": 0.0, "noise": 0.01, "rotation": (1.0, 2.0), "scale": (0.99, 1.01)}
+# noise. Its 24 slices stay below the memorization audit's copy threshold against every training
+# slice and cover the training set: the fidelity audit's coverage and precision are 0.833 each on
+# the 12 reference slices (0.8 and 0.7 warn); with the planted set's stronger smoothing and pose
+# they were 0.17 and 0.58, a fail.
+CLEAN_NOVEL_SMOOTHING = 0.0
+CLEAN_NOVEL_NOISE = 0.01
+CLEAN_NOVEL_ROTATION = (1.0, 2.0)
+CLEAN_NOVEL_SCALE = (0.99, 1.01)
 COPY_NOISE = 0.02
 COPY_SHIFT = 2  # pixels, along the rows (the 128-pixel axis)
 
@@ -119,7 +123,7 @@ SYNTHETIC: dict[str, tuple[str, int, str, bool, str, int]] = {
     "synth_0015.dcm": ("copy_shift", 16, "dicom", True, "M", 39),
     "synth_0016.nii.gz": ("novel", 1, "nifti", True, "M", 67),
 }
-# The approved project's synthetic set: the same generator, done right (CLEAN_NOVEL). 24 novel
+# The approved project's synthetic set: the same generator, done right (CLEAN_NOVEL_*). 24 novel
 # slices, two poses of each held-out slice, in the three formats; every file labelled and in the
 # manifest, no real UID, and the reference set's mix of sex (half F) and ages (the reference
 # patients' ages in turn): every audit passes, so the project a first visitor opens from the
@@ -173,11 +177,11 @@ def _shown(volume: np.ndarray, index: int) -> np.ndarray:
 def _novel(real: np.ndarray, rng: np.random.Generator, clean: bool = False) -> np.ndarray:
     """A plausible new slice from a held-out one: a slightly different pose (rotation, scale),
     smoothed, then fresh noise inside the head (the background stays 0); with `clean`, as the
-    approved project's generator makes them (CLEAN_NOVEL)."""
+    approved project's generator makes them (CLEAN_NOVEL_*)."""
     from scipy.ndimage import affine_transform, gaussian_filter
 
-    rotation, scale_range = (CLEAN_NOVEL["rotation"], CLEAN_NOVEL["scale"]) if clean else (NOVEL_ROTATION, NOVEL_SCALE)
-    smoothing, noise = (CLEAN_NOVEL["smoothing"], CLEAN_NOVEL["noise"]) if clean else (NOVEL_SMOOTHING, NOVEL_NOISE)
+    rotation, scale_range = (CLEAN_NOVEL_ROTATION, CLEAN_NOVEL_SCALE) if clean else (NOVEL_ROTATION, NOVEL_SCALE)
+    smoothing, noise = (CLEAN_NOVEL_SMOOTHING, CLEAN_NOVEL_NOISE) if clean else (NOVEL_SMOOTHING, NOVEL_NOISE)
     angle = np.deg2rad(rng.uniform(*rotation) * rng.choice([-1.0, 1.0]))
     scale = rng.uniform(*scale_range)
     matrix = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) / scale
