@@ -23,7 +23,7 @@ from audits.engine.readers import common as reader_common
 from audits.enums import ChunkKind, RunStatus
 from audits.models import AuditChunk, AuditRun
 from audits.services import ingest, runs
-from config.storage import STORAGE_UNAVAILABLE, storage_unavailable
+from config.storage import STORAGE_UNAVAILABLE, storage_unavailable, sweep_all
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,12 @@ def merge_run(*, run_id: int, attempt: int) -> None:
         _fail_for(run_id, attempt, exc)
         return
     runs.run_succeed(run=run, results=results)
+
+
+@shared_task(name="audits.sweep_storage", **_RETRY)
+def sweep_storage() -> dict[str, int]:
+    """Beat, daily: delete the private files no row needs any more (config.storage.sweep_all)."""
+    return sweep_all(older_than=settings.PRIVATE_SWEEP_GRACE_HOURS * 3600)
 
 
 @shared_task(name="audits.reconcile_runs", **_RETRY)

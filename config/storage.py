@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
@@ -235,6 +235,68 @@ def copy(source: str, target: str) -> str:
         {"Bucket": bucket.name, "Key": key(source)}, Config=getattr(storage, "transfer_config", None)
     )
     return target
+
+
+def stored_objects(prefix: str) -> Iterator[tuple[str, float]]:
+    """(name, time of its last change as a POSIX timestamp) of every stored object under the folder `prefix`."""
+    storage = private_storage()
+    folder = prefix.strip("/")
+    if is_local(storage):
+        base, root = Path(storage.location), Path(storage.path(folder))  # type: ignore[attr-defined]
+        for path in sorted(root.rglob("*")) if root.is_dir() else ():
+            with suppress(FileNotFoundError):  # deleted meanwhile
+                if path.is_file():
+                    yield path.relative_to(base).as_posix(), path.stat().st_mtime
+        return
+    location = storage.location.strip("/")  # type: ignore[attr-defined]  # AWS_LOCATION, kept off the names
+    for obj in storage.bucket.objects.filter(Prefix=storage._normalize_name(folder + "/")):  # type: ignore[attr-defined]
+        yield (obj.key[len(location) + 1 :] if location else obj.key), obj.last_modified.timestamp()
+
+
+def sweep(prefix: str, needed: Callable[[list[str]], set[str]], *, older_than: float) -> list[str]:
+    """Delete the objects under the folder `prefix` unchanged for `older_than` seconds that `needed`
+    (given a batch of names, the ones a row still refers to) does not keep; the names deleted.
+
+    For files whose delete failed when their row went (a store that was down, a bulk delete of
+    rows): no row names them, so nothing else would ever remove them. The age spares what is being
+    written now, before the row that will name it commits."""
+    storage = private_storage()
+    cutoff = time.time() - older_than
+    old = [name for name, changed in stored_objects(prefix) if changed < cutoff]
+    deleted: list[str] = []
+    for start in range(0, len(old), 1000):
+        batch = old[start : start + 1000]
+        keep = needed(batch)
+        for name in batch:
+            if name not in keep:
+                storage.delete(name)
+                deleted.append(name)
+    if is_local(storage) and deleted:  # the folders left empty
+        root = Path(storage.path(prefix.strip("/")))
+        for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            with suppress(OSError):
+                folder.rmdir()  # only when empty
+    return deleted
+
+
+# Folder -> which of a batch of its names a row still needs; each app registers the folders it
+# writes (AppConfig.ready), so that one sweep covers them without config importing the apps.
+SWEEPS: dict[str, Callable[[list[str]], set[str]]] = {}
+
+
+def register_sweep(prefix: str, needed: Callable[[list[str]], set[str]]) -> None:
+    SWEEPS[prefix.strip("/")] = needed
+
+
+def sweep_all(*, older_than: float) -> dict[str, int]:
+    """`sweep` every registered folder; the number of objects deleted in each (logged when any)."""
+    counts = {}
+    for prefix, needed in sorted(SWEEPS.items()):
+        deleted = sweep(prefix, needed, older_than=older_than)
+        counts[prefix] = len(deleted)
+        if deleted:
+            log.warning("private storage: %s objects under %s/ no row needed were deleted", len(deleted), prefix)
+    return counts
 
 
 def delete_prefix(prefix: str) -> None:

@@ -366,6 +366,21 @@ def upload_cancel(*, upload: ChunkedUpload) -> bool:
     return bool(cancelled)
 
 
+def chunked_needed(names: list[str]) -> set[str]:
+    """`chunked/<random>` and its parts `chunked/<random>.parts/<offset>`: the bytes of an upload
+    still open or complete (config.storage.sweep); a used upload's bytes are the image set's now."""
+
+    def owner(name: str) -> str:
+        return name.split(".parts/", 1)[0]
+
+    live = set(
+        ChunkedUpload.objects.filter(
+            stored_name__in={owner(name) for name in names}, status__in=[UploadStatus.OPEN, UploadStatus.COMPLETE]
+        ).values_list("stored_name", flat=True)
+    )
+    return {name for name in names if owner(name) in live}
+
+
 def uploads_expire() -> int:
     """Cancel the uploads not used before they expired (open or complete) and delete their bytes."""
     expired = ChunkedUpload.objects.filter(
@@ -460,12 +475,12 @@ def _delete_after_commit(names: list[str], *, parts: list[str] | None = None) ->
     """Bytes no row needs any more, deleted once the request's change committed. The request has
     succeeded by then: a store that is down (or any other failure) must not answer it with a 500,
     which a client would retry into a 409. What could not be deleted stays in the store, unused
-    and named by this warning, for an operator to delete (no row refers to it, so nothing else does)."""
+    and named by this warning, until the storage sweep deletes it (config.storage.sweep: no row refers to it)."""
     try:
         _delete(names, parts=parts)
     except Exception:
         log.exception(
-            "private storage: could not delete %s after the commit; delete them by hand",
+            "private storage: could not delete %s after the commit; the storage sweep will",
             ", ".join([*names, *(f"{folder}/*" for folder in parts or [])]),
         )
 

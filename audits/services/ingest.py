@@ -652,7 +652,7 @@ def _remove_staging_on_commit(image_set: ImageSet) -> None:
             delete_prefix(f"uploads/{image_set.pk}")
         except Exception:
             log.exception(
-                "could not delete the staged uploads of image set %s (%s, uploads/%s/); delete them by hand",
+                "could not delete the staged uploads of image set %s (%s, uploads/%s/); the storage sweep will",
                 image_set.pk,
                 ", ".join(names),
                 image_set.pk,

@@ -842,8 +842,8 @@ def _delete_artifacts(run: AuditRun) -> None:
     def delete() -> None:
         try:
             delete_prefix(prefix)
-        except Exception:  # a committed end stays one; the files are only left behind
-            log.exception("could not delete the files of audit run %s under %s", run.pk, prefix)
+        except Exception:  # a committed end stays one; the files are left to the storage sweep
+            log.exception("could not delete the files of audit run %s under %s; the storage sweep will", run.pk, prefix)
 
     transaction.on_commit(delete)
 

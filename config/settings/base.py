@@ -240,6 +240,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.env_int("REVIEW_REMINDER_SECONDS", 3600, minimum=1),
     },
 }
+# Files no row needs any more (a delete that failed while the store was down, rows deleted in bulk)
+# are deleted by a daily sweep (config.storage.sweep) once this old: longer than any upload or task
+# step takes to write a file before the row that names it commits.
+PRIVATE_SWEEP_GRACE_HOURS = env.env_int("PRIVATE_SWEEP_GRACE_HOURS", 24, minimum=1)
+CELERY_BEAT_SCHEDULE["sweep-private-storage"] = {"task": "audits.sweep_storage", "schedule": 24 * 3600}
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 50
 IMAGE_UPLOAD_MAX_BYTES = env.env_int("IMAGE_UPLOAD_MAX_MB", 2048, minimum=1) * 1024 * 1024
 # Per URL name, a larger per-file cap than evidence files have (reviews.uploads.CappedUploadHandler).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -37,6 +38,7 @@ PROJECT_FIELDS = [
     "prohibited_uses",
     "data_sources",
 ]
+log = logging.getLogger(__name__)
 _ANSWER_FIELDS = ["status", "justification", "evidence_text"]
 
 
@@ -243,9 +245,22 @@ def evidence_delete(*, actor: User, evidence: EvidenceFile) -> None:
         old={"item": answer.item.code, "name": evidence.original_name, "sha256": evidence.sha256},
     )
     evidence.delete()
-    # The bytes go only once the row is gone for good.
+    # The bytes go only once the row is gone for good; a store that is down then leaves them to the
+    # storage sweep (no row names them any more), and the committed delete is not turned into an error.
     if name:
-        transaction.on_commit(lambda: storage.delete(name))
+        transaction.on_commit(lambda: _delete_quietly(storage, name))
+
+
+def _delete_quietly(storage: Any, name: str) -> None:
+    try:
+        storage.delete(name)
+    except Exception:
+        log.exception("could not delete the evidence file %s; the storage sweep will", name)
+
+
+def evidence_needed(names: list[str]) -> set[str]:
+    """`evidence/<random>`: the files an evidence row names (config.storage.sweep)."""
+    return set(EvidenceFile.objects.filter(file__in=names).values_list("file", flat=True))
 
 
 def _round_snapshot(*, project: Project, number: int, actor: User, at: Any) -> dict[str, Any]:

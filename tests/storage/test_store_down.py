@@ -20,7 +20,8 @@ from audits.enums import SetRole, SetStatus
 from audits.models import ImageSet
 from audits.services.ingest import STORAGE_WAIT, image_set_ingest, reconcile_ingests
 from audits.services.uploads import image_set_upload
-from config.storage import STORAGE_UNAVAILABLE_MESSAGE, StorageUnavailable, storage_unavailable
+from config.storage import STORAGE_UNAVAILABLE_MESSAGE, StorageUnavailable, storage_unavailable, sweep_all
+from reviews.models import EvidenceFile
 from reviews.views.errors import server_error
 from tests.api.client import api_client
 from tests.audits.images import write_png
@@ -151,3 +152,19 @@ def test_a_cancel_that_committed_answers_204_though_the_store_is_down(
         cancelled = client.delete(f"{base}{upload_id}/")
     assert cancelled.status_code == 204  # the cancel committed: no 500 that a retry turns into a 409
     assert ChunkedUpload.objects.get(pk=upload_id).status == UploadStatus.CANCELLED
+
+
+def test_removing_evidence_while_the_store_is_down_removes_it_and_the_sweep_takes_the_bytes(
+    s3, outage, client, project, items, django_capture_on_commit_callbacks
+):
+    evidence = attach_evidence(project, "protocol.txt", b"removed while the store is down\n")
+    client.force_login(project.owner)
+    outage.down()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("evidence-delete", kwargs={"pk": project.pk, "evidence_pk": evidence.pk}))
+    assert response.status_code == 302  # the removal committed: the researcher is not shown an error
+    assert not EvidenceFile.objects.filter(pk=evidence.pk).exists()
+    outage.up()
+    assert s3.keys("evidence/") == [evidence.file.name]  # the bytes stayed, named by no row
+    sweep_all(older_than=-60)  # the daily sweep, counting every object as old
+    assert s3.keys("evidence/") == []
