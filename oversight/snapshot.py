@@ -26,7 +26,7 @@ from django.utils import timezone
 from oversight.selectors import Board, BoardFilters, board, board_projects
 
 # Bump when Board's fields change: a snapshot pickled by older code is then never read.
-SNAPSHOT_KEY = "oversight:board-snapshot:v1"
+SNAPSHOT_KEY = "oversight:board-snapshot:v2"
 # One reader recounts; the others wait for its snapshot this long (a recount of 100,000
 # projects takes about 7 s), then count themselves rather than fail.
 RECOUNT_LOCK_KEY = "oversight:board-snapshot:recount"
