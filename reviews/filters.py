@@ -13,6 +13,7 @@ are the module-level Q builders below, so a count and the list behind it always 
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -220,10 +221,30 @@ class ListFilterSet(django_filters.FilterSet):
 
     def get_form_class(self) -> type[forms.Form]:
         """The filter set's form, whose fields are not deep-copied again when it is made: they are
-        this filter set's own (built by its fresh filters), never shared with another request."""
+        this filter set's own (built by its fresh filters), never shared with another request.
+        The form knows its filter set (`filter_set`), for the filter bar's choice_digests."""
         form_class = super().get_form_class()
         form_class.base_fields = _OwnFields(form_class.base_fields)  # type: ignore[attr-defined]
+        form_class.filter_set = self  # type: ignore[attr-defined]
         return form_class
+
+    def choice_digests(self) -> dict[str, str]:
+        """Field name -> a digest of every row that decides the field's choices (their values,
+        labels and order), for the fields whose choices are read from the database: the filter
+        bar (templatetags.filter_bar) keys a field's rendering by it instead of reading its
+        choices. All of them from one query. A field left out reads its choices as before."""
+        return {}
+
+    @staticmethod
+    def _digests(sources: dict[str, QuerySet[Any]], fields: dict[str, str]) -> dict[str, str]:
+        """`sources`: name -> a values_list of (name, then four columns as text) of the rows one
+        kind of choice is made of; `fields`: field name -> the source of its choices."""
+        first, *rest = [rows.order_by() for rows in sources.values()]
+        found: dict[str, list[tuple[Any, ...]]] = {name: [] for name in sources}
+        for row in first.union(*rest, all=True) if rest else first:
+            found[row[0]].append(row)
+        digest = {name: hashlib.sha256(repr(sorted(rows)).encode()).hexdigest() for name, rows in found.items()}
+        return {field: digest[source] for field, source in fields.items()}
 
     def _no_filter(self, queryset: QuerySet[Any], name: str, value: Any) -> QuerySet[Any]:
         return queryset
@@ -362,6 +383,22 @@ def _reviewers(request: Any = None) -> QuerySet[User]:
     return User.objects.filter(role=Role.REVIEWER).order_by("full_name", "username")
 
 
+def _text(*names: str) -> list[Cast]:
+    return [Cast(name, TextField()) for name in names]
+
+
+def _choice_rows(kind: str, rows: QuerySet[Any], *names: str) -> QuerySet[Any]:
+    """The columns `names` of `rows` as text, after the name of the kind of choice they make
+    (for ListFilterSet._digests: every source of one union has the same columns)."""
+    padding = [Value("", output_field=TextField())] * (4 - len(names))
+    return rows.values_list(Value(kind, output_field=TextField()), *_text(*names), *padding)
+
+
+def _reviewer_rows() -> QuerySet[Any]:
+    """What a reviewer choice shows (User.__str__) and is ordered by; the queryset is _reviewers'."""
+    return _choice_rows("reviewer", _reviewers(), "pk", "full_name", "username")
+
+
 def _item_code_choices() -> list[tuple[str, str]]:
     """Every item code of every version, with the newest version's wording of it."""
     wording: dict[str, str] = {}
@@ -490,6 +527,22 @@ class ProjectFilter(ListFilterSet):
         model = Project
         fields: list[str] = []
         form = ProjectFilterForm
+
+    def choice_digests(self) -> dict[str, str]:
+        """The versions (GuidelineVersion.__str__ is the set's name and the number), the items
+        (_item_code_choices: code, wording, version number, id) and the reviewers; the
+        admin-only fields only for an administrator, who has them."""
+        sources = {
+            "version": _choice_rows("version", GuidelineVersion.objects.all(), "pk", "number", "guideline_set__name")
+        }
+        fields = {"version": "version"}
+        if "must_change" in self.filters:
+            sources["item"] = _choice_rows(
+                "item", GuidelineItem.objects.all(), "pk", "code", "requirement", "version__number"
+            )
+            sources["reviewer"] = _reviewer_rows()
+            fields |= {"decided_version": "version", "must_change": "item", "reviewer": "reviewer"}
+        return self._digests(sources, fields)
 
     def filter_modality(self, queryset: QuerySet[Project], name: str, value: str) -> QuerySet[Project]:
         # `modalities` is a JSON list. JSON containment is PostgreSQL only; the list's JSON text
@@ -659,6 +712,9 @@ class AssignmentFilter(ListFilterSet):
     class Meta:
         model = Assignment
         fields: list[str] = []
+
+    def choice_digests(self) -> dict[str, str]:
+        return self._digests({"reviewer": _reviewer_rows()}, {"reviewer": "reviewer"})
 
     def flag(self, queryset: QuerySet[Assignment], name: str, value: bool) -> QuerySet[Assignment]:
         return queryset.filter(overdue_assignment_q()) if value else queryset

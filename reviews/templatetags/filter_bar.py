@@ -55,9 +55,22 @@ def _choices_of(bound: forms.BoundField) -> list[tuple[str, str]]:
     return [(str(value), str(label)) for value, label in choices]
 
 
+def _choices_digest(bound: forms.BoundField) -> str | None:
+    """The digest of the rows the field's choices are made of, when its filter set gives one
+    (reviews.filters.ListFilterSet.choice_digests: one query per form for all its fields)."""
+    form = bound.form
+    if "_choice_digests" not in form.__dict__:
+        filter_set = getattr(form, "filter_set", None)
+        form.__dict__["_choice_digests"] = filter_set.choice_digests() if filter_set is not None else {}
+    digests: dict[str, str] = form.__dict__["_choice_digests"]
+    return digests.get(bound.name)
+
+
 def field_key(bound: forms.BoundField) -> str:
-    """Everything the field's HTML depends on, hashed."""
+    """Everything the field's HTML depends on, hashed. Choices read from the database count by
+    the digest of their rows when the filter set gives one, otherwise as read."""
     field, widget = bound.field, bound.field.widget
+    digest = _choices_digest(bound)
     parts: list[Any] = [
         type(bound.form).__name__,
         type(field).__qualname__,
@@ -72,7 +85,7 @@ def field_key(bound: forms.BoundField) -> str:
         bound.form.is_bound,
         repr(bound.value()),
         [str(error) for error in bound.errors],
-        _choices_of(bound),
+        ("rows", digest) if digest is not None else _choices_of(bound),
     ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
@@ -86,6 +99,7 @@ def filter_field(bound: forms.BoundField) -> SafeString:
         if found is not None:
             _rendered.move_to_end(key)
             return found
+    _choices_of(bound)  # read once (a field keyed by its rows' digest has not read them yet)
     html: SafeString = as_crispy_field(bound)
     with _lock:
         _rendered[key] = html

@@ -13,7 +13,9 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from reviews.filters import ProjectFilter
-from reviews.models import GuidelineVersion, Project
+from reviews.models import GuidelineItem, GuidelineVersion, Project, Stage
+from reviews.templatetags import filter_bar
+from tests.factories import ReviewerFactory
 from tests.reviews.test_lists import client_of, portfolio, text_of, titles
 
 __all__ = ["portfolio"]
@@ -89,3 +91,37 @@ def test_both_version_filters_offer_every_version_and_an_edit_shows_at_once(port
     assert "Boris Ethics" in [label for _v, label, _c in options(before, "reviewer")]
     assert [label for _v, label, _c in options(after, "reviewer")].count("Boris Renamed") == 1
     assert "Boris Ethics" not in after
+
+
+def test_a_new_item_code_or_reviewer_shows_at_once(portfolio, catalogue):
+    admin = client_of(portfolio.admin)
+    admin.get(reverse("project-list"))
+    newer = GuidelineVersion.objects.create(guideline_set=catalogue.guideline_set, number=121)
+    stage = Stage.objects.create(version=newer, code="ZZ", name="Later stage", order=99)
+    GuidelineItem.objects.create(
+        version=newer, stage=stage, code="ZZ-7", requirement="A requirement added later", order=1
+    )
+    ReviewerFactory(full_name="Nadia Newcomer")
+
+    page = text_of(admin.get(reverse("project-list")))
+
+    assert "ZZ-7 · A requirement added later" in [label for _v, label, _c in options(page, "must_change")]
+    assert "Nadia Newcomer" in [label for _v, label, _c in options(page, "reviewer")]
+
+
+def test_the_bar_reads_its_choices_only_when_their_rows_changed(portfolio, django_assert_num_queries):
+    """Warm, the bar costs one query (the digest of its choices' rows); cold, it also reads the
+    versions (once for both version filters), the item codes and the reviewers to render them."""
+    admin = client_of(portfolio.admin)
+    admin.get(reverse("project-list"))
+    with django_assert_num_queries(7):
+        warm = admin.get(reverse("project-list"))
+    filter_bar._rendered.clear()
+    with django_assert_num_queries(7 + 3):
+        cold = admin.get(reverse("project-list"))
+
+    def unmasked(response) -> str:  # a CSRF token is masked afresh on every page
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", text_of(response))
+
+    assert unmasked(cold) == unmasked(warm)
+    assert "Boris Ethics" in unmasked(warm)
