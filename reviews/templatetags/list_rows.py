@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from functools import lru_cache
+from html import escape as _escape
 from typing import Any
 
 from django import template
@@ -47,6 +48,13 @@ def _minute(value: datetime) -> str:
 
 
 def _e(value: Any) -> str:
+    """`conditional_escape(value)` as text; plain strings and integers (most of a row's values)
+    without its checks and SafeString (Django's escape is html.escape of the text)."""
+    kind = type(value)
+    if kind is str:
+        return _escape(value)
+    if kind is int:
+        return str(value)
     return str(conditional_escape(value))
 
 

@@ -7,24 +7,19 @@ filter with a bad value lists nothing and says which field is wrong, with the an
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from reviews.filters import (
-    AssignmentFilter,
-    ListFilterSet,
-    ProjectFilter,
-    UserFilter,
-    UserState,
-    overdue_assignment_q,
-)
+from reviews.enums import ACTIVE_ASSIGNMENT_STATUSES, UNDER_REVIEW_STATUSES
+from reviews.filters import AssignmentFilter, ListFilterSet, ProjectFilter, UserFilter, UserState
 from reviews.models import Assignment, Round, RoundReview, User
 from reviews.rules import is_admin
 from reviews.selectors.projects import in_order_of, page_of_projects, projects_visible_to
@@ -88,7 +83,7 @@ def user_list(request: AuthedRequest) -> HttpResponse:
 
 def _assignment_rows(queryset: QuerySet[Assignment]) -> QuerySet[Assignment]:
     """Each assignment with the project's latest round and whether its reviewer submitted a
-    review of that round: subqueries on the page's rows only."""
+    review of that round: subqueries on the page's rows only. Whether it is late: _mark_late."""
     latest = Round.objects.filter(project=OuterRef("project")).order_by("-number")
     review = RoundReview.objects.filter(
         reviewer=OuterRef("reviewer"), round__project=OuterRef("project"), round__number=OuterRef("round_number")
@@ -97,8 +92,20 @@ def _assignment_rows(queryset: QuerySet[Assignment]) -> QuerySet[Assignment]:
         queryset.select_related("project__owner", "reviewer")
         .annotate(round_number=Subquery(latest.values("number")[:1]))
         .annotate(review_submitted_at=Subquery(review.values("submitted_at")[:1]))
-        .annotate(late=Case(When(overdue_assignment_q(), then=Value(True)), default=Value(False)))
     )
+
+
+def _mark_late(assignments: list[Assignment], today: date) -> list[Assignment]:
+    """Set `late` on each row as overdue_assignment_q decides it (the list's "overdue" filter),
+    from the row and its project as read: held (invited or accepted) past its due date, on a
+    project that waits on its reviewers."""
+    for assignment in assignments:
+        assignment.late = (  # type: ignore[attr-defined]
+            assignment.status in ACTIVE_ASSIGNMENT_STATUSES
+            and assignment.due_date < today
+            and assignment.project.status in UNDER_REVIEW_STATUSES
+        )
+    return assignments
 
 
 @login_required
@@ -111,7 +118,9 @@ def review_list(request: AuthedRequest) -> HttpResponse:
     # The page's ids on bare assignment rows; the rounds and reviews are looked up for those alone.
     page = _page(filterset.page_rows().values_list("pk", flat=True), ASSIGNMENTS_PER_PAGE, request.GET.get("page"))
     ids = list(page.object_list)
-    page.object_list = in_order_of(_assignment_rows(Assignment.objects.filter(pk__in=ids)), ids) if ids else []
+    today = timezone.localdate()
+    rows = in_order_of(_assignment_rows(Assignment.objects.filter(pk__in=ids)), ids) if ids else []
+    page.object_list = _mark_late(rows, today)
     total = assignments.count() if filterset.is_filtered or not filterset.is_valid() else page.paginator.count
-    context = _list_context(filterset, page, total) | {"assignments": page.object_list, "today": timezone.localdate()}
+    context = _list_context(filterset, page, total) | {"assignments": page.object_list, "today": today}
     return render(request, "reviews/review_list.html", context)
