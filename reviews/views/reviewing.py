@@ -68,19 +68,18 @@ REVIEW_ACTIONS = frozenset({"save", "accept_rest", "submit"})
 # The catalogue items of the overclaim check: the declared phase, the claims matrix, the check itself.
 
 
-def project_round(project: Project, number: int, *, draft_of: User | None = None) -> Round:
+def project_round(project: Project, number: int, *, draft_of: User | None = None, version_set: bool = True) -> Round:
     """A round of the project (404 for any other), with what its pages show beside it: its
     version's sign-off policy (policy_status) and the project's latest round number
     (latest_round_number) come in the same query, and with `draft_of` that user's own review
-    draft of it (_own_draft; drafts are only ever read by their author)."""
+    draft of it (_own_draft; drafts are only ever read by their author). `version_set=False`
+    leaves out the version's guideline set, which the review page does not show (one join
+    fewer to plan: the query joins seven tables)."""
     latest = Round.objects.filter(project=OuterRef("project")).order_by("-number").values("number")[:1]
-    rounds = Round.objects.select_related(
-        "submitted_by",
-        "guideline_version__guideline_set",
-        "guideline_version__policy",
-        "outcome",
-        "outcome__decided_by",
-    ).annotate(latest_number=Subquery(latest))
+    related = ["submitted_by", "guideline_version__policy", "outcome", "outcome__decided_by"]
+    if version_set:
+        related.append("guideline_version__guideline_set")
+    rounds = Round.objects.select_related(*related).annotate(latest_number=Subquery(latest))
     if draft_of is not None:  # at most one row: one draft per reviewer and round
         mine = FilteredRelation("review_drafts", condition=Q(review_drafts__reviewer=draft_of))
         # django-stubs checks select_related against model fields only, not FilteredRelation aliases.
@@ -510,7 +509,8 @@ def _save_typed_draft(request: AuthedRequest, round_: Round, data: QueryDict | N
 @require_http_methods(["GET", "POST"])
 def round_review(request: AuthedRequest, pk: int, number: int) -> HttpResponse:
     project = get_project(request, pk)
-    round_ = project_round(project, number, draft_of=request.user if request.method != "POST" else None)
+    viewing = request.method != "POST"
+    round_ = project_round(project, number, draft_of=request.user if viewing else None, version_set=not viewing)
     access = _review_access(request, project)
     if request.method != "POST":
         return _review_page(request, project, round_, access=access)

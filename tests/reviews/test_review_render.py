@@ -208,3 +208,25 @@ def test_frozen_rows_follow_the_file_links_and_hold_nothing_of_a_viewer(project,
 
 def items_of_version(project) -> list[GuidelineItem]:  # type: ignore[no-untyped-def]
     return list(GuidelineItem.objects.filter(version=project.guideline_version_id).order_by("stage__order", "order"))
+
+
+def test_the_review_page_runs_a_fixed_number_of_queries(round1, team, admin_user, django_assert_num_queries):
+    """As many queries whether the other reviewer has not started or has submitted and signed."""
+    technical, clinical = team
+    client = Client()
+    client.force_login(technical)
+    client.get(url_of(round1))
+    # session, user, project, the reviewer's assignment (may they see it), the round (with its
+    # version, policy, outcome, latest number and the viewer's draft), the reviews (submitted and
+    # the viewer's own), signatures, the signers who count, waivers, the unread notifications;
+    # no audit run is looked up, as this round froze no image set (with one: +1, +2 while none
+    # finished, audits.selectors.round_audits)
+    with django_assert_num_queries(10):
+        before = client.get(url_of(round1))
+    review(round1, clinical)
+    sign(round1, clinical)
+    with django_assert_num_queries(10):
+        after = client.get(url_of(round1))
+
+    assert before.status_code == after.status_code == 200
+    assert "Carl Clinical" not in before.content.decode()
