@@ -243,7 +243,7 @@ def stored_objects(prefix: str) -> Iterator[tuple[str, float]]:
     folder = prefix.strip("/")
     if is_local(storage):
         base, root = Path(storage.location), Path(storage.path(folder))  # type: ignore[attr-defined]
-        for path in sorted(root.rglob("*")) if root.is_dir() else ():
+        for path in root.rglob("*") if root.is_dir() else ():
             with suppress(FileNotFoundError):  # deleted meanwhile
                 if path.is_file():
                     yield path.relative_to(base).as_posix(), path.stat().st_mtime
@@ -262,15 +262,24 @@ def sweep(prefix: str, needed: Callable[[list[str]], set[str]], *, older_than: f
     written now, before the row that will name it commits."""
     storage = private_storage()
     cutoff = time.time() - older_than
-    old = [name for name, changed in stored_objects(prefix) if changed < cutoff]
     deleted: list[str] = []
-    for start in range(0, len(old), 1000):
-        batch = old[start : start + 1000]
+
+    def settle(batch: list[str]) -> None:
         keep = needed(batch)
         for name in batch:
             if name not in keep:
                 storage.delete(name)
                 deleted.append(name)
+
+    batch: list[str] = []
+    for name, changed in stored_objects(prefix):  # in batches: a bucket may hold millions of names
+        if changed < cutoff:
+            batch.append(name)
+        if len(batch) == 1000:
+            settle(batch)
+            batch = []
+    if batch:
+        settle(batch)
     if is_local(storage) and deleted:  # the folders left empty
         root = Path(storage.path(prefix.strip("/")))
         for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
