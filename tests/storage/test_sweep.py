@@ -164,9 +164,9 @@ def test_the_sweep_on_object_storage(s3, project, researcher, items, tmp_path):
 
 
 def test_the_sweep_goes_through_a_folder_of_many_files_in_batches(folder, project, researcher, items):
-    kept = write_atomic("evidence/" + "0" * 32, b"kept")  # no row: deleted too, once old
+    orphan = write_atomic("evidence/" + "0" * 32, b"no row names it")
     strays = [write_atomic(f"images/999999/{i:032x}", b"x") for i in range(1005)]  # past one batch of 1000
     _age(folder)
     counts = sweep_all(older_than=DAY)
     assert counts["images"] == len(strays) and counts["evidence"] == 1
-    assert not any(private_storage().exists(name) for name in [*strays, kept])
+    assert not any(private_storage().exists(name) for name in [*strays, orphan])
