@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,6 +86,52 @@ def with_progress(projects: QuerySet[Project]) -> QuerySet[Project]:
         item_total=count_of(GuidelineItem.objects.filter(version=OuterRef("guideline_version"))),
         round_count=count_of(Round.objects.filter(project=OuterRef("pk"))),
     )
+
+
+# Version id and publication time -> (items, required items), per process: a published version's
+# items can no longer change (models.catalogue._FrozenWhenPublished), so a list page need not count
+# them again for every row (two subqueries per row of the API's list, one of the project list's).
+# A version not published at the time of reading is counted afresh. At most 64 versions.
+_PUBLISHED_TOTALS: OrderedDict[str, tuple[int, int]] = OrderedDict()
+_PUBLISHED_TOTALS_SIZE = 64
+_PUBLISHED_TOTALS_LOCK = threading.Lock()
+
+
+def _totals_key(version: GuidelineVersion) -> str:
+    published = version.status == VersionStatus.PUBLISHED and version.published_at is not None
+    return f"{version.pk}:{version.published_at.isoformat()}" if published else ""  # type: ignore[union-attr]
+
+
+def version_item_totals(versions: Iterable[GuidelineVersion]) -> dict[int, tuple[int, int]]:
+    """Version id -> (its items, its required items), as the subqueries of with_progress and
+    api.selectors.projects.with_api_progress count them; one query for the versions not known
+    (none when every version is published and was counted before by this process)."""
+    found: dict[int, tuple[int, int]] = {}
+    missing: dict[int, str] = {}
+    with _PUBLISHED_TOTALS_LOCK:
+        for version in versions:
+            key = _totals_key(version)
+            if key and key in _PUBLISHED_TOTALS:
+                found[version.pk] = _PUBLISHED_TOTALS[key]
+            else:
+                missing[version.pk] = key
+    if missing:
+        items = GuidelineItem.objects.filter(version=OuterRef("pk"))
+        counted = {
+            pk: (total, required)
+            for pk, total, required in GuidelineVersion.objects.filter(pk__in=list(missing))
+            .order_by()
+            .annotate(total=count_of(items), required=count_of(items.filter(required=True)))
+            .values_list("pk", "total", "required")
+        }
+        with _PUBLISHED_TOTALS_LOCK:
+            for version_id, key in missing.items():
+                found[version_id] = counted.get(version_id, (0, 0))
+                if key:
+                    _PUBLISHED_TOTALS[key] = found[version_id]
+                    while len(_PUBLISHED_TOTALS) > _PUBLISHED_TOTALS_SIZE:
+                        _PUBLISHED_TOTALS.popitem(last=False)
+    return found
 
 
 def in_order_of(rows: Iterable[ModelT], ids: Sequence[int]) -> list[ModelT]:

@@ -72,3 +72,35 @@ def test_the_list_answers_the_serializers_rows(catalogue, admin_user) -> None:
     rows = project_rows(user=admin_user, ids=ids)
     expected = _serializer_json(rows, Request(APIRequestFactory().get(LIST)))
     assert JSONRenderer().render(response.json()["results"]) == expected
+
+
+def _progress(client, project: Project) -> dict:  # type: ignore[no-untyped-def]
+    rows = client.get(LIST).json()["results"]
+    return next(row["progress"] for row in rows if row["id"] == project.pk)
+
+
+@pytest.mark.django_db
+def test_the_lists_item_totals_are_the_projects_and_a_draft_versions_edit_shows_at_once(catalogue, admin_user):
+    """The list counts a version's items once per process when the version is published (its
+    items can no longer change) and afresh otherwise: the totals are the project's own, as the
+    project's page in the API counts them, before and after a draft version gains an item."""
+    from reviews.models import GuidelineItem, GuidelineVersion, Stage
+
+    on_published = ProjectFactory()
+    draft_version = GuidelineVersion.objects.create(guideline_set=catalogue.guideline_set, number=50)
+    stage = Stage.objects.create(version=draft_version, code="DR", name="Draft stage", order=1)
+    GuidelineItem.objects.create(version=draft_version, stage=stage, code="DR-1", requirement="One", order=1)
+    on_draft = ProjectFactory(guideline_version=draft_version)
+    client = api_client(admin_user)
+
+    def detail(project: Project) -> dict:  # type: ignore[type-arg]
+        return client.get(f"{LIST}{project.pk}/").json()["progress"]
+
+    required = GuidelineItem.objects.filter(version=catalogue, required=True).count()
+    assert _progress(client, on_published)["total"] == GuidelineItem.objects.filter(version=catalogue).count()
+    assert _progress(client, on_published)["required"] == required
+    assert _progress(client, on_published) == detail(on_published)
+    assert _progress(client, on_draft)["total"] == 1
+    GuidelineItem.objects.create(version=draft_version, stage=stage, code="DR-2", requirement="Two", order=2)
+    assert _progress(client, on_draft)["total"] == 2
+    assert _progress(client, on_draft) == detail(on_draft)
