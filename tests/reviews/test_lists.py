@@ -432,7 +432,8 @@ def test_the_empty_state_names_the_filters_that_removed_everything(portfolio):
 # query, the fields' rendering kept per process under it, tests/reviews/test_filter_copies.py); the
 # page count; the page's ids (filters and order on bare project rows); the page's rows by those
 # ids with their progress counts as subqueries of each row (no join on answers, no GROUP BY).
-# Counted once the bar was rendered in this state (a first request reads the choices too).
+# Counted once the bar was rendered in this state (a first request reads the choices too) and the
+# published version's items were counted (once per process: selectors.projects.version_item_totals).
 RESEARCHER_PROJECT_LIST = 7
 ADMIN_PROJECT_LIST = 7
 # A filter in use adds the count of everything visible (the "N of M shown").

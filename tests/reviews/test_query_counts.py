@@ -21,7 +21,8 @@ from tests.factories import ProjectFactory, ResearcherFactory
 
 # + page count + the page's ids + those projects (owner joined, progress as subqueries), + the
 # digest of the rows the filter bar's choices are made of (the versions; for admins also the
-# checklist item codes and the reviewers of the board's filters), once the bar was rendered.
+# checklist item codes and the reviewers of the board's filters), once the bar was rendered and
+# the published version's items counted (once per process: selectors.projects.version_item_totals).
 PROJECT_LIST = 7
 ADMIN_PROJECT_LIST = 7
 # + project, stages, answers, evidence files of those answers, items, and the latest finished
