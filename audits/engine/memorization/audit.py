@@ -22,6 +22,7 @@ from audits.engine.memorization.geometry import (
     D8,
     D8_INVERSE,
     D8_NAMES,
+    TRANSFORM_BLOCK,
     BestMatch,
     transform_candidates,
     zoom_views,
@@ -199,7 +200,7 @@ def _run(
                     p["thumb"],
                     query_groups=groups,
                     reference_groups=ref_groups,
-                    block=p["block"],
+                    block=min(p["block"], TRANSFORM_BLOCK),
                 )
         else:
             found = block_candidates(

@@ -184,7 +184,7 @@ def transform_candidates(
     *,
     query_groups: np.ndarray | None = None,
     reference_groups: np.ndarray | None = None,
-    block: int = 1024,
+    block: int = 256,
 ) -> TransformCandidates:
     """Search every query under the 8 symmetries against every reference view (module docstring).
 
@@ -275,6 +275,10 @@ BOUND_SIDE = 8  # the subspace: the BOUND_SIDE x BOUND_SIDE lowest 2-D cosine fr
 # sum), so twice that covers both the bound's product and the exact one at any thumbnail size.
 BOUND_SLACK = 2 * float(np.finfo(np.float32).eps)
 EXACT_TILE = 512  # references per exact product of the query rows that a tile's bounds leave open
+# Queries searched at once: each of the 392 (symmetry, view) steps passes over block x m arrays, which
+# stay in the caches at 256 (at 5,000 references 35.9 CPU s against 46.2 s with the GEMM's 2,048, same
+# candidates; 128 and 64 were no faster at 1,000).
+TRANSFORM_BLOCK = 256
 
 
 def cosine_basis(thumb: int, side: int) -> np.ndarray:

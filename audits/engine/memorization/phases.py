@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from audits.engine.memorization.geometry import (
+    TRANSFORM_BLOCK,
     BestMatch,
     TransformCandidates,
     View,
@@ -100,7 +101,7 @@ def block_candidates(
             p["thumb"],
             query_groups=both["synthetic_groups"],
             reference_groups=both["reference_groups"],
-            block=p["block"],
+            block=min(p["block"], TRANSFORM_BLOCK),
         )
         transform.indices = np.where(transform.indices >= 0, transform.indices + offset, -1)
     return Candidates(
