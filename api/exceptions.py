@@ -35,12 +35,30 @@ def _first_message(errors: Any) -> str:
     return str(errors)
 
 
+def _printable(value: Any) -> Any:
+    """The messages with any lone surrogate a client sent written as an escape ("\\ud800"): a
+    message quoting the refused value ("'\\ud800' is not a valid choice") cannot be encoded as
+    UTF-8, and rendering it answered 500 instead of the 400 that names the field."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(item) for item in value]
+    return value
+
+
 def _invalid_input(exc: exceptions.ValidationError, context: dict[str, Any]) -> Response | None:
     """One shape for every refused input, whoever refused it: `detail`, a sentence naming the
     first refused field, and `errors`, every field with its messages (as the services' refusals)."""
     response = drf_exception_handler(exc, context)
     if response is not None:
         errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        errors = _printable(errors)
         response.data = _body(_first_message(errors) or "The input is refused.", errors=errors)
     return response
 
@@ -69,7 +87,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
         )
     if isinstance(exc, DjangoValidationError):
-        errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        errors = _printable(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
         first = next(iter(errors.values()))[0]
         return Response(_body(first, errors=errors), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.ValidationError):

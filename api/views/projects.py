@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from api.access import project_for
 from api.filters import ApiProjectFilter
+from api.parsers import DEFAULT_PARSERS
 from api.permissions import SignedIn, TokenScopeAllows
 from api.selectors.projects import project_rows, project_with_progress
 from api.serializers.projects import (
@@ -67,6 +68,7 @@ class ProjectApiView(APIView):
     """A token is needed for everything here (401 with the Bearer challenge without one)."""
 
     permission_classes = [SignedIn, TokenScopeAllows]
+    parser_classes = DEFAULT_PARSERS
 
 
 def _actor(request: Request) -> User:
@@ -116,6 +118,7 @@ class ProjectList(generics.ListAPIView):  # type: ignore[type-arg]
     """The projects the token's user may see, with the project list page's filters and sorts."""
 
     permission_classes = [SignedIn, TokenScopeAllows]
+    parser_classes = DEFAULT_PARSERS
     serializer_class = ProjectRowSerializer
     filterset_class = ApiProjectFilter
     queryset = Project.objects.none()  # the schema's model; get_queryset gives the rows

@@ -16,7 +16,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +23,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from api.access import project_for
+from api.parsers import JSONParser
 from api.permissions import SignedIn, TokenScopeAllows
 from api.serializers.runs import AuditRunDetailSerializer, AuditRunRequestSerializer, AuditRunSerializer
 from audits.enums import AuditName, RunStatus, SetRole, SetStatus

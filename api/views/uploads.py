@@ -21,7 +21,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException, ParseError, ValidationError
-from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from api.access import project_for
 from api.models import ChunkedUpload
+from api.parsers import JSONParser
 from api.permissions import SignedIn, TokenScopeAllows
 from api.selectors.uploads import project_image_set, project_image_sets, project_upload, rejected_files
 from api.serializers.uploads import (

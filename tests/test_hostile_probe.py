@@ -1,0 +1,294 @@
+"""A systematic probe: every page and every API operation, fed malformed input (SECURITY.md, "Bad input").
+
+The pages are the access table's (tests/reviews/test_access.py) and the API's operations the API's
+table (tests/api/test_access.py), so a URL added to either is probed too. For each one, as the roles
+that get past its permission check (and anonymously), the probe sends:
+
+- on a GET: each query parameter its page's forms read, and the usual ones (page, sort, q, ...),
+  all at once, set to one hostile value after another: wrong types, 2**63, negative numbers,
+  NUL bytes, an invalid UTF-8 byte and an encoded lone surrogate, an overlong string, impossible
+  dates, unknown choices; and once each parameter repeated;
+- on a POST (pages) or a write (API): the valid data of the table's row with one field at a time
+  replaced by a hostile value; for the API also bodies that are not JSON, JSON that is not an
+  object, and a form-encoded body where JSON is expected.
+
+Every answer must be a normal one (below 500) without any traceback text; a request refused with a
+4xx must change nothing. Each request runs in a savepoint that is rolled back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import traceback
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+
+from tests.api.client import client_with
+from tests.api.test_access import ROWS as API_ROWS
+from tests.api.test_access import _expected as api_expected
+from tests.api.test_access import _prepare as api_prepare
+from tests.api.test_access import _state as api_state
+from tests.api.test_access import _url as api_url
+from tests.api.test_access import api_world, aw, schema  # noqa: F401 (fixtures)
+from tests.conftest import clear_run_cache
+from tests.reviews.test_access import (
+    LOGIN,
+    TABLE,
+    V,
+    _body,
+    _state,
+    module_world,  # noqa: F401 (fixture)
+    world,  # noqa: F401 (fixture)
+)
+
+# Each value is what goes on the wire, already percent-encoded (so that bytes that are not UTF-8
+# and encoded lone surrogates can be sent at all).
+RAW_VALUES: dict[str, str] = {
+    "negative": "-1",
+    "huge": str(2**63),
+    "float": "1.5e308",
+    "word": "abc",
+    "nul": "a%00b",
+    "bad-utf8": "%FF%FE",
+    "surrogate": "%ED%A0%80",
+    "overlong": "x" * 5000,
+    "bad-date": "2026-02-30",
+    "garbage-date": "9999-99-99",
+    "list-like": "%5B%5D",
+}
+# A form's fields one at a time: fewer values (a form decodes bytes that are not UTF-8 as U+FFFD).
+POST_VALUES = ("huge", "negative", "word", "nul", "surrogate", "overlong", "garbage-date")
+# The parameters lists and filters commonly read, probed on every GET besides the form fields found.
+COMMON_PARAMS = ("page", "per_page", "page_size", "sort", "order", "q", "status", "next", "limit", "offset", "cursor")
+
+TRACEBACK_MARKERS = ("Traceback (most recent call last)", 'File "/', "django.db.utils.", "psycopg")
+
+
+def _param_names(body: bytes) -> list[str]:
+    """The names of the fields of the page's forms."""
+    text = body.decode("utf-8", errors="replace")
+    names = re.findall(r'<(?:input|select|textarea)\b[^>]*\bname="([^"]+)"', text)
+    return sorted({n for n in names if n != "csrfmiddlewaretoken"})
+
+
+def _encode(params: list[tuple[str, str]]) -> str:
+    return "&".join(f"{quote(name)}={value}" for name, value in params)
+
+
+def _where(error: BaseException) -> str:
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if "/work/main/" in f.filename and ".venv" not in f.filename
+    ]
+    last = frames[-1] if frames else traceback.extract_tb(error.__traceback__)[-1]
+    return f"{type(error).__name__}: {str(error)[:160]} at {last.filename}:{last.lineno}"
+
+
+def _problems(response: Any, body: bytes, changed: bool) -> list[str]:
+    found = []
+    if response.status_code >= 500:
+        found.append(f"answered {response.status_code}")
+    text = body.decode("utf-8", errors="replace")
+    found += [f"shows {marker!r}" for marker in TRACEBACK_MARKERS if marker in text]
+    if 400 <= response.status_code < 500 and changed:
+        found.append(f"refused with {response.status_code} but changed the database")
+    return found
+
+
+# ---------------------------------------------------------------------------------------
+# Pages
+
+
+def _page_client(user: Any) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def _page_request(client: Client, method: str, url: str, query: str = "", form: str | None = None) -> list[str]:
+    with transaction.atomic():
+        before = _state() if method == "POST" else None
+        try:
+            if method == "GET":
+                response = client.get(f"{url}?{query}" if query else url)
+            else:
+                response = client.post(url, form or "", content_type="application/x-www-form-urlencoded")
+            body = _body(response)
+        except Exception as error:  # noqa: BLE001 (the error is the finding)
+            transaction.set_rollback(True)
+            return [_where(error)]
+        changed = method == "POST" and _state() != before
+        transaction.set_rollback(True)
+    return _problems(response, body, changed)
+
+
+def _cell(expected: Any, variant: str) -> Any:
+    return getattr(expected, variant) if isinstance(expected, V) else expected
+
+
+def _let_in(expectations: dict[str, Any], variant: str) -> list[str]:
+    """One role the permission check lets through (its requests reach the forms and filters), or
+    anonymous when no one is let in (the refusal itself must not trip over the input)."""
+    allowed = [r for r, e in expectations.items() if _cell(e, variant) not in (LOGIN, 401, 403, 404, 405)]
+    allowed = [r for r in allowed if not hasattr(_cell(expectations[r], variant), "name")]  # no redirects
+    picked = [r for r in ("owner", "assigned", "admin", "reviewer", "other", "invited", "anonymous") if r in allowed]
+    return picked[:1] or ["anonymous"]
+
+
+def _form_values(data: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = []
+    for name, value in data.items():
+        if hasattr(value, "read"):
+            continue  # files travel in the API probe's multipart bodies
+        for one in value if isinstance(value, list | tuple) else [value]:
+            pairs.append((name, quote(str(one))))
+    return pairs
+
+
+PAGE_NAMES = sorted(name for name in TABLE if name != "admin:index")
+
+
+@pytest.mark.parametrize("name", PAGE_NAMES)
+def test_no_page_answers_500_to_hostile_input(world, name):  # noqa: F811 (the imported fixture)
+    row = TABLE[name]
+    problems = []
+    for variant in ("draft", "submitted") if row.project_scoped else ("draft",):
+        url = reverse(name, kwargs=row.kwargs(world, world.projects[variant]))
+        for role in _let_in(row.get, variant):
+            client = _page_client(world.users[role])
+            with transaction.atomic():
+                page = client.get(url)
+                names = _param_names(_body(page)) if page.status_code == 200 else []
+                transaction.set_rollback(True)
+            params = sorted(set(names) | set(COMMON_PARAMS))
+            for label, value in RAW_VALUES.items():
+                found = _page_request(client, "GET", url, _encode([(n, value) for n in params]))
+                problems += [f"GET {url}?<every parameter>={label} as {role} ({variant}): {p}" for p in found]
+            found = _page_request(client, "GET", url, _encode([(n, v) for n in params for v in ("1", "abc", "-1")]))
+            problems += [f"GET {url} with each parameter repeated as {role} ({variant}): {p}" for p in found]
+        if row.post is None:
+            continue
+        data = _form_values(row.data(world))
+        for role in _let_in(row.post, variant):
+            client = _page_client(world.users[role])
+            fields = sorted({n for n, _ in data}) or ["value"]
+            for field in fields:
+                kept = [(n, v) for n, v in data if n != field]
+                for label in POST_VALUES:
+                    found = _page_request(client, "POST", url, form=_encode([*kept, (field, RAW_VALUES[label])]))
+                    problems += [f"POST {url} {field}={label} as {role} ({variant}): {p}" for p in found]
+                found = _page_request(client, "POST", url, form=_encode([*kept, (field, "1"), (field, "abc")]))
+                problems += [f"POST {url} {field} repeated as {role} ({variant}): {p}" for p in found]
+    assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------------
+# The REST API
+
+
+JSON_VALUES: dict[str, Any] = {
+    "huge": 2**63,
+    "negative": -1,
+    "float": 1.5,
+    "string": "abc",
+    "nul": "a\x00b",
+    "surrogate": "\ud800",
+    "overlong": "x" * 100_000,
+    "bad-date": "2026-02-30",
+    "garbage-date": "9999-99-99",
+    "null": None,
+    "list": [1, "a", None],
+    "object": {"a": {"b": []}},
+    "bool": True,
+}
+BAD_BODIES: dict[str, tuple[bytes, str]] = {
+    "not-json": (b"{not json", "application/json"),
+    "truncated": (b'{"title": "x', "application/json"),
+    "json-list": (b"[1, 2, 3]", "application/json"),
+    "json-string": (b'"just a string"', "application/json"),
+    "json-null": (b"null", "application/json"),
+    "deep": (b"[" * 5000 + b"]" * 5000, "application/json"),
+    "bad-utf8": (b'{"title": "\xff\xfe"}', "application/json"),
+    "nul-key": (b'{"\\u0000": 1}', "application/json"),
+    "surrogate-key": (b'{"\\ud800": "\\udfff"}', "application/json"),
+    "form": (b"title=x&status=met", "application/x-www-form-urlencoded"),
+    "xml": (b"<a>1</a>", "application/xml"),
+    "no-type": (b"{}", ""),
+    "bad-multipart": (b"--x\r\nContent-Disposition: form-data\r\n\r\n", "multipart/form-data; boundary=x"),
+    "multipart-no-boundary": (b"abc", "multipart/form-data"),
+}
+
+
+def _api_request(token: str | None, method: str, url: str, **kwargs: Any) -> list[str]:
+    clear_run_cache()  # throttles would otherwise answer 429 before the input is read
+    client = client_with(token)
+    with transaction.atomic():
+        before = api_state() if method != "GET" else None
+        try:
+            response = client.generic(method, url, **kwargs)
+            body = _body(response)
+        except Exception as error:  # noqa: BLE001 (the error is the finding)
+            transaction.set_rollback(True)
+            return [_where(error)]
+        changed = method != "GET" and api_state() != before
+        transaction.set_rollback(True)
+    return _problems(response, body, changed)
+
+
+def _query_names(schema_doc: dict[str, Any], method: str, path: str) -> list[str]:
+    op = schema_doc["paths"].get(path, {}).get(method.lower(), {})
+    return [p["name"] for p in op.get("parameters", []) if p["in"] == "query"]
+
+
+def _api_roles(op: Any, variant: str) -> list[str]:
+    allowed = [r for r in ("anonymous", "owner", "assigned", "admin") if api_expected(op.expect[r], variant) < 400]
+    return allowed[:1] or ["owner"]
+
+
+@pytest.mark.parametrize("key", sorted(API_ROWS), ids=lambda k: f"{k[0]} {k[1]}")
+def test_no_api_operation_answers_500_to_hostile_input(aw, schema, key):  # noqa: F811 (the imported fixtures)
+    op, w = API_ROWS[key], aw.w
+    method, _ = key
+    problems = []
+    for variant in ("draft", "submitted") if op.project_scoped else ("draft",):
+        project = w.projects[variant]
+        url = api_url(key, op.params(w, project))
+        call = api_prepare(op, method, url, w, project)
+        params = sorted(set(_query_names(schema, *key)) | set(COMMON_PARAMS))
+        for role in _api_roles(op, variant):
+            token = aw.tokens.write.get(role)
+            for label, value in RAW_VALUES.items():
+                query = _encode([(n, value) for n in params])
+                found = _api_request(token, method, f"{url}?{query}", **_api_payload(op, call))
+                problems += [f"{method} {url}?<every parameter>={label} as {role} ({variant}): {p}" for p in found]
+            if method == "GET":
+                continue
+            if op.raw is None and op.format == "json" and call.body:
+                for field in sorted(call.body):
+                    for label, value in JSON_VALUES.items():
+                        data = json.dumps({**call.body, field: value}).encode()
+                        found = _api_request(token, method, url, data=data, content_type="application/json")
+                        problems += [f"{method} {url} {field}={label} as {role} ({variant}): {p}" for p in found]
+            for label, (data, content_type) in BAD_BODIES.items():
+                found = _api_request(token, method, url, data=data, content_type=content_type, headers=call.headers)
+                problems += [f"{method} {url} body {label} as {role} ({variant}): {p}" for p in found]
+    assert not problems, "\n".join(problems)
+
+
+def _api_payload(op: Any, call: Any) -> dict[str, Any]:
+    """The row's own valid body, as it sends it (query parameters are what is probed)."""
+    if call.raw is not None:
+        return {"data": call.raw, "content_type": op.content_type, "headers": call.headers}
+    if call.method == "GET" or call.body is None:
+        return {"headers": call.headers}
+    if op.format == "json":
+        return {"data": json.dumps(call.body).encode(), "content_type": "application/json", "headers": call.headers}
+    return {"headers": call.headers}
