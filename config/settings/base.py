@@ -321,7 +321,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.TokenScopeAllows"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "api.parsers.JSONParser",  # DRF's, with a body nested too deep refused as a parse error (400), not a 500
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
