@@ -142,6 +142,11 @@ class RequestCapMiddleware:
         return refused if refused is not None else self.get_response(request)
 
     def check(self, request: HttpRequest) -> HttpResponse | None:
+        if "\x00" in request.path_info and not _token_sent(_match(request)):
+            # No page is named by a NUL ("/projects/1/checklist/a%00b/"): a str path converter passes
+            # it on, and PostgreSQL refuses it in any text lookup with an error (a 500). The API's views
+            # answer such a code with their own 404.
+            raise Http404("No page has a NUL character in its address.")
         raw = str(request.META.get("CONTENT_LENGTH") or "").strip()
         if not raw:
             if request.META.get("HTTP_TRANSFER_ENCODING") and request.method in BODY_METHODS:

@@ -10,7 +10,11 @@ that get past its permission check (and anonymously), the probe sends:
   dates, unknown choices; and once each parameter repeated;
 - on a POST (pages) or a write (API): the valid data of the table's row with one field at a time
   replaced by a hostile value; for the API also bodies that are not JSON, JSON that is not an
-  object, and a form-encoded body where JSON is expected.
+  object, and a form-encoded body where JSON is expected;
+- headers: malformed tokens, Content-Range and Range past any integer, garbage dates and languages;
+- uploads (pages and API): file names with NUL, bytes that are not UTF-8, 1,000 characters or
+  "../"; side files in UTF-16 or Latin-1, with NUL bytes, 5,000 columns, JSON nested 5,000 deep;
+- the text and numbers of each page's own address (an item code with a NUL, 30 digits).
 
 Every answer must be a normal one (below 500) without any traceback text; a request refused with a
 4xx must change nothing. Each request runs in a savepoint that is rolled back.
@@ -29,23 +33,26 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
+from tests.api import test_access as api_access
 from tests.api.client import client_with
 from tests.api.test_access import ROWS as API_ROWS
 from tests.api.test_access import _expected as api_expected
 from tests.api.test_access import _prepare as api_prepare
 from tests.api.test_access import _state as api_state
 from tests.api.test_access import _url as api_url
-from tests.api.test_access import api_world, aw, schema  # noqa: F401 (fixtures)
 from tests.conftest import clear_run_cache
+from tests.reviews import test_access as page_access
 from tests.reviews.test_access import (
     LOGIN,
     TABLE,
     V,
     _body,
     _state,
-    module_world,  # noqa: F401 (fixture)
-    world,  # noqa: F401 (fixture)
 )
+
+# The two tables' worlds, built once per module (their fixtures, used here under their names).
+module_world, world = page_access.module_world, page_access.world
+schema, api_world, aw = api_access.schema, api_access.api_world, api_access.aw
 
 # Each value is what goes on the wire, already percent-encoded (so that bytes that are not UTF-8
 # and encoded lone surrogates can be sent at all).
@@ -55,15 +62,12 @@ RAW_VALUES: dict[str, str] = {
     "float": "1.5e308",
     "word": "abc",
     "nul": "a%00b",
-    "bad-utf8": "%FF%FE",
-    "surrogate": "%ED%A0%80",
+    "surrogate": "%ED%A0%80",  # a lone surrogate, UTF-8 encoded (Django reads it as U+FFFD, as other bad bytes)
     "overlong": "x" * 5000,
     "bad-date": "2026-02-30",
-    "garbage-date": "9999-99-99",
-    "list-like": "%5B%5D",
 }
 # A form's fields one at a time: fewer values (a form decodes bytes that are not UTF-8 as U+FFFD).
-POST_VALUES = ("huge", "negative", "word", "nul", "surrogate", "overlong", "garbage-date")
+POST_VALUES = ("huge", "negative", "word", "nul", "overlong", "bad-date")
 # The parameters lists and filters commonly read, probed on every GET besides the form fields found.
 COMMON_PARAMS = ("page", "per_page", "page_size", "sort", "order", "q", "status", "next", "limit", "offset", "cursor")
 
@@ -157,7 +161,7 @@ PAGE_NAMES = sorted(name for name in TABLE if name != "admin:index")
 
 
 @pytest.mark.parametrize("name", PAGE_NAMES)
-def test_no_page_answers_500_to_hostile_input(world, name):  # noqa: F811 (the imported fixture)
+def test_no_page_answers_500_to_hostile_input(world, name):
     row = TABLE[name]
     problems = []
     for variant in ("draft", "submitted") if row.project_scoped else ("draft",):
@@ -254,7 +258,7 @@ def _api_roles(op: Any, variant: str) -> list[str]:
 
 
 @pytest.mark.parametrize("key", sorted(API_ROWS), ids=lambda k: f"{k[0]} {k[1]}")
-def test_no_api_operation_answers_500_to_hostile_input(aw, schema, key):  # noqa: F811 (the imported fixtures)
+def test_no_api_operation_answers_500_to_hostile_input(aw, schema, key):
     op, w = API_ROWS[key], aw.w
     method, _ = key
     problems = []
@@ -292,3 +296,189 @@ def _api_payload(op: Any, call: Any) -> dict[str, Any]:
     if op.format == "json":
         return {"data": json.dumps(call.body).encode(), "content_type": "application/json", "headers": call.headers}
     return {"headers": call.headers}
+
+
+# ---------------------------------------------------------------------------------------
+# Headers
+
+
+# Sent together (one request each set): what they reach is read in different places.
+HOSTILE_HEADERS: dict[str, dict[str, str]] = {
+    "authorization-nul": {"Authorization": "Bearer abc\x00def"},
+    "authorization-long": {"Authorization": "Bearer " + "a" * 20_000},
+    "authorization-basic": {"Authorization": "Basic Zm9vOmJhcg=="},
+    "authorization-empty-bearer": {"Authorization": "Bearer "},
+    "authorization-latin1": {"Authorization": "Bearer \xe9\xff"},
+    "the-rest": {
+        "Authorization": "Bearer a b",
+        "Content-Range": f"bytes 0-{2**70}/{2**71}",
+        "Range": "bytes=99999999999999999999-",
+        "Accept-Language": "xx-\x00;q=abc, " + "de" * 2000,
+        "X-Forwarded-For": "not-an-address, \x00, 999.1.1.1",
+        "If-None-Match": '"' + "x" * 10_000,
+        "If-Modified-Since": "Mon, 99 Foo 9999 99:99:99 GMT",
+        "Accept": "application/xml;q=abc, */*;q=-1",
+    },
+    "ranges": {"Content-Range": "bytes -5-3/10", "Range": "bytes=a-b,c", "If-Modified-Since": "0"},
+}
+
+
+@pytest.mark.parametrize("label", sorted(HOSTILE_HEADERS))
+def test_no_api_operation_answers_500_to_hostile_headers(aw, label):
+    w = aw.w
+    problems = []
+    for key, op in sorted(API_ROWS.items()):
+        project = w.projects["draft"]
+        url = api_url(key, op.params(w, project))
+        call = api_prepare(op, key[0], url, w, project)
+        payload = _api_payload(op, call)
+        headers = {**payload.pop("headers", {}), **HOSTILE_HEADERS[label]}
+        token = None if "Authorization" in headers else aw.tokens.write["owner"]
+        found = _api_request(token, key[0], url, headers=headers, **payload)
+        problems += [f"{key[0]} {url} with {label}: {p}" for p in found]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("label", ["the-rest", "ranges", "authorization-nul"])
+def test_no_page_answers_500_to_hostile_headers(world, label):
+    problems = []
+    for name in PAGE_NAMES:
+        row = TABLE[name]
+        url = reverse(name, kwargs=row.kwargs(world, world.projects["draft"]))
+        role = _let_in(row.get, "draft")[0]
+        client = _page_client(world.users[role])
+        with transaction.atomic():
+            try:
+                response = client.get(url, headers=HOSTILE_HEADERS[label])
+                found = _problems(response, _body(response), False)
+            except Exception as error:  # noqa: BLE001 (the error is the finding)
+                found = [_where(error)]
+            transaction.set_rollback(True)
+        problems += [f"GET {url} as {role} with {label}: {p}" for p in found]
+    assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------------
+# Uploads: multipart bodies built by hand, so that file names can hold any byte
+
+
+SAMPLE_CSV = "file,sex,age\nscan.dcm,F,45\n"
+HOSTILE_FILES: dict[str, tuple[bytes, bytes]] = {  # label -> (file name, content)
+    "name-nul": (b"scan\x00.csv", SAMPLE_CSV.encode()),
+    "name-bad-utf8": (b"\xff\xfe.csv", SAMPLE_CSV.encode()),
+    "name-overlong": (b"x" * 1000 + b".csv", SAMPLE_CSV.encode()),
+    "name-traversal": (b"../../../../etc/passwd.csv", SAMPLE_CSV.encode()),
+    "name-empty": (b"", SAMPLE_CSV.encode()),
+    "utf16": (b"meta.csv", SAMPLE_CSV.encode("utf-16")),
+    "latin1": (b"meta.csv", "file,s\xe9x\nscan.dcm,F\n".encode("latin-1")),
+    "nul-bytes": (b"meta.csv", b"file,sex\x00\nscan.dcm,F\x00\n"),
+    "unbalanced-quote": (b"meta.csv", b'file,sex\n"scan.dcm,F\n'),
+    "wide": (b"meta.csv", (",".join(f"c{i}" for i in range(5000)) + "\n").encode()),
+    "empty": (b"meta.csv", b""),
+    "deep-json": (b"manifest.json", b"[" * 5000 + b"]" * 5000),
+    "surrogate-json": (b"manifest.json", b'[{"file": "\\ud800", "generator": "\\udfff"}]'),
+    "binary": (b"meta.csv", bytes(range(256)) * 4),
+}
+BOUNDARY = "hostileboundary7MA4YWxkTrZu0gW"
+
+
+def _multipart(fields: list[tuple[str, str]], files: list[tuple[str, bytes, bytes]]) -> bytes:
+    parts = []
+    for name, value in fields:
+        parts.append(f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for name, filename, content in files:
+        head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"; filename="'.encode()
+        parts.append(head + filename + b'"\r\nContent-Type: application/octet-stream\r\n\r\n' + content + b"\r\n")
+    return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+
+
+def _dicom() -> tuple[bytes, bytes]:
+    from pathlib import Path
+
+    from pydicom.data import get_testdata_file
+
+    return b"scan.dcm", Path(get_testdata_file("CT_small.dcm", download=False)).read_bytes()
+
+
+# (how to reach it, its text fields, the file field probed, the other files sent with it)
+UPLOAD_TARGETS = {
+    "page imageset-upload metadata": ("imageset-upload", [("role", "synthetic")], "metadata", ["files"]),
+    "page imageset-upload value_map": ("imageset-upload", [("role", "synthetic")], "value_map", ["files"]),
+    "page imageset-upload manifest": ("imageset-upload", [("role", "synthetic")], "manifest", ["files"]),
+    "page imageset-upload files": ("imageset-upload", [("role", "holdout")], "files", []),
+    "page answer-edit evidence": (
+        "answer-edit",
+        [("status", "met"), ("evidence_text", "See file.")],
+        "evidence_files",
+        [],
+    ),
+    "api image-sets metadata": ("/api/v1/projects/{id}/image-sets/", [("role", "synthetic")], "metadata", ["files"]),
+    "api image-sets manifest": ("/api/v1/projects/{id}/image-sets/", [("role", "synthetic")], "manifest", ["files"]),
+    "api image-sets files": ("/api/v1/projects/{id}/image-sets/", [("role", "holdout")], "files", []),
+    "api evidence": ("/api/v1/projects/{id}/answers/{code}/evidence/", [], "file", []),
+}
+
+
+@pytest.mark.parametrize("target", sorted(UPLOAD_TARGETS))
+def test_no_upload_answers_500_to_hostile_files(aw, target):
+    w = aw.w
+    project = w.projects["draft"]
+    where, fields, probed, others = UPLOAD_TARGETS[target]
+    content_type = f"multipart/form-data; boundary={BOUNDARY}"
+    problems = []
+    for label, (filename, content) in HOSTILE_FILES.items():
+        files = [(name, *_dicom()) for name in others] + [(probed, filename, content)]
+        body = _multipart(fields, files)
+        if where.startswith("/api/"):
+            url = where.format(id=project.pk, code=w.item_code)
+            found = _api_request(aw.tokens.write["owner"], "POST", url, data=body, content_type=content_type)
+        else:
+            kwargs = {"pk": project.pk, "code": w.item_code} if where == "answer-edit" else {"pk": project.pk}
+            url = reverse(where, kwargs=kwargs)
+            client = _page_client(w.owner)
+            with transaction.atomic():
+                try:
+                    response = client.generic("POST", url, body, content_type=content_type)
+                    found = _problems(response, _body(response), False)
+                except Exception as error:  # noqa: BLE001 (the error is the finding)
+                    found = [_where(error)]
+                transaction.set_rollback(True)
+        problems += [f"{target} {label}: {p}" for p in found]
+    assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------------------
+# Values in the path itself
+
+
+PATH_VALUES = {
+    "huge": "9" * 30,
+    "nul": "a%00b",
+    "surrogate": "%ED%A0%80",
+    "overlong": "x" * 3000,
+    "dots": "..%2F..%2Fetc",
+    "script": "%3Cscript%3E",
+}
+
+
+@pytest.mark.parametrize("name", PAGE_NAMES)
+def test_no_page_answers_500_to_hostile_path_values(world, name):
+    row = TABLE[name]
+    kwargs = row.kwargs(world, world.projects["draft"])
+    problems = []
+    for key in kwargs:
+        if not isinstance(kwargs[key], int | str) or re.fullmatch(r"[0-9a-f-]{36}", str(kwargs[key])):
+            continue  # a UUID converter matches no other text: a plain 404
+        marker = "9191919191" if isinstance(kwargs[key], int) else "probe"
+        template = reverse(name, kwargs={**kwargs, key: marker})
+        role = _let_in(row.get, "draft")[0]
+        client = _page_client(world.users[role])
+        for label, value in PATH_VALUES.items():
+            if isinstance(kwargs[key], int) and not value.isdigit():
+                continue  # the int converter does not match: a plain 404
+            url = template.replace(marker, value, 1)
+            found = _page_request(client, "GET", url)
+            if row.post is not None:
+                found += _page_request(client, "POST", url, form=_encode(_form_values(row.data(world))))
+            problems += [f"{url[:120]} ({key}={label}) as {role}: {p}" for p in found]
+    assert not problems, "\n".join(problems)
