@@ -330,8 +330,8 @@ HOSTILE_HEADERS: dict[str, dict[str, str]] = {
     "authorization-basic": {"Authorization": "Basic Zm9vOmJhcg=="},
     "authorization-empty-bearer": {"Authorization": "Bearer "},
     "authorization-latin1": {"Authorization": "Bearer \xe9\xff"},
+    "authorization-two-words": {"Authorization": "Bearer a b"},
     "the-rest": {
-        "Authorization": "Bearer a b",
         "Content-Range": f"bytes 0-{2**70}/{2**71}",
         "Range": "bytes=99999999999999999999-",
         "Accept-Language": "xx-\x00;q=abc, " + "de" * 2000,
@@ -357,6 +357,13 @@ def test_no_api_operation_answers_500_to_hostile_headers(aw, label):
         token = None if "Authorization" in headers else aw.tokens.write["owner"]
         found = _api_request(token, key[0], url, headers=headers, **payload)
         problems += [f"{key[0]} {url} with {label}: {p}" for p in found]
+        sent_range = call.headers.get("Content-Range", "")
+        if label == "ranges" and sent_range:
+            # The row's own chunk, its place in a file past any integer the database holds.
+            start, end = (int(n) for n in re.findall(r"\d+", sent_range)[:2])
+            for claimed in (f"bytes {start}-{end}/{2**70}", f"bytes {start + 2**70}-{end + 2**70}/{2**71}"):
+                found = _api_request(token, key[0], url, headers={"Content-Range": claimed}, **payload)
+                problems += [f"{key[0]} {url} with Content-Range {claimed}: {p}" for p in found]
     assert not problems, "\n".join(problems)
 
 
