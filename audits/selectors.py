@@ -8,6 +8,7 @@ audit's part of the results.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -389,17 +390,46 @@ class RoundAudits:
         return "not_computable" if self.state in {"no_images", "missing"} else ""
 
 
+# A succeeded run's statuses and summaries, per process: its results are written once, when it
+# succeeds, and never change after (runs.run_succeed), so its id and times name them for good (the
+# times too, in case an id is used again after a rolled-back transaction, as SQLite may).
+# Reading them costs a query whose twelve JSON-key lookups take longer to compile than to run.
+_FINISHED: dict[tuple[int, int, datetime, datetime | None], list[tuple[str, str, str]]] = {}
+_FINISHED_MAX = 512
+
+
+def _finished_summaries(run: AuditRun) -> list[AuditSummary]:
+    """The audits of a succeeded run (as `_summaries` with sentences); statuses and sentences kept per process."""
+    key = (run.pk, run.project_id, run.created_at, run.finished_at)
+    found = _FINISHED.get(key)
+    if found is None:
+        keys = {**_status_keys(), **_summary_keys()}
+        values = AuditRun.objects.filter(pk=run.pk).annotate(**keys).values(*keys).first() or {}
+        annotated = copy.copy(run)
+        for name, value in values.items():
+            setattr(annotated, name, value)
+        found = [(a.audit, a.status, a.summary) for a in _summaries(annotated, with_sentences=True).audits]
+        if len(_FINISHED) >= _FINISHED_MAX:
+            _FINISHED.pop(next(iter(_FINISHED)))  # the oldest entry
+        _FINISHED[key] = found
+    return [
+        AuditSummary(
+            audit=audit,
+            status=status,
+            summary=summary,
+            url=reverse("audit-result", kwargs={"pk": run.project_id, "run_pk": run.pk, "audit": audit}),
+        )
+        for audit, status, summary in found
+    ]
+
+
 def round_audits(round_: Any) -> RoundAudits:
     """The run bound to a round: the one frozen in it, else the newest succeeded run over the
     round's inputs (a run requested at submission finishes after the round froze)."""
     snapshot = round_.snapshot
     if not snapshot.get("image_sets"):
         return RoundAudits(state="no_images")
-    runs = (
-        AuditRun.objects.filter(project_id=round_.project_id)
-        .defer("results")
-        .annotate(**_status_keys(), **_summary_keys())
-    )
+    runs = AuditRun.objects.filter(project_id=round_.project_id).defer("results")
     frozen = snapshot.get("audit_results") or {}
     if frozen.get("run"):
         run = runs.filter(pk=frozen["run"]).first()
@@ -410,7 +440,7 @@ def round_audits(round_: Any) -> RoundAudits:
             .first()
         )
     if run is not None and run.status == RunStatus.SUCCEEDED:
-        return RoundAudits(state="ready", run=run, audits=_summaries(run, with_sentences=True).audits)
+        return RoundAudits(state="ready", run=run, audits=_finished_summaries(run))
     waiting = (
         AuditRun.objects.filter(
             project_id=round_.project_id,
