@@ -6,9 +6,11 @@ and an invalid value is named and left out rather than failing the page.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from oversight.selectors import BoardFilters
 from reviews.enums import Modality, SynthesisTask, VersionStatus
@@ -18,6 +20,13 @@ from reviews.models import GuidelineVersion
 class VersionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         return str(obj)
+
+
+# A range that holds every first submission, with room around it: at the ends of what Python holds
+# (9999-12-31) the day after a "until" date overflowed and the board answered 500.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+_DAY_RANGE = f"Enter a date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}."
+DAY_VALIDATORS = [MinValueValidator(FIRST_DAY, _DAY_RANGE), MaxValueValidator(LAST_DAY, _DAY_RANGE)]
 
 
 class BoardFilterForm(forms.Form):
@@ -37,6 +46,7 @@ class BoardFilterForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="YYYY-MM-DD, inclusive.",
         error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+        validators=DAY_VALIDATORS,
     )
     submitted_before = forms.DateField(
         label="First submitted until",
@@ -44,6 +54,7 @@ class BoardFilterForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="YYYY-MM-DD, inclusive.",
         error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+        validators=DAY_VALIDATORS,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

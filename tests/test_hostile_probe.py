@@ -63,9 +63,11 @@ RAW_VALUES: dict[str, str] = {
     "surrogate": "%ED%A0%80",  # a lone surrogate, UTF-8 encoded (Django reads it as U+FFFD, as other bad bytes)
     "overlong": "x" * 5000,
     "bad-date": "2026-02-30",
+    "last-date": "9999-12-31",  # valid, but a day or a time zone more overflows
+    "first-date": "0001-01-01",
 }
 # A form's fields one at a time: fewer values (a form decodes bytes that are not UTF-8 as U+FFFD).
-POST_VALUES = ("huge", "negative", "word", "nul", "overlong", "bad-date")
+POST_VALUES = ("huge", "negative", "word", "nul", "overlong", "bad-date", "last-date", "first-date")
 # The parameters lists and filters commonly read, probed on every GET besides the form fields found.
 COMMON_PARAMS = ("page", "per_page", "page_size", "sort", "order", "q", "status", "next", "limit", "offset", "cursor")
 
@@ -229,6 +231,9 @@ JSON_VALUES: dict[str, Any] = {
     "overlong": "x" * 100_000,
     "bad-date": "2026-02-30",
     "garbage-date": "9999-99-99",
+    "last-date": "9999-12-31",
+    "last-time": "9999-12-31T23:59:59Z",
+    "first-time": "0001-01-01T00:00:00+14:00",
     "null": None,
     "list": [1, "a", None],
     "object": {"a": {"b": []}},

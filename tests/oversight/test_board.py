@@ -198,6 +198,12 @@ def test_the_filters_stay_in_the_form_and_change_the_figures(client, world):
             {"submitted_after": "2026-13-45"}, "First submitted from</a>: Enter a date as YYYY-MM-DD.", "12", id="date"
         ),
         pytest.param({"modality": "XYZ"}, "Modality</a>: Select a valid choice.", "12", id="modality"),
+        pytest.param(  # the day after it overflowed: a 500
+            {"submitted_before": "9999-12-31"},
+            "First submitted until</a>: Enter a date from 1900-01-01 to 2999-12-31.",
+            "12",
+            id="last-date",
+        ),
         pytest.param(
             {"submitted_after": "2026-03-01", "submitted_before": "2026-02-01"},
             "First submitted until</a>: This date is before",
@@ -278,6 +284,8 @@ def test_every_number_is_the_size_of_the_list_it_links_to(client, rf, world):
         pytest.param({"task": "x" * 5000}, id="long-task"),
         pytest.param({"submitted_after": "0000-00-00"}, id="zero-date"),
         pytest.param({"submitted_before": "99999-12-31"}, id="far-date"),
+        pytest.param({"submitted_before": "9999-12-31"}, id="last-date"),
+        pytest.param({"submitted_after": "0001-01-01", "submitted_before": "0001-01-01"}, id="first-date"),
         pytest.param({"submitted_after": "2026-01-01'; DROP TABLE reviews_project; --"}, id="quote"),
     ],
 )
