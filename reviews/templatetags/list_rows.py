@@ -14,16 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from functools import lru_cache
-from html import escape as _escape
 from typing import Any
 
 from django import template
 from django.db.models import Model
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString
 from django.utils.timezone import is_aware, localtime
 from django.utils.translation import get_language
 
+from reviews.templatetags.escaping import text as _e
 from reviews.templatetags.review_tags import object_url, status_badge
 
 register = template.Library()
@@ -45,17 +44,6 @@ def _minute(value: datetime) -> str:
     """`{{ value|date:"Y-m-d H:i" }}`."""
     value = _local(value)
     return f"{_day(value)} {value.hour:02d}:{value.minute:02d}"
-
-
-def _e(value: Any) -> str:
-    """`conditional_escape(value)` as text; plain strings and integers (most of a row's values)
-    without its checks and SafeString (Django's escape is html.escape of the text)."""
-    kind = type(value)
-    if kind is str:
-        return _escape(value)
-    if kind is int:
-        return str(value)
-    return str(conditional_escape(value))
 
 
 @lru_cache(maxsize=32)

@@ -13,26 +13,15 @@ on the row, computed for this request.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from html import escape as _escape
 from typing import Any
 
 from django import template
 from django.template.defaultfilters import join, linebreaksbr, truncatechars
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString
 
+from reviews.templatetags.escaping import text as _e
+
 register = template.Library()
-
-
-def _e(value: Any) -> str:
-    """`conditional_escape(value)` as text; plain strings and integers (most of a row's values)
-    without its checks and SafeString (Django's escape is html.escape of the text)."""
-    kind = type(value)
-    if kind is str:
-        return _escape(value)
-    if kind is int:
-        return str(value)
-    return str(conditional_escape(value))
 
 
 def _errors(errors: Iterable[Any]) -> str:

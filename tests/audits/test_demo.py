@@ -29,8 +29,8 @@ def built(tmp_path_factory):
     return demo.build_demo_sets(tmp_path_factory.mktemp("demo"))
 
 
-@pytest.fixture(scope="module")
-def report(built):
+def _audit(built):
+    """The audits of a demo build, as `manage.py audit` runs them."""
     return audit_paths(
         synthetic=built["synthetic"],
         reference=built["reference"],
@@ -39,6 +39,11 @@ def report(built):
         reference_metadata=built["reference_metadata"],
         manifest=built["manifest"],
     )
+
+
+@pytest.fixture(scope="module")
+def report(built):
+    return _audit(built)
 
 
 def _rows(path) -> list[dict[str, str]]:
@@ -208,14 +213,7 @@ def test_the_clean_build_passes_every_audit(tmp_path):
     problems, labelled, listed, balanced like the reference and enough of it for the fidelity
     audit to find the reference covered."""
     built = demo.build_demo_sets(tmp_path, clean=True)
-    report = audit_paths(
-        synthetic=built["synthetic"],
-        reference=built["reference"],
-        holdout=built["holdout"],
-        metadata=built["synthetic_metadata"],
-        reference_metadata=built["reference_metadata"],
-        manifest=built["manifest"],
-    )
+    report = _audit(built)
     assert report["rejected"] == []
     assert {audit: result["status"] for audit, result in report["results"].items()} == dict.fromkeys(
         AUDIT_NAMES, "pass"
