@@ -58,6 +58,8 @@ RAW_VALUES: dict[str, str] = {
     "negative": "-1",
     "huge": str(2**63),
     "float": "1.5e308",
+    "infinite": "1e999",
+    "nan": "NaN",
     "word": "abc",
     "nul": "a%00b",
     "surrogate": "%ED%A0%80",  # a lone surrogate, UTF-8 encoded (Django reads it as U+FFFD, as other bad bytes)
@@ -66,8 +68,14 @@ RAW_VALUES: dict[str, str] = {
     "last-date": "9999-12-31",  # valid, but a day or a time zone more overflows
     "first-date": "0001-01-01",
 }
-# A form's fields one at a time: fewer values (a form decodes bytes that are not UTF-8 as U+FFFD).
-POST_VALUES = ("huge", "negative", "word", "nul", "overlong", "bad-date", "last-date", "first-date")
+# A form's fields one at a time: fewer values (a form decodes bytes that are not UTF-8 as U+FFFD, and
+# Django's number and date fields refuse NaN and impossible dates alike).
+POST_VALUES = ("huge", "negative", "infinite", "word", "nul", "overlong", "last-date", "first-date")
+# One field at a time with the others valid: the values that pass a field's own cleaning and
+# reach the services (numbers past any database integer, the last day, NUL, the longest text).
+ONE_FIELD_VALUES = ("huge", "last-date", "nul", "overlong")
+# A page's parameters, all at once (the API's get every value).
+GET_VALUES = ("negative", "huge", "infinite", "word", "nul", "surrogate", "overlong", "bad-date", "last-date")
 # The parameters lists and filters commonly read, probed on every GET besides the form fields found.
 COMMON_PARAMS = ("page", "per_page", "page_size", "sort", "order", "q", "status", "next", "limit", "offset", "cursor")
 
@@ -196,8 +204,8 @@ def test_no_page_answers_500_to_hostile_input(world, name):
                 names = _param_names(_body(page)) if page.status_code == 200 else []
                 transaction.set_rollback(True)
             params = sorted(set(names) | set(COMMON_PARAMS))
-            for label, value in RAW_VALUES.items():
-                found = _page_request(client, "GET", url, _encode([(n, value) for n in params]))
+            for label in GET_VALUES:
+                found = _page_request(client, "GET", url, _encode([(n, RAW_VALUES[label]) for n in params]))
                 problems += [f"GET {url}?<every parameter>={label} as {role} ({variant}): {p}" for p in found]
             found = _page_request(client, "GET", url, _encode([(n, v) for n in params for v in ("1", "abc", "-1")]))
             problems += [f"GET {url} with each parameter repeated as {role} ({variant}): {p}" for p in found]
@@ -207,9 +215,12 @@ def test_no_page_answers_500_to_hostile_input(world, name):
         for role in _let_in(row.post, variant):
             client = _page_client(world.users[role])
             fields = sorted({n for n, _ in data}) or ["value"]
-            for field in fields:
+            for label in POST_VALUES:  # every field at once (a field's own cleaning)
+                found = _page_request(client, "POST", url, form=_encode([(f, RAW_VALUES[label]) for f in fields]))
+                problems += [f"POST {url} <every field>={label} as {role} ({variant}): {p}" for p in found]
+            for field in fields:  # one field, the rest valid (what the services are handed)
                 kept = [(n, v) for n, v in data if n != field]
-                for label in POST_VALUES:
+                for label in ONE_FIELD_VALUES:
                     found = _page_request(client, "POST", url, form=_encode([*kept, (field, RAW_VALUES[label])]))
                     problems += [f"POST {url} {field}={label} as {role} ({variant}): {p}" for p in found]
                 found = _page_request(client, "POST", url, form=_encode([*kept, (field, "1"), (field, "abc")]))
@@ -238,6 +249,9 @@ JSON_VALUES: dict[str, Any] = {
     "list": [1, "a", None],
     "object": {"a": {"b": []}},
     "bool": True,
+    "nan": float("nan"),  # Python's json reads NaN and Infinity; PostgreSQL's jsonb refuses them
+    "infinity": float("inf"),
+    "deep-value": [[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]],
 }
 BAD_BODIES: dict[str, tuple[bytes, str]] = {
     "not-json": (b"{not json", "application/json"),
