@@ -285,6 +285,18 @@ def _manifest_entry(raw: dict[str, Any], where: str) -> dict[str, Any]:
     return entry
 
 
+def _unstorable(value: Any) -> bool:
+    """A NUL or a lone surrogate in a string or key, at any depth: JSON escapes can write both, and
+    neither UTF-8 nor PostgreSQL text holds them (a manifest's names are kept in the set's notes)."""
+    if isinstance(value, str):
+        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(item) for item in value)
+    return False
+
+
 def parse_manifest(text: str, filename: str) -> list[dict[str, Any]]:
     """Entries of a generation manifest, CSV or JSON ({"images": [...]} or a list of objects).
 
@@ -316,6 +328,11 @@ def parse_manifest(text: str, filename: str) -> list[dict[str, Any]]:
         for position, raw in enumerate(data, start=1):
             if not isinstance(raw, dict):
                 raise ValueError(f"manifest entry {position} is not an object")
+            if _unstorable(raw):
+                raise ValueError(
+                    f"manifest entry {position} holds a NUL character or an unpaired surrogate (\\u0000,"
+                    " \\ud800-\\udfff), which a file name or note cannot hold: write it as plain UTF-8 text"
+                )
             entries.append(_manifest_entry(raw, f"entry {position}"))
         return entries
 

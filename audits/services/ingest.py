@@ -491,9 +491,9 @@ class _LocalFile(File):  # type: ignore[type-arg]
 
 
 def _storable(value: Any) -> Any:
-    """JSON PostgreSQL can store: no NUL characters in strings or keys."""
+    """JSON PostgreSQL can store: no NUL characters and no unpaired surrogates (as "?") in strings or keys."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, dict):
         return {_storable(str(key)): _storable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

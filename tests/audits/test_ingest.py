@@ -8,6 +8,7 @@ megabytes where the expansion would have cost a gigabyte.
 
 from __future__ import annotations
 
+import json
 import resource
 import struct
 import tracemalloc
@@ -29,7 +30,7 @@ from django.utils import timezone
 from audits.enums import RunStatus, SetRole, SetStatus
 from audits.models import AuditRun, ImageFile, ImageSet
 from audits.services import runs
-from audits.services.ingest import WORKERS_UNREACHABLE, image_set_ingest, ingest_claim, reconcile_ingests
+from audits.services.ingest import WORKERS_UNREACHABLE, _storable, image_set_ingest, ingest_claim, reconcile_ingests
 from audits.services.uploads import image_set_upload
 from tests.audits.images import dicom_source
 from tests.audits.test_archives import many_member_zip
@@ -292,3 +293,11 @@ def test_asking_for_a_run_while_the_synthetic_set_is_read_says_so(client, projec
         response.content.decode()
     )
     assert not AuditRun.objects.exists()
+
+
+def test_notes_are_kept_in_text_the_database_holds() -> None:
+    """A header or side file may carry a NUL or an unpaired surrogate (JSON escapes write both):
+    the set's notes drop the NUL and write the surrogate as "?", rather than fail the whole set."""
+    kept = _storable({"name a\ud800": ["x\x00y", "\udfff", 3, None]})
+    assert kept == {"name a?": ["xy", "?", 3, None]}
+    assert json.dumps(kept, ensure_ascii=False).encode("utf-8")  # storable as UTF-8 text

@@ -551,6 +551,10 @@ def test_a_file_over_the_streaming_cap_is_named_in_the_error(owner_client, proje
     [
         ("metadata", "meta.csv", b"file,sex\nct.dcm,F,extra\n", "synthetic", "line 2: expected 2 fields"),
         ("manifest", "manifest.json", b'{"images": 3}', "synthetic", "must be a list"),
+        # text no database column holds, written as JSON escapes (the bytes themselves are plain)
+        ("manifest", "manifest.json", rb'[{"file": "a\u0000b.dcm", "seed": 1}]', "synthetic", "entry 1 holds"),
+        ("manifest", "manifest.json", rb'[{"file": "ct.dcm"}, {"file": "a\ud800.dcm"}]', "synthetic", "entry 2 holds"),
+        ("manifest", "manifest.json", rb'[{"file": "ct.dcm", "no\u0000te": "x"}]', "synthetic", "entry 1 holds"),
         ("manifest", "manifest.csv", b"file,generator,version,seed\nct.dcm,gan,1,7\n", "holdout", "synthetic set only"),
         (
             "value_map",
