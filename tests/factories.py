@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import factory
 from factory.django import DjangoModelFactory
 
@@ -11,6 +13,21 @@ from reviews.selectors import guideline_version_current
 from reviews.services.catalogue import catalogue_load
 
 PASSWORD = "correct-horse-battery"
+
+
+def project_fields(**changes: Any) -> dict[str, Any]:
+    """A valid project form or API body (a revised title), with `changes` on top."""
+    return {
+        "title": "Synthetic chest X-rays, revised",
+        "summary": "A diffusion model generates chest radiographs.",
+        "synthesis_task": "augmentation",
+        "modalities": ["XR"],
+        "generator_family": "diffusion",
+        "intended_use": "Training data for a classifier.",
+        "prohibited_uses": "Diagnosis.",
+        "data_sources": "CheXpert, accessed 2025-01-10.",
+        **changes,
+    }
 
 
 class UserFactory(DjangoModelFactory):

@@ -18,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from reviews.models import Project
 from tests.api.matrix import Op, V, World, per_role, pk_param
+from tests.factories import project_fields
 
 READERS = per_role(401, 200, 404, 404, 200, assigned=V(404, 200))
 SIGNED_IN = per_role(401, 200, 200, 200, 200)
@@ -29,16 +30,7 @@ def changers(done: int) -> dict[str, Any]:
 
 
 def project_body(w: World, p: Project) -> dict[str, Any]:
-    return {
-        "title": "Synthetic chest X-rays, revised",
-        "summary": "A diffusion model generates chest radiographs.",
-        "synthesis_task": "augmentation",
-        "modalities": ["XR"],
-        "generator_family": "diffusion",
-        "intended_use": "Training data for a classifier.",
-        "prohibited_uses": "Diagnosis.",
-        "data_sources": "CheXpert, accessed 2025-01-10.",
-    }
+    return project_fields()
 
 
 def _answer(w: World, p: Project) -> dict[str, Any]:

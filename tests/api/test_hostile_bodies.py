@@ -9,20 +9,7 @@ import pytest
 
 from reviews.models import Answer, Project
 from tests.api.client import api_client
-
-
-def _project_body(**changes):
-    body = {
-        "title": "Synthetic chest X-rays",
-        "summary": "A diffusion model generates chest radiographs.",
-        "synthesis_task": "augmentation",
-        "modalities": ["XR"],
-        "generator_family": "diffusion",
-        "intended_use": "Training data for a classifier.",
-        "prohibited_uses": "Diagnosis.",
-        "data_sources": "CheXpert, accessed 2025-01-10.",
-    }
-    return {**body, **changes}
+from tests.factories import project_fields
 
 
 def _send(client, method, url, raw: bytes):
@@ -57,7 +44,7 @@ def test_a_lone_surrogate_in_a_choice_is_named_in_the_answer(researcher, field):
     """DRF's message quotes the refused choice; with a lone surrogate in it the answer could not
     be encoded and was a 500. It is written as an escape instead."""
     client = api_client(researcher)
-    raw = json.dumps(_project_body(**{field: "\ud800"})).encode()  # "\\ud800": valid JSON, not valid UTF-8 text
+    raw = json.dumps(project_fields(**{field: "\ud800"})).encode()  # "\\ud800": valid JSON, not valid UTF-8 text
     response = _send(client, "POST", "/api/v1/projects/", raw)
     assert response.status_code == 400
     body = response.json()

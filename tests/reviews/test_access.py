@@ -60,7 +60,14 @@ from reviews.services.catalogue import catalogue_load
 from reviews.services.projects import answer_save, project_submit
 from reviews.services.review import VerdictInput, round_review_save
 from reviews.validators import validate_evidence_file
-from tests.factories import PASSWORD, AdminFactory, ProjectFactory, ResearcherFactory, ReviewerFactory
+from tests.factories import (
+    PASSWORD,
+    AdminFactory,
+    ProjectFactory,
+    ResearcherFactory,
+    ReviewerFactory,
+    project_fields,
+)
 
 ROLES = ("anonymous", "owner", "other", "reviewer", "invited", "assigned", "admin")
 OUTSIDERS = ("anonymous", "other", "reviewer")  # may see nothing of the owner's projects
@@ -317,20 +324,6 @@ def build_world(
 # The table
 
 
-def _project_data(**changes: Any) -> dict[str, Any]:
-    data = {
-        "title": "Synthetic chest X-rays, revised",
-        "summary": "A diffusion model generates chest radiographs.",
-        "synthesis_task": "augmentation",
-        "modalities": ["XR"],
-        "generator_family": "diffusion",
-        "intended_use": "Training data for a classifier.",
-        "prohibited_uses": "Diagnosis.",
-        "data_sources": "CheXpert, accessed 2025-01-10.",
-    }
-    return {**data, **changes}
-
-
 def _no_kwargs(w: World, p: Project) -> dict[str, Any]:
     return {}
 
@@ -425,7 +418,7 @@ TABLE: dict[str, Row] = {
     "project-new": Row(
         get=per_role(LOGIN, 200, 200, 403, 403),
         post=per_role(LOGIN, 302, 302, 403, 403),
-        data=lambda w: _project_data(),
+        data=lambda w: project_fields(),
     ),
     # An invited reviewer is sent to the invitation, to answer it before seeing any material.
     "project-detail": _owner_row(
@@ -435,7 +428,7 @@ TABLE: dict[str, Row] = {
         get=per_role(LOGIN, V(200, 403), 404, 404, 403, assigned=V(404, 403)),
         post=per_role(LOGIN, V(302, 403), 404, 404, 403, assigned=V(404, 403)),
         kwargs=_pk,
-        data=lambda w: _project_data(),
+        data=lambda w: project_fields(),
     ),
     "project-checklist": _owner_row(get=per_role(LOGIN, 200, 404, 404, 200, assigned=V(404, 200)), kwargs=_pk),
     "answer-edit": _owner_row(
