@@ -7,8 +7,10 @@ middle of a long audit step does (a warm shutdown waits for the step to end).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -52,13 +54,21 @@ def _project(tmp_path: Path, *, busy: bool) -> Path:
 
 def _run(project: Path) -> tuple[subprocess.CompletedProcess[str], float, list[str]]:
     started = time.monotonic()
-    done = subprocess.run(
+    process = subprocess.Popen(
         ["bash", str(project / "bin" / "dev")],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
         env={**os.environ, "WORKER_GRACE": "1"},
+        start_new_session=True,  # its own process group: nothing of it outlives the test
     )
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     signals = (project / "signals").read_text().split() if (project / "signals").exists() else []
     return done, time.monotonic() - started, signals
 
