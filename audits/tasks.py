@@ -158,7 +158,7 @@ def merge_run(*, run_id: int, attempt: int) -> None:
     runs.run_succeed(run=run, results=results)
 
 
-@shared_task(name="audits.sweep_storage", **_RETRY)
+@shared_task(name="audits.sweep_storage", **_RETRY, **_LIMITS)
 def sweep_storage() -> dict[str, int]:
     """Beat, daily: delete the private files no row needs any more (config.storage.sweep_all)."""
     return sweep_all(older_than=settings.PRIVATE_SWEEP_GRACE_HOURS * 3600)

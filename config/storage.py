@@ -238,7 +238,10 @@ def copy(source: str, target: str) -> str:
 
 
 def stored_objects(prefix: str) -> Iterator[tuple[str, float]]:
-    """(name, time of its last change as a POSIX timestamp) of every stored object under the folder `prefix`."""
+    """(name, time of its last change as a POSIX timestamp) of every stored object under the folder `prefix`.
+
+    On the filesystem the later of the content's and the inode's change: a file moved into place
+    by a rename (an API upload staged into a set) keeps its content's old time, not its inode's."""
     storage = private_storage()
     folder = prefix.strip("/")
     if is_local(storage):
@@ -246,30 +249,39 @@ def stored_objects(prefix: str) -> Iterator[tuple[str, float]]:
         for path in root.rglob("*") if root.is_dir() else ():
             with suppress(FileNotFoundError):  # deleted meanwhile
                 if path.is_file():
-                    yield path.relative_to(base).as_posix(), path.stat().st_mtime
+                    status = path.stat()
+                    yield path.relative_to(base).as_posix(), max(status.st_mtime, status.st_ctime)
         return
-    location = storage.location.strip("/")  # type: ignore[attr-defined]  # AWS_LOCATION, kept off the names
-    for obj in storage.bucket.objects.filter(Prefix=storage._normalize_name(folder + "/")):  # type: ignore[attr-defined]
-        yield (obj.key[len(location) + 1 :] if location else obj.key), obj.last_modified.timestamp()
+    keys = storage._normalize_name(folder + "/")  # type: ignore[attr-defined]  # under AWS_LOCATION, if any
+    for obj in storage.bucket.objects.filter(Prefix=keys):  # type: ignore[attr-defined]
+        yield f"{folder}/{obj.key[len(keys) :]}", obj.last_modified.timestamp()
 
 
-def sweep(prefix: str, needed: Callable[[list[str]], set[str]], *, older_than: float) -> list[str]:
+def sweep(prefix: str, needed: Callable[[list[str]], set[str]], *, older_than: float) -> int:
     """Delete the objects under the folder `prefix` unchanged for `older_than` seconds that `needed`
-    (given a batch of names, the ones a row still refers to) does not keep; the names deleted.
+    (given a batch of names, the ones a row still refers to) does not keep; how many were deleted.
 
     For files whose delete failed when their row went (a store that was down, a bulk delete of
     rows): no row names them, so nothing else would ever remove them. The age spares what is being
     written now, before the row that will name it commits."""
     storage = private_storage()
-    cutoff = time.time() - older_than
-    deleted: list[str] = []
+    local = is_local(storage)
+    cutoff = _now() - older_than
+    deleted = 0
+    emptied: set[Path] = set()
 
     def settle(batch: list[str]) -> None:
+        nonlocal deleted
         keep = needed(batch)
         for name in batch:
             if name not in keep:
                 storage.delete(name)
-                deleted.append(name)
+                deleted += 1
+                if local:
+                    emptied.add(Path(storage.path(name)).parent)
+                else:  # this host's copy goes too (`local_path`'s cache)
+                    with suppress(OSError, ValueError):
+                        _cache_path(name).unlink()
 
     batch: list[str] = []
     for name, changed in stored_objects(prefix):  # in batches: a bucket may hold millions of names
@@ -280,12 +292,18 @@ def sweep(prefix: str, needed: Callable[[list[str]], set[str]], *, older_than: f
             batch = []
     if batch:
         settle(batch)
-    if is_local(storage) and deleted:  # the folders left empty
-        root = Path(storage.path(prefix.strip("/")))
-        for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-            with suppress(OSError):
+    root = Path(storage.path(prefix.strip("/"))) if local else None
+    for folder in sorted(emptied, key=lambda p: len(p.parts), reverse=True):  # the folders left empty,
+        while root is not None and folder != root and root in folder.parents:  # never the app's own
+            try:
                 folder.rmdir()  # only when empty
+            except OSError:
+                break
+            folder = folder.parent
     return deleted
+
+
+_now = time.time  # the sweep's clock (a test moves it on)
 
 
 # Folder -> which of a batch of its names a row still needs; each app registers the folders it
@@ -301,10 +319,9 @@ def sweep_all(*, older_than: float) -> dict[str, int]:
     """`sweep` every registered folder; the number of objects deleted in each (logged when any)."""
     counts = {}
     for prefix, needed in sorted(SWEEPS.items()):
-        deleted = sweep(prefix, needed, older_than=older_than)
-        counts[prefix] = len(deleted)
-        if deleted:
-            log.warning("private storage: %s objects under %s/ no row needed were deleted", len(deleted), prefix)
+        counts[prefix] = sweep(prefix, needed, older_than=older_than)
+        if counts[prefix]:
+            log.warning("private storage: %s objects under %s/ no row needed were deleted", counts[prefix], prefix)
     return counts
 
 

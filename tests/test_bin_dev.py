@@ -31,13 +31,14 @@ def record(name, leave):
     return handler
 signal.signal(signal.SIGTERM, record("TERM", not {busy}))
 signal.signal(signal.SIGQUIT, record("QUIT", True))
+open("ready", "w").close()  # its signals are handled from here on
 while True:
     time.sleep(0.05)
 """
 
 SERVER = """#!/usr/bin/env bash
-# stand-in for the web server: up for a moment, then stopped (as by Ctrl-C)
-sleep 0.5
+# stand-in for the web server: up until the worker is (at most 20 s), then stopped (as by Ctrl-C)
+for _ in $(seq 200); do [ -e ready ] && break; sleep 0.1; done
 """
 
 
@@ -85,3 +86,16 @@ def test_a_busy_worker_gets_its_grace_then_is_stopped_cold_instead_of_hanging(tm
     assert signals == ["TERM", "QUIT"]  # warm first, cold once the grace (1 s here) is over
     assert "The worker is still busy after 1 s: stopping it now" in done.stdout
     assert 1 <= seconds < 10
+
+
+def test_a_grace_that_is_not_a_whole_number_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    project = _project(tmp_path, busy=False)
+    done = subprocess.run(
+        ["bash", str(project / "bin" / "dev")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "WORKER_GRACE": "1.5"},
+    )
+    assert done.returncode == 2 and "WORKER_GRACE must be a whole number of seconds" in done.stderr
+    assert not (project / "ready").exists()  # no worker was started

@@ -37,5 +37,9 @@ def uploads_needed(names: list[str]) -> set[str]:
 
 
 def images_needed(names: list[str]) -> set[str]:
-    """`images/<set id>/<random>`: the images an image file row names."""
-    return set(ImageFile.objects.filter(stored__in=names).values_list("stored", flat=True))
+    """`images/<set id>/<random>`: the images an image file row names, and every image of a set still
+    being read (its rows are written at the end of the ingest, however long it takes)."""
+    ids = {owner for owner in map(_owner_id, names) if owner is not None}
+    reading = set(ImageSet.objects.filter(pk__in=ids, status=SetStatus.INGESTING).values_list("pk", flat=True))
+    named = set(ImageFile.objects.filter(stored__in=names).values_list("stored", flat=True))
+    return {name for name in names if name in named or _owner_id(name) in reading}

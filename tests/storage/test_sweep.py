@@ -26,6 +26,7 @@ from api.services.uploads import upload_start
 from audits.enums import ChunkKind, RunStatus, SetStatus
 from audits.models import AuditChunk, AuditRun, ImageFile, ImageSet
 from audits.services import runs
+from config import storage as config_storage
 from config.storage import private_storage, private_storage_settings, sweep_all, write_atomic
 from reviews.models import EvidenceFile
 from tests.audits.test_runs_search import _run
@@ -53,12 +54,15 @@ def folder(settings: Any, tmp_path: Path) -> Path:
         field.storage = storage  # type: ignore[union-attr]
 
 
-def _age(root: Path, *, days: float = 2) -> None:
-    """Every file under the folder last changed `days` ago."""
-    then = time.time() - days * DAY
-    for path in root.rglob("*"):
-        if path.is_file():
-            os.utime(path, (then, then))
+@pytest.fixture
+def later(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Move the sweep's clock on by `days` (a file's own times cannot be set back: a rename or
+    `os.utime` sets its inode's change time to now, which the sweep also reads)."""
+
+    def move(days: float = 2) -> None:
+        monkeypatch.setattr(config_storage, "_now", lambda: time.time() + days * DAY)
+
+    return move
 
 
 def _names(root: Path) -> set[str]:
@@ -80,6 +84,7 @@ def _world(project, researcher, tmp_path: Path) -> dict[str, Any]:
         project=project, role=ready.role, status=SetStatus.INGESTING, uploaded_by=researcher, is_current=False
     )
     staged_live = write_atomic(f"uploads/{reading.pk}/{'b' * 32}", b"staged, being read")
+    image_in_reading = write_atomic(f"images/{reading.pk}/{'9' * 32}", b"read, its row not written yet")
     stray_image = write_atomic(f"images/{ready.pk}/{'c' * 32}", b"an image no row names")
     dropped_name = attach_evidence(project, "dropped.txt", b"evidence whose row went in bulk").file.name
     EvidenceFile.objects.filter(file=dropped_name).delete()  # a bulk delete: no file is deleted with it
@@ -104,6 +109,7 @@ def _world(project, researcher, tmp_path: Path) -> dict[str, Any]:
         "kept": {
             live_artifact,
             staged_live,
+            image_in_reading,
             kept_evidence,
             open_upload.stored_name,
             *ImageFile.objects.exclude(stored="").values_list("stored", flat=True),
@@ -111,7 +117,9 @@ def _world(project, researcher, tmp_path: Path) -> dict[str, Any]:
     }
 
 
-def test_old_files_no_row_needs_are_deleted_and_the_rest_stays(folder, client, project, researcher, items, tmp_path):
+def test_old_files_no_row_needs_are_deleted_and_the_rest_stays(
+    folder, later, client, project, researcher, items, tmp_path
+):
     world = _world(project, researcher, tmp_path)
     (folder / "letters").mkdir()
     (folder / "letters" / "unknown.pdf").write_bytes(b"a folder no app registered")
@@ -121,7 +129,7 @@ def test_old_files_no_row_needs_are_deleted_and_the_rest_stays(folder, client, p
     assert sum(sweep_all(older_than=DAY).values()) == 0  # everything is new: nothing is touched
     assert _names(folder) == before
 
-    _age(folder)
+    later(days=2)
     counts = sweep_all(older_than=DAY)
     assert _names(folder) == before - world["deleted"]
     by_folder = {folder: sum(name.startswith(f"{folder}/") for name in world["deleted"]) for folder in counts}
@@ -136,16 +144,21 @@ def test_old_files_no_row_needs_are_deleted_and_the_rest_stays(folder, client, p
     assert b"".join(client.get(url).streaming_content) == b"kept"
 
 
-def test_a_file_written_within_the_grace_is_spared_though_no_row_names_it_yet(folder, project, researcher, items):
-    _age(folder)
+def test_a_file_written_within_the_grace_is_spared_though_no_row_names_it_yet(folder, later, project, items):
     staged = write_atomic("uploads/999999/" + "e" * 32, b"an upload whose set row has not committed yet")
+    moved = folder / "uploads" / "999999" / ("f" * 32)  # moved into place by a rename: an old content time
+    (folder / "elsewhere").write_bytes(b"an API upload's bytes, received two days ago")
+    os.utime(folder / "elsewhere", (time.time() - 2 * DAY, time.time() - 2 * DAY))
+    os.rename(folder / "elsewhere", moved)
     assert sweep_all(older_than=DAY)["uploads"] == 0
-    assert private_storage().exists(staged)
+    assert private_storage().exists(staged) and moved.exists()
+    later(days=2)
+    assert sweep_all(older_than=DAY)["uploads"] == 2  # no row ever came for them
 
 
-def test_the_command_sweeps_and_refuses_a_grace_under_an_hour(folder, project, researcher, items, capsys):
+def test_the_command_sweeps_and_refuses_a_grace_under_an_hour(folder, later, project, researcher, items, capsys):
     stray = write_atomic("images/999999/" + "f" * 32, b"an image of a deleted set")
-    _age(folder)
+    later(days=2)
     with pytest.raises(SystemExit):
         call_command("sweep_storage", older_than_hours=0.5)
     assert private_storage().exists(stray)
@@ -163,10 +176,10 @@ def test_the_sweep_on_object_storage(s3, project, researcher, items, tmp_path):
     assert set(s3.keys()) == before - world["deleted"]
 
 
-def test_the_sweep_goes_through_a_folder_of_many_files_in_batches(folder, project, researcher, items):
+def test_the_sweep_goes_through_a_folder_of_many_files_in_batches(folder, later, project, researcher, items):
     orphan = write_atomic("evidence/" + "0" * 32, b"no row names it")
     strays = [write_atomic(f"images/999999/{i:032x}", b"x") for i in range(1005)]  # past one batch of 1000
-    _age(folder)
+    later(days=2)
     counts = sweep_all(older_than=DAY)
     assert counts["images"] == len(strays) and counts["evidence"] == 1
     assert not any(private_storage().exists(name) for name in [*strays, orphan])

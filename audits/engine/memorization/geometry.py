@@ -242,7 +242,7 @@ def transform_candidates(
                     open_rows = np.flatnonzero(open_pairs[:, cols].any(axis=1))
                     if open_rows.size == 0:
                         continue
-                    corr = q_rows[open_rows] @ ref_thumbs[v_index, cols].T
+                    corr = _rows_product(q_rows[open_rows], ref_thumbs[v_index, cols])
                     held = top[open_rows, cols]
                     better = corr > held
                     if allowed is not None:
@@ -306,6 +306,21 @@ def _bound_rows(rows: np.ndarray, basis: np.ndarray) -> np.ndarray:
         out[start : start + 4096, :-1] = low
         out[start : start + 4096, -1] = np.sqrt(np.einsum("ij,ij->i", rest, rest))
     return out.reshape(*rows.shape[:-1], basis.shape[1] + 1)
+
+
+MIN_PRODUCT_ROWS = 8
+
+
+def _rows_product(rows: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """rows @ references.T, each row's values the same however many rows are multiplied together.
+
+    OpenBLAS multiplies one or two rows by other kernels (a matrix-vector path among them), whose
+    float32 sums differ in the last bits from those of three or more; which rows a tile leaves open
+    depends on the block of queries, so a few rows are padded with copies of the first."""
+    if len(rows) >= MIN_PRODUCT_ROWS:
+        return rows @ references.T
+    padded = np.concatenate([rows, np.repeat(rows[:1], MIN_PRODUCT_ROWS - len(rows), axis=0)])
+    return (padded @ references.T)[: len(rows)]
 
 
 def _kth_largest(top: np.ndarray, kk: int) -> np.ndarray:

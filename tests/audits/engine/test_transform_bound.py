@@ -147,3 +147,18 @@ def test_a_bound_that_rules_out_too_much_is_caught(real: dict, monkeypatch: pyte
     monkeypatch.setattr(geometry, "BOUND_SLACK", -0.05 / 24**2)  # per value of a 24 x 24 thumbnail
     with pytest.raises(AssertionError):
         _same(_search(real["queries"], real["reference"], 10), full)
+
+
+def test_a_rows_products_do_not_depend_on_how_many_rows_are_open_together():
+    """One or two open rows are multiplied as many rows are (the worker's one BLAS thread), so the
+    candidates do not depend on the block of queries a row is searched in."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((64, 576)).astype(np.float32)
+    references = rng.standard_normal((512, 576)).astype(np.float32)
+    with threadpool_limits(1):
+        together = rows @ references.T
+        for start, count in ((0, 1), (9, 1), (20, 2), (30, 3), (40, 12)):
+            alone = geometry._rows_product(rows[start : start + count], references)
+            assert np.array_equal(alone, together[start : start + count])
