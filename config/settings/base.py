@@ -161,6 +161,10 @@ FILE_UPLOAD_HANDLERS = [
 # memory stays bounded), and its bytes stay within REQUEST_LIMITS and UPLOAD_LIMITS.
 IMAGESET_UPLOAD_MAX_LOOSE_FILES = 500
 DATA_UPLOAD_MAX_NUMBER_FILES = IMAGESET_UPLOAD_MAX_LOOSE_FILES + 3
+# Only the image-set uploads may carry that many: every other view is refused past Django's own
+# default of 10 files while the body is parsed (reviews.uploads.CappedUploadHandler, by view name).
+UPLOAD_FILE_COUNTS = {"imageset-upload": DATA_UPLOAD_MAX_NUMBER_FILES}
+UPLOAD_FILE_COUNT_DEFAULT = 10
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 500
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -440,6 +444,7 @@ CELERY_BEAT_SCHEDULE["api-expire-uploads"] = {"task": "api.expire_uploads", "sch
 REQUEST_LIMITS["api:upload"] = API_UPLOAD_CHUNK_MAX_BYTES
 REQUEST_LIMITS["api:image-sets"] = REQUEST_LIMITS["imageset-upload"]
 UPLOAD_LIMITS["api:image-sets"] = IMAGE_UPLOAD_MAX_BYTES
+UPLOAD_FILE_COUNTS["api:image-sets"] = DATA_UPLOAD_MAX_NUMBER_FILES
 UPLOAD_PERMISSIONS["api:upload"] = "reviews.change_project"
 UPLOAD_PERMISSIONS["api:image-sets"] = "reviews.change_project"
 # An evidence file through the API: one file, with the page's per-file cap (UPLOAD_LIMITS' default).
