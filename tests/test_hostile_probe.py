@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import traceback
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -139,6 +140,18 @@ def _problems(response: Any, body: bytes, changed: bool) -> list[str]:
 
 # ---------------------------------------------------------------------------------------
 # Pages
+
+
+def _sent(send: Callable[..., Any], *args: Any, **kwargs: Any) -> list[str]:
+    """The problems of one request, `send(*args, **kwargs)`, rolled back whatever it did."""
+    with transaction.atomic():
+        try:
+            response = send(*args, **kwargs)
+            found = _problems(response, _body(response), False)
+        except Exception as error:  # noqa: BLE001 (the error is the finding)
+            found = [_where(error)]
+        transaction.set_rollback(True)
+    return found
 
 
 def _page_client(user: Any) -> Client:
@@ -394,13 +407,7 @@ def test_no_page_answers_500_to_hostile_headers(world, label):
         url = reverse(name, kwargs=row.kwargs(world, world.projects["draft"]))
         role = _let_in(row.get, "draft")[0]
         client = _page_client(world.users[role])
-        with transaction.atomic():
-            try:
-                response = client.get(url, headers=HOSTILE_HEADERS[label])
-                found = _problems(response, _body(response), False)
-            except Exception as error:  # noqa: BLE001 (the error is the finding)
-                found = [_where(error)]
-            transaction.set_rollback(True)
+        found = _sent(client.get, url, headers=HOSTILE_HEADERS[label])
         problems += [f"GET {url} as {role} with {label}: {p}" for p in found]
     assert not problems, "\n".join(problems)
 
@@ -483,13 +490,7 @@ def test_no_upload_answers_500_to_hostile_files(aw, target):
             kwargs = {"pk": project.pk, "code": w.item_code} if where == "answer-edit" else {"pk": project.pk}
             url = reverse(where, kwargs=kwargs)
             client = _page_client(w.owner)
-            with transaction.atomic():
-                try:
-                    response = client.generic("POST", url, body, content_type=content_type)
-                    found = _problems(response, _body(response), False)
-                except Exception as error:  # noqa: BLE001 (the error is the finding)
-                    found = [_where(error)]
-                transaction.set_rollback(True)
+            found = _sent(client.generic, "POST", url, body, content_type=content_type)
         problems += [f"{target} {label}: {p}" for p in found]
     assert not problems, "\n".join(problems)
 
