@@ -410,7 +410,9 @@ def _finished_summaries(run: AuditRun) -> list[AuditSummary]:
             setattr(annotated, name, value)
         found = [(a.audit, a.status, a.summary) for a in _summaries(annotated, with_sentences=True).audits]
         if len(_FINISHED) >= _FINISHED_MAX:
-            _FINISHED.pop(next(iter(_FINISHED), None), None)  # the oldest entry (another thread may have)
+            oldest = next(iter(_FINISHED), None)  # another thread may have taken it already
+            if oldest is not None:
+                _FINISHED.pop(oldest, None)
         _FINISHED[key] = found
     return [
         AuditSummary(
