@@ -5,13 +5,16 @@ Each step is one service call, as a user's click would be; tests assert on what 
 
 from __future__ import annotations
 
+from django.core.files.uploadedfile import SimpleUploadedFile
+
 from reviews.enums import AnswerStatus, ExpertiseKind, Meaning, Verdict
-from reviews.models import GuidelineItem, Project, Round, RoundReview, User
+from reviews.models import EvidenceFile, GuidelineItem, Project, Round, RoundReview, User
 from reviews.selectors.review import policy_status
 from reviews.services.assignments import assignment_create, assignment_respond
 from reviews.services.decisions import round_sign
 from reviews.services.projects import answer_save, project_submit
 from reviews.services.review import VerdictInput, audit_waive, round_review_save
+from reviews.validators import validate_evidence_file
 from tests.factories import AdminFactory, ReviewerFactory
 
 
@@ -25,6 +28,23 @@ def answer_everything(project: Project, *, text: str = "Documented in the protoc
             justification="",
             evidence_text=text,
         )
+
+
+def attach_evidence(project: Project, name: str, content: bytes, *, item: GuidelineItem | None = None) -> EvidenceFile:
+    """One evidence file attached by the owner, through the service, to `item` (the first required
+    item by default), its answer marked met; the new file's row."""
+    if item is None:
+        item = GuidelineItem.objects.filter(version=project.guideline_version_id, required=True).first()
+    answer_save(
+        actor=project.owner,
+        project=project,
+        item=item,
+        status=AnswerStatus.MET,
+        justification="",
+        evidence_text="",
+        files=[validate_evidence_file(SimpleUploadedFile(name, content, content_type="text/plain"))],
+    )
+    return EvidenceFile.objects.filter(answer__project=project).latest("pk")
 
 
 def submitted(project: Project) -> Round:

@@ -17,6 +17,7 @@ from reviews.services.projects import answer_save
 from reviews.validators import LONG_TEXT, validate_evidence_file
 from tests.api.client import api_client
 from tests.factories import ProjectFactory
+from tests.workflow import attach_evidence
 
 
 def _item(project: Project) -> GuidelineItem:
@@ -27,19 +28,6 @@ def _item(project: Project) -> GuidelineItem:
 
 def _answer_url(project: Project, code: str, tail: str = "") -> str:
     return f"/api/v1/projects/{project.pk}/answers/{code}/{tail}"
-
-
-def _attach(project: Project, item: GuidelineItem, name: str, content: bytes) -> EvidenceFile:
-    answer_save(
-        actor=project.owner,
-        project=project,
-        item=item,
-        status=AnswerStatus.MET,
-        justification="",
-        evidence_text="",
-        files=[validate_evidence_file(SimpleUploadedFile(name, content, content_type="text/plain"))],
-    )
-    return EvidenceFile.objects.filter(answer__project=project).latest("pk")
 
 
 def _png() -> bytes:
@@ -218,9 +206,9 @@ def test_an_upload_to_a_project_the_token_may_not_change_is_refused_before_its_b
 
 def test_evidence_is_looked_up_inside_the_project(project, researcher, other_researcher):
     item = _item(project)
-    own = _attach(project, item, "own.txt", b"OWN-BYTES")
+    own = attach_evidence(project, "own.txt", b"OWN-BYTES", item=item)
     foreign_project = ProjectFactory(owner=other_researcher, guideline_version=project.guideline_version)
-    foreign = _attach(foreign_project, item, "foreign.txt", b"FOREIGN-BYTES")
+    foreign = attach_evidence(foreign_project, "foreign.txt", b"FOREIGN-BYTES", item=item)
     client = api_client(researcher)
     for tail in ("", "content/"):
         smuggled = client.get(f"/api/v1/projects/{project.pk}/evidence/{foreign.pk}/{tail}")
@@ -236,7 +224,7 @@ def test_evidence_is_looked_up_inside_the_project(project, researcher, other_res
 
 
 def test_a_file_missing_from_storage_is_not_found_not_an_error(project, researcher):
-    evidence = _attach(project, _item(project), "gone.txt", b"GONE")
+    evidence = attach_evidence(project, "gone.txt", b"GONE", item=_item(project))
     evidence.file.storage.delete(evidence.file.name)
     response = api_client(researcher).get(f"/api/v1/projects/{project.pk}/evidence/{evidence.pk}/content/")
     assert response.status_code == 404
@@ -251,7 +239,7 @@ def test_an_accepted_reviewer_downloads_evidence_and_an_invited_one_does_not(pro
         answer_save(
             actor=researcher, project=project, item=row, status=AnswerStatus.MET, justification="", evidence_text=""
         )
-    evidence = _attach(project, _item(project), "shared.txt", b"SHARED-BYTES")
+    evidence = attach_evidence(project, "shared.txt", b"SHARED-BYTES", item=_item(project))
     project_submit(actor=researcher, project=project)
     invited, assigned = ReviewerFactory(), ReviewerFactory()
     for user in (invited, assigned):
@@ -265,7 +253,7 @@ def test_an_accepted_reviewer_downloads_evidence_and_an_invited_one_does_not(pro
 
 
 def test_a_download_is_the_file_whatever_the_client_accepts(project, researcher):
-    evidence = _attach(project, _item(project), "table.txt", b"A TABLE")
+    evidence = attach_evidence(project, "table.txt", b"A TABLE", item=_item(project))
     client = api_client(researcher)
     response = client.get(
         f"/api/v1/projects/{project.pk}/evidence/{evidence.pk}/content/", HTTP_ACCEPT="application/octet-stream"

@@ -68,6 +68,7 @@ from tests.factories import (
     ReviewerFactory,
     project_fields,
 )
+from tests.workflow import attach_evidence
 
 ROLES = ("anonymous", "owner", "other", "reviewer", "invited", "assigned", "admin")
 OUTSIDERS = ("anonymous", "other", "reviewer")  # may see nothing of the owner's projects
@@ -948,17 +949,8 @@ def test_a_stored_name_outside_ascii_is_sent_encoded(world):
     """A file name with accents and a quote still gives one well-formed header."""
     project = world.projects["draft"]
     item = GuidelineItem.objects.get(version=project.guideline_version, code=world.item_code)
-    upload = SimpleUploadedFile('Résumé "v2".txt', b"accented", content_type="text/plain")
-    answer_save(
-        actor=world.owner,
-        project=project,
-        item=item,
-        status=AnswerStatus.MET,
-        justification="",
-        evidence_text="",
-        files=[validate_evidence_file(upload)],
-    )
-    evidence = EvidenceFile.objects.get(original_name='Résumé "v2".txt')
+    evidence = attach_evidence(project, 'Résumé "v2".txt', b"accented", item=item)
+    assert evidence.original_name == 'Résumé "v2".txt'
 
     response = _client(world.owner).get(
         reverse("evidence-download", kwargs={"pk": project.pk, "evidence_pk": evidence.pk})

@@ -24,7 +24,7 @@ from reviews.services.projects import evidence_delete
 from tests.api.client import api_client
 from tests.audits.images import write_png
 from tests.reviews.test_access import CT_SMALL
-from tests.storage.evidence import attach_evidence
+from tests.workflow import attach_evidence
 
 pytestmark = pytest.mark.django_db
 

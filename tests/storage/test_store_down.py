@@ -25,7 +25,7 @@ from reviews.models import EvidenceFile
 from reviews.views.errors import server_error
 from tests.api.client import api_client
 from tests.audits.images import write_png
-from tests.storage.evidence import attach_evidence
+from tests.workflow import attach_evidence
 
 pytestmark = pytest.mark.django_db
 

@@ -30,7 +30,7 @@ from config import storage as config_storage
 from config.storage import private_storage, private_storage_settings, sweep_all, write_atomic
 from reviews.models import EvidenceFile
 from tests.audits.test_runs_search import _run
-from tests.storage.evidence import attach_evidence
+from tests.workflow import attach_evidence
 
 pytestmark = pytest.mark.django_db
 
