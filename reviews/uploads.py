@@ -39,12 +39,12 @@ class CappedUploadHandler(FileUploadHandler):
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
         self.received = 0
-        self.limit = _limit_for(self.request)
-        # One handler per request: past the view's count the body is refused as Django refuses one
-        # past DATA_UPLOAD_MAX_NUMBER_FILES (each upload view says why), before another file is spooled.
+        # One handler per request: its view's limits are read at its first file. Past the view's
+        # count the body is refused as Django refuses one past DATA_UPLOAD_MAX_NUMBER_FILES (each
+        # upload view says why), before another file is spooled.
         self.files = getattr(self, "files", 0) + 1
         if self.files == 1:
-            self.count_limit = _count_for(self.request)
+            self.limit, self.count_limit = _limit_for(self.request), _count_for(self.request)
         if self.files > self.count_limit:
             raise TooManyFilesSent(f"The number of files exceeded {self.count_limit} for this form.")
 
